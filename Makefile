@@ -1,0 +1,35 @@
+# onboard: every command a developer or CI needs. `make help` lists them.
+GO      ?= go
+PORT    ?= 8080
+PKGS    := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help run test build lint bench fmt clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: ## serve onboard on localhost:$(PORT) (sandbox mode without LOOKERSDK_BASE_URL)
+	PORT=$(PORT) $(GO) run ./cmd/onboard serve
+
+test: lint ## lint, then every test (emulator tests skip outside CI when the emulator is missing)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+build: ## compile every package and the CLI into bin/
+	$(GO) build $(PKGS)
+	$(GO) build -o bin/onboard ./cmd/onboard
+
+lint: ## gofmt and go vet
+	@unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then echo "gofmt wants to change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+bench: ## benchmarks (round trips, speed, memory), side by side in one run
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fmt: ## format the code
+	gofmt -w .
+
+clean: ## remove build output and local state
+	rm -rf bin .onboard

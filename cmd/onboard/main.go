@@ -1,0 +1,171 @@
+// Command onboard runs onboard locally: `onboard serve` is what `make run` runs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/app"
+	"github.com/onboard-dev/onboard/core/sandbox"
+)
+
+const usage = `onboard provisions people into Looker and friends from form webhooks.
+
+Usage:
+  onboard <command> [flags]
+
+Commands:
+  serve    run the HTTP function on localhost (sandbox mode without LOOKERSDK_BASE_URL)
+  help     show this help, or a command's: onboard help serve
+
+Settings come from environment variables and onboard.yaml; see README.md.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] == "serve" {
+			return serve([]string{"-h"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "onboard: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	port := fs.String("port", envOr("PORT", "8080"), "port to listen on (env PORT)")
+	outbox := fs.String("outbox", ".onboard/outbox", "sandbox mode: where captured emails are written")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: onboard serve [--port N] [--outbox DIR]
+
+Serves the HTTP function at http://localhost:$PORT/ and GET /healthz.
+With LOOKERSDK_BASE_URL set it talks to that Looker; without it, it starts in
+sandbox mode: Looker and SendGrid are in-memory fakes, and every email is
+written to --outbox instead of being sent.
+
+Example:
+  PORT=9000 onboard serve
+  LOOKERSDK_BASE_URL=https://acme.cloud.looker.com LOOKERSDK_CLIENT_ID=... \
+    LOOKERSDK_CLIENT_SECRET=... ONBOARD_WEBHOOK_SECRET=... onboard serve
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	overlay := map[string]string{}
+	getenv := func(k string) string {
+		if v, ok := overlay[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	var box *sandbox.Sandbox
+	if os.Getenv("LOOKERSDK_BASE_URL") == "" {
+		cfg, err := core.LoadConfig(core.ConfigPath(os.Getenv))
+		if err != nil {
+			fmt.Fprintf(stderr, "onboard: %v\n", err)
+			return 1
+		}
+		if box, err = sandbox.Start(cfg, *outbox); err != nil {
+			fmt.Fprintf(stderr, "onboard: %v\n", err)
+			return 1
+		}
+		defer box.Close()
+		for k, v := range box.Env {
+			overlay[k] = v
+		}
+		if os.Getenv("ONBOARD_WEBHOOK_SECRET") == "" && os.Getenv("ONBOARD_INSECURE_NO_AUTH") != "1" {
+			overlay["ONBOARD_WEBHOOK_SECRET"] = sandbox.WebhookSecret()
+		}
+	}
+	a, err := app.New(ctx, app.Options{Getenv: getenv})
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard: %v\n", err)
+		return 1
+	}
+	a.Warm(ctx)
+
+	ln, err := net.Listen("tcp", ":"+*port)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard: %v\n", err)
+		return 1
+	}
+	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second}
+	if box != nil {
+		printSandboxBanner(stdout, *port, box, overlay["ONBOARD_WEBHOOK_SECRET"])
+	} else {
+		fmt.Fprintf(stdout, "onboard: serving http://localhost:%s/ against %s\n", *port, os.Getenv("LOOKERSDK_BASE_URL"))
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		fmt.Fprintf(stderr, "onboard: %v\n", err)
+		return 1
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	return 0
+}
+
+// printSandboxBanner tells a newcomer what is fake and how to try it. The
+// webhook secret shown is a throwaway made for this run, never a real one.
+func printSandboxBanner(w io.Writer, port string, box *sandbox.Sandbox, secret string) {
+	auth := ""
+	if secret != "" {
+		auth = fmt.Sprintf(" -H 'Authorization: Bearer %s'", secret)
+	}
+	fmt.Fprintf(w, `onboard: SANDBOX MODE (no LOOKERSDK_BASE_URL set)
+  Looker and SendGrid are in-memory fakes; nothing leaves this machine.
+  Welcome emails are written to %s/
+  Serving http://localhost:%s/  (GET /healthz for health)
+
+Try it:
+  curl -sS http://localhost:%s/ -H 'Content-Type: application/json'%s \
+    -d '{"email":"ada@example.com","name":"Ada Lovelace","attributes":{"region":"EMEA"}}'
+
+`, strings.TrimRight(box.OutboxDir, "/"), port, port, auth)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,289 @@
+package core
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"text/template"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Email providers.
+const (
+	EmailSendGrid = "sendgrid"
+	EmailLooker   = "looker"
+	EmailNone     = "none"
+)
+
+// Looker user kinds and deprovision modes.
+const (
+	LookerRegular = "regular"
+	LookerEmbed   = "embed"
+
+	DeprovisionDisable = "disable"
+	DeprovisionDelete  = "delete"
+)
+
+// Config is onboard.yaml: the server-side policy a request can only select from.
+type Config struct {
+	AllowedEmailDomains []string            `yaml:"allowed_email_domains"`
+	DefaultProfile      string              `yaml:"default_profile"`
+	Email               EmailConfig         `yaml:"email"`
+	Profiles            map[string]*Profile `yaml:"profiles"`
+
+	allowedDomains map[string]bool
+	textTemplate   *template.Template
+}
+
+// EmailConfig chooses how a new user gets their welcome.
+type EmailConfig struct {
+	Provider   string `yaml:"provider"`
+	From       string `yaml:"from"`
+	Subject    string `yaml:"subject"`
+	Text       string `yaml:"text"`
+	TemplateID string `yaml:"template_id"`
+}
+
+// Profile is the bundle of rights one kind of person gets. Requests name a
+// profile; they never name roles, groups or workspaces.
+type Profile struct {
+	Name              string            `yaml:"-"`
+	AttributesAllowed []string          `yaml:"attributes_allowed"`
+	Looker            *LookerProfile    `yaml:"looker"`
+	AAC               *AACProfile       `yaml:"aac"`
+	Periscope         *PeriscopeProfile `yaml:"periscope"`
+}
+
+// LookerProfile is what a profile grants in Looker.
+type LookerProfile struct {
+	Kind        string            `yaml:"kind"`
+	Roles       []string          `yaml:"roles"`
+	Groups      []string          `yaml:"groups"`
+	Attributes  map[string]string `yaml:"attributes"`
+	Deprovision string            `yaml:"deprovision"`
+}
+
+// AACProfile is what a profile grants in Alteryx Analytics Cloud.
+type AACProfile struct {
+	Workspace string   `yaml:"workspace"`
+	Roles     []string `yaml:"roles"`
+}
+
+// PeriscopeProfile is what a profile grants in Periscope / Sisense for Cloud Data Teams.
+type PeriscopeProfile struct {
+	Sites  []string `yaml:"sites"`
+	Groups []string `yaml:"groups"`
+}
+
+// WelcomeData is what the welcome text template can use.
+type WelcomeData struct {
+	FirstName, LastName, Email, SetupURL string
+}
+
+// LoadConfig reads and validates a config file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ConfigPath says which file to load: ONBOARD_CONFIG, else onboard.yaml in the
+// working directory, else the example under testdata/.
+func ConfigPath(getenv func(string) string) string {
+	if p := getenv("ONBOARD_CONFIG"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("onboard.yaml"); err == nil {
+		return "onboard.yaml"
+	}
+	return "testdata/onboard.yaml"
+}
+
+var yamlUnknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type`)
+
+// ParseConfig decodes YAML strictly: an unknown key is an error naming the key
+// and its line, because a misspelt "rolse:" must not silently grant nothing.
+func ParseConfig(data []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config is empty")
+		}
+		if m := yamlUnknownField.FindAllStringSubmatch(err.Error(), -1); m != nil {
+			parts := make([]string, len(m))
+			for i, sm := range m {
+				parts[i] = fmt.Sprintf("line %s: unknown key %q", sm[1], sm[2])
+			}
+			return nil, errors.New(strings.Join(parts, "; "))
+		}
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *Config) validate() error {
+	c.allowedDomains = map[string]bool{}
+	for _, d := range c.AllowedEmailDomains {
+		ascii, err := NormalizeDomain(d)
+		if err != nil || ascii == "" {
+			return fmt.Errorf("allowed_email_domains: %q is not a domain", d)
+		}
+		c.allowedDomains[ascii] = true
+	}
+	if len(c.Profiles) == 0 {
+		return errors.New("profiles: at least one profile is required")
+	}
+	for _, name := range c.ProfileNames() {
+		p := c.Profiles[name]
+		if p == nil {
+			return fmt.Errorf("profiles.%s: empty profile", name)
+		}
+		p.Name = name
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("profiles.%s.%w", name, err)
+		}
+	}
+	if c.DefaultProfile != "" && c.Profiles[c.DefaultProfile] == nil {
+		return fmt.Errorf("default_profile: no profile named %q", c.DefaultProfile)
+	}
+	return c.Email.validate(c)
+}
+
+func (e *EmailConfig) validate(c *Config) error {
+	switch e.Provider {
+	case "":
+		e.Provider = EmailNone
+	case EmailSendGrid:
+		if _, err := mail.ParseAddress(e.From); err != nil {
+			return fmt.Errorf("email.from: %q is not an address like \"Data Team <data@example.com>\"", e.From)
+		}
+		if e.TemplateID == "" {
+			if e.Subject == "" || e.Text == "" {
+				return errors.New("email: sendgrid needs subject and text, or template_id")
+			}
+			tmpl, err := template.New("email.text").Option("missingkey=error").Parse(e.Text)
+			if err != nil {
+				return fmt.Errorf("email.text: %w", err)
+			}
+			// Render once now so a typo like {{.Frist}} fails at start-up, not on the first signup.
+			if err := tmpl.Execute(new(bytes.Buffer), WelcomeData{}); err != nil {
+				return fmt.Errorf("email.text: %w", err)
+			}
+			c.textTemplate = tmpl
+		}
+	case EmailLooker, EmailNone:
+	default:
+		return fmt.Errorf("email.provider: %q is not one of sendgrid, looker, none", e.Provider)
+	}
+	return nil
+}
+
+// RenderWelcomeText fills the configured text template.
+func (c *Config) RenderWelcomeText(d WelcomeData) (string, error) {
+	if c.textTemplate == nil {
+		return "", errors.New("no email text template configured")
+	}
+	var buf bytes.Buffer
+	if err := c.textTemplate.Execute(&buf, d); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+func (p *Profile) validate() error {
+	allowed := map[string]bool{}
+	for _, k := range p.AttributesAllowed {
+		if k == "" {
+			return errors.New("attributes_allowed: empty attribute name")
+		}
+		allowed[k] = true
+	}
+	if p.Looker == nil && p.AAC == nil && p.Periscope == nil {
+		return errors.New("looker: a profile must configure at least one target (looker, aac or periscope)")
+	}
+	if l := p.Looker; l != nil {
+		switch l.Kind {
+		case "":
+			l.Kind = LookerRegular
+		case LookerRegular, LookerEmbed:
+		default:
+			return fmt.Errorf("looker.kind: %q is not regular or embed", l.Kind)
+		}
+		switch l.Deprovision {
+		case "":
+			l.Deprovision = DeprovisionDisable
+		case DeprovisionDisable, DeprovisionDelete:
+		default:
+			return fmt.Errorf("looker.deprovision: %q is not disable or delete", l.Deprovision)
+		}
+		if err := nonEmpty("looker.roles", l.Roles); err != nil {
+			return err
+		}
+		if err := nonEmpty("looker.groups", l.Groups); err != nil {
+			return err
+		}
+		for k := range l.Attributes {
+			if allowed[k] {
+				// Otherwise a form could override a value the admin fixed.
+				return fmt.Errorf("looker.attributes: %q is both fixed here and allowed from requests", k)
+			}
+		}
+	}
+	if a := p.AAC; a != nil {
+		if strings.TrimSpace(a.Workspace) == "" {
+			return errors.New("aac.workspace: required")
+		}
+		if err := nonEmpty("aac.roles", a.Roles); err != nil {
+			return err
+		}
+	}
+	if ps := p.Periscope; ps != nil {
+		if len(ps.Sites) == 0 {
+			return errors.New("periscope.sites: name at least one site")
+		}
+		if err := nonEmpty("periscope.sites", ps.Sites); err != nil {
+			return err
+		}
+		if err := nonEmpty("periscope.groups", ps.Groups); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nonEmpty(field string, refs []string) error {
+	for _, r := range refs {
+		if strings.TrimSpace(r) == "" {
+			return fmt.Errorf("%s: empty entry", field)
+		}
+	}
+	return nil
+}
+
+// ProfileNames lists profiles in a stable order.
+func (c *Config) ProfileNames() []string {
+	names := make([]string, 0, len(c.Profiles))
+	for n := range c.Profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

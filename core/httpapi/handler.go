@@ -1,0 +1,189 @@
+// Package httpapi is onboard's HTTP face: one http.Handler that every HTTP
+// trigger (Cloud Functions, Lambda behind API Gateway, make run) serves, so
+// authentication, parsing and answers are the same everywhere.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/onboard-dev/onboard/core"
+)
+
+// bulkConcurrency bounds how many items of one bulk body run at once, so one
+// big paste cannot trip a target's rate limit on its own.
+const bulkConcurrency = 4
+
+// Handler answers at "/" (provision) and "/healthz".
+type Handler struct {
+	Engine *core.Engine
+	Auth   *core.WebhookAuth
+	Log    *slog.Logger
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/healthz":
+		// Answers without authentication and without touching a target, so a
+		// load balancer or uptime check can call it freely.
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "use GET"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	case "/":
+		h.provision(w, r)
+	default:
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found: POST requests to /"})
+	}
+}
+
+type errorBody struct {
+	Error     string                       `json:"error"`
+	Field     string                       `json:"field,omitempty"`
+	Targets   map[string]core.TargetResult `json:"targets,omitempty"`
+	RequestID string                       `json:"request_id,omitempty"`
+}
+
+func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "use POST"})
+		return
+	}
+	requestID := core.NewRequestID()
+	w.Header().Set("X-Request-Id", requestID)
+	log := h.logger().With("request_id", requestID)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, core.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "body larger than 1 MiB"})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "could not read the body"})
+		return
+	}
+	if err := h.Auth.Verify(r.Header, body); err != nil {
+		log.Warn("webhook authentication failed", "reason", err.Error(), "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unauthorized"})
+		return
+	}
+	items, bulk, perr := core.ParseBody(r.Header.Get("Content-Type"), body)
+	if perr != nil {
+		log.Warn("request rejected", "status", perr.Status, "field", perr.Field, "reason", perr.Message)
+		rep := errorReply(perr, nil, requestID)
+		writeJSON(w, rep.httpStatus, rep.body)
+		return
+	}
+	meta := core.Meta{RequestID: requestID, Trigger: "http"}
+	if !bulk {
+		rep := h.answer(r.Context(), items[0], meta)
+		if rep.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(rep.retryAfter))
+		}
+		writeJSON(w, rep.httpStatus, rep.body)
+		return
+	}
+	writeJSON(w, http.StatusMultiStatus, h.answerBulk(r.Context(), items, meta))
+}
+
+// reply is the answer to one request. In a 207 bulk answer each element is
+// the single-request body plus its own http_status (and retry_after), so a
+// caller can resend exactly the items that need it.
+type reply struct {
+	httpStatus int
+	body       any
+	retryAfter int // seconds
+}
+
+// MarshalJSON flattens the body into the element, next to http_status.
+func (r reply) MarshalJSON() ([]byte, error) {
+	inner, err := json.Marshal(r.body)
+	if err != nil {
+		return nil, err
+	}
+	head := `{"http_status":` + strconv.Itoa(r.httpStatus)
+	if r.retryAfter > 0 {
+		head += `,"retry_after":` + strconv.Itoa(r.retryAfter)
+	}
+	if len(inner) <= 2 { // "{}"
+		return []byte(head + "}"), nil
+	}
+	return append([]byte(head+","), inner[1:]...), nil
+}
+
+func (h *Handler) answerBulk(ctx context.Context, items []core.ParsedItem, meta core.Meta) []reply {
+	out := make([]reply, len(items))
+	sem := make(chan struct{}, bulkConcurrency)
+	var wg sync.WaitGroup
+	for i, item := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			m := meta
+			m.RequestID = meta.RequestID + "-" + strconv.Itoa(i)
+			out[i] = h.answer(ctx, item, m)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// answer runs one parsed item and returns the reply it deserves.
+func (h *Handler) answer(ctx context.Context, item core.ParsedItem, meta core.Meta) reply {
+	if item.Err != nil {
+		return errorReply(item.Err, nil, meta.RequestID)
+	}
+	res, err := h.Engine.Handle(ctx, item.Request, meta)
+	if err != nil {
+		return errorReply(err, res.Targets, meta.RequestID)
+	}
+	return reply{httpStatus: http.StatusOK, body: res}
+}
+
+func errorReply(e *core.Error, targets map[string]core.TargetResult, requestID string) reply {
+	rep := reply{httpStatus: e.Status, body: bodyOf(e, targets, requestID)}
+	if e.RetryAfter > 0 && e.Retryable() {
+		rep.retryAfter = int(math.Ceil(e.RetryAfter.Seconds()))
+	}
+	return rep
+}
+
+func bodyOf(e *core.Error, targets map[string]core.TargetResult, requestID string) errorBody {
+	msg := e.Error()
+	if e.Status >= 500 && e.Status != http.StatusBadGateway && e.Status != http.StatusServiceUnavailable {
+		msg = "internal error" // its cause is in the log under this request id
+	}
+	if e.Field != "" {
+		msg = e.Message
+	}
+	if len(targets) == 0 {
+		targets = nil
+	}
+	return errorBody{Error: msg, Field: e.Field, Targets: targets, RequestID: requestID}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}

@@ -1,0 +1,462 @@
+package looker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/onboard-dev/onboard/core"
+)
+
+// TargetName is how results and errors name Looker.
+const TargetName = "looker"
+
+// coreCreateMessage explains why a new user cannot be made on Looker (Google Cloud core).
+const coreCreateMessage = "this is Looker (Google Cloud core), which has no email logins: " +
+	"its users are created by their first sign-in through the identity provider. " +
+	"Ask the person to sign in once, then send this request again to grant the profile"
+
+// Target provisions people into one Looker instance.
+type Target struct {
+	client        *Client
+	emailProvider string // core.EmailSendGrid wants a setup link; core.EmailLooker has Looker send it
+	log           *slog.Logger
+
+	roles, groups, attributes *catalog
+}
+
+// NewTarget returns the Looker target. emailProvider is the config's
+// email.provider: it decides whether a new user's setup link is fetched for
+// our own email, sent by Looker, or not made at all.
+func NewTarget(c *Client, emailProvider string, log *slog.Logger) *Target {
+	if log == nil {
+		log = slog.Default()
+	}
+	t := &Target{client: c, emailProvider: emailProvider, log: log}
+	t.roles, t.groups, t.attributes = newCatalogs(c)
+	return t
+}
+
+// Name implements core.Target.
+func (t *Target) Name() string { return TargetName }
+
+// Handles implements core.Target.
+func (t *Target) Handles(p *core.Profile) bool { return p.Looker != nil }
+
+// Warm logs in so that the first request of an instance finds a token.
+func (t *Target) Warm(ctx context.Context) error { return t.client.Login(ctx) }
+
+// grants is a profile resolved to Looker ids for one person.
+type grants struct {
+	roles      []ID
+	groups     []ID
+	attributes []attributeValue
+}
+
+type attributeValue struct {
+	id          ID
+	name, value string
+}
+
+// resolve turns the profile's names into ids; the three lists are fetched
+// concurrently the first time and cached after.
+func (t *Target) resolve(ctx context.Context, lp *core.LookerProfile, p core.Person) (grants, error) {
+	values := map[string]string{}
+	for k, v := range lp.Attributes {
+		values[k] = v
+	}
+	for k, v := range p.Attributes {
+		values[k] = v
+	}
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+
+	var g grants
+	var roles, groups, attrs []entry
+	err := parallel(ctx,
+		func(ctx context.Context) (err error) { roles, err = t.roles.resolve(ctx, lp.Roles); return },
+		func(ctx context.Context) (err error) { groups, err = t.groups.resolve(ctx, lp.Groups); return },
+		func(ctx context.Context) (err error) { attrs, err = t.attributes.resolve(ctx, names); return },
+	)
+	if err != nil {
+		return g, err
+	}
+	for _, r := range roles {
+		g.roles = append(g.roles, r.id)
+	}
+	for _, gr := range groups {
+		g.groups = append(g.groups, gr.id)
+	}
+	for i, a := range attrs {
+		if a.system {
+			return g, &missingError{kind: "writable user attribute (it is a system attribute)", ref: names[i]}
+		}
+		g.attributes = append(g.attributes, attributeValue{id: a.id, name: a.name, value: values[names[i]]})
+	}
+	return g, nil
+}
+
+// Provision implements core.Target.
+func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
+	lp := prof.Looker
+	if lp.Kind == core.LookerEmbed {
+		res, err := t.provisionEmbed(ctx, p, lp)
+		return res, classify(err)
+	}
+	var (
+		g      grants
+		user   *User
+		onCore bool
+	)
+	// The lookup and the (usually cached) name resolution are independent.
+	err := parallel(ctx,
+		func(ctx context.Context) (err error) { g, err = t.resolve(ctx, lp, p); return },
+		func(ctx context.Context) (err error) { user, onCore, err = t.findByEmail(ctx, p.Email); return },
+	)
+	if err != nil {
+		return core.TargetResult{}, classify(err)
+	}
+	if user != nil {
+		res, err := t.bringToProfile(ctx, user, g, false)
+		return res, classify(err)
+	}
+	if onCore {
+		return core.TargetResult{}, core.Refused(TargetName, coreCreateMessage, nil)
+	}
+	res, err := t.create(ctx, p, g)
+	return res, classify(err)
+}
+
+// findByEmail looks a user up by email credential. Looker (Google Cloud core)
+// may refuse that lookup; its users' emails come from the identity provider,
+// so search is the fallback, and onCore tells the caller where it is.
+func (t *Target) findByEmail(ctx context.Context, email string) (u *User, onCore bool, err error) {
+	u, err = t.client.UserByEmail(ctx, email)
+	if IsUnsupportedOnCore(err) {
+		u, err = t.client.SearchUserByEmail(ctx, email)
+		return u, true, err
+	}
+	return u, false, err
+}
+
+// create makes a new regular user. Every failure after POST /users deletes
+// the user again: a half-made user would make the retry take the "existing"
+// path and never send the welcome.
+func (t *Target) create(ctx context.Context, p core.Person, g grants) (core.TargetResult, error) {
+	u, err := t.client.CreateUser(ctx, p.FirstName, p.LastName)
+	if err != nil {
+		return core.TargetResult{}, err
+	}
+	if err := t.client.CreateEmailCredentials(ctx, u.ID, p.Email); err != nil {
+		if rbErr := t.rollback(ctx, u.ID); rbErr != nil {
+			return core.TargetResult{}, rbErr
+		}
+		switch {
+		case IsUnsupportedOnCore(err):
+			return core.TargetResult{}, core.Refused(TargetName, coreCreateMessage, err)
+		case MayBeEmailTaken(err):
+			// Someone else (another delivery, an admin) made this user
+			// between our lookup and now: adopt it.
+			existing, _, ferr := t.findByEmail(ctx, p.Email)
+			if ferr != nil {
+				return core.TargetResult{}, ferr
+			}
+			if existing != nil {
+				return t.bringToProfile(ctx, existing, g, false)
+			}
+		}
+		return core.TargetResult{}, err
+	}
+	u.CredentialsEmail = &CredentialsEmail{Email: p.Email}
+	res, err := t.bringToProfile(ctx, u, g, true)
+	if err != nil {
+		if rbErr := t.rollback(ctx, u.ID); rbErr != nil {
+			return core.TargetResult{}, rbErr
+		}
+		return core.TargetResult{}, err
+	}
+	return res, nil
+}
+
+// rollback deletes a user this request created. It runs even when the
+// request's context is cancelled, within the client's own timeout.
+func (t *Target) rollback(ctx context.Context, id ID) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.client.cfg.Timeout)
+	defer cancel()
+	if err := t.client.DeleteUser(ctx, id); err != nil {
+		t.log.Error("rolling back a half-made Looker user failed: delete it by hand", "user_id", string(id), "error", err.Error())
+		return fmt.Errorf("looker user %s was created but could not be completed or removed: %w", id, err)
+	}
+	t.log.Warn("rolled back a half-made Looker user", "user_id", string(id))
+	return nil
+}
+
+// bringToProfile gives an existing (or just created) user what the profile
+// grants, without taking away anything an admin granted by hand. Each kind
+// of grant is an independent read-then-write chain, so they run concurrently
+// and the critical path is at most two round trips.
+func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created bool) (core.TargetResult, error) {
+	res := core.TargetResult{Status: core.StatusUnchanged, ID: string(u.ID)}
+	if created {
+		res.Status = core.StatusCreated
+	}
+	reenable := !created && u.IsDisabled
+	welcome := created || reenable
+	var (
+		mu      sync.Mutex
+		changes []string
+	)
+	changed := func(what string) {
+		mu.Lock()
+		changes = append(changes, what)
+		mu.Unlock()
+	}
+	tasks := []func(context.Context) error{
+		func(ctx context.Context) error { return t.grantRoles(ctx, u.ID, g.roles, created, changed) },
+		func(ctx context.Context) error { return t.grantGroups(ctx, u, g.groups, changed) },
+		func(ctx context.Context) error { return t.grantAttributes(ctx, u.ID, g.attributes, created, changed) },
+	}
+	if reenable {
+		tasks = append(tasks, func(ctx context.Context) error {
+			if err := t.client.SetDisabled(ctx, u.ID, false); err != nil {
+				return err
+			}
+			changed("enabled")
+			return nil
+		})
+	}
+	if welcome && u.CredentialsEmail != nil {
+		tasks = append(tasks, func(ctx context.Context) error { return t.setupLink(ctx, u.ID, &res) })
+	}
+	if err := parallel(ctx, tasks...); err != nil {
+		return core.TargetResult{}, err
+	}
+	slices.Sort(changes)
+	res.Changes = changes
+	res.Welcome = welcome
+	if !created && len(changes) > 0 {
+		res.Status = core.StatusUpdated
+	}
+	return res, nil
+}
+
+func (t *Target) setupLink(ctx context.Context, id ID, res *core.TargetResult) error {
+	switch t.emailProvider {
+	case core.EmailSendGrid:
+		link, err := t.client.SetupLink(ctx, id)
+		res.SetupURL = link
+		return err
+	case core.EmailLooker:
+		return t.client.SendSetupEmail(ctx, id)
+	}
+	return nil
+}
+
+// grantRoles adds the profile's roles to the user's direct roles. Looker only
+// offers "replace", so it reads, unions and writes; a user created by this
+// request has no roles, so the read is skipped.
+func (t *Target) grantRoles(ctx context.Context, id ID, want []ID, created bool, changed func(string)) error {
+	if len(want) == 0 {
+		return nil
+	}
+	var current []ID
+	if !created {
+		var err error
+		if current, err = t.client.DirectRoleIDs(ctx, id); err != nil {
+			return err
+		}
+	}
+	union := slices.Clone(current)
+	for _, r := range want {
+		if !slices.Contains(union, r) {
+			union = append(union, r)
+		}
+	}
+	if len(union) == len(current) {
+		return nil
+	}
+	if err := t.client.SetRoles(ctx, id, union); err != nil {
+		return err
+	}
+	changed("roles")
+	return nil
+}
+
+func (t *Target) grantGroups(ctx context.Context, u *User, want []ID, changed func(string)) error {
+	var missing []func(context.Context) error
+	for _, gid := range want {
+		if !slices.Contains(u.GroupIDs, gid) {
+			missing = append(missing, func(ctx context.Context) error { return t.client.AddToGroup(ctx, gid, u.ID) })
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := parallel(ctx, missing...); err != nil {
+		return err
+	}
+	changed("groups")
+	return nil
+}
+
+func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeValue, created bool, changed func(string)) error {
+	if len(want) == 0 {
+		return nil
+	}
+	current := map[ID]UserAttributeValue{}
+	if !created {
+		ids := make([]ID, len(want))
+		for i, a := range want {
+			ids[i] = a.id
+		}
+		var err error
+		if current, err = t.client.AttributeValues(ctx, id, ids); err != nil {
+			return err
+		}
+	}
+	var writes []func(context.Context) error
+	for _, a := range want {
+		if cur, ok := current[a.id]; ok && cur.Value == a.value {
+			continue
+		}
+		writes = append(writes, func(ctx context.Context) error { return t.client.SetAttributeValue(ctx, id, a.id, a.value) })
+	}
+	if len(writes) == 0 {
+		return nil
+	}
+	if err := parallel(ctx, writes...); err != nil {
+		return err
+	}
+	changed("attributes")
+	return nil
+}
+
+// provisionEmbed makes sure an embed user keyed by external_user_id exists
+// and has the profile's grants. Embed users log in through signed embed
+// URLs, so there is no setup link and no welcome email.
+func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *core.LookerProfile) (core.TargetResult, error) {
+	var (
+		g    grants
+		user *User
+	)
+	err := parallel(ctx,
+		func(ctx context.Context) (err error) { g, err = t.resolve(ctx, lp, p); return },
+		func(ctx context.Context) (err error) {
+			user, err = t.client.UserByEmbedID(ctx, p.ExternalUserID)
+			return
+		},
+	)
+	if err != nil {
+		return core.TargetResult{}, err
+	}
+	created := false
+	if user == nil {
+		id, err := t.client.CreateEmbedUser(ctx, p.ExternalUserID)
+		switch {
+		case IsConflict(err):
+			// Created by a concurrent delivery since our lookup.
+			if user, err = t.client.UserByEmbedID(ctx, p.ExternalUserID); err == nil && user == nil {
+				err = errors.New("looker: embed user reported as existing but not found")
+			}
+		case err == nil:
+			user, created = &User{ID: id}, true
+		}
+		if err != nil {
+			return core.TargetResult{}, err
+		}
+	}
+	if created && (p.FirstName != "" || p.LastName != "") {
+		if err := t.client.SetNames(ctx, user.ID, p.FirstName, p.LastName); err != nil {
+			return core.TargetResult{}, err
+		}
+	}
+	res, err := t.bringToProfile(ctx, user, g, created)
+	res.Welcome = false
+	return res, err
+}
+
+// Deprovision implements core.Target: disable by default, delete when the
+// profile says so. Someone who is not in Looker is already deprovisioned.
+func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
+	lp := prof.Looker
+	var (
+		user *User
+		err  error
+	)
+	if lp.Kind == core.LookerEmbed {
+		user, err = t.client.UserByEmbedID(ctx, p.ExternalUserID)
+	} else {
+		user, _, err = t.findByEmail(ctx, p.Email)
+	}
+	if err != nil {
+		return core.TargetResult{}, classify(err)
+	}
+	if user == nil {
+		return core.TargetResult{Status: core.StatusUnchanged}, nil
+	}
+	res := core.TargetResult{ID: string(user.ID)}
+	switch {
+	case lp.Deprovision == core.DeprovisionDelete:
+		err = t.client.DeleteUser(ctx, user.ID)
+		res.Status, res.Changes = core.StatusDeleted, []string{"deleted"}
+	case user.IsDisabled:
+		res.Status = core.StatusUnchanged
+	default:
+		err = t.client.SetDisabled(ctx, user.ID, true)
+		res.Status, res.Changes = core.StatusDisabled, []string{"disabled"}
+	}
+	if err != nil {
+		return core.TargetResult{}, classify(err)
+	}
+	return res, nil
+}
+
+// classify turns a client error into the answer the caller should get:
+// Looker overloaded or unreachable → retry later; anything else Looker
+// refused → 502 with Looker's own message.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	var apiErr *APIError
+	var missing *missingError
+	switch {
+	case errors.As(err, &missing):
+		return core.Refused(TargetName, missing.Error(), err)
+	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests:
+		return core.RateLimited(TargetName, apiErr.RetryAfter, err)
+	case errors.As(err, &apiErr) && apiErr.StatusCode >= 500:
+		return core.Unavailable(TargetName, apiErr.RetryAfter, err)
+	case errors.As(err, &apiErr):
+		msg := apiErr.Message
+		if msg == "" {
+			msg = http.StatusText(apiErr.StatusCode)
+		}
+		return core.Refused(TargetName, fmt.Sprintf("Looker refused %s (%d): %s", apiErr.Operation, apiErr.StatusCode, msg), err)
+	}
+	// Timeouts, cancellations and transport failures: Looker may be fine in a moment.
+	return core.Unavailable(TargetName, 0, err)
+}
+
+// parallel runs independent calls concurrently and returns the first error,
+// cancelling the rest.
+func parallel(ctx context.Context, tasks ...func(context.Context) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, task := range tasks {
+		g.Go(func() error { return task(ctx) })
+	}
+	return g.Wait()
+}

@@ -1,0 +1,326 @@
+package looker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/looker/lookertest"
+)
+
+type fixture struct {
+	target *Target
+	srv    *lookertest.Server
+	ids    map[string]string // seeded names → ids
+}
+
+func newFixture(t *testing.T, opts lookertest.Options, emailProvider string) *fixture {
+	t.Helper()
+	c, srv := newTestClient(t, opts)
+	f := &fixture{target: NewTarget(c, emailProvider, nil), srv: srv, ids: map[string]string{}}
+	for _, r := range []string{"Viewer", "Developer", "Admin"} {
+		f.ids[r] = srv.AddRole(r)
+	}
+	for _, g := range []string{"Analysts", "Builders"} {
+		f.ids[g] = srv.AddGroup(g)
+	}
+	f.ids["department"] = srv.AddUserAttribute("department", false)
+	f.ids["region"] = srv.AddUserAttribute("region", false)
+	f.ids["email"] = srv.AddUserAttribute("email", true)
+	return f
+}
+
+func analyst() *core.Profile {
+	return &core.Profile{Name: "analyst", AttributesAllowed: []string{"region"}, Looker: &core.LookerProfile{
+		Kind: core.LookerRegular, Roles: []string{"Viewer"}, Groups: []string{"Analysts"},
+		Attributes: map[string]string{"department": "analytics"}, Deprovision: core.DeprovisionDisable,
+	}}
+}
+
+var ada = core.Person{Email: "ada@example.com", FirstName: "Ada", LastName: "Lovelace", Attributes: map[string]string{"region": "EMEA"}}
+
+func (f *fixture) user(t *testing.T, email string) lookertest.User {
+	t.Helper()
+	u, ok := f.srv.UserByEmail(email)
+	if !ok {
+		t.Fatalf("no Looker user %s", email)
+	}
+	return u
+}
+
+func TestProvisionNewUser(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	res, err := f.target.Provision(context.Background(), ada, analyst())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != core.StatusCreated || !res.Welcome || res.ID == "" {
+		t.Errorf("result %+v", res)
+	}
+	if !strings.Contains(res.SetupURL, "/account/setup/") {
+		t.Errorf("setup URL %q: want the account/setup form of the reset link", res.SetupURL)
+	}
+	u := f.user(t, "ada@example.com")
+	if u.FirstName != "Ada" || u.LastName != "Lovelace" || u.IsDisabled {
+		t.Errorf("user %+v", u)
+	}
+	if got := f.srv.UserRoleIDs(res.ID); !slices.Equal(got, []string{f.ids["Viewer"]}) {
+		t.Errorf("roles %v", got)
+	}
+	if got := f.srv.UserGroupIDs(res.ID); !slices.Equal(got, []string{f.ids["Analysts"]}) {
+		t.Errorf("groups %v", got)
+	}
+	attrs := f.srv.UserAttributeValues(res.ID)
+	if attrs["department"] != "analytics" || attrs["region"] != "EMEA" {
+		t.Errorf("attributes %v", attrs)
+	}
+	if n := f.srv.Count("GET", "/users/{id}/roles"); n != 0 {
+		t.Errorf("read the roles of a user created a moment ago (%d calls)", n)
+	}
+	for _, pr := range f.srv.PasswordResets() {
+		if pr.ExpiresSent {
+			t.Error("password_reset must be called without expires: setup links should not die in 60 minutes")
+		}
+	}
+}
+
+func TestAccountSetupURLPreferred(t *testing.T) {
+	f := newFixture(t, lookertest.Options{AccountSetupURL: true}, core.EmailSendGrid)
+	res, err := f.target.Provision(context.Background(), ada, analyst())
+	if err != nil || !strings.Contains(res.SetupURL, "/account/setup/") {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestProvisionTwiceMakesOneUser(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	ctx := context.Background()
+	if _, err := f.target.Provision(ctx, ada, analyst()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.target.Provision(ctx, ada, analyst())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != core.StatusUnchanged || res.Welcome || res.SetupURL != "" {
+		t.Errorf("second delivery: %+v, want unchanged with no welcome", res)
+	}
+	if n := len(f.srv.Users()); n != 1 {
+		t.Errorf("%d users after two deliveries", n)
+	}
+	if n := f.srv.Count("POST", "/users"); n != 1 {
+		t.Errorf("POST /users sent %d times", n)
+	}
+}
+
+func TestProvisionExistingUserKeepsAdminGrants(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	id := f.srv.AddUser(lookertest.SeedUser{FirstName: "Ada", Email: "ADA@example.com", LoggedIn: true, RoleIDs: []string{f.ids["Admin"]}})
+	res, err := f.target.Provision(context.Background(), ada, analyst())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != core.StatusUpdated || res.ID != id || res.Welcome {
+		t.Errorf("result %+v", res)
+	}
+	if !slices.Equal(res.Changes, []string{"attributes", "groups", "roles"}) {
+		t.Errorf("changes %v", res.Changes)
+	}
+	roles := f.srv.UserRoleIDs(id)
+	if !slices.Contains(roles, f.ids["Admin"]) || !slices.Contains(roles, f.ids["Viewer"]) {
+		t.Errorf("roles %v: the admin-granted role must stay and the profile's be added", roles)
+	}
+}
+
+func TestProvisionReenablesDisabledUser(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	id := f.srv.AddUser(lookertest.SeedUser{Email: "ada@example.com", Disabled: true, LoggedIn: true})
+	res, err := f.target.Provision(context.Background(), ada, analyst())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != core.StatusUpdated || !res.Welcome || !slices.Contains(res.Changes, "enabled") {
+		t.Errorf("result %+v", res)
+	}
+	if u := f.user(t, "ada@example.com"); u.IsDisabled {
+		t.Error("still disabled")
+	}
+	if !strings.Contains(res.SetupURL, "/password/reset/") {
+		t.Errorf("a user who has logged in before gets a reset link, got %q", res.SetupURL)
+	}
+	_ = id
+}
+
+func TestCredentialFailureLeavesNoOrphan(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f.srv.InjectFault(lookertest.Fault{Method: "POST", Path: "/users/{id}/credentials_email", Status: 500, Body: `{"message":"boom","documentation_url":"x"}`})
+	_, err := f.target.Provision(context.Background(), ada, analyst())
+	var ce *core.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable {
+		t.Fatalf("got %v, want a retryable 503", err)
+	}
+	if n := len(f.srv.Users()); n != 0 {
+		t.Errorf("%d users left behind", n)
+	}
+}
+
+func TestGrantFailureLeavesNoOrphan(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f.srv.InjectFault(lookertest.Fault{Method: "POST", Path: "/groups/{id}/users", Status: 403, Body: `{"message":"nope","documentation_url":"x"}`})
+	_, err := f.target.Provision(context.Background(), ada, analyst())
+	var ce *core.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusBadGateway || !strings.Contains(ce.Message, "nope") {
+		t.Fatalf("got %v, want a 502 with Looker's message", err)
+	}
+	if n := len(f.srv.Users()); n != 0 {
+		t.Errorf("%d users left behind", n)
+	}
+}
+
+func TestConflictOnCredentialsAdoptsExistingUser(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	// The lookup misses (as when another delivery creates the user a moment
+	// later); the credential then conflicts with that user's.
+	f.srv.InjectFault(lookertest.Fault{Method: "GET", Path: "/users/credential/{type}/{id}", Status: 404, Times: 1, Body: `{"message":"Not found","documentation_url":"x"}`})
+	id := f.srv.AddUser(lookertest.SeedUser{Email: "ada@example.com"})
+	res, err := f.target.Provision(context.Background(), ada, analyst())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ID != id || res.Status != core.StatusUpdated {
+		t.Errorf("result %+v, want the existing user %s adopted", res, id)
+	}
+	if n := len(f.srv.Users()); n != 1 {
+		t.Errorf("%d users", n)
+	}
+}
+
+func TestEmbedUser(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	prof := &core.Profile{Name: "customer", Looker: &core.LookerProfile{Kind: core.LookerEmbed, Groups: []string{"Analysts"}, Attributes: map[string]string{"department": "c"}}}
+	p := core.Person{Email: "cust@example.com", FirstName: "Cee", ExternalUserID: "cust-42"}
+	ctx := context.Background()
+	res, err := f.target.Provision(ctx, p, prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != core.StatusCreated || res.Welcome || res.SetupURL != "" {
+		t.Errorf("result %+v: embed users get no setup link or welcome", res)
+	}
+	if got := f.srv.UserGroupIDs(res.ID); !slices.Equal(got, []string{f.ids["Analysts"]}) {
+		t.Errorf("groups %v", got)
+	}
+	again, err := f.target.Provision(ctx, p, prof)
+	if err != nil || again.ID != res.ID || again.Status != core.StatusUnchanged {
+		t.Errorf("second delivery %+v %v", again, err)
+	}
+	if n := f.srv.Count("POST", "/users/embed_user"); n != 1 {
+		t.Errorf("%d embed users created", n)
+	}
+	if _, err := f.target.Deprovision(ctx, p, prof); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDeprovision(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	ctx := context.Background()
+	id := f.srv.AddUser(lookertest.SeedUser{Email: "ada@example.com"})
+	prof := analyst()
+	res, err := f.target.Deprovision(ctx, ada, prof)
+	if err != nil || res.Status != core.StatusDisabled || res.ID != id {
+		t.Fatalf("disable: %+v %v", res, err)
+	}
+	if !f.user(t, "ada@example.com").IsDisabled {
+		t.Error("not disabled")
+	}
+	if res, _ := f.target.Deprovision(ctx, ada, prof); res.Status != core.StatusUnchanged {
+		t.Errorf("second disable: %+v", res)
+	}
+	prof.Looker.Deprovision = core.DeprovisionDelete
+	if res, err := f.target.Deprovision(ctx, ada, prof); err != nil || res.Status != core.StatusDeleted {
+		t.Fatalf("delete: %+v %v", res, err)
+	}
+	if len(f.srv.Users()) != 0 {
+		t.Error("not deleted")
+	}
+	if res, err := f.target.Deprovision(ctx, ada, prof); err != nil || res.Status != core.StatusUnchanged {
+		t.Errorf("deprovisioning someone absent: %+v %v", res, err)
+	}
+}
+
+func TestGoogleCloudCore(t *testing.T) {
+	f := newFixture(t, lookertest.Options{GoogleCloudCore: true}, core.EmailSendGrid)
+	ctx := context.Background()
+	_, err := f.target.Provision(ctx, ada, analyst())
+	var ce *core.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusBadGateway || !strings.Contains(ce.Message, "identity provider") {
+		t.Fatalf("new user on core: %v, want a 502 explaining IdP sign-in", err)
+	}
+	if n := len(f.srv.Users()); n != 0 {
+		t.Errorf("%d users left on core", n)
+	}
+	id := f.srv.AddUser(lookertest.SeedUser{IdPEmail: "ada@example.com", FirstName: "Ada"})
+	res, err := f.target.Provision(ctx, ada, analyst())
+	if err != nil || res.ID != id || res.Status != core.StatusUpdated {
+		t.Fatalf("existing IdP user on core: %+v %v", res, err)
+	}
+	if got := f.srv.UserGroupIDs(id); !slices.Equal(got, []string{f.ids["Analysts"]}) {
+		t.Errorf("groups %v", got)
+	}
+}
+
+func TestEmailProviderLookerSendsLookersEmail(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailLooker)
+	res, err := f.target.Provision(context.Background(), ada, analyst())
+	if err != nil || res.SetupURL != "" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if got := f.srv.SentSetupEmails(); !slices.Equal(got, []string{"ada@example.com"}) {
+		t.Errorf("Looker setup emails %v", got)
+	}
+}
+
+func TestProfileErrorsAreClear(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailNone)
+	for name, lp := range map[string]*core.LookerProfile{
+		`no role named "Wizard"`:       {Roles: []string{"Wizard"}},
+		`no group named "Nowhere"`:     {Groups: []string{"Nowhere"}},
+		`it is a system attribute`:     {Attributes: map[string]string{"email": "x"}},
+		`no user attribute named "zz"`: {Attributes: map[string]string{"zz": "x"}},
+	} {
+		lp.Kind = core.LookerRegular
+		_, err := f.target.Provision(context.Background(), ada, &core.Profile{Looker: lp})
+		var ce *core.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusBadGateway || !strings.Contains(ce.Message, name) {
+			t.Errorf("got %v, want a 502 mentioning %q", err, name)
+		}
+	}
+	if n := len(f.srv.Users()); n != 0 {
+		t.Errorf("a misconfigured profile created %d users", n)
+	}
+}
+
+func TestRolesByID(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailNone)
+	prof := analyst()
+	prof.Looker.Roles = []string{f.ids["Developer"]}
+	res, err := f.target.Provision(context.Background(), ada, prof)
+	if err != nil || !slices.Equal(f.srv.UserRoleIDs(res.ID), []string{f.ids["Developer"]}) {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestRateLimitBecomesRetryable429(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailNone)
+	f.srv.InjectFault(lookertest.Fault{Method: "GET", Path: "/users/credential/{type}/{id}", Status: 429, RetryAfter: "60", Body: `{"message":"slow","documentation_url":"x"}`})
+	_, err := f.target.Provision(context.Background(), ada, analyst())
+	var ce *core.Error
+	if !errors.As(err, &ce) || ce.Status != 429 || ce.RetryAfter.Seconds() != 60 || !ce.Retryable() {
+		t.Fatalf("got %+v", err)
+	}
+}

@@ -1,0 +1,106 @@
+package core
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func exampleConfig(t *testing.T) *Config {
+	t.Helper()
+	cfg, err := LoadConfig("../testdata/onboard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	cfg := exampleConfig(t)
+	if cfg.DefaultProfile != "analyst" || cfg.Profiles["analyst"].Looker.Kind != LookerRegular ||
+		cfg.Profiles["customer"].Looker.Kind != LookerEmbed || cfg.Profiles["admin-lite"].Looker.Deprovision != DeprovisionDelete {
+		t.Errorf("example config decoded wrong: %+v", cfg)
+	}
+	text, err := cfg.RenderWelcomeText(WelcomeData{FirstName: "Ada", SetupURL: "https://l.example/account/setup/x"})
+	if err != nil || text != "Hi Ada, set up your account: https://l.example/account/setup/x" {
+		t.Errorf("welcome text = %q, %v", text, err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"unknown key names key and line", "default_profile: a\nprofiles:\n  a:\n    looker:\n      rolse: [x]\n", `line 5: unknown key "rolse"`},
+		{"unknown top-level key", "profils: {}\n", `line 1: unknown key "profils"`},
+		{"empty", "", "config is empty"},
+		{"no profiles", "default_profile: a\n", "at least one profile"},
+		{"default profile missing", "default_profile: b\nprofiles:\n  a:\n    looker: {roles: [x]}\n", `no profile named "b"`},
+		{"bad kind", "profiles:\n  a:\n    looker: {kind: super}\n", "looker.kind"},
+		{"bad deprovision", "profiles:\n  a:\n    looker: {deprovision: shred}\n", "looker.deprovision"},
+		{"no target", "profiles:\n  a:\n    attributes_allowed: [x]\n", "at least one target"},
+		{"fixed and allowed attribute", "profiles:\n  a:\n    attributes_allowed: [region]\n    looker: {attributes: {region: EU}}\n", "both fixed"},
+		{"bad provider", "profiles:\n  a:\n    looker: {}\nemail: {provider: pigeon}\n", "email.provider"},
+		{"sendgrid without from", "profiles:\n  a:\n    looker: {}\nemail: {provider: sendgrid, subject: s, text: t}\n", "email.from"},
+		{"template typo", "profiles:\n  a:\n    looker: {}\nemail: {provider: sendgrid, from: a@example.com, subject: s, text: '{{.Frist}}'}\n", "email.text"},
+		{"bad domain", "allowed_email_domains: ['exa mple.com']\nprofiles:\n  a:\n    looker: {}\n", "allowed_email_domains"},
+		{"aac without workspace", "profiles:\n  a:\n    aac: {roles: [x]}\n", "aac.workspace"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigPath(t *testing.T) {
+	env := map[string]string{"ONBOARD_CONFIG": "/etc/onboard.yaml"}
+	if got := ConfigPath(func(k string) string { return env[k] }); got != "/etc/onboard.yaml" {
+		t.Errorf("ONBOARD_CONFIG ignored: %q", got)
+	}
+	t.Chdir(t.TempDir())
+	if got := ConfigPath(func(string) string { return "" }); got != "testdata/onboard.yaml" {
+		t.Errorf("fallback = %q", got)
+	}
+	if err := os.WriteFile("onboard.yaml", []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := ConfigPath(func(string) string { return "" }); got != "onboard.yaml" {
+		t.Errorf("working-directory file ignored: %q", got)
+	}
+}
+
+func TestAuthorize(t *testing.T) {
+	cfg := exampleConfig(t)
+	cases := []struct {
+		name   string
+		req    Request
+		status int
+		field  string
+	}{
+		{"lookalike domain", Request{Email: "ada@evil-example.com"}, 403, "email"},
+		{"subdomain", Request{Email: "ada@sub.example.com"}, 403, "email"},
+		{"unknown profile", Request{Email: "ada@example.com", Profile: "root"}, 403, "profile"},
+		{"attribute not allowed", Request{Email: "ada@example.com", Attributes: map[string]string{"department": "finance"}}, 400, "attributes.department"},
+		{"attribute allowed elsewhere only", Request{Email: "ada@example.com", Profile: "admin-lite", Attributes: map[string]string{"region": "EU"}}, 400, "attributes.region"},
+		{"embed needs external id", Request{Email: "ada@example.com", Profile: "customer"}, 400, "external_user_id"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, nerr := tc.req.Normalize()
+			if nerr != nil {
+				t.Fatal(nerr)
+			}
+			_, _, err := cfg.Authorize(req)
+			if err == nil || err.Status != tc.status || err.Field != tc.field {
+				t.Errorf("got %+v, want %d on %q", err, tc.status, tc.field)
+			}
+		})
+	}
+	req, _ := Request{Email: "Ada@EXAMPLE.com", Attributes: map[string]string{"region": "EMEA"}}.Normalize()
+	person, profile, err := cfg.Authorize(req)
+	if err != nil || profile.Name != "analyst" || person.Attributes["region"] != "EMEA" {
+		t.Errorf("default profile: %v %v %+v", err, profile, person)
+	}
+}

@@ -1,0 +1,97 @@
+// Package sandbox runs onboard against in-memory fakes of its targets, so
+// `make run` works on a laptop with no credentials and nothing to clean up.
+package sandbox
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/looker/lookertest"
+	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+)
+
+// Sandbox is a running set of fakes.
+type Sandbox struct {
+	Looker    *lookertest.Server
+	SendGrid  *sendgridtest.Server
+	OutboxDir string
+	// Env holds the settings that point onboard at the fakes.
+	Env map[string]string
+}
+
+// Start runs the fakes, seeded with every role, group and user attribute
+// that cfg's profiles name, and writes captured emails under outboxDir.
+func Start(cfg *core.Config, outboxDir string) (*Sandbox, error) {
+	if err := os.MkdirAll(outboxDir, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox outbox: %w", err)
+	}
+	apiKey := "SG.sandbox-" + randomHex(8)
+	s := &Sandbox{
+		Looker:    lookertest.NewServer(lookertest.Options{}),
+		SendGrid:  sendgridtest.NewServer(sendgridtest.Options{APIKey: apiKey, OutboxDir: outboxDir}),
+		OutboxDir: outboxDir,
+	}
+	Seed(s.Looker, cfg)
+	s.Env = map[string]string{
+		"LOOKERSDK_BASE_URL":      s.Looker.URL,
+		"LOOKERSDK_CLIENT_ID":     lookertest.DefaultClientID,
+		"LOOKERSDK_CLIENT_SECRET": lookertest.DefaultClientSecret,
+		"SENDGRID_API_KEY":        apiKey,
+		"SENDGRID_BASE_URL":       s.SendGrid.URL,
+	}
+	return s, nil
+}
+
+// Close stops the fakes.
+func (s *Sandbox) Close() {
+	s.Looker.Close()
+	s.SendGrid.Close()
+}
+
+// Seed creates in the fake every role, group and user attribute that cfg's
+// profiles name, so the example config works against it as is.
+func Seed(l *lookertest.Server, cfg *core.Config) {
+	var roles, groups, attrs []string
+	for _, name := range cfg.ProfileNames() {
+		p := cfg.Profiles[name]
+		attrs = append(attrs, p.AttributesAllowed...)
+		if p.Looker == nil {
+			continue
+		}
+		roles = append(roles, p.Looker.Roles...)
+		groups = append(groups, p.Looker.Groups...)
+		for k := range p.Looker.Attributes {
+			attrs = append(attrs, k)
+		}
+	}
+	// An Admin role exists on every instance; seeding it lets a newcomer see
+	// that onboard adds roles without touching others.
+	for _, r := range unique(append(roles, "Admin")) {
+		l.AddRole(r)
+	}
+	for _, g := range unique(groups) {
+		l.AddGroup(g)
+	}
+	for _, a := range unique(attrs) {
+		l.AddUserAttribute(a, false)
+	}
+}
+
+func unique(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// WebhookSecret returns a fresh secret for a sandbox run that has none, so
+// the printed curl line exercises real authentication.
+func WebhookSecret() string { return "sandbox-" + randomHex(12) }

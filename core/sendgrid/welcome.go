@@ -1,0 +1,55 @@
+package sendgrid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/onboard-dev/onboard/core"
+)
+
+// Welcomer delivers onboard's welcome emails through SendGrid.
+type Welcomer struct {
+	Client *Client
+	From   Address
+}
+
+// NewWelcomer checks the configured sender once, at start-up.
+func NewWelcomer(c *Client, from string) (*Welcomer, error) {
+	addr, err := ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("email.from: %w", err)
+	}
+	return &Welcomer{Client: c, From: addr}, nil
+}
+
+// SendWelcome implements core.Mailer.
+func (w *Welcomer) SendWelcome(ctx context.Context, wel core.Welcome) (string, error) {
+	name := strings.TrimSpace(wel.To.FirstName + " " + wel.To.LastName)
+	id, err := w.Client.Send(ctx, Message{
+		From: w.From, To: Address{Name: name, Email: wel.To.Email},
+		Subject: wel.Subject, Text: wel.Text,
+		TemplateID: wel.TemplateID, TemplateData: wel.TemplateData,
+		CustomArgs: map[string]string{"request_id": wel.RequestID},
+	})
+	if err == nil {
+		return id, nil
+	}
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.StatusCode == 429:
+		return "", core.RateLimited("sendgrid", apiErr.RetryAfter, err)
+	case IsTemporary(err):
+		return "", core.Unavailable("sendgrid", retryAfterOf(apiErr), err)
+	}
+	return "", core.Refused("sendgrid", "SendGrid refused the welcome email: "+err.Error(), err)
+}
+
+func retryAfterOf(e *APIError) (d time.Duration) {
+	if e != nil {
+		d = e.RetryAfter
+	}
+	return d
+}
