@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,11 +33,17 @@ var SecretNames = []string{
 	"ONBOARD_WEBHOOK_SECRET",
 }
 
+// SecretBackend opens a secret manager, configured from plain settings.
+type SecretBackend func(ctx context.Context, getenv func(string) string) (secrets.Source, error)
+
 // Options are what an entry point knows before the app exists.
 type Options struct {
-	Getenv  func(string) string // plain settings; os.Getenv when nil
-	Secrets secrets.Source      // where SecretNames come from; the environment when nil
-	Log     *slog.Logger        // a JSON logger on stderr when nil
+	Getenv func(string) string // plain settings; os.Getenv when nil
+	// SecretBackends are the ONBOARD_SECRETS values this build supports
+	// besides "env": each platform's entry point registers only its own
+	// cloud's, so a Lambda binary never links Google's client or vice versa.
+	SecretBackends map[string]SecretBackend
+	Log            *slog.Logger // a JSON logger on stderr when nil
 	// Redactor learns every secret value read, so the logger masks them.
 	Redactor *logging.Redactor
 }
@@ -69,7 +76,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	secretValues, err := readSecrets(ctx, opts.Secrets, getenv)
+	src, err := secretSource(ctx, opts.SecretBackends, getenv)
+	if err != nil {
+		return nil, err
+	}
+	secretValues, err := readSecrets(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -118,12 +129,31 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	return a, nil
 }
 
+// secretSource picks the secret backend ONBOARD_SECRETS names.
+func secretSource(ctx context.Context, backends map[string]SecretBackend, getenv func(string) string) (secrets.Source, error) {
+	mode := getenv("ONBOARD_SECRETS")
+	if mode == "" || mode == "env" {
+		return secrets.Env{Lookup: func(k string) (string, bool) { v := getenv(k); return v, v != "" }}, nil
+	}
+	open, ok := backends[mode]
+	if !ok {
+		names := []string{"env"}
+		for n := range backends {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return nil, fmt.Errorf("ONBOARD_SECRETS=%q is not available in this build; use one of: %s", mode, strings.Join(names, ", "))
+	}
+	src, err := open(ctx, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("ONBOARD_SECRETS=%s: %w", mode, err)
+	}
+	return src, nil
+}
+
 // readSecrets fetches every secret concurrently; only the webhook secret and
 // the credentials of targets in use are required, so absent ones are skipped.
-func readSecrets(ctx context.Context, src secrets.Source, getenv func(string) string) (map[string]string, error) {
-	if src == nil {
-		src = secrets.Env{Lookup: func(k string) (string, bool) { v := getenv(k); return v, v != "" }}
-	}
+func readSecrets(ctx context.Context, src secrets.Source) (map[string]string, error) {
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
