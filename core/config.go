@@ -175,6 +175,9 @@ func (e *EmailConfig) validate(c *Config) error {
 		if _, err := mail.ParseAddress(e.From); err != nil {
 			return fmt.Errorf("email.from: %q is not an address like \"Data Team <data@example.com>\"", e.From)
 		}
+		if e.TemplateID != "" && !strings.HasPrefix(e.TemplateID, "d-") {
+			return fmt.Errorf("email.template_id: %q is not a SendGrid dynamic template id (they start with d-)", e.TemplateID)
+		}
 		if e.TemplateID == "" {
 			if e.Subject == "" || e.Text == "" {
 				return errors.New("email: sendgrid needs subject and text, or template_id")

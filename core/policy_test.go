@@ -41,6 +41,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad provider", "profiles:\n  a:\n    looker: {}\nemail: {provider: pigeon}\n", "email.provider"},
 		{"sendgrid without from", "profiles:\n  a:\n    looker: {}\nemail: {provider: sendgrid, subject: s, text: t}\n", "email.from"},
 		{"template typo", "profiles:\n  a:\n    looker: {}\nemail: {provider: sendgrid, from: a@example.com, subject: s, text: '{{.Frist}}'}\n", "email.text"},
+		{"legacy template id", "profiles:\n  a:\n    looker: {}\nemail: {provider: sendgrid, from: a@example.com, template_id: '1234'}\n", "email.template_id"},
 		{"bad domain", "allowed_email_domains: ['exa mple.com']\nprofiles:\n  a:\n    looker: {}\n", "allowed_email_domains"},
 		{"aac without workspace", "profiles:\n  a:\n    aac: {roles: [x]}\n", "aac.workspace"},
 	}

@@ -1,11 +1,13 @@
 package core
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,7 +28,9 @@ var ErrUnauthorized = &Error{Status: http.StatusUnauthorized, Message: "unauthor
 // WebhookAuth checks HTTP callers. With no secret it refuses everyone unless
 // Insecure is set, which only a local run may do.
 type WebhookAuth struct {
-	Secret   string
+	// Secret is read on every request, so a rotated secret is honoured as
+	// soon as the secret cache re-reads it.
+	Secret   func(context.Context) (string, error)
 	Insecure bool
 	Now      func() time.Time
 
@@ -51,15 +55,19 @@ func signature(secret, ts string, body []byte) []byte {
 // Verify returns nil when the request carries the secret as a bearer token or
 // a fresh, unreplayed signature of this exact body. The reason for a refusal is
 // returned for logging; callers answer ErrUnauthorized whatever it is.
-func (a *WebhookAuth) Verify(h http.Header, body []byte) error {
-	if a.Secret == "" {
+func (a *WebhookAuth) Verify(ctx context.Context, h http.Header, body []byte) error {
+	secret, err := a.secret(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the webhook secret: %w", err)
+	}
+	if secret == "" {
 		if a.Insecure {
 			return nil
 		}
 		return errors.New("no webhook secret configured (ONBOARD_WEBHOOK_SECRET); refusing every request")
 	}
 	if sig := h.Get(SignatureHeader); sig != "" {
-		return a.verifySignature(sig, body)
+		return a.verifySignature(secret, sig, body)
 	}
 	auth := h.Get("Authorization")
 	scheme, token, ok := strings.Cut(auth, " ")
@@ -67,7 +75,7 @@ func (a *WebhookAuth) Verify(h http.Header, body []byte) error {
 		return errors.New("no bearer token or signature")
 	}
 	// Hashing first makes the comparison constant-time in the length too.
-	want := sha256.Sum256([]byte(a.Secret))
+	want := sha256.Sum256([]byte(secret))
 	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
 	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
 		return errors.New("wrong bearer token")
@@ -75,7 +83,7 @@ func (a *WebhookAuth) Verify(h http.Header, body []byte) error {
 	return nil
 }
 
-func (a *WebhookAuth) verifySignature(header string, body []byte) error {
+func (a *WebhookAuth) verifySignature(secret, header string, body []byte) error {
 	var ts string
 	var candidates [][]byte
 	for _, part := range strings.Split(header, ",") {
@@ -100,7 +108,7 @@ func (a *WebhookAuth) verifySignature(header string, body []byte) error {
 	if d := now.Sub(signedAt); d > SignatureTolerance || d < -SignatureTolerance {
 		return errors.New("signature timestamp outside the 5-minute tolerance")
 	}
-	want := signature(a.Secret, ts, body)
+	want := signature(secret, ts, body)
 	for _, c := range candidates {
 		if hmac.Equal(want, c) {
 			return a.rememberSignature(hex.EncodeToString(c), signedAt.Add(SignatureTolerance), now)
@@ -123,6 +131,18 @@ func (a *WebhookAuth) rememberSignature(sig string, expires, now time.Time) erro
 	}
 	a.seen[sig] = expires
 	return nil
+}
+
+func (a *WebhookAuth) secret(ctx context.Context) (string, error) {
+	if a.Secret == nil {
+		return "", nil
+	}
+	return a.Secret(ctx)
+}
+
+// StaticSecret is a secret that never rotates, for tests and fixed settings.
+func StaticSecret(v string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { return v, nil }
 }
 
 func (a *WebhookAuth) forgetExpired(now time.Time) {

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -42,8 +43,8 @@ func TestWebhookAuth(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &WebhookAuth{Secret: tc.secret, Now: func() time.Time { return now }}
-			err := a.Verify(tc.header, tc.body)
+			a := &WebhookAuth{Secret: StaticSecret(tc.secret), Now: func() time.Time { return now }}
+			err := a.Verify(context.Background(), tc.header, tc.body)
 			if (err == nil) != tc.ok {
 				t.Errorf("Verify = %v, want ok=%v", err, tc.ok)
 			}
@@ -54,17 +55,17 @@ func TestWebhookAuth(t *testing.T) {
 func TestWebhookAuthRefusesReplay(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	body := []byte(`{"email":"ada@example.com"}`)
-	a := &WebhookAuth{Secret: "s3cret-value", Now: func() time.Time { return now }}
+	a := &WebhookAuth{Secret: StaticSecret("s3cret-value"), Now: func() time.Time { return now }}
 	h := http.Header{SignatureHeader: {Sign("s3cret-value", now, body)}}
-	if err := a.Verify(h, body); err != nil {
+	if err := a.Verify(context.Background(), h, body); err != nil {
 		t.Fatalf("first delivery: %v", err)
 	}
-	if err := a.Verify(h, body); err == nil {
+	if err := a.Verify(context.Background(), h, body); err == nil {
 		t.Fatal("a replayed signature was accepted")
 	}
 	// Once past the tolerance it is refused as stale anyway, and forgotten.
 	now = now.Add(SignatureTolerance + time.Second)
-	if err := a.Verify(h, body); err == nil {
+	if err := a.Verify(context.Background(), h, body); err == nil {
 		t.Fatal("a stale signature was accepted")
 	}
 	if len(a.seen) != 0 {
@@ -73,10 +74,10 @@ func TestWebhookAuthRefusesReplay(t *testing.T) {
 }
 
 func TestWebhookAuthInsecureOnlyWhenAsked(t *testing.T) {
-	if err := (&WebhookAuth{}).Verify(http.Header{}, nil); err == nil {
+	if err := (&WebhookAuth{}).Verify(context.Background(), http.Header{}, nil); err == nil {
 		t.Error("no secret and not insecure must refuse")
 	}
-	if err := (&WebhookAuth{Insecure: true}).Verify(http.Header{}, nil); err != nil {
+	if err := (&WebhookAuth{Insecure: true}).Verify(context.Background(), http.Header{}, nil); err != nil {
 		t.Errorf("ONBOARD_INSECURE_NO_AUTH must allow: %v", err)
 	}
 }

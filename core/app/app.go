@@ -80,15 +80,26 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	secretValues, err := readSecrets(ctx, src)
+	ttl, err := secretsTTL(getenv("ONBOARD_SECRETS_TTL"))
 	if err != nil {
 		return nil, err
 	}
-	for _, v := range secretValues {
-		redactor.Add(v)
+	cache := secrets.NewCache(src, ttl, secrets.WithRefreshErrorHandler(func(name string, err error) {
+		log.Warn("re-reading a secret failed; still using the value read before", "secret", name, "error", err.Error())
+	}))
+	if err := prefetch(ctx, cache); err != nil {
+		return nil, err
 	}
+	secret := func(ctx context.Context, name string) (string, error) {
+		v, _, err := cache.Lookup(ctx, name)
+		redactor.Add(v)
+		return v, err
+	}
+	// Values at start-up decide which targets exist and are checked now;
+	// consumers re-read through secret, so a rotation needs no redeploy.
 	get := func(name string) string {
-		if v, ok := secretValues[name]; ok {
+		if slices.Contains(SecretNames, name) {
+			v, _ := secret(ctx, name)
 			return v
 		}
 		return getenv(name)
@@ -101,6 +112,14 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		if err != nil {
 			return nil, err
 		}
+		lcfg.Credentials = func(ctx context.Context) (string, string, error) {
+			id, err := secret(ctx, "LOOKERSDK_CLIENT_ID")
+			if err != nil {
+				return "", "", err
+			}
+			s, err := secret(ctx, "LOOKERSDK_CLIENT_SECRET")
+			return id, s, err
+		}
 		a.looker = looker.NewTarget(looker.New(lcfg, nil), cfg.Email.Provider, log)
 		targets = append(targets, a.looker)
 	}
@@ -109,15 +128,18 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	var mailer core.Mailer
 	if cfg.Email.Provider == core.EmailSendGrid {
-		if mailer, err = newMailer(cfg, get); err != nil {
+		if mailer, err = newMailer(cfg, get, secret); err != nil {
 			return nil, err
 		}
 	}
 	a.Engine = &core.Engine{Config: cfg, Targets: targets, Mailer: mailer, Log: log}
 	a.Handler = &httpapi.Handler{
 		Engine: a.Engine,
-		Auth:   &core.WebhookAuth{Secret: get("ONBOARD_WEBHOOK_SECRET"), Insecure: getenv("ONBOARD_INSECURE_NO_AUTH") == "1"},
-		Log:    log,
+		Auth: &core.WebhookAuth{
+			Secret:   func(ctx context.Context) (string, error) { return secret(ctx, "ONBOARD_WEBHOOK_SECRET") },
+			Insecure: getenv("ONBOARD_INSECURE_NO_AUTH") == "1",
+		},
+		Log: log,
 	}
 	if get("ONBOARD_WEBHOOK_SECRET") == "" {
 		if getenv("ONBOARD_INSECURE_NO_AUTH") == "1" {
@@ -151,34 +173,36 @@ func secretSource(ctx context.Context, backends map[string]SecretBackend, getenv
 	return src, nil
 }
 
-// readSecrets fetches every secret concurrently; only the webhook secret and
-// the credentials of targets in use are required, so absent ones are skipped.
-func readSecrets(ctx context.Context, src secrets.Source) (map[string]string, error) {
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		errs []error
-		out  = map[string]string{}
-	)
-	for _, name := range SecretNames {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			v, err := src.Fetch(ctx, name)
-			mu.Lock()
-			defer mu.Unlock()
-			var nf *secrets.NotFoundError
-			switch {
-			case errors.As(err, &nf):
-			case err != nil:
-				errs = append(errs, fmt.Errorf("reading secret %s: %w", name, err))
-			default:
-				out[name] = v
-			}
-		}()
+// prefetch reads every secret concurrently at cold start. Absent ones are
+// fine here (only the credentials of targets in use are required, and those
+// are checked by whoever needs them); a secret store that cannot be read is not.
+func prefetch(ctx context.Context, cache *secrets.Cache) error {
+	err := cache.Prefetch(ctx, SecretNames)
+	var pe *secrets.PrefetchError
+	if !errors.As(err, &pe) {
+		return err
 	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	var failed []error
+	for _, e := range pe.Errs {
+		if !secrets.IsNotFound(e) {
+			failed = append(failed, e)
+		}
+	}
+	return errors.Join(failed...)
+}
+
+// DefaultSecretsTTL is how long a secret is used before it is read again.
+const DefaultSecretsTTL = 5 * time.Minute
+
+func secretsTTL(v string) (time.Duration, error) {
+	if v == "" {
+		return DefaultSecretsTTL, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("ONBOARD_SECRETS_TTL: %q is not a duration like 5m (0 reads secrets once)", v)
+	}
+	return d, nil
 }
 
 // checkTargets refuses to start when a profile needs a target this instance
@@ -203,16 +227,58 @@ func checkTargets(cfg *core.Config, haveLooker bool) error {
 	return nil
 }
 
-func newMailer(cfg *core.Config, get func(string) string) (core.Mailer, error) {
-	key := get("SENDGRID_API_KEY")
-	if key == "" {
+func newMailer(cfg *core.Config, get func(string) string, secret func(context.Context, string) (string, error)) (core.Mailer, error) {
+	if get("SENDGRID_API_KEY") == "" {
 		return nil, errors.New("email.provider is sendgrid but SENDGRID_API_KEY is not set")
 	}
-	client, err := sendgrid.New(sendgrid.Config{APIKey: key, BaseURL: get("SENDGRID_BASE_URL"), Timeout: 10 * time.Second})
+	m := &rotatingMailer{from: cfg.Email.From, baseURL: get("SENDGRID_BASE_URL"),
+		key: func(ctx context.Context) (string, error) { return secret(ctx, "SENDGRID_API_KEY") }}
+	if _, err := m.welcomer(context.Background()); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// rotatingMailer rebuilds its SendGrid client when the API key changes, so
+// a rotated key is used without a redeploy.
+type rotatingMailer struct {
+	from, baseURL string
+	key           func(context.Context) (string, error)
+
+	mu      sync.Mutex
+	current *sendgrid.Welcomer
+	usedKey string
+}
+
+func (m *rotatingMailer) welcomer(ctx context.Context) (*sendgrid.Welcomer, error) {
+	key, err := m.key(ctx)
+	if err != nil {
+		return nil, core.Unavailable("sendgrid", 0, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.current != nil && key == m.usedKey {
+		return m.current, nil
+	}
+	client, err := sendgrid.New(sendgrid.Config{APIKey: key, BaseURL: m.baseURL, Timeout: 10 * time.Second})
 	if err != nil {
 		return nil, err
 	}
-	return sendgrid.NewWelcomer(client, cfg.Email.From)
+	w, err := sendgrid.NewWelcomer(client, m.from)
+	if err != nil {
+		return nil, err
+	}
+	m.current, m.usedKey = w, key
+	return w, nil
+}
+
+// SendWelcome implements core.Mailer.
+func (m *rotatingMailer) SendWelcome(ctx context.Context, w core.Welcome) (string, error) {
+	sender, err := m.welcomer(ctx)
+	if err != nil {
+		return "", err
+	}
+	return sender.SendWelcome(ctx, w)
 }
 
 // Warm does at start-up what the first request would otherwise wait for:

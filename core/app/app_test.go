@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sandbox"
@@ -347,6 +349,90 @@ func TestStartupErrors(t *testing.T) {
 			_, err := New(context.Background(), Options{Getenv: func(k string) string { return vars[k] }, Log: logging.New(&bytes.Buffer{}, slog.LevelDebug, nil)})
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), lookerSecret) {
 				t.Errorf("got %v, want an error naming %q and no secret", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDynamicTemplateEmail(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "onboard.yaml")
+	yaml := `default_profile: analyst
+email: {provider: sendgrid, from: "Data Team <data@example.com>", template_id: d-welcome42}
+profiles:
+  analyst:
+    looker: {roles: [Viewer], groups: [Analysts]}
+`
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, map[string]string{"ONBOARD_CONFIG": cfgFile})
+	if a := h.post(t, `{"email":"tpl@example.com","first_name":"Tee","last_name":"Pee"}`); a.status != 200 {
+		t.Fatalf("%d %s", a.status, a.raw)
+	}
+	msgs := h.sendgrid.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d emails", len(msgs))
+	}
+	m := msgs[0]
+	url, _ := m.TemplateData["setup_url"].(string)
+	if m.TemplateID != "d-welcome42" || m.TemplateData["first_name"] != "Tee" || m.TemplateData["last_name"] != "Pee" ||
+		m.TemplateData["email"] != "tpl@example.com" || !strings.Contains(url, "/account/setup/") || m.Text != "" {
+		t.Errorf("template email %+v", m)
+	}
+}
+
+func TestSecretsReReadAfterTTL(t *testing.T) {
+	var mu sync.Mutex
+	vars := map[string]string{
+		"ONBOARD_CONFIG": configPath(t), "ONBOARD_INSECURE_NO_AUTH": "", "ONBOARD_WEBHOOK_SECRET": "whsec-first-aaaa",
+		"ONBOARD_SECRETS_TTL": "1ns", "LOOKERSDK_BASE_URL": "http://127.0.0.1:1", "LOOKERSDK_CLIENT_ID": "id",
+		"LOOKERSDK_CLIENT_SECRET": "s", "SENDGRID_API_KEY": sendgridKey,
+	}
+	getenv := func(k string) string { mu.Lock(); defer mu.Unlock(); return vars[k] }
+	a, err := New(context.Background(), Options{Getenv: getenv, Log: logging.New(&bytes.Buffer{}, slog.LevelError, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretNow := func() string {
+		v, err := a.Handler.(*httpapi.Handler).Auth.Secret(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := secretNow(); v != "whsec-first-aaaa" {
+		t.Fatalf("secret %q", v)
+	}
+	mu.Lock()
+	vars["ONBOARD_WEBHOOK_SECRET"] = "whsec-second-bbbb"
+	mu.Unlock()
+	if v := secretNow(); v != "whsec-second-bbbb" {
+		t.Errorf("after rotation and TTL the secret is still %q", v)
+	}
+	// Through the handler: the old secret is refused, the new one passes
+	// authentication (and then fails on the unreachable Looker, retryably).
+	for bearer, want := range map[string]int{"whsec-first-aaaa": 401, "whsec-second-bbbb": 503} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"email":"rot@example.com"}`))
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		rec := httptest.NewRecorder()
+		a.Handler.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("bearer %s: %d, want %d", bearer, rec.Code, want)
+		}
+	}
+}
+
+func TestSecretSettingsErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ env, want string }{
+		"unknown backend": {"ONBOARD_SECRETS=vault", `ONBOARD_SECRETS="vault" is not available`},
+		"bad ttl":         {"ONBOARD_SECRETS_TTL=soon", "ONBOARD_SECRETS_TTL"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			k, v, _ := strings.Cut(tc.env, "=")
+			vars := map[string]string{"ONBOARD_CONFIG": configPath(t), k: v}
+			_, err := New(context.Background(), Options{Getenv: func(x string) string { return vars[x] }, Log: logging.New(&bytes.Buffer{}, slog.LevelError, nil)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
 	}

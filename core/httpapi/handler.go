@@ -72,7 +72,7 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "could not read the body"})
 		return
 	}
-	if err := h.Auth.Verify(r.Header, body); err != nil {
+	if err := h.Auth.Verify(r.Context(), r.Header, body); err != nil {
 		log.Warn("webhook authentication failed", "reason", err.Error(), "remote", r.RemoteAddr)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unauthorized"})
 		return

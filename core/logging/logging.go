@@ -20,6 +20,7 @@ const LevelCritical = slog.Level(12)
 type Redactor struct {
 	mu      sync.RWMutex
 	secrets []string
+	known   map[string]bool
 }
 
 // Add registers secret values; very short ones are ignored, because masking
@@ -27,8 +28,12 @@ type Redactor struct {
 func (r *Redactor) Add(values ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.known == nil {
+		r.known = map[string]bool{}
+	}
 	for _, v := range values {
-		if len(v) >= 6 {
+		if len(v) >= 6 && !r.known[v] {
+			r.known[v] = true
 			r.secrets = append(r.secrets, v)
 		}
 	}

@@ -91,7 +91,14 @@ func (s loginSource) Token() (*oauth2.Token, error) {
 	// configured timeout, and each waiting caller by its own context (see token).
 	ctx, cancel := context.WithTimeout(context.Background(), s.c.cfg.Timeout)
 	defer cancel()
-	form := url.Values{"client_id": {s.c.cfg.ClientID}, "client_secret": {s.c.cfg.ClientSecret}}
+	id, secret := s.c.cfg.ClientID, s.c.cfg.ClientSecret
+	if s.c.cfg.Credentials != nil {
+		var err error
+		if id, secret, err = s.c.cfg.Credentials(ctx); err != nil {
+			return nil, fmt.Errorf("looker: reading API credentials: %w", err)
+		}
+	}
+	form := url.Values{"client_id": {id}, "client_secret": {secret}}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`

@@ -1,6 +1,7 @@
 package looker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,9 @@ type Config struct {
 	ClientSecret string
 	VerifySSL    bool
 	Timeout      time.Duration // bounds every HTTP call, login included
+	// Credentials, when set, is asked at every login instead of ClientID and
+	// ClientSecret, so rotated API credentials are used without a restart.
+	Credentials func(ctx context.Context) (clientID, clientSecret string, err error)
 
 	// Retry policy; zero values take the defaults.
 	MaxAttempts int

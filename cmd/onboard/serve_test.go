@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServeSandbox runs the real binary the way `make run` does, with no
+// credentials, and follows the banner's instructions: the printed curl line
+// must create a user and leave a welcome email with an account/setup link.
+func TestServeSandbox(t *testing.T) {
+	bin := buildCLI(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	cmd := exec.Command(bin, "serve")
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), "PORT="+port, "ONBOARD_CONFIG="+absPath(t, "../../testdata/onboard.yaml"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+
+	banner := readBanner(t, stdout)
+	if !strings.Contains(banner, "SANDBOX MODE") {
+		t.Fatalf("banner does not say sandbox mode:\n%s", banner)
+	}
+	secret := regexp.MustCompile(`Bearer ([a-z0-9-]+)`).FindStringSubmatch(banner)
+	data := regexp.MustCompile(`-d '([^']+)'`).FindStringSubmatch(banner)
+	if secret == nil || data == nil {
+		t.Fatalf("no curl line in the banner:\n%s", banner)
+	}
+	url := "http://localhost:" + port + "/"
+	answer := post(t, url, secret[1], data[1])
+	if answer["status"] != "created" || answer["email"] != "sent" {
+		t.Fatalf("answer %v", answer)
+	}
+	if again := post(t, url, secret[1], data[1]); again["status"] != "unchanged" {
+		t.Errorf("second paste: %v", again)
+	}
+	emails, _ := filepath.Glob(filepath.Join(dir, ".onboard", "outbox", "*"))
+	if len(emails) != 1 {
+		t.Fatalf("%d emails in the outbox, want 1", len(emails))
+	}
+	body, _ := os.ReadFile(emails[0])
+	if !strings.Contains(string(body), "/account/setup/") {
+		t.Errorf("welcome email lacks an account/setup link:\n%s", body)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := run([]string{"help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "serve") {
+		t.Errorf("help: %d %q", code, out.String())
+	}
+	if code := run([]string{"serve", "-h"}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "Example") {
+		t.Errorf("serve -h: %d %q", code, errOut.String())
+	}
+	if code := run([]string{"frobnicate"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %d %q", code, errOut.String())
+	}
+}
+
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "onboard")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// cleanEnv drops settings that would take the binary out of sandbox mode.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LOOKERSDK_") && !strings.HasPrefix(kv, "ONBOARD_") && !strings.HasPrefix(kv, "SENDGRID_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func readBanner(t *testing.T, r interface{ Read([]byte) (int, error) }) string {
+	t.Helper()
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var b strings.Builder
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("server exited; output:\n%s", b.String())
+			}
+			b.WriteString(line + "\n")
+			if strings.Contains(line, "-d '") {
+				go func() {
+					for range lines { // keep draining so the server never blocks on stdout
+					}
+				}()
+				return b.String()
+			}
+		case <-timeout:
+			t.Fatalf("no banner within a minute; got:\n%s", b.String())
+		}
+	}
+}
+
+func post(t *testing.T, url, secret, body string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("status %d: %v", resp.StatusCode, err)
+	}
+	return out
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func absPath(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
