@@ -33,10 +33,14 @@ const (
 
 // Config is onboard.yaml: the server-side policy a request can only select from.
 type Config struct {
-	AllowedEmailDomains []string            `yaml:"allowed_email_domains"`
-	DefaultProfile      string              `yaml:"default_profile"`
-	Email               EmailConfig         `yaml:"email"`
-	Profiles            map[string]*Profile `yaml:"profiles"`
+	AllowedEmailDomains []string `yaml:"allowed_email_domains"`
+	DefaultProfile      string   `yaml:"default_profile"`
+	// MaxDeprovision is how many people one bulk request or import may
+	// deprovision without force: a pasted list of the whole company must not
+	// lock everyone out by accident. nil means DefaultMaxDeprovision.
+	MaxDeprovision *int                `yaml:"max_deprovision"`
+	Email          EmailConfig         `yaml:"email"`
+	Profiles       map[string]*Profile `yaml:"profiles"`
 
 	allowedDomains map[string]bool
 	textTemplate   *template.Template
@@ -139,7 +143,16 @@ func ParseConfig(data []byte) (*Config, error) {
 	return &cfg, nil
 }
 
+// DefaultMaxDeprovision is max_deprovision when the config does not set it.
+const DefaultMaxDeprovision = 10
+
 func (c *Config) validate() error {
+	if c.MaxDeprovision == nil {
+		n := DefaultMaxDeprovision
+		c.MaxDeprovision = &n
+	} else if *c.MaxDeprovision < 0 {
+		return errors.New("max_deprovision: must be 0 or more")
+	}
 	c.allowedDomains = map[string]bool{}
 	for _, d := range c.AllowedEmailDomains {
 		ascii, err := NormalizeDomain(d)

@@ -4,9 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
+	"time"
+
+	"github.com/onboard-dev/onboard/core/state"
 )
 
 // Status is the outcome of a request for one target, or overall.
@@ -82,6 +87,25 @@ type Engine struct {
 	Targets []Target
 	Mailer  Mailer // used when email.provider is sendgrid
 	Log     *slog.Logger
+	// Store makes redeliveries exactly-once: idempotency records, the
+	// welcome-email ledger and crash notes. Nil runs without them (tests of
+	// single flows), where lookups alone keep retries from duplicating users.
+	Store state.Store
+	// Lease is how long a claimed request is someone's before a redelivery
+	// may take it over; RecordTTL how long a finished request's answer is kept.
+	Lease, RecordTTL time.Duration
+}
+
+// Defaults for Engine.Lease and Engine.RecordTTL.
+const (
+	DefaultLease     = 2 * time.Minute
+	DefaultRecordTTL = 7 * 24 * time.Hour
+)
+
+// SetupLinker is a target that can make a fresh setup link for someone who
+// already exists, so a welcome resumed after a crash still carries one.
+type SetupLinker interface {
+	SetupLink(context.Context, Person, *Profile) (string, error)
 }
 
 // NewRequestID returns a random id for correlating logs, answers and emails.
@@ -104,8 +128,8 @@ func IdempotencyKey(req Request, meta Meta) string {
 }
 
 // Handle authorises a normalised request and applies it to every target its
-// profile configures. On failure the returned Result still lists what each
-// target that succeeded did.
+// profile configures, at most once per idempotency key. On failure the
+// returned Result still lists what each target that succeeded did.
 func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *Error) {
 	if meta.RequestID == "" {
 		meta.RequestID = NewRequestID()
@@ -118,18 +142,74 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 		return res, perr
 	}
 	log = log.With("profile", profile.Name)
+	if e.Store == nil {
+		return e.run(ctx, req.Action, meta.Trigger, person, profile, res, log)
+	}
 
+	key := "idempotency/" + res.IdempotencyKey
+	claim, rec, err := e.Store.Claim(ctx, key, req.Fingerprint(), meta.RequestID, e.lease(), e.recordTTL())
+	if err != nil {
+		return res, Unavailable("state", 0, err)
+	}
+	switch claim {
+	case state.InProgress:
+		wait := time.Until(rec.LeaseUntil).Round(time.Second)
+		log.Info("same request in progress elsewhere", "retry_after", wait.String())
+		return res, &Error{Status: http.StatusConflict, RetryAfter: max(wait, time.Second),
+			Message: "the same request is being processed right now; resend later to get its result"}
+	case state.Mismatch:
+		log.Warn("idempotency key reused for a different request")
+		return res, &Error{Status: http.StatusUnprocessableEntity, Field: "idempotency_key",
+			Message: "this idempotency key was already used with a different request"}
+	case state.Completed:
+		var stored Result
+		if err := json.Unmarshal(rec.Result, &stored); err != nil {
+			return res, &Error{Status: 500, Message: "stored result unreadable", Err: err}
+		}
+		log.Info("duplicate delivery: answering with the stored result", "first_request_id", stored.RequestID)
+		stored.IdempotencyKey = res.IdempotencyKey
+		return stored, nil
+	}
+	res, cerr := e.run(ctx, req.Action, meta.Trigger, person, profile, res, log)
+	// The record outlives a cancelled request: recording the outcome is what
+	// keeps the next delivery from redoing or blocking on the work.
+	bg := context.WithoutCancel(ctx)
+	if cerr != nil {
+		if err := e.Store.Release(bg, key, meta.RequestID); err != nil {
+			log.Warn("releasing the idempotency record failed; a retry waits for the lease", "error", err.Error())
+		}
+		return res, cerr
+	}
+	data, err := json.Marshal(res)
+	if err == nil {
+		err = e.Store.Complete(bg, key, meta.RequestID, data, e.recordTTL())
+	}
+	if err != nil {
+		// The work is done and every step is idempotent, so a duplicate
+		// would only redo lookups; not worth failing the request over.
+		log.Warn("recording the result failed", "error", err.Error())
+	}
+	return res, nil
+}
+
+// run applies the request to the profile's targets, then sends a welcome if due.
+func (e *Engine) run(ctx context.Context, action Action, trigger string, person Person, profile *Profile, res Result, log *slog.Logger) (Result, *Error) {
 	targets := e.targetsFor(profile)
 	if len(targets) == 0 {
 		return res, &Error{Status: 500, Message: "profile " + profile.Name + " configures no target that this instance has credentials for"}
 	}
+	journal := newJournal(e.Store, person.Email, res.RequestID)
+	ctx = WithJournal(ctx, journal)
+	ctx = withAuditor(ctx, &auditor{store: e.Store, log: log, base: state.AuditRecord{
+		RequestID: res.RequestID, IdempotencyKey: res.IdempotencyKey, Trigger: trigger, Person: person.Email,
+	}})
 	outcomes := make([]outcome, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outcomes[i] = runTarget(ctx, t, req.Action, person, profile)
+			outcomes[i] = runTarget(ctx, t, action, person, profile)
 		}()
 	}
 	wg.Wait()
@@ -148,8 +228,12 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 	if len(failures) > 0 {
 		return res, mostActionable(failures)
 	}
-	if req.Action == ActionProvision {
-		sent, err := e.welcome(ctx, person, res, log)
+	if action == ActionDeprovision {
+		if err := journal.resetWelcome(ctx); err != nil {
+			log.Warn("forgetting the welcome ledger failed", "error", err.Error())
+		}
+	} else {
+		sent, err := e.welcome(ctx, journal, person, profile, res, log)
 		if sent {
 			res.Email = "sent"
 		}
@@ -206,18 +290,74 @@ func (e *Engine) welcomeDue(res Result) bool {
 	return false
 }
 
-// welcome sends the SendGrid welcome email when this request gave someone new
-// access. Provider "looker" is handled by the Looker target, which asks Looker
-// to send its own setup email.
-func (e *Engine) welcome(ctx context.Context, p Person, res Result, log *slog.Logger) (sent bool, _ *Error) {
-	if !e.welcomeDue(res) || e.Config.Email.Provider != EmailSendGrid || e.Mailer == nil {
+// welcome sends the SendGrid welcome email when this request, or a crashed
+// delivery of it, gave someone new access. Provider "looker" is handled by
+// the Looker target, which asks Looker to send its own setup email. With a
+// store, the ledger makes it at most once per person: due, then sending
+// (claimed with compare-and-swap), then sent.
+func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Profile, res Result, log *slog.Logger) (sent bool, _ *Error) {
+	if e.Config.Email.Provider != EmailSendGrid || e.Mailer == nil {
 		return false, nil
 	}
+	due := e.welcomeDue(res)
+	if j != nil {
+		if due {
+			if err := j.MarkWelcomeDue(ctx); err != nil {
+				return false, Unavailable("state", 0, err)
+			}
+		}
+		won, err := j.claimWelcome(ctx)
+		if err != nil {
+			return false, Unavailable("state", 0, err)
+		}
+		if st, _ := j.welcomeState(ctx); !won && st == welcomeSending {
+			log.Warn("a welcome email for this person was handed to SendGrid before and its outcome is unknown; not sending another (search SendGrid's activity for the request id)")
+		}
+		due = won
+	}
+	if !due {
+		return false, nil
+	}
+	id, err := e.sendWelcome(ctx, p, profile, res)
+	if j != nil {
+		rec := welcomeRecord{State: welcomeSent, RequestID: res.RequestID, MessageID: id, At: time.Now().UTC()}
+		if err != nil {
+			rec = welcomeRecord{State: welcomeDue, RequestID: res.RequestID, At: time.Now().UTC()}
+		}
+		if lerr := j.setWelcome(context.WithoutCancel(ctx), rec); lerr != nil {
+			log.Warn("recording the welcome email's state failed", "error", lerr.Error())
+		}
+	}
+	if err != nil {
+		log.Error("welcome email failed", "status", err.Status, "error", err.Error(), "cause", errText(err.Err))
+		return false, err
+	}
+	log.Info("welcome email sent", "message_id", id)
+	return true, nil
+}
+
+func (e *Engine) sendWelcome(ctx context.Context, p Person, profile *Profile, res Result) (string, *Error) {
 	var setupURL string
 	for _, name := range sortedKeys(res.Targets) {
 		if u := res.Targets[name].SetupURL; u != "" {
 			setupURL = u
 			break
+		}
+	}
+	if setupURL == "" {
+		// Resumed after a crash: the run that created the user made a link
+		// we never saw; ask for a fresh one (it invalidates the old).
+		for _, t := range e.targetsFor(profile) {
+			if sl, ok := t.(SetupLinker); ok {
+				u, err := sl.SetupLink(ctx, p, profile)
+				if err != nil {
+					return "", AsError(err)
+				}
+				if u != "" {
+					setupURL = u
+					break
+				}
+			}
 		}
 	}
 	cfg := e.Config.Email
@@ -227,21 +367,34 @@ func (e *Engine) welcome(ctx context.Context, p Person, res Result, log *slog.Lo
 	} else {
 		text, err := e.Config.RenderWelcomeText(WelcomeData{FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, SetupURL: setupURL})
 		if err != nil {
-			return false, &Error{Status: 500, Message: "rendering the welcome email failed", Err: err}
+			return "", &Error{Status: 500, Message: "rendering the welcome email failed", Err: err}
 		}
 		w.Text = text
 	}
 	id, err := e.Mailer.SendWelcome(ctx, w)
+	RecordWrite(ctx, "sendgrid", "send welcome email", err)
 	if err != nil {
 		ce := AsError(err)
 		if ce.Target == "" {
 			ce.Target = "sendgrid"
 		}
-		log.Error("welcome email failed", "status", ce.Status, "error", ce.Error(), "cause", errText(ce.Err))
-		return false, ce
+		return "", ce
 	}
-	log.Info("welcome email sent", "message_id", id)
-	return true, nil
+	return id, nil
+}
+
+func (e *Engine) lease() time.Duration {
+	if e.Lease > 0 {
+		return e.Lease
+	}
+	return DefaultLease
+}
+
+func (e *Engine) recordTTL() time.Duration {
+	if e.RecordTTL > 0 {
+		return e.RecordTTL
+	}
+	return DefaultRecordTTL
 }
 
 func summarise(results map[string]TargetResult) Status {

@@ -54,3 +54,20 @@ func (c *Config) Authorize(req Request) (Person, *Profile, *Error) {
 		ExternalUserID: req.ExternalUserID, Attributes: req.Attributes,
 	}, profile, nil
 }
+
+// CheckBulk is the deprovision circuit breaker: a bulk request or import
+// that would deprovision more than max_deprovision people is refused as a
+// whole, before anything runs, unless force is set.
+func (c *Config) CheckBulk(reqs []Request, force bool) *Error {
+	n := 0
+	for _, r := range reqs {
+		if r.Action == ActionDeprovision {
+			n++
+		}
+	}
+	if force || n <= *c.MaxDeprovision {
+		return nil
+	}
+	return Forbidden("action", "this bulk request deprovisions %d people, more than max_deprovision (%d); nothing was done. "+
+		"Check the list, then resend with force (HTTP: ?force=true) if it is right", n, *c.MaxDeprovision)
+}

@@ -105,3 +105,25 @@ func TestAuthorize(t *testing.T) {
 		t.Errorf("default profile: %v %v %+v", err, profile, person)
 	}
 }
+
+func TestCheckBulk(t *testing.T) {
+	cfg := exampleConfig(t)
+	reqs := make([]Request, 11)
+	for i := range reqs {
+		reqs[i] = Request{Action: ActionDeprovision}
+	}
+	if err := cfg.CheckBulk(reqs[:10], false); err != nil {
+		t.Errorf("10 deprovisions with the default limit of 10: %v", err)
+	}
+	err := cfg.CheckBulk(reqs, false)
+	if err == nil || err.Status != 403 || !strings.Contains(err.Message, "force") {
+		t.Errorf("11 deprovisions: %v", err)
+	}
+	if err := cfg.CheckBulk(reqs, true); err != nil {
+		t.Errorf("forced: %v", err)
+	}
+	zero, err2 := ParseConfig([]byte("max_deprovision: 0\nprofiles:\n  a:\n    looker: {}\n"))
+	if err2 != nil || zero.CheckBulk(reqs[:1], false) == nil {
+		t.Errorf("max_deprovision 0 must refuse any bulk deprovision: %v", err2)
+	}
+}

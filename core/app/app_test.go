@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -106,7 +107,12 @@ type answer struct {
 
 func (h *harness) post(t testing.TB, body string, headers ...string) answer {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	return h.postTo(t, "/", body, headers...)
+}
+
+func (h *harness) postTo(t testing.TB, target, body string, headers ...string) answer {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+webhookSecret)
 	for i := 0; i+1 < len(headers); i += 2 {
@@ -435,5 +441,25 @@ func TestSecretSettingsErrors(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestBulkDeprovisionCircuitBreaker(t *testing.T) {
+	h := newHarness(t, nil)
+	var items []string
+	for i := range 11 {
+		items = append(items, fmt.Sprintf(`{"email":"p%d@example.com","action":"deprovision"}`, i))
+	}
+	body := "[" + strings.Join(items, ",") + "]"
+	before := len(h.looker.Requests())
+	a := h.post(t, body)
+	if a.status != 403 || !strings.Contains(a.raw, "max_deprovision") {
+		t.Fatalf("%d %s", a.status, a.raw)
+	}
+	if n := len(h.looker.Requests()) - before; n != 0 {
+		t.Errorf("a refused bulk request made %d Looker calls", n)
+	}
+	if a := h.postTo(t, "/?force=true", body); a.status != http.StatusMultiStatus {
+		t.Errorf("forced: %d %s", a.status, a.raw)
 	}
 }

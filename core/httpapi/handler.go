@@ -93,6 +93,18 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, rep.httpStatus, rep.body)
 		return
 	}
+	var valid []core.Request
+	for _, it := range items {
+		if it.Err == nil {
+			valid = append(valid, it.Request)
+		}
+	}
+	if err := h.Engine.Config.CheckBulk(valid, r.URL.Query().Get("force") == "true"); err != nil {
+		log.Warn("bulk request refused", "reason", err.Message)
+		rep := errorReply(err, nil, requestID)
+		writeJSON(w, rep.httpStatus, rep.body)
+		return
+	}
 	writeJSON(w, http.StatusMultiStatus, h.answerBulk(r.Context(), items, meta))
 }
 

@@ -122,6 +122,22 @@ func (c *Client) userForCredential(ctx context.Context, kind, id string) (*User,
 	return &u, nil
 }
 
+// User returns the user with this id, or (nil, nil).
+func (c *Client) User(ctx context.Context, id ID) (*User, error) {
+	var u User
+	err := c.call(ctx, request{
+		method: http.MethodGet, op: "GET /users/{user_id}", path: "/users/" + url.PathEscape(string(id)),
+		query: fieldsQuery(userFields), idempotent: true,
+	}, nil, &u)
+	if IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
 // SearchUserByEmail finds a user by any of its emails through search_users,
 // which also sees users whose email comes from an identity provider. Search
 // treats % and _ as wildcards, so only an exact case-insensitive match counts.

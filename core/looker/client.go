@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/onboard-dev/onboard/core"
 )
 
 const (
@@ -192,6 +194,9 @@ func (c *Client) call(ctx context.Context, r request, in, out any) error {
 			relogged = true
 			c.dropToken(gen)
 			continue
+		}
+		if r.method != http.MethodGet {
+			core.RecordWrite(ctx, TargetName, r.op, err)
 		}
 		return err
 	}

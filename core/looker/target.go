@@ -132,8 +132,39 @@ func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profil
 	if onCore {
 		return core.TargetResult{}, core.Refused(TargetName, coreCreateMessage, nil)
 	}
+	if pending, err := t.pendingUser(ctx); err != nil || pending != nil {
+		if err != nil {
+			return core.TargetResult{}, classify(err)
+		}
+		res, err := t.finishCreate(ctx, pending, p, g)
+		return res, classify(err)
+	}
 	res, err := t.create(ctx, p, g)
 	return res, classify(err)
+}
+
+// pendingNote is the journal entry naming a user this target created for the
+// person but had not finished (no email credential yet) when it last ran.
+const pendingNote = "pending_user"
+
+// pendingUser returns the user a crashed delivery created and left without
+// an email credential, which an email lookup cannot find: finishing it is
+// what keeps a crash from leaving an orphan and making a second user.
+func (t *Target) pendingUser(ctx context.Context) (*User, error) {
+	j := core.JournalFrom(ctx)
+	id, err := j.Recall(ctx, TargetName, pendingNote)
+	if err != nil || id == "" {
+		return nil, err
+	}
+	u, err := t.client.User(ctx, ID(id))
+	if err != nil || u == nil || u.CredentialsEmail != nil {
+		if err == nil {
+			err = j.Forget(ctx, TargetName, pendingNote)
+		}
+		return nil, err
+	}
+	t.log.Info("resuming a Looker user a previous delivery created", "user_id", id)
+	return u, nil
 }
 
 // findByEmail looks a user up by email credential. Looker (Google Cloud core)
@@ -152,10 +183,25 @@ func (t *Target) findByEmail(ctx context.Context, email string) (u *User, onCore
 // the user again: a half-made user would make the retry take the "existing"
 // path and never send the welcome.
 func (t *Target) create(ctx context.Context, p core.Person, g grants) (core.TargetResult, error) {
+	j := core.JournalFrom(ctx)
+	// Owed before the user exists: a crash right after creating must not lose it.
+	if err := j.MarkWelcomeDue(ctx); err != nil {
+		return core.TargetResult{}, err
+	}
 	u, err := t.client.CreateUser(ctx, p.FirstName, p.LastName)
 	if err != nil {
 		return core.TargetResult{}, err
 	}
+	if err := j.Remember(ctx, TargetName, pendingNote, string(u.ID)); err != nil {
+		return core.TargetResult{}, errors.Join(err, t.rollback(ctx, u.ID))
+	}
+	return t.finishCreate(ctx, u, p, g)
+}
+
+// finishCreate gives a user created by this or a crashed delivery its email
+// credential and grants.
+func (t *Target) finishCreate(ctx context.Context, u *User, p core.Person, g grants) (core.TargetResult, error) {
+	j := core.JournalFrom(ctx)
 	if err := t.client.CreateEmailCredentials(ctx, u.ID, p.Email); err != nil {
 		if rbErr := t.rollback(ctx, u.ID); rbErr != nil {
 			return core.TargetResult{}, rbErr
@@ -184,6 +230,10 @@ func (t *Target) create(ctx context.Context, p core.Person, g grants) (core.Targ
 		}
 		return core.TargetResult{}, err
 	}
+	// The user is findable by email now; the note has done its job.
+	if err := j.Forget(ctx, TargetName, pendingNote); err != nil {
+		t.log.Warn("clearing the pending-user note failed", "error", err.Error())
+	}
 	return res, nil
 }
 
@@ -197,7 +247,7 @@ func (t *Target) rollback(ctx context.Context, id ID) error {
 		return fmt.Errorf("looker user %s was created but could not be completed or removed: %w", id, err)
 	}
 	t.log.Warn("rolled back a half-made Looker user", "user_id", string(id))
-	return nil
+	return core.JournalFrom(ctx).Forget(ctx, TargetName, pendingNote)
 }
 
 // bringToProfile gives an existing (or just created) user what the profile
@@ -226,6 +276,9 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 		func(ctx context.Context) error { return t.grantAttributes(ctx, u.ID, g.attributes, created, changed) },
 	}
 	if reenable {
+		if err := core.JournalFrom(ctx).MarkWelcomeDue(ctx); err != nil {
+			return core.TargetResult{}, err
+		}
 		tasks = append(tasks, func(ctx context.Context) error {
 			if err := t.client.SetDisabled(ctx, u.ID, false); err != nil {
 				return err
@@ -247,6 +300,20 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 		res.Status = core.StatusUpdated
 	}
 	return res, nil
+}
+
+// SetupLink implements core.SetupLinker: a fresh link for a welcome resumed
+// after a crash. Only email-credential users have one.
+func (t *Target) SetupLink(ctx context.Context, p core.Person, prof *core.Profile) (string, error) {
+	if prof.Looker == nil || prof.Looker.Kind == core.LookerEmbed || t.emailProvider != core.EmailSendGrid {
+		return "", nil
+	}
+	u, _, err := t.findByEmail(ctx, p.Email)
+	if err != nil || u == nil || u.CredentialsEmail == nil {
+		return "", classify(err)
+	}
+	link, err := t.client.SetupLink(ctx, u.ID)
+	return link, classify(err)
 }
 
 func (t *Target) setupLink(ctx context.Context, id ID, res *core.TargetResult) error {
