@@ -16,9 +16,11 @@ run: ## serve onboard on localhost:$(PORT) (sandbox mode without LOOKERSDK_BASE_
 test: lint ## lint, then every test (emulator tests skip outside CI when the emulator is missing)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
-build: ## compile every package and the CLI into bin/
+build: ## compile every package, the CLI into bin/, the Lambda zip into dist/
 	$(GO) build $(PKGS)
 	$(GO) build -o bin/onboard ./cmd/onboard
+	GO=$(GO) bash scripts/build-aws.sh dist/onboard-lambda.zip
+	bash scripts/build-gcp.sh bin/onboard-gcp
 
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l .); \
@@ -32,4 +34,19 @@ fmt: ## format the code
 	gofmt -w .
 
 clean: ## remove build output and local state
-	rm -rf bin .onboard
+	rm -rf bin dist .onboard
+
+# Deploys (README "Deploy"). DRY_RUN=1 prints every command instead of running it.
+.PHONY: deploy-gcp deploy-aws destroy-gcp destroy-aws
+
+deploy-gcp: ## build and deploy to Google Cloud with Terraform (infra/gcp); DRY_RUN=1 shows the commands
+	bash scripts/deploy-gcp.sh
+
+deploy-aws: ## build and deploy to AWS (SAM template infra/aws, AWS CLI only); DRY_RUN=1 shows the commands
+	bash scripts/deploy-aws.sh
+
+destroy-gcp: ## remove the Google Cloud deployment (says what it removes, asks unless FORCE=1)
+	bash scripts/destroy-gcp.sh
+
+destroy-aws: ## delete the AWS stack (says what it removes, asks unless FORCE=1)
+	bash scripts/destroy-aws.sh

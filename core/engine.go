@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -359,6 +360,10 @@ func (e *Engine) sendWelcome(ctx context.Context, p Person, profile *Profile, re
 				}
 			}
 		}
+	}
+	if setupURL == "" {
+		// A welcome without its link is worse than a late one: keep it due.
+		return "", Unavailable("looker", 0, errors.New("no setup link could be made for the welcome email yet"))
 	}
 	cfg := e.Config.Email
 	w := Welcome{To: p, Subject: cfg.Subject, TemplateID: cfg.TemplateID, RequestID: res.RequestID}

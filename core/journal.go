@@ -111,11 +111,22 @@ func (j *Journal) MarkWelcomeDue(ctx context.Context) error {
 	if j == nil {
 		return nil
 	}
-	rec, _, err := j.welcome(ctx)
-	if err != nil || rec.State == welcomeSent || rec.State == welcomeSending {
+	b, err := json.Marshal(welcomeRecord{State: welcomeDue, RequestID: j.requestID, At: time.Now().UTC()})
+	if err != nil {
 		return err
 	}
-	return j.setWelcome(ctx, welcomeRecord{State: welcomeDue, RequestID: j.requestID, At: time.Now().UTC()})
+	// Conditional on the version read: an unconditional write could turn
+	// another delivery's "sending" back into "due" and let a second email out.
+	for range 5 {
+		rec, version, err := j.welcome(ctx)
+		if err != nil || rec.State != "" {
+			return err
+		}
+		if _, err = j.store.Put(ctx, j.key("welcome"), b, version, 0); !errors.Is(err, state.ErrConflict) {
+			return err
+		}
+	}
+	return state.ErrConflict
 }
 
 func (j *Journal) welcome(ctx context.Context) (welcomeRecord, int64, error) {

@@ -27,7 +27,8 @@ Usage:
 
 Commands:
   serve    run the HTTP function on localhost (sandbox mode without LOOKERSDK_BASE_URL)
-  help     show this help, or a command's: onboard help serve
+  audit    print the audit log of every write onboard made to a target
+  help     show this help, or a command's: onboard help audit
 
 Settings come from environment variables and onboard.yaml; see README.md.
 `
@@ -44,15 +45,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "audit":
+		return audit(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
-		if len(args) > 1 && args[1] == "serve" {
-			return serve([]string{"-h"}, stdout, stderr)
+		if len(args) > 1 {
+			if cmd, ok := commands[args[1]]; ok {
+				return cmd([]string{"-h"}, stdout, stderr)
+			}
 		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
 	fmt.Fprintf(stderr, "onboard: unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// commands maps names to their runners, for `onboard help NAME`.
+var commands = map[string]func([]string, io.Writer, io.Writer) int{}
+
+func init() {
+	commands["serve"] = serve
+	commands["audit"] = audit
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {

@@ -49,8 +49,8 @@ func TestServeSandbox(t *testing.T) {
 	if answer["status"] != "created" || answer["email"] != "sent" {
 		t.Fatalf("answer %v", answer)
 	}
-	if again := post(t, url, secret[1], data[1]); again["status"] != "unchanged" {
-		t.Errorf("second paste: %v", again)
+	if again := post(t, url, secret[1], data[1]); again["status"] != "created" || again["request_id"] != answer["request_id"] {
+		t.Errorf("second paste: %v, want the first answer back", again)
 	}
 	emails, _ := filepath.Glob(filepath.Join(dir, ".onboard", "outbox", "*"))
 	if len(emails) != 1 {
@@ -163,4 +163,59 @@ func absPath(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestAudit provisions one person through a sandbox run, then reads the
+// writes it made back through `onboard audit`, as table and as JSON.
+func TestAudit(t *testing.T) {
+	bin := buildCLI(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	cmd := exec.Command(bin, "serve")
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), "PORT="+port, "ONBOARD_CONFIG="+absPath(t, "../../testdata/onboard.yaml"))
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	banner := readBanner(t, stdout)
+	secret := regexp.MustCompile(`Bearer ([a-z0-9-]+)`).FindStringSubmatch(banner)[1]
+	post(t, "http://localhost:"+port+"/", secret, `{"email":"audited@example.com","name":"Aud Ited"}`)
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
+
+	run := func(args ...string) (string, string, error) {
+		c := exec.Command(bin, append([]string{"audit"}, args...)...)
+		c.Dir = dir
+		c.Env = cleanEnv()
+		var out, errOut strings.Builder
+		c.Stdout, c.Stderr = &out, &errOut
+		err := c.Run()
+		return out.String(), errOut.String(), err
+	}
+	table, _, err := run("--since", "1h")
+	if err != nil || !strings.Contains(table, "POST /users") || !strings.Contains(table, "audited@example.com") || !strings.Contains(table, "send welcome email") {
+		t.Fatalf("audit table (%v):\n%s", err, table)
+	}
+	lines, _, err := run("--json", "--email", "AUDITED@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(lines), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["person"] != "audited@example.com" || rec["request_id"] == "" {
+			t.Errorf("json line %q", line)
+		}
+		n++
+	}
+	if n < 5 {
+		t.Errorf("%d audit records, want one per write (at least 5)", n)
+	}
+	if _, errOut, err := run("--since", "yesterday"); err == nil || !strings.Contains(errOut, "--since") {
+		t.Errorf("bad --since: %v %q", err, errOut)
+	}
+	if out, _, _ := run("--email", "nobody@example.com", "--json"); strings.TrimSpace(out) != "" {
+		t.Errorf("filter by another person printed %q", out)
+	}
 }

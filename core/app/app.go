@@ -22,6 +22,8 @@ import (
 	"github.com/onboard-dev/onboard/core/looker"
 	"github.com/onboard-dev/onboard/core/secrets"
 	"github.com/onboard-dev/onboard/core/sendgrid"
+	"github.com/onboard-dev/onboard/core/state"
+	"github.com/onboard-dev/onboard/core/state/filestore"
 )
 
 // SecretNames are the settings that come from ONBOARD_SECRETS's source
@@ -43,7 +45,13 @@ type Options struct {
 	// besides "env": each platform's entry point registers only its own
 	// cloud's, so a Lambda binary never links Google's client or vice versa.
 	SecretBackends map[string]SecretBackend
-	Log            *slog.Logger // a JSON logger on stderr when nil
+	// StoreBackends are the ONBOARD_STORE schemes this build supports
+	// besides "file", registered per platform for the same reason.
+	StoreBackends map[string]state.Backend
+	// DefaultStore is the ONBOARD_STORE used when it is unset: the embedded
+	// file store locally; a cloud entry point names its cloud's database.
+	DefaultStore string
+	Log          *slog.Logger // a JSON logger on stderr when nil
 	// Redactor learns every secret value read, so the logger masks them.
 	Redactor *logging.Redactor
 }
@@ -54,6 +62,7 @@ type App struct {
 	Engine  *core.Engine
 	Handler http.Handler
 	Log     *slog.Logger
+	Store   state.Store
 
 	looker *looker.Target
 }
@@ -106,6 +115,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 
 	a := &App{Config: cfg, Log: log}
+	if a.Store, err = OpenStore(ctx, getenv, opts); err != nil {
+		return nil, err
+	}
 	var targets []core.Target
 	if getenv("LOOKERSDK_BASE_URL") != "" {
 		lcfg, err := looker.ConfigFromEnv(get)
@@ -132,7 +144,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	a.Engine = &core.Engine{Config: cfg, Targets: targets, Mailer: mailer, Log: log}
+	a.Engine = &core.Engine{Config: cfg, Targets: targets, Mailer: mailer, Log: log, Store: a.Store}
 	a.Handler = &httpapi.Handler{
 		Engine: a.Engine,
 		Auth: &core.WebhookAuth{
@@ -279,6 +291,28 @@ func (m *rotatingMailer) SendWelcome(ctx context.Context, w core.Welcome) (strin
 		return "", err
 	}
 	return sender.SendWelcome(ctx, w)
+}
+
+// OpenStore opens the state store ONBOARD_STORE names, with the file
+// backend always available. The CLI uses it alone for `onboard audit`.
+func OpenStore(ctx context.Context, getenv func(string) string, opts Options) (state.Store, error) {
+	backends := map[string]state.Backend{"file": filestore.Backend}
+	for k, v := range opts.StoreBackends {
+		backends[k] = v
+	}
+	spec := getenv("ONBOARD_STORE")
+	if spec == "" {
+		spec = opts.DefaultStore
+	}
+	return state.Open(ctx, spec, getenv, backends)
+}
+
+// Close releases the store.
+func (a *App) Close() error {
+	if a.Store == nil {
+		return nil
+	}
+	return a.Store.Close()
 }
 
 // Warm does at start-up what the first request would otherwise wait for:

@@ -74,6 +74,7 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		"SENDGRID_API_KEY":        sendgridKey,
 		"SENDGRID_BASE_URL":       h.sendgrid.URL,
 		"ONBOARD_WEBHOOK_SECRET":  webhookSecret,
+		"ONBOARD_STORE":           "file:" + t.TempDir(),
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -154,9 +155,16 @@ func TestProvisionOverHTTP(t *testing.T) {
 	if !strings.Contains(m.Text, "/account/setup/") || m.CustomArgs["request_id"] != a.body["request_id"] || m.ClickTracking {
 		t.Errorf("email %+v", m)
 	}
+	// The same request again (same fingerprint, so the same idempotency
+	// key): the stored first answer, and nothing done twice.
 	again := h.post(t, `{"email":"ada@example.com","name":"Ada Lovelace","attributes":{"region":"EMEA"}}`)
-	if again.status != 200 || again.body["status"] != "unchanged" {
-		t.Errorf("re-delivery: %d %s", again.status, again.raw)
+	if again.status != 200 || again.body["status"] != "created" || again.body["request_id"] != a.body["request_id"] {
+		t.Errorf("re-delivery: %d %s, want the first answer", again.status, again.raw)
+	}
+	// A different request for the same person finds the user as it should be.
+	other := h.post(t, `{"email":"ada@example.com","name":"Ada Lovelace","attributes":{"region":"EMEA"},"idempotency_key":"zap-2"}`)
+	if other.status != 200 || other.body["status"] != "unchanged" {
+		t.Errorf("second request: %d %s", other.status, other.raw)
 	}
 	if n := len(h.sendgrid.Messages()); n != 1 {
 		t.Errorf("%d emails after a re-delivery, want 1", n)
@@ -346,7 +354,7 @@ func TestStartupErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			vars := map[string]string{
-				"ONBOARD_CONFIG": configPath(t), "LOOKERSDK_BASE_URL": "http://127.0.0.1:1", "LOOKERSDK_CLIENT_ID": "id",
+				"ONBOARD_CONFIG": configPath(t), "ONBOARD_STORE": "file:" + t.TempDir(), "LOOKERSDK_BASE_URL": "http://127.0.0.1:1", "LOOKERSDK_CLIENT_ID": "id",
 				"LOOKERSDK_CLIENT_SECRET": lookerSecret, "SENDGRID_API_KEY": sendgridKey,
 			}
 			for k, v := range tc.env {
@@ -391,7 +399,7 @@ func TestSecretsReReadAfterTTL(t *testing.T) {
 	var mu sync.Mutex
 	vars := map[string]string{
 		"ONBOARD_CONFIG": configPath(t), "ONBOARD_INSECURE_NO_AUTH": "", "ONBOARD_WEBHOOK_SECRET": "whsec-first-aaaa",
-		"ONBOARD_SECRETS_TTL": "1ns", "LOOKERSDK_BASE_URL": "http://127.0.0.1:1", "LOOKERSDK_CLIENT_ID": "id",
+		"ONBOARD_SECRETS_TTL": "1ns", "ONBOARD_STORE": "file:" + t.TempDir(), "LOOKERSDK_BASE_URL": "http://127.0.0.1:1", "LOOKERSDK_CLIENT_ID": "id",
 		"LOOKERSDK_CLIENT_SECRET": "s", "SENDGRID_API_KEY": sendgridKey,
 	}
 	getenv := func(k string) string { mu.Lock(); defer mu.Unlock(); return vars[k] }
@@ -435,7 +443,7 @@ func TestSecretSettingsErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			k, v, _ := strings.Cut(tc.env, "=")
-			vars := map[string]string{"ONBOARD_CONFIG": configPath(t), k: v}
+			vars := map[string]string{"ONBOARD_CONFIG": configPath(t), "ONBOARD_STORE": "file:" + t.TempDir(), k: v}
 			_, err := New(context.Background(), Options{Getenv: func(x string) string { return vars[x] }, Log: logging.New(&bytes.Buffer{}, slog.LevelError, nil)})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want %q", err, tc.want)

@@ -46,6 +46,21 @@ type User struct {
 	RoleIDs          []ID              `json:"role_ids"`
 	GroupIDs         []ID              `json:"group_ids"`
 	CredentialsEmail *CredentialsEmail `json:"credentials_email"`
+
+	// The other ways to log in; only checked for presence.
+	CredentialsEmbed  []json.RawMessage `json:"credentials_embed"`
+	CredentialsGoogle json.RawMessage   `json:"credentials_google"`
+	CredentialsSAML   json.RawMessage   `json:"credentials_saml"`
+	CredentialsOIDC   json.RawMessage   `json:"credentials_oidc"`
+	CredentialsLDAP   json.RawMessage   `json:"credentials_ldap"`
+}
+
+// hasNoLogin reports a user nobody can log in as: what POST /users leaves
+// before its email credential is added.
+func (u *User) hasNoLogin() bool {
+	absent := func(m json.RawMessage) bool { return len(m) == 0 || string(m) == "null" }
+	return u.CredentialsEmail == nil && len(u.CredentialsEmbed) == 0 && absent(u.CredentialsGoogle) &&
+		absent(u.CredentialsSAML) && absent(u.CredentialsOIDC) && absent(u.CredentialsLDAP)
 }
 
 // CredentialsEmail is a user's email/password login.
@@ -93,6 +108,8 @@ type userWrite struct {
 
 const userFields = "id,first_name,last_name,email,is_disabled,role_ids,group_ids,credentials_email"
 
+const loginFields = "id,first_name,last_name,credentials_email,credentials_embed,credentials_google,credentials_saml,credentials_oidc,credentials_ldap"
+
 func fieldsQuery(fields string) url.Values { return url.Values{"fields": {fields}} }
 
 // UserByEmail finds the user whose email credential is email (Looker compares
@@ -127,7 +144,7 @@ func (c *Client) User(ctx context.Context, id ID) (*User, error) {
 	var u User
 	err := c.call(ctx, request{
 		method: http.MethodGet, op: "GET /users/{user_id}", path: "/users/" + url.PathEscape(string(id)),
-		query: fieldsQuery(userFields), idempotent: true,
+		query: fieldsQuery(loginFields + ",email,is_disabled,role_ids,group_ids"), idempotent: true,
 	}, nil, &u)
 	if IsNotFound(err) {
 		return nil, nil
@@ -158,6 +175,25 @@ func (c *Client) SearchUserByEmail(ctx context.Context, email string) (*User, er
 		}
 	}
 	return nil, nil
+}
+
+// UsersWithoutLogin lists users with exactly these names that nobody can
+// log in as. Search matches names as LIKE patterns, so results are
+// filtered for exact equality here.
+func (c *Client) UsersWithoutLogin(ctx context.Context, firstName, lastName string) ([]User, error) {
+	var users []User
+	err := c.call(ctx, request{
+		method: http.MethodGet, op: "GET /users/search", path: "/users/search",
+		query:      url.Values{"first_name": {firstName}, "last_name": {lastName}, "fields": {loginFields}, "limit": {"50"}},
+		idempotent: true,
+	}, nil, &users)
+	var out []User
+	for _, u := range users {
+		if u.FirstName == firstName && u.LastName == lastName && u.hasNoLogin() {
+			out = append(out, u)
+		}
+	}
+	return out, err
 }
 
 // CreateUser creates a user with names only: Swagger 2 marks email and

@@ -52,10 +52,13 @@ func (k *catalog) resolve(ctx context.Context, refs []string) ([]entry, error) {
 	return found, nil
 }
 
-// reload shares one fetch between concurrent callers.
+// reload shares one fetch between concurrent callers. The fetch must not
+// die with the request that happened to start it (its other calls may fail
+// and cancel it), so it runs detached, bounded by the client's timeouts,
+// while each caller waits only as long as its own context allows.
 func (k *catalog) reload(ctx context.Context) ([]entry, error) {
-	v, err, _ := k.flight.Do("", func() (any, error) {
-		entries, err := k.fetch(ctx)
+	ch := k.flight.DoChan("", func() (any, error) {
+		entries, err := k.fetch(context.WithoutCancel(ctx))
 		if err != nil {
 			return nil, err
 		}
@@ -64,10 +67,15 @@ func (k *catalog) reload(ctx context.Context) ([]entry, error) {
 		k.mu.Unlock()
 		return entries, nil
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]entry), nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
 	}
-	return v.([]entry), nil
 }
 
 // match resolves each ref by exact name, then case-insensitive name, then id,

@@ -132,39 +132,62 @@ func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profil
 	if onCore {
 		return core.TargetResult{}, core.Refused(TargetName, coreCreateMessage, nil)
 	}
-	if pending, err := t.pendingUser(ctx); err != nil || pending != nil {
+	if pending, err := t.pendingUser(ctx, p); err != nil || pending != nil {
 		if err != nil {
 			return core.TargetResult{}, classify(err)
 		}
-		res, err := t.finishCreate(ctx, pending, p, g)
+		res, err := t.finishCreate(ctx, pending, p, g, false)
 		return res, classify(err)
 	}
 	res, err := t.create(ctx, p, g)
 	return res, classify(err)
 }
 
-// pendingNote is the journal entry naming a user this target created for the
-// person but had not finished (no email credential yet) when it last ran.
-const pendingNote = "pending_user"
+// pendingNote is the journal entry about a user this target is creating for
+// the person: "creating" just before POST /users, then the new user's id
+// until its email credential exists. An email lookup cannot find such a
+// user, so this note is what keeps a crash from leaving an orphan and the
+// redelivery from making a second user.
+const (
+	pendingNote     = "pending_user"
+	pendingCreating = "creating"
+)
 
-// pendingUser returns the user a crashed delivery created and left without
-// an email credential, which an email lookup cannot find: finishing it is
-// what keeps a crash from leaving an orphan and making a second user.
-func (t *Target) pendingUser(ctx context.Context) (*User, error) {
+// pendingUser returns the half-made user a crashed delivery left behind, if any.
+func (t *Target) pendingUser(ctx context.Context, p core.Person) (*User, error) {
 	j := core.JournalFrom(ctx)
-	id, err := j.Recall(ctx, TargetName, pendingNote)
-	if err != nil || id == "" {
+	note, err := j.Recall(ctx, TargetName, pendingNote)
+	if err != nil || note == "" {
 		return nil, err
 	}
-	u, err := t.client.User(ctx, ID(id))
-	if err != nil || u == nil || u.CredentialsEmail != nil {
-		if err == nil {
-			err = j.Forget(ctx, TargetName, pendingNote)
-		}
+	var u *User
+	if note == pendingCreating {
+		u, err = t.orphan(ctx, p)
+	} else if u, err = t.client.User(ctx, ID(note)); err == nil && u != nil && !u.hasNoLogin() {
+		u = nil
+	}
+	if err != nil {
 		return nil, err
 	}
-	t.log.Info("resuming a Looker user a previous delivery created", "user_id", id)
+	if u == nil {
+		return nil, j.Forget(ctx, TargetName, pendingNote)
+	}
+	t.log.Info("resuming a Looker user a previous delivery created", "user_id", string(u.ID))
 	return u, nil
+}
+
+// orphan finds the user a delivery that died during POST /users may have
+// made: same names, no way to log in. Without names there is nothing safe
+// to match on, and a second user is the lesser harm.
+func (t *Target) orphan(ctx context.Context, p core.Person) (*User, error) {
+	if p.FirstName == "" && p.LastName == "" {
+		return nil, nil
+	}
+	users, err := t.client.UsersWithoutLogin(ctx, p.FirstName, p.LastName)
+	if err != nil || len(users) == 0 {
+		return nil, err
+	}
+	return &users[0], nil
 }
 
 // findByEmail looks a user up by email credential. Looker (Google Cloud core)
@@ -188,6 +211,9 @@ func (t *Target) create(ctx context.Context, p core.Person, g grants) (core.Targ
 	if err := j.MarkWelcomeDue(ctx); err != nil {
 		return core.TargetResult{}, err
 	}
+	if err := j.Remember(ctx, TargetName, pendingNote, pendingCreating); err != nil {
+		return core.TargetResult{}, err
+	}
 	u, err := t.client.CreateUser(ctx, p.FirstName, p.LastName)
 	if err != nil {
 		return core.TargetResult{}, err
@@ -195,43 +221,52 @@ func (t *Target) create(ctx context.Context, p core.Person, g grants) (core.Targ
 	if err := j.Remember(ctx, TargetName, pendingNote, string(u.ID)); err != nil {
 		return core.TargetResult{}, errors.Join(err, t.rollback(ctx, u.ID))
 	}
-	return t.finishCreate(ctx, u, p, g)
+	return t.finishCreate(ctx, u, p, g, true)
 }
 
-// finishCreate gives a user created by this or a crashed delivery its email
-// credential and grants.
-func (t *Target) finishCreate(ctx context.Context, u *User, p core.Person, g grants) (core.TargetResult, error) {
-	j := core.JournalFrom(ctx)
-	if err := t.client.CreateEmailCredentials(ctx, u.ID, p.Email); err != nil {
-		if rbErr := t.rollback(ctx, u.ID); rbErr != nil {
-			return core.TargetResult{}, rbErr
-		}
-		switch {
-		case IsUnsupportedOnCore(err):
-			return core.TargetResult{}, core.Refused(TargetName, coreCreateMessage, err)
-		case MayBeEmailTaken(err):
-			// Someone else (another delivery, an admin) made this user
-			// between our lookup and now: adopt it.
-			existing, _, ferr := t.findByEmail(ctx, p.Email)
-			if ferr != nil {
-				return core.TargetResult{}, ferr
-			}
-			if existing != nil {
-				return t.bringToProfile(ctx, existing, g, false)
+// finishCreate gives a user created by this delivery (createdHere) or by a
+// crashed one its email credential and grants. Only a user this delivery
+// created is rolled back on failure: a resumed one may be another live
+// delivery's (after a lease ran out), and its note stays for the next try.
+func (t *Target) finishCreate(ctx context.Context, u *User, p core.Person, g grants, createdHere bool) (core.TargetResult, error) {
+	undo := func(err error) (core.TargetResult, error) {
+		if createdHere {
+			if rbErr := t.rollback(ctx, u.ID); rbErr != nil {
+				return core.TargetResult{}, rbErr
 			}
 		}
 		return core.TargetResult{}, err
+	}
+	if err := t.client.CreateEmailCredentials(ctx, u.ID, p.Email); err != nil {
+		switch {
+		case IsUnsupportedOnCore(err):
+			return undo(core.Refused(TargetName, coreCreateMessage, err))
+		case MayBeEmailTaken(err):
+			// The email is someone's already: an admin's user, or this very
+			// user completed by a concurrent delivery. Look before undoing.
+			existing, _, ferr := t.findByEmail(ctx, p.Email)
+			if ferr != nil {
+				return undo(ferr)
+			}
+			if existing != nil && existing.ID == u.ID {
+				return t.bringToProfile(ctx, existing, g, createdHere)
+			}
+			if existing != nil {
+				if _, uerr := undo(nil); uerr != nil {
+					return core.TargetResult{}, uerr
+				}
+				return t.bringToProfile(ctx, existing, g, false)
+			}
+		}
+		return undo(err)
 	}
 	u.CredentialsEmail = &CredentialsEmail{Email: p.Email}
 	res, err := t.bringToProfile(ctx, u, g, true)
 	if err != nil {
-		if rbErr := t.rollback(ctx, u.ID); rbErr != nil {
-			return core.TargetResult{}, rbErr
-		}
-		return core.TargetResult{}, err
+		return undo(err)
 	}
 	// The user is findable by email now; the note has done its job.
-	if err := j.Forget(ctx, TargetName, pendingNote); err != nil {
+	if err := core.JournalFrom(ctx).Forget(ctx, TargetName, pendingNote); err != nil {
 		t.log.Warn("clearing the pending-user note failed", "error", err.Error())
 	}
 	return res, nil
@@ -260,7 +295,9 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 		res.Status = core.StatusCreated
 	}
 	reenable := !created && u.IsDisabled
-	welcome := created || reenable
+	// Only an email login can be welcomed: identity-provider users (and
+	// everyone on Looker (Google Cloud core)) sign in through the IdP.
+	welcome := (created || reenable) && u.CredentialsEmail != nil
 	var (
 		mu      sync.Mutex
 		changes []string
@@ -275,10 +312,12 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 		func(ctx context.Context) error { return t.grantGroups(ctx, u, g.groups, changed) },
 		func(ctx context.Context) error { return t.grantAttributes(ctx, u.ID, g.attributes, created, changed) },
 	}
-	if reenable {
+	if reenable && welcome {
 		if err := core.JournalFrom(ctx).MarkWelcomeDue(ctx); err != nil {
 			return core.TargetResult{}, err
 		}
+	}
+	if reenable {
 		tasks = append(tasks, func(ctx context.Context) error {
 			if err := t.client.SetDisabled(ctx, u.ID, false); err != nil {
 				return err
@@ -287,7 +326,7 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 			return nil
 		})
 	}
-	if welcome && u.CredentialsEmail != nil {
+	if welcome {
 		tasks = append(tasks, func(ctx context.Context) error { return t.setupLink(ctx, u.ID, &res) })
 	}
 	if err := parallel(ctx, tasks...); err != nil {

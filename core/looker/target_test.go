@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
@@ -324,3 +326,49 @@ func TestRateLimitBecomesRetryable429(t *testing.T) {
 		t.Fatalf("got %+v", err)
 	}
 }
+
+// TestSharedCatalogFetchSurvivesOneCallersFailure: two requests start cold
+// at once; the first, which starts the role/group/attribute fetch they
+// share, fails fast (its lookup gets a 503). The shared fetch must not die
+// with it and take the second request down too.
+func TestSharedCatalogFetchSurvivesOneCallersFailure(t *testing.T) {
+	srv := lookertest.NewTestServer(t, lookertest.Options{})
+	for _, name := range []string{"Viewer"} {
+		srv.AddRole(name)
+	}
+	srv.AddGroup("Analysts")
+	srv.AddUserAttribute("department", false)
+	srv.AddUserAttribute("region", false)
+	slowLists := roundTripper(func(r *http.Request) (*http.Response, error) {
+		switch r.URL.Path {
+		case "/api/4.0/roles", "/api/4.0/groups", "/api/4.0/user_attributes":
+			time.Sleep(150 * time.Millisecond)
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	c := New(Config{BaseURL: srv.URL, ClientID: lookertest.DefaultClientID, ClientSecret: lookertest.DefaultClientSecret,
+		Timeout: 5 * time.Second, MaxAttempts: 1}, slowLists)
+	target := NewTarget(c, core.EmailNone, nil)
+	if err := c.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv.InjectFault(lookertest.Fault{Method: "GET", Path: "/users/credential/email/bob@example.com", Status: 503, Body: `{"message":"down","documentation_url":"x"}`})
+	bob := core.Person{Email: "bob@example.com", FirstName: "Bob"}
+	var wg sync.WaitGroup
+	var adaErr, bobErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); _, bobErr = target.Provision(context.Background(), bob, analyst()) }()
+	time.Sleep(30 * time.Millisecond) // bob's fetch is in flight; ada joins it
+	go func() { defer wg.Done(); _, adaErr = target.Provision(context.Background(), ada, analyst()) }()
+	wg.Wait()
+	if bobErr == nil {
+		t.Error("bob's lookup was faulted; want an error")
+	}
+	if adaErr != nil {
+		t.Errorf("ada failed with bob: %v", adaErr)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

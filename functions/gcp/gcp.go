@@ -3,15 +3,43 @@
 package gcp
 
 import (
+	"net/http"
+
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/onboard-dev/onboard/core/app"
+	"github.com/onboard-dev/onboard/core/state"
+	"github.com/onboard-dev/onboard/core/state/firestorestore"
 )
+
+// Functions are the entry points of one instance. Register binds them to the
+// functions framework; tests bind them to an instance built against fakes.
+type Functions struct {
+	instance *app.Instance
+}
+
+// New returns the entry points serving instance.
+func New(instance *app.Instance) *Functions { return &Functions{instance: instance} }
 
 // Register starts building the instance (config, secrets, Looker login) in
 // the background and registers the functions, so a cold start overlaps that
-// work with the framework's own start-up.
+// work with the framework's own start-up. Only this cloud's secret manager
+// and database are offered, so the Lambda build never links Google's clients
+// and vice versa.
 func Register() {
-	instance := app.Start(app.Options{})
-	functions.HTTP("ProvisionHTTP", instance.ServeHTTP)
+	f := New(app.Start(app.Options{
+		SecretBackends: map[string]app.SecretBackend{"gcp": SecretManager()},
+		StoreBackends:  map[string]state.Backend{"firestore": firestorestore.Backend},
+		// A file store would be per instance (and lost with it), so
+		// idempotency would not hold across instances: Firestore unless
+		// ONBOARD_STORE says otherwise.
+		DefaultStore: "firestore",
+	}))
+	functions.HTTP("ProvisionHTTP", f.ProvisionHTTP)
+	functions.CloudEvent("ProvisionPubSub", f.ProvisionPubSub)
+}
+
+// ProvisionHTTP answers webhooks (Zapier, Apps Script, any form).
+func (f *Functions) ProvisionHTTP(w http.ResponseWriter, r *http.Request) {
+	f.instance.ServeHTTP(w, r)
 }

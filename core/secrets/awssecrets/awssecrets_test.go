@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/onboard-dev/onboard/core/internal/emulators"
 	"github.com/onboard-dev/onboard/core/secrets"
 	"github.com/onboard-dev/onboard/core/secrets/awssecrets"
+	"github.com/onboard-dev/onboard/internal/emulators"
 )
 
 const canary = "aws-CANARY-0b7d4e"

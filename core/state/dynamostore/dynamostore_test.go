@@ -1,0 +1,207 @@
+package dynamostore_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/onboard-dev/onboard/core/state"
+	"github.com/onboard-dev/onboard/core/state/dynamostore"
+	"github.com/onboard-dev/onboard/core/state/statetest"
+	"github.com/onboard-dev/onboard/internal/emulators"
+)
+
+func TestMain(m *testing.M) { os.Exit(emulators.Run(m)) }
+
+var tableSeq atomic.Int64
+
+// newTable creates a table of its own for t: audit partitions are shared
+// by everything in a table, and subtests assert on all of them.
+func newTable(t *testing.T, client *dynamodb.Client) string {
+	t.Helper()
+	name := fmt.Sprintf("onboard-%d-%s", tableSeq.Add(1), regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(t.Name(), "-"))
+	if len(name) > 255 {
+		name = name[:255]
+	}
+	if err := dynamostore.CreateTable(t.Context(), client, name); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// motoClient sends one request at a time. moto evaluates a condition and
+// writes the item without a lock, so two concurrent conditional writes can
+// both succeed there; DynamoDB applies writes to an item one at a time.
+// Serializing on the wire reproduces that guarantee, while the callers
+// (and everything in the store) still run concurrently: the concurrency
+// tests then check that the conditions are right, which is ours to get
+// right, and not moto's thread safety, which DynamoDB does not share.
+func motoClient(t *testing.T) *dynamodb.Client {
+	t.Helper()
+	cfg := emulators.AWSConfig(t, emulators.Moto(t))
+	cfg.HTTPClient = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	return dynamodb.NewFromConfig(cfg)
+}
+
+func TestConformance(t *testing.T) {
+	client := motoClient(t)
+	statetest.Run(t, func(t *testing.T, now func() time.Time) state.Store {
+		return dynamostore.NewOptions(client, newTable(t, client), dynamostore.Options{Now: now})
+	})
+}
+
+// CreateTable makes the table the infrastructure template makes: the names
+// are a contract with it.
+func TestCreateTable(t *testing.T) {
+	client := motoClient(t)
+	table := newTable(t, client)
+	if err := dynamostore.CreateTable(t.Context(), client, table); err != nil {
+		t.Fatalf("second CreateTable: %v", err)
+	}
+	desc, err := client.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]types.KeyType{}
+	for _, k := range desc.Table.KeySchema {
+		keys[aws.ToString(k.AttributeName)] = k.KeyType
+	}
+	if len(keys) != 2 || keys["pk"] != types.KeyTypeHash || keys["sk"] != types.KeyTypeRange {
+		t.Errorf("key schema = %v, want pk HASH, sk RANGE", keys)
+	}
+	ttl, err := client.DescribeTimeToLive(t.Context(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := ttl.TimeToLiveDescription; aws.ToString(d.AttributeName) != "expires_at" || d.TimeToLiveStatus != types.TimeToLiveStatusEnabled {
+		t.Errorf("TTL = %s on %q, want ENABLED on expires_at", d.TimeToLiveStatus, aws.ToString(d.AttributeName))
+	}
+}
+
+// The layout is documented for people inspecting the table; check it holds.
+func TestItemLayout(t *testing.T) {
+	client := motoClient(t)
+	table := newTable(t, client)
+	now := time.Date(2026, 11, 22, 10, 0, 0, 500_000_000, time.UTC)
+	s := dynamostore.NewOptions(client, table, dynamostore.Options{Now: func() time.Time { return now }})
+	ctx := t.Context()
+	if _, _, err := s.Claim(ctx, "req-1", "fp", "a", time.Minute, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "token", []byte("t"), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, state.AuditRecord{Person: "Ada@Example.com", Target: "looker"}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(pk, sk string) map[string]types.AttributeValue {
+		t.Helper()
+		out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk},
+		}})
+		if err != nil || out.Item == nil {
+			t.Fatalf("item %s/%s: %v %v", pk, sk, out, err)
+		}
+		return out.Item
+	}
+	rec := get("idem#req-1", "idem")
+	wantN := map[string]int64{
+		"expires_at":  time.Date(2026, 11, 22, 11, 0, 1, 0, time.UTC).Unix(),                // rounded up to the second
+		"lease_until": time.Date(2026, 11, 22, 10, 1, 0, 500_000_000, time.UTC).UnixMilli(), // milliseconds
+	}
+	for name, want := range wantN {
+		if n, ok := rec[name].(*types.AttributeValueMemberN); !ok || n.Value != fmt.Sprint(want) {
+			t.Errorf("record %s = %#v, want N %d", name, rec[name], want)
+		}
+	}
+	if v := get("value#token", "value"); v["expires_at"] != nil {
+		t.Errorf("value without TTL has expires_at %v", v["expires_at"])
+	}
+	get("audit-days", "2026-11-22")
+	out, err := client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(table),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "audit#2026-11-22"}},
+	})
+	if err != nil || len(out.Items) != 1 {
+		t.Fatalf("audit partition: %v, %v", out, err)
+	}
+	sk := out.Items[0]["sk"].(*types.AttributeValueMemberS).Value
+	if !regexp.MustCompile(`^2026-11-22T10:00:00\.500000000Z#\S+$`).MatchString(sk) {
+		t.Errorf("audit sort key %q, want time#unique", sk)
+	}
+	if p := out.Items[0]["person_lc"].(*types.AttributeValueMemberS).Value; p != "ada@example.com" {
+		t.Errorf("person_lc = %q", p)
+	}
+}
+
+// Deadlines are stored rounded up and compared with the time rounded down,
+// so at a sub-second (or sub-millisecond) instant before a deadline the item
+// is still live, and at the deadline it is not. Rounding now up instead
+// would let a claim or create-only Put overwrite a live item.
+func TestDeadlineRounding(t *testing.T) {
+	client := motoClient(t)
+	clock := statetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 500_000_000, time.UTC))
+	s := dynamostore.NewOptions(client, newTable(t, client), dynamostore.Options{Now: clock.Now})
+	ctx := t.Context()
+
+	if _, err := s.Put(ctx, "v", []byte("a"), 0, 500*time.Millisecond); err != nil { // expires at 10:00:01
+		t.Fatal(err)
+	}
+	clock.Advance(400 * time.Millisecond)
+	if _, err := s.Put(ctx, "v", []byte("b"), 0, 0); !errors.Is(err, state.ErrConflict) {
+		t.Fatalf("create-only Put 100ms before expiry = %v, want ErrConflict", err)
+	}
+	clock.Advance(100 * time.Millisecond)
+	if _, err := s.Put(ctx, "v", []byte("b"), 0, 0); err != nil {
+		t.Fatalf("create-only Put at expiry: %v", err)
+	}
+
+	clock.Advance(500 * time.Microsecond) // 10:00:01.0005
+	if got, _, err := s.Claim(ctx, "k", "fp", "a", 500*time.Microsecond, 0); err != nil || got != state.Claimed {
+		t.Fatalf("Claim = %v, %v", got, err)
+	}
+	clock.Advance(400 * time.Microsecond) // lease ends at 10:00:01.001
+	if got, _, err := s.Claim(ctx, "k", "fp", "b", time.Minute, 0); err != nil || got != state.InProgress {
+		t.Fatalf("Claim 0.1ms before the lease ends = %v, %v; want in_progress", got, err)
+	}
+	clock.Advance(100 * time.Microsecond)
+	if got, _, err := s.Claim(ctx, "k", "fp", "b", time.Minute, 0); err != nil || got != state.Claimed {
+		t.Fatalf("Claim when the lease ends = %v, %v; want claimed", got, err)
+	}
+}
+
+func TestOpenFromEnv(t *testing.T) {
+	endpoint := emulators.Moto(t)
+	client := motoClient(t)
+	table := newTable(t, client)
+	env := map[string]string{"AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
+	creds := config.WithCredentialsProvider(emulators.AWSConfig(t, endpoint).Credentials)
+	s, err := dynamostore.OpenFromEnv(t.Context(), func(k string) string { return env[k] }, "dynamodb:"+table, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "k", []byte("v"), 0, 0); err != nil {
+		t.Fatalf("Put through OpenFromEnv: %v", err)
+	}
+	// The write landed in the named table.
+	direct := dynamostore.New(client, table)
+	if v, err := direct.Get(t.Context(), "k"); err != nil || string(v.Data) != "v" {
+		t.Fatalf("Get = %q, %v", v.Data, err)
+	}
+	for _, bad := range []string{"dynamodb", "dynamodb:", "file:x"} {
+		if _, err := dynamostore.OpenFromEnv(t.Context(), func(string) string { return "" }, bad); err == nil {
+			t.Errorf("OpenFromEnv(%q) succeeded", bad)
+		}
+	}
+}

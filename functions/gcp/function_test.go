@@ -1,0 +1,181 @@
+package gcp_test
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The function binary is built once per test binary by scripts/build-gcp.sh,
+// exactly as `make build` does, and run as Cloud Functions runs it.
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	out  string
+	err  error
+}
+
+func builtFunction(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "onboard-gcp-fn-"); built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "onboard-gcp")
+		out, err := exec.Command("bash", repoPath(t, "scripts/build-gcp.sh"), built.path).CombinedOutput()
+		built.out, built.err = string(out), err
+	})
+	if built.err != nil {
+		t.Fatalf("scripts/build-gcp.sh: %v\n%s", built.err, built.out)
+	}
+	return built.path
+}
+
+func removeBuiltFunction() {
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+}
+
+func TestBuildpackStyleBuild(t *testing.T) {
+	bin := builtFunction(t)
+	if !strings.Contains(built.out, "build-gcp: ok") {
+		t.Errorf("build output %q", built.out)
+	}
+	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 {
+		t.Fatalf("no executable at %s: %v", bin, err)
+	}
+}
+
+// TestBuildpackStyleBuildRefuses runs the script on small modules shaped the
+// ways that make the real buildpack fail or generate a main that cannot build.
+func TestBuildpackStyleBuildRefuses(t *testing.T) {
+	cases := []struct {
+		name, module, source, want string
+	}{
+		{"package main at the root", "example.com/fn", "package main\n\nfunc main() {}\n", "must not be package main"},
+		{"no dot in the module path", "fn", "package fn\n", "needs a dot in its first element"},
+		{"functions package not imported", "example.com/fn", "package fn\n\nimport _ \"net/http\"\n", "must import github.com/GoogleCloudPlatform/functions-framework-go/functions"},
+	}
+	script := readRepoFile(t, "scripts/build-gcp.sh")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "go.mod"), "module "+tc.module+"\n\ngo 1.26\n")
+			writeFile(t, filepath.Join(dir, "fn.go"), tc.source)
+			writeFile(t, filepath.Join(dir, "scripts", "build-gcp.sh"), string(script))
+			cmd := exec.Command("bash", filepath.Join(dir, "scripts", "build-gcp.sh"))
+			cmd.Env = append(os.Environ(), "GOPROXY=off") // these checks must not need the network
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tc.want) {
+				t.Errorf("want a failure saying %q, got %v:\n%s", tc.want, err, out)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runningFunction is the built function serving one entry point on loopback.
+type runningFunction struct {
+	url  string
+	logs *logBuffer
+}
+
+// startFunction runs the built function the way Cloud Functions does:
+// FUNCTION_TARGET selects the entry point, served on every path of PORT.
+// overrides change the environment; an empty value removes the variable.
+func startFunction(t *testing.T, tg targets, target string, overrides map[string]string) *runningFunction {
+	t.Helper()
+	bin := builtFunction(t)
+	port := freePort(t)
+	dir := t.TempDir()
+	vars := tg.env(t)
+	maps.Copy(vars, overrides)
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "FUNCTION_TARGET=" + target, "PORT=" + port}
+	for k, v := range vars {
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	fn := &runningFunction{url: "http://127.0.0.1:" + port, logs: &logBuffer{}}
+	cmd := exec.Command(bin)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, fn.logs, fn.logs
+	setParentDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("function output:\n%s", fn.logs)
+		}
+	})
+	deadline := time.Now().Add(time.Minute)
+	for {
+		// Any answer means the framework is listening; the instance itself
+		// may still be starting, and requests wait for it.
+		if resp, err := http.Get(fn.url + "/"); err == nil {
+			resp.Body.Close()
+			return fn
+		}
+		select {
+		case <-exited:
+			t.Fatalf("function exited at start-up:\n%s", fn.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("function not listening on %s after a minute:\n%s", fn.url, fn.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+func post(t *testing.T, url, contentType string, body []byte, header http.Header) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}

@@ -1,0 +1,472 @@
+package infra
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+const samTemplate = "aws/template.yaml"
+
+// Actions that AWS does not let a policy scope to a resource, so "*" is the
+// only possible Resource for them. Any other action on "*" fails the test.
+var unscopableActions = []string{
+	"xray:PutTraceSegments",
+	"xray:PutTelemetryRecords",
+	"cloudwatch:PutMetricData",
+	"ec2:CreateNetworkInterface",
+	"ec2:DescribeNetworkInterfaces",
+	"ec2:DeleteNetworkInterface",
+	"ec2:AssignPrivateIpAddresses",
+	"ec2:UnassignPrivateIpAddresses",
+}
+
+func TestCfnLint(t *testing.T) {
+	lint := tool(t, "cfn-lint", "pip install cfn-lint")
+	cmd := exec.Command(lint, "--", samTemplate)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cfn-lint %s: %v\n%s", samTemplate, err, out)
+	}
+}
+
+// samDoc is the template as a yaml.Node tree: CloudFormation's short tags
+// (!Ref, !GetAtt, !Sub, ...) stay as node tags instead of failing a decode.
+type samDoc struct {
+	resources map[string]*yaml.Node // logical ID -> resource mapping
+	root      *yaml.Node
+}
+
+func loadSAM(t *testing.T) *samDoc {
+	t.Helper()
+	b, err := os.ReadFile(filepath.FromSlash(samTemplate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", samTemplate, err)
+	}
+	root := doc.Content[0]
+	s := &samDoc{resources: map[string]*yaml.Node{}, root: root}
+	res := get(root, "Resources")
+	if res == nil {
+		t.Fatal("no Resources")
+	}
+	for i := 0; i+1 < len(res.Content); i += 2 {
+		s.resources[res.Content[i].Value] = res.Content[i+1]
+	}
+	return s
+}
+
+// get walks mapping keys; nil when a key is absent.
+func get(n *yaml.Node, keys ...string) *yaml.Node {
+	for _, k := range keys {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+				break
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+func scalar(n *yaml.Node) string {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
+}
+
+// items is a sequence's elements, or the node itself when it is a scalar
+// (IAM accepts both for Action and Resource).
+func items(n *yaml.Node) []*yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.SequenceNode {
+		return n.Content
+	}
+	return []*yaml.Node{n}
+}
+
+// target is the logical ID an intrinsic refers to: !Ref X, !GetAtt X.Attr,
+// {Ref: X}, {Fn::GetAtt: [X, Attr]}.
+func target(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	switch {
+	case n.Tag == "!Ref":
+		return n.Value
+	case n.Tag == "!GetAtt" && n.Kind == yaml.ScalarNode:
+		id, _, _ := strings.Cut(n.Value, ".")
+		return id
+	case n.Tag == "!GetAtt" && n.Kind == yaml.SequenceNode && len(n.Content) > 0:
+		return n.Content[0].Value
+	}
+	if r := get(n, "Ref"); r != nil {
+		return r.Value
+	}
+	if g := get(n, "Fn::GetAtt"); g != nil {
+		if g.Kind == yaml.SequenceNode && len(g.Content) > 0 {
+			return g.Content[0].Value
+		}
+		id, _, _ := strings.Cut(g.Value, ".")
+		return id
+	}
+	return ""
+}
+
+func (s *samDoc) typeOf(id string) string { return scalar(get(s.resources[id], "Type")) }
+
+func (s *samDoc) ofType(typ string) []string {
+	var ids []string
+	for id, r := range s.resources {
+		if scalar(get(r, "Type")) == typ {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (s *samDoc) prop(id string, path ...string) *yaml.Node {
+	return get(s.resources[id], append([]string{"Properties"}, path...)...)
+}
+
+// number reads a literal or a !Ref to a parameter's Default.
+func (s *samDoc) number(n *yaml.Node) (int, bool) {
+	if id := target(n); id != "" {
+		n = get(s.root, "Parameters", id, "Default")
+	}
+	v, err := strconv.Atoi(scalar(n))
+	return v, err == nil
+}
+
+func (s *samDoc) function(t *testing.T) string {
+	t.Helper()
+	fns := s.ofType("AWS::Serverless::Function")
+	if len(fns) != 1 {
+		t.Fatalf("want one AWS::Serverless::Function, got %v", fns)
+	}
+	return fns[0]
+}
+
+// TestSAMFunction: the bootstrap binary on arm64 al2023, from the zip the
+// deploy script builds, with its own role and the settings the code reads.
+func TestSAMFunction(t *testing.T) {
+	s := loadSAM(t)
+	fn := s.function(t)
+	for k, want := range map[string]string{
+		"Runtime": "provided.al2023", "Handler": "bootstrap", "CodeUri": "../../dist/aws/onboard-lambda.zip",
+	} {
+		if got := scalar(s.prop(fn, k)); got != want {
+			t.Errorf("%s.%s = %q, want %q", fn, k, got, want)
+		}
+	}
+	if a := s.prop(fn, "Architectures"); len(items(a)) != 1 || scalar(items(a)[0]) != "arm64" {
+		t.Errorf("%s.Architectures must be [arm64]", fn)
+	}
+	if !strings.Contains(readRepoFile(t, "scripts/deploy-aws.sh"), "dist/aws/onboard-lambda.zip") {
+		t.Error("scripts/deploy-aws.sh does not build dist/aws/onboard-lambda.zip, the template's CodeUri")
+	}
+	role := target(s.prop(fn, "Role"))
+	if s.typeOf(role) != "AWS::IAM::Role" {
+		t.Errorf("%s.Role must be this template's AWS::IAM::Role (SAM's generated role adds managed policies on \"*\"), got %q", fn, role)
+	}
+	if s.prop(fn, "Policies") != nil {
+		t.Errorf("%s.Policies is ignored when Role is set: put statements on the role", fn)
+	}
+
+	env := s.prop(fn, "Environment", "Variables")
+	if v := scalar(get(env, "ONBOARD_SECRETS")); v != "aws" {
+		t.Errorf("ONBOARD_SECRETS = %q, want aws", v)
+	}
+	if id := target(get(env, "ONBOARD_AWS_SECRET_ID")); s.typeOf(id) != "AWS::SecretsManager::Secret" {
+		t.Errorf("ONBOARD_AWS_SECRET_ID must !Ref the template's secret, got %q", id)
+	}
+	store := get(env, "ONBOARD_STORE")
+	if store == nil || store.Tag != "!Sub" || !strings.HasPrefix(store.Value, "dynamodb:${") {
+		t.Errorf("ONBOARD_STORE must be !Sub \"dynamodb:${Table}\"")
+	} else if id := strings.TrimSuffix(strings.TrimPrefix(store.Value, "dynamodb:${"), "}"); s.typeOf(id) != "AWS::DynamoDB::Table" {
+		t.Errorf("ONBOARD_STORE names %q, not a DynamoDB table of this template", id)
+	}
+	if v := scalar(get(env, "ONBOARD_CONFIG")); v != "/var/task/onboard.yaml" {
+		t.Errorf("ONBOARD_CONFIG = %q, want /var/task/onboard.yaml (the deploy script adds the policy to the zip's root)", v)
+	}
+	if id := target(get(env, "LOOKERSDK_BASE_URL")); get(s.root, "Parameters", id) == nil {
+		t.Error("LOOKERSDK_BASE_URL must come from a parameter")
+	}
+
+	lg := s.ofType("AWS::Logs::LogGroup")
+	if len(lg) != 1 {
+		t.Fatalf("want one AWS::Logs::LogGroup, got %v", lg)
+	}
+	name := s.prop(lg[0], "LogGroupName")
+	fnName := s.prop(fn, "FunctionName")
+	if name == nil || fnName == nil || name.Value != "/aws/lambda/"+fnName.Value {
+		t.Errorf("the log group must be the function's (/aws/lambda/<FunctionName>), else Lambda writes elsewhere")
+	}
+	if s.prop(lg[0], "RetentionInDays") == nil {
+		t.Errorf("%s: set RetentionInDays (logs are otherwise kept, and billed, forever)", lg[0])
+	}
+}
+
+// TestSAMEvents: the HTTP API routes, and an SQS source that reports batch
+// item failures, drains into a dead-letter queue and cannot time out twice.
+func TestSAMEvents(t *testing.T) {
+	s := loadSAM(t)
+	fn := s.function(t)
+	timeout, ok := s.number(s.prop(fn, "Timeout"))
+	if !ok {
+		timeout, ok = s.number(get(s.root, "Globals", "Function", "Timeout"))
+	}
+	if !ok {
+		t.Fatalf("%s: set Timeout", fn)
+	}
+
+	routes := map[string]bool{}
+	var queues []string
+	events := s.prop(fn, "Events")
+	for i := 0; events != nil && i+1 < len(events.Content); i += 2 {
+		name, ev := events.Content[i].Value, events.Content[i+1]
+		p := get(ev, "Properties")
+		switch scalar(get(ev, "Type")) {
+		case "HttpApi":
+			routes[scalar(get(p, "Method"))+" "+scalar(get(p, "Path"))] = true
+			if v := get(p, "PayloadFormatVersion"); v != nil && v.Value != "2.0" {
+				t.Errorf("event %s: PayloadFormatVersion %q, want 2.0", name, v.Value)
+			}
+		case "SQS":
+			types := []string{}
+			for _, n := range items(get(p, "FunctionResponseTypes")) {
+				types = append(types, n.Value)
+			}
+			if !slices.Contains(types, "ReportBatchItemFailures") {
+				t.Errorf("event %s: FunctionResponseTypes must include ReportBatchItemFailures, else one failed record retries (or loses) the whole batch", name)
+			}
+			q := target(get(p, "Queue"))
+			if s.typeOf(q) != "AWS::SQS::Queue" {
+				t.Fatalf("event %s: Queue must be this template's queue, got %q", name, q)
+			}
+			queues = append(queues, q)
+		}
+	}
+	for _, want := range []string{"POST /", "GET /healthz"} {
+		if !routes[want] && !routes["ANY $default"] {
+			t.Errorf("no HttpApi route %q (routes: %v)", want, routes)
+		}
+	}
+	if len(queues) != 1 {
+		t.Fatalf("want one SQS event, got %v", queues)
+	}
+
+	q := queues[0]
+	vis, ok := s.number(s.prop(q, "VisibilityTimeout"))
+	if !ok || vis < 6*timeout {
+		t.Errorf("%s.VisibilityTimeout %d must be at least 6x the function timeout %d", q, vis, timeout)
+	}
+	dlq := target(s.prop(q, "RedrivePolicy", "deadLetterTargetArn"))
+	if s.typeOf(dlq) != "AWS::SQS::Queue" || dlq == q {
+		t.Fatalf("%s: RedrivePolicy.deadLetterTargetArn must be another queue of this template, got %q", q, dlq)
+	}
+	if n, ok := s.number(s.prop(q, "RedrivePolicy", "maxReceiveCount")); !ok || n < 1 || n > 20 {
+		t.Errorf("%s: RedrivePolicy.maxReceiveCount %d (static: %v), want 1..20", q, n, ok)
+	}
+	retention := func(id string) int {
+		if n, ok := s.number(s.prop(id, "MessageRetentionPeriod")); ok {
+			return n
+		}
+		return 345600 // SQS default, 4 days
+	}
+	if retention(dlq) <= retention(q) {
+		t.Errorf("%s keeps messages %ds, not longer than %s (%ds): moved messages keep their enqueue time and would expire early", dlq, retention(dlq), q, retention(q))
+	}
+}
+
+// TestSAMStateTable: the layout the DynamoDB store uses, with TTL.
+func TestSAMStateTable(t *testing.T) {
+	s := loadSAM(t)
+	tables := s.ofType("AWS::DynamoDB::Table")
+	if len(tables) != 1 {
+		t.Fatalf("want one DynamoDB table, got %v", tables)
+	}
+	tb := tables[0]
+	if v := scalar(s.prop(tb, "BillingMode")); v != "PAY_PER_REQUEST" {
+		t.Errorf("%s.BillingMode = %q, want PAY_PER_REQUEST (nothing billed at idle but storage)", tb, v)
+	}
+	if v := scalar(s.prop(tb, "TimeToLiveSpecification", "AttributeName")); v != "expires_at" {
+		t.Errorf("%s TTL attribute = %q, want expires_at", tb, v)
+	}
+	if v := scalar(s.prop(tb, "TimeToLiveSpecification", "Enabled")); v != "true" {
+		t.Errorf("%s TTL must be enabled", tb)
+	}
+	keys := map[string]string{}
+	for _, k := range items(s.prop(tb, "KeySchema")) {
+		keys[scalar(get(k, "AttributeName"))] = scalar(get(k, "KeyType"))
+	}
+	if keys["pk"] != "HASH" || keys["sk"] != "RANGE" || len(keys) != 2 {
+		t.Errorf("%s.KeySchema = %v, want pk HASH, sk RANGE", tb, keys)
+	}
+	for _, a := range items(s.prop(tb, "AttributeDefinitions")) {
+		if scalar(get(a, "AttributeType")) != "S" {
+			t.Errorf("%s: attribute %s must be S", tb, scalar(get(a, "AttributeName")))
+		}
+	}
+}
+
+// TestSAMSecretEmpty: the secret exists, with no value in the template.
+func TestSAMSecretEmpty(t *testing.T) {
+	s := loadSAM(t)
+	secrets := s.ofType("AWS::SecretsManager::Secret")
+	if len(secrets) != 1 {
+		t.Fatalf("want one secret (one JSON document), got %v", secrets)
+	}
+	for _, k := range []string{"SecretString", "GenerateSecretString"} {
+		if s.prop(secrets[0], k) != nil {
+			t.Errorf("%s.%s: secrets are created empty; values are set with aws secretsmanager put-secret-value", secrets[0], k)
+		}
+	}
+}
+
+// TestSAMIAMScoped: every Allow names its resources (this template's, by
+// Ref/GetAtt/Sub), except for actions AWS cannot scope; no managed policies
+// whose contents this test cannot see; no wildcards in actions.
+func TestSAMIAMScoped(t *testing.T) {
+	s := loadSAM(t)
+	var stmts []*yaml.Node
+	for id, r := range s.resources {
+		switch scalar(get(r, "Type")) {
+		case "AWS::IAM::Role":
+			if get(r, "Properties", "ManagedPolicyArns") != nil {
+				t.Errorf("%s: ManagedPolicyArns cannot be checked here (AWSLambdaBasicExecutionRole allows logs on \"*\"); write the statements", id)
+			}
+			for _, p := range items(get(r, "Properties", "Policies")) {
+				stmts = append(stmts, items(get(p, "PolicyDocument", "Statement"))...)
+			}
+		case "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy":
+			stmts = append(stmts, items(get(r, "Properties", "PolicyDocument", "Statement"))...)
+		case "AWS::Serverless::Function":
+			for _, p := range items(get(r, "Properties", "Policies")) {
+				stmts = append(stmts, items(get(p, "Statement"))...)
+			}
+		}
+	}
+	if len(stmts) == 0 {
+		t.Fatal("no IAM statements found")
+	}
+	for _, st := range stmts {
+		if scalar(get(st, "Effect")) != "Allow" {
+			continue
+		}
+		sid := scalar(get(st, "Sid"))
+		if get(st, "NotAction") != nil || get(st, "NotResource") != nil {
+			t.Errorf("statement %q: NotAction/NotResource with Allow grants everything else", sid)
+		}
+		var actions []string
+		for _, a := range items(get(st, "Action")) {
+			actions = append(actions, a.Value)
+			if a.Value == "*" || strings.HasSuffix(a.Value, ":*") {
+				t.Errorf("statement %q: wildcard action %q", sid, a.Value)
+			}
+		}
+		for _, r := range items(get(st, "Resource")) {
+			if r.Tag != "!Sub" && scalar(r) == "*" {
+				for _, a := range actions {
+					if !slices.Contains(unscopableActions, a) {
+						t.Errorf("statement %q: %s on Resource \"*\"; name the resource (only %v may use \"*\")", sid, a, unscopableActions)
+					}
+				}
+				continue
+			}
+			id := target(r)
+			if r.Tag == "!Sub" {
+				if _, rest, ok := strings.Cut(r.Value, "${"); ok {
+					id, _, _ = strings.Cut(strings.SplitN(rest, "}", 2)[0], ".")
+				}
+			}
+			if s.resources[id] == nil {
+				t.Errorf("statement %q: resource %q is not one of this template's resources", sid, r.Value)
+			}
+		}
+	}
+
+	// The function's role reaches exactly its queue, table, secret and logs.
+	role := target(s.prop(s.function(t), "Role"))
+	reached := map[string]bool{}
+	for _, p := range items(s.prop(role, "Policies")) {
+		for _, st := range items(get(p, "PolicyDocument", "Statement")) {
+			for _, r := range items(get(st, "Resource")) {
+				reached[s.typeOf(target(r))] = true
+			}
+		}
+	}
+	for _, typ := range []string{"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"} {
+		if !reached[typ] {
+			t.Errorf("the function role grants nothing on the template's %s", typ)
+		}
+	}
+}
+
+// TestSAMDeadLetterAlarm: an alarm when the DLQ holds a message.
+func TestSAMDeadLetterAlarm(t *testing.T) {
+	s := loadSAM(t)
+	var dlqs []string
+	for _, q := range s.ofType("AWS::SQS::Queue") {
+		if d := target(s.prop(q, "RedrivePolicy", "deadLetterTargetArn")); d != "" {
+			dlqs = append(dlqs, d)
+		}
+	}
+	if len(dlqs) == 0 {
+		t.Fatal("no dead-letter queue")
+	}
+	found := false
+	for _, a := range s.ofType("AWS::CloudWatch::Alarm") {
+		var dimQueue string
+		for _, d := range items(s.prop(a, "Dimensions")) {
+			if scalar(get(d, "Name")) == "QueueName" {
+				dimQueue = target(get(d, "Value"))
+			}
+		}
+		if scalar(s.prop(a, "Namespace")) != "AWS/SQS" || scalar(s.prop(a, "MetricName")) != "ApproximateNumberOfMessagesVisible" ||
+			!slices.Contains(dlqs, dimQueue) {
+			continue
+		}
+		found = true
+		if scalar(s.prop(a, "Threshold")) != "0" || scalar(s.prop(a, "ComparisonOperator")) != "GreaterThanThreshold" {
+			t.Errorf("%s: alarm when more than 0 messages are visible", a)
+		}
+		if len(items(s.prop(a, "AlarmActions"))) == 0 {
+			t.Errorf("%s: no AlarmActions: nobody would be told", a)
+		}
+	}
+	if !found {
+		t.Errorf("no CloudWatch alarm on ApproximateNumberOfMessagesVisible of the dead-letter queue %v", dlqs)
+	}
+}
+
+// TestSAMOutputs: what the deploy script prints.
+func TestSAMOutputs(t *testing.T) {
+	s := loadSAM(t)
+	script := readRepoFile(t, "scripts/deploy-aws.sh")
+	for _, k := range []string{"ApiUrl", "QueueUrl", "DeadLetterQueueUrl", "SecretArn"} {
+		if get(s.root, "Outputs", k, "Value") == nil {
+			t.Errorf("output %s is missing", k)
+		}
+		if !strings.Contains(script, "OutputKey=='"+k+"'") {
+			t.Errorf("scripts/deploy-aws.sh does not read output %s", k)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# make deploy-aws: build onboard's Lambda and deploy infra/aws/template.yaml
+# (AWS SAM) with the AWS CLI alone: `aws cloudformation package` uploads the
+# zip, `aws cloudformation deploy` creates or updates the stack. No SAM CLI.
+#
+#   AWS_REGION                   where (else AWS_DEFAULT_REGION, else aws configure's region)
+#   LOOKERSDK_BASE_URL           required: the Looker instance
+#   ONBOARD_CONFIG               the policy to ship (default onboard.yaml)
+#   ONBOARD_NAME                 stack name (default onboard)
+#   ARTIFACT_BUCKET              S3 bucket for the zip (default <name>-artifacts-<account>-<region>, created)
+#   LOOKERSDK_VERIFY_SSL, LOOKERSDK_TIMEOUT, SENDGRID_BASE_URL, AAC_BASE_URL,
+#   PERISCOPE_BASE_URL, ONBOARD_LOG_LEVEL, ALERT_EMAIL   optional
+#   DRY_RUN=1                    print every command instead of running it
+#                                (AWS_ACCOUNT_ID stands in for the account it cannot look up)
+set -euo pipefail
+
+# shellcheck source=scripts/lib-deploy.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-deploy.sh"
+repo_root
+
+# The keys the one JSON secret may hold (ONBOARD_AWS_SECRET_ID).
+SECRET_KEYS=(ONBOARD_WEBHOOK_SECRET LOOKERSDK_CLIENT_ID LOOKERSDK_CLIENT_SECRET SENDGRID_API_KEY
+  AAC_REFRESH_TOKENS AAC_ACCOUNT_REFRESH_TOKEN AAC_CLIENT_ID PERISCOPE_SITES)
+
+step "prerequisites"
+need aws zip make go
+region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
+[[ -n "$region" ]] || region="$(aws configure get region 2>/dev/null || true)"
+[[ -n "$region" ]] || die "no AWS region: set AWS_REGION=eu-west-1 (or run: aws configure set region eu-west-1)"
+stack="${ONBOARD_NAME:-onboard}"
+check_name "$stack"
+[[ -n "${LOOKERSDK_BASE_URL:-}" ]] || die "LOOKERSDK_BASE_URL is not set: the deployed function needs the Looker instance, e.g. LOOKERSDK_BASE_URL=https://acme.cloud.looker.com"
+[[ "$LOOKERSDK_BASE_URL" == https://* ]] || die "LOOKERSDK_BASE_URL must start with https://"
+policy="$(policy_file)"
+if dry_run; then
+  account="${AWS_ACCOUNT_ID:-ACCOUNT_ID}"
+  say "DRY_RUN=1: printing the commands instead of running them; login check skipped (account $account assumed)."
+else
+  account="$(aws sts get-caller-identity --query Account --output text 2>/dev/null)" ||
+    die "aws has no working credentials: run 'aws configure' or 'aws sso login' (check: aws sts get-caller-identity)"
+fi
+bucket="${ARTIFACT_BUCKET:-$stack-artifacts-$account-$region}"
+say "stack $stack, region $region, account $account, artifacts s3://$bucket, policy $policy"
+
+step "build (make build writes the linux/arm64 bootstrap into dist/onboard-lambda.zip)"
+run make build
+if ! dry_run && [[ ! -f dist/onboard-lambda.zip ]]; then
+  die "make build did not produce dist/onboard-lambda.zip"
+fi
+
+step "package: the Lambda zip plus $policy as onboard.yaml"
+run rm -rf dist/aws
+run mkdir -p dist/aws/policy
+run cp dist/onboard-lambda.zip dist/aws/onboard-lambda.zip
+run cp -p "$policy" dist/aws/policy/onboard.yaml
+run_sh "cd dist/aws/policy && zip -X -q ../onboard-lambda.zip onboard.yaml"
+
+step "artifact bucket (private, created once)"
+run_sh "aws s3api head-bucket --bucket $bucket >/dev/null 2>&1 || aws s3 mb s3://$bucket --region $region"
+
+step "deploy the stack (infra/aws/template.yaml)"
+params=("LookerBaseUrl=$LOOKERSDK_BASE_URL")
+[[ -n "${LOOKERSDK_VERIFY_SSL:-}" ]] && params+=("LookerVerifySsl=$LOOKERSDK_VERIFY_SSL")
+[[ -n "${LOOKERSDK_TIMEOUT:-}" ]] && params+=("LookerTimeoutSeconds=$LOOKERSDK_TIMEOUT")
+[[ -n "${SENDGRID_BASE_URL:-}" ]] && params+=("SendGridBaseUrl=$SENDGRID_BASE_URL")
+[[ -n "${AAC_BASE_URL:-}" ]] && params+=("AacBaseUrl=$AAC_BASE_URL")
+[[ -n "${PERISCOPE_BASE_URL:-}" ]] && params+=("PeriscopeBaseUrl=$PERISCOPE_BASE_URL")
+[[ -n "${ONBOARD_LOG_LEVEL:-}" ]] && params+=("LogLevel=$ONBOARD_LOG_LEVEL")
+[[ -n "${ALERT_EMAIL:-}" ]] && params+=("AlarmEmail=$ALERT_EMAIL")
+run aws cloudformation package --region "$region" --template-file infra/aws/template.yaml \
+  --s3-bucket "$bucket" --s3-prefix "$stack" --output-template-file dist/aws/packaged.yaml
+run aws cloudformation deploy --region "$region" --stack-name "$stack" \
+  --template-file dist/aws/packaged.yaml --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+  --no-fail-on-empty-changeset --parameter-overrides "${params[@]}"
+
+step "result"
+api="" queue="" dlq="" secret=""
+outputs=(aws cloudformation describe-stacks --region "$region" --stack-name "$stack" --output text --query)
+capture api "<ApiUrl>" "${outputs[@]}" "Stacks[0].Outputs[?OutputKey=='ApiUrl'].OutputValue"
+capture queue "<QueueUrl>" "${outputs[@]}" "Stacks[0].Outputs[?OutputKey=='QueueUrl'].OutputValue"
+capture dlq "<DeadLetterQueueUrl>" "${outputs[@]}" "Stacks[0].Outputs[?OutputKey=='DeadLetterQueueUrl'].OutputValue"
+capture secret "<SecretArn>" "${outputs[@]}" "Stacks[0].Outputs[?OutputKey=='SecretArn'].OutputValue"
+api="${api%/}"
+cat <<EOF
+
+Webhook URL (public; the webhook secret is the gate): $api/
+SQS queue: $queue
+Dead-letter queue (alarm when not empty): $dlq
+
+Set the secret once: one JSON object holding every key you use (created empty; the function
+fails to start until it has a value). Write it to a file outside the repository, then:
+  aws secretsmanager put-secret-value --region $region --secret-id $secret --secret-string file://onboard-secrets.json
+Keys: ${SECRET_KEYS[*]}
+(e.g. {"ONBOARD_WEBHOOK_SECRET":"...","LOOKERSDK_CLIENT_ID":"...","LOOKERSDK_CLIENT_SECRET":"..."}), then rm the file.
+
+Try it:
+  curl -sS $api/healthz
+  curl -sS $api/ -H 'Content-Type: application/json' -H "Authorization: Bearer \$ONBOARD_WEBHOOK_SECRET" \\
+    -d '{"email":"ada@example.com","name":"Ada Lovelace"}'
+  aws sqs send-message --region $region --queue-url $queue --message-body '{"email":"ada@example.com","name":"Ada Lovelace"}'
+  aws sqs receive-message --region $region --queue-url $dlq --max-number-of-messages 10 --visibility-timeout 0   # dead letters
+EOF
+finish "deployed: stack $stack in $region."
