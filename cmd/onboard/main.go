@@ -17,6 +17,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/app"
+	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/sandbox"
 )
 
@@ -76,7 +77,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: onboard serve [--port N] [--outbox DIR]
 
-Serves the HTTP function at http://localhost:$PORT/ and GET /healthz.
+Serves the HTTP function at http://localhost:$PORT/ and GET /healthz, and the
+event functions at POST /_local/pubsub (a Pub/Sub push body) and
+POST /_local/lambda (any Lambda event: SQS batch, API Gateway v1 or v2).
 With LOOKERSDK_BASE_URL set it talks to that Looker; without it, it starts in
 sandbox mode: Looker and SendGrid are in-memory fakes, and every email is
 written to --outbox instead of being sent.
@@ -125,19 +128,22 @@ Flags:
 			overlay["ONBOARD_WEBHOOK_SECRET"] = sandbox.WebhookSecret()
 		}
 	}
-	a, err := app.New(ctx, app.Options{Getenv: getenv})
+	redactor := &logging.Redactor{}
+	log := logging.New(stderr, logging.ParseLevel(getenv("ONBOARD_LOG_LEVEL")), redactor)
+	instance := app.Start(app.Options{Getenv: getenv, Log: log, Redactor: redactor, StoreBackends: storeBackends})
+	a, err := instance.App(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard: %v\n", err)
 		return 1
 	}
-	a.Warm(ctx)
+	defer a.Close()
 
 	ln, err := net.Listen("tcp", ":"+*port)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: localHandler(instance, log), ReadHeaderTimeout: 10 * time.Second}
 	if box != nil {
 		printSandboxBanner(stdout, *port, box, overlay["ONBOARD_WEBHOOK_SECRET"])
 	} else {
@@ -169,11 +175,14 @@ func printSandboxBanner(w io.Writer, port string, box *sandbox.Sandbox, secret s
   Welcome emails are written to %s/
   Serving http://localhost:%s/  (GET /healthz for health)
 
+Events: POST /_local/pubsub (Pub/Sub push body), POST /_local/lambda (SQS or API Gateway event),
+  e.g. curl -sS http://localhost:%s/_local/pubsub -d @testdata/events/pubsub-push.json
+
 Try it:
   curl -sS http://localhost:%s/ -H 'Content-Type: application/json'%s \
     -d '{"email":"ada@example.com","name":"Ada Lovelace","attributes":{"region":"EMEA"}}'
 
-`, strings.TrimRight(box.OutboxDir, "/"), port, port, auth)
+`, strings.TrimRight(box.OutboxDir, "/"), port, port, port, auth)
 }
 
 func envOr(k, def string) string {

@@ -60,6 +60,22 @@ func TestServeSandbox(t *testing.T) {
 	if !strings.Contains(string(body), "/account/setup/") {
 		t.Errorf("welcome email lacks an account/setup link:\n%s", body)
 	}
+
+	// The event entry points, fed the sample events as README shows.
+	push, _ := os.ReadFile("../../testdata/events/pubsub-push.json")
+	if got := post(t, url+"_local/pubsub", "", string(push)); got["pubsub"] != "ack" {
+		t.Errorf("Pub/Sub push: %v", got)
+	}
+	sqs, _ := os.ReadFile("../../testdata/events/sqs.json")
+	got := post(t, url+"_local/lambda", "", string(sqs))
+	if failures, ok := got["batchItemFailures"].([]any); !ok || len(failures) != 0 {
+		t.Errorf("SQS batch: %v, want no failures", got)
+	}
+	// Grace (Pub/Sub) is welcomed; the SQS batch re-sends Ada, already
+	// welcomed, and deprovisions Grace, which sends nothing.
+	if emails, _ := filepath.Glob(filepath.Join(dir, ".onboard", "outbox", "*")); len(emails) != 2 {
+		t.Errorf("%d emails after the events, want 2 (Ada, then Grace from Pub/Sub)", len(emails))
+	}
 }
 
 func TestHelp(t *testing.T) {
