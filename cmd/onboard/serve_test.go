@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -20,22 +21,8 @@ import (
 // credentials, and follows the banner's instructions: the printed curl line
 // must create a user and leave a welcome email with an account/setup link.
 func TestServeSandbox(t *testing.T) {
-	bin := buildCLI(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	cmd := exec.Command(bin, "serve")
-	cmd.Dir = dir
-	cmd.Env = append(cleanEnv(), "PORT="+port, "ONBOARD_CONFIG="+absPath(t, "../../testdata/onboard.yaml"))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
-
-	banner := readBanner(t, stdout)
+	bin, dir, port := buildCLI(t), t.TempDir(), freePort(t)
+	_, banner := startServe(t, bin, dir, port)
 	if !strings.Contains(banner, "SANDBOX MODE") {
 		t.Fatalf("banner does not say sandbox mode:\n%s", banner)
 	}
@@ -89,6 +76,26 @@ func TestHelp(t *testing.T) {
 	if code := run([]string{"frobnicate"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: %d %q", code, errOut.String())
 	}
+}
+
+// startServe runs `onboard serve` in sandbox mode in dir, the way make run
+// does, and returns its banner and a function that stops it.
+func startServe(t *testing.T, bin, dir, port string) (stop func(), banner string) {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), "PORT="+port, "ONBOARD_CONFIG="+absPath(t, "../../testdata/onboard.yaml"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }) }
+	t.Cleanup(stop)
+	return stop, readBanner(t, stdout)
 }
 
 func buildCLI(t *testing.T) string {
@@ -184,21 +191,11 @@ func absPath(t *testing.T, p string) string {
 // TestAudit provisions one person through a sandbox run, then reads the
 // writes it made back through `onboard audit`, as table and as JSON.
 func TestAudit(t *testing.T) {
-	bin := buildCLI(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	cmd := exec.Command(bin, "serve")
-	cmd.Dir = dir
-	cmd.Env = append(cleanEnv(), "PORT="+port, "ONBOARD_CONFIG="+absPath(t, "../../testdata/onboard.yaml"))
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	banner := readBanner(t, stdout)
+	bin, dir, port := buildCLI(t), t.TempDir(), freePort(t)
+	stop, banner := startServe(t, bin, dir, port)
 	secret := regexp.MustCompile(`Bearer ([a-z0-9-]+)`).FindStringSubmatch(banner)[1]
 	post(t, "http://localhost:"+port+"/", secret, `{"email":"audited@example.com","name":"Aud Ited"}`)
-	_ = cmd.Process.Signal(os.Interrupt)
-	_ = cmd.Wait()
+	stop() // audit reads the store the server has let go of
 
 	run := func(args ...string) (string, string, error) {
 		c := exec.Command(bin, append([]string{"audit"}, args...)...)

@@ -21,6 +21,7 @@ import (
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
 // Distinctive secret values: any appearance in a log or answer is a leak.
@@ -34,24 +35,7 @@ type harness struct {
 	app      *App
 	looker   *lookertest.Server
 	sendgrid *sendgridtest.Server
-	logs     *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs     *logbuf.Buffer
 }
 
 func newHarness(t testing.TB, env map[string]string) *harness {
@@ -63,7 +47,7 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	h := &harness{
 		looker:   lookertest.NewTestServer(t, lookertest.Options{ClientSecret: lookerSecret}),
 		sendgrid: sendgridtest.NewTestServer(t, sendgridtest.Options{APIKey: sendgridKey}),
-		logs:     &syncBuffer{},
+		logs:     &logbuf.Buffer{},
 	}
 	sandbox.Seed(h.looker, cfg)
 	vars := map[string]string{

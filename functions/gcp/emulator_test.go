@@ -185,8 +185,8 @@ func TestPubSubEmulatorPushSubscription(t *testing.T) {
 			t.Errorf("poison message deliveries answered %v, want exactly one 200", got)
 		}
 		dropped := map[string]string{"message": "message dropped: it cannot succeed as sent", "message_id": poison, "severity": "ERROR"}
-		waitFor(t, 10*time.Second, "the ERROR line for the dropped message", func() bool { return len(fn.logs.lines(dropped)) > 0 })
-		if n := len(fn.logs.lines(dropped)); n != 1 {
+		waitFor(t, 10*time.Second, "the ERROR line for the dropped message", func() bool { return len(logLines(fn.logs, dropped)) > 0 })
+		if n := len(logLines(fn.logs, dropped)); n != 1 {
 			t.Errorf("%d ERROR lines for the dropped message %s, want 1", n, poison)
 		}
 	})

@@ -54,8 +54,8 @@ func TestPushThroughTheFunctionsFramework(t *testing.T) {
 		}
 		received := map[string]string{"message": "Pub/Sub message received", "message_id": "13417208374891234"}
 		// The function's output reaches the buffer through a pipe, a little later.
-		waitFor(t, 10*time.Second, "both deliveries in the log", func() bool { return len(fn.logs.lines(received)) >= 2 })
-		done := fn.logs.lines(map[string]string{"message": "request done", "idempotency_key": "13417208374891234"})
+		waitFor(t, 10*time.Second, "both deliveries in the log", func() bool { return len(logLines(fn.logs, received)) >= 2 })
+		done := logLines(fn.logs, map[string]string{"message": "request done", "idempotency_key": "13417208374891234"})
 		if len(done) != 1 {
 			t.Errorf("%d requests done under the message id as idempotency key, want 1 (the second delivery is a duplicate)", len(done))
 		}

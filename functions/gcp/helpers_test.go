@@ -1,7 +1,6 @@
 package gcp_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/functions/gcp"
 	"github.com/onboard-dev/onboard/internal/emulators"
+	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -141,25 +140,11 @@ func readRepoFile(t testing.TB, rel string) []byte {
 }
 
 // logBuffer collects JSON log lines from concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = logbuf.Buffer
 
 // lines returns the JSON log lines that have every key/value in want.
-func (b *logBuffer) lines(want map[string]string) []map[string]any {
+// logLines returns the JSON log lines whose fields equal want.
+func logLines(b *logBuffer, want map[string]string) []map[string]any {
 	var out []map[string]any
 	for _, line := range strings.Split(b.String(), "\n") {
 		var entry map[string]any

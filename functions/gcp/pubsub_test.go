@@ -55,7 +55,7 @@ func (f *fixture) deliver(t *testing.T, m message) error {
 // idempotencyKeys lists the keys the engine logged for finished requests.
 func (f *fixture) idempotencyKeys() []string {
 	var keys []string
-	for _, l := range f.logs.lines(map[string]string{"message": "request done", "trigger": "pubsub"}) {
+	for _, l := range logLines(f.logs, map[string]string{"message": "request done", "trigger": "pubsub"}) {
 		keys = append(keys, l["idempotency_key"].(string))
 	}
 	return keys
@@ -74,7 +74,7 @@ func TestPubSubMessageProvisions(t *testing.T) {
 	if n := len(f.sendgrid.Messages()); n != 1 {
 		t.Errorf("%d welcome emails, want 1", n)
 	}
-	if got := f.logs.lines(map[string]string{"message": "Pub/Sub message received", "message_id": "1001", "publish_time": "2026-11-22T09:00:00Z", "subscription": "projects/onboard-test/subscriptions/provision-push"}); len(got) != 1 {
+	if got := logLines(f.logs, map[string]string{"message": "Pub/Sub message received", "message_id": "1001", "publish_time": "2026-11-22T09:00:00Z", "subscription": "projects/onboard-test/subscriptions/provision-push"}); len(got) != 1 {
 		t.Errorf("no debug line with the decoded envelope:\n%s", f.logs)
 	}
 }
@@ -125,7 +125,7 @@ func TestPubSubPoisonMessageIsAcknowledged(t *testing.T) {
 			if err := f.deliver(t, tc.msg); err != nil {
 				t.Fatalf("a message that cannot succeed must be acknowledged, got %v", err)
 			}
-			if got := f.logs.lines(map[string]string{"message": tc.log, "severity": "ERROR"}); len(got) != 1 {
+			if got := logLines(f.logs, map[string]string{"message": tc.log, "severity": "ERROR"}); len(got) != 1 {
 				t.Errorf("want one ERROR line %q:\n%s", tc.log, f.logs)
 			}
 			if n := f.looker.Count("POST", "/users"); n != 0 {
@@ -166,7 +166,7 @@ func TestPubSubWaitsForAFixWhenTheInstanceCannotStart(t *testing.T) {
 	if err == nil {
 		t.Fatal("a message that arrives while the configuration is broken must be redelivered, not dropped")
 	}
-	if got := logs.lines(map[string]string{"message": "onboard failed to start", "severity": "ERROR"}); len(got) != 1 {
+	if got := logLines(logs, map[string]string{"message": "onboard failed to start", "severity": "ERROR"}); len(got) != 1 {
 		t.Errorf("the start-up failure is not logged:\n%s", logs)
 	}
 }
