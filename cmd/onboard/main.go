@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,9 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/onboard-dev/onboard/core"
-	"github.com/onboard-dev/onboard/core/app"
-	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/sandbox"
 )
 
@@ -27,9 +25,11 @@ Usage:
   onboard <command> [flags]
 
 Commands:
-  serve    run the HTTP function on localhost (sandbox mode without LOOKERSDK_BASE_URL)
-  audit    print the audit log of every write onboard made to a target
-  help     show this help, or a command's: onboard help audit
+  serve      run the HTTP function on localhost (sandbox mode without LOOKERSDK_BASE_URL)
+  provision  provision (or --deprovision) one person and print what each target did
+  import     provision every row of a CSV file, validated first, resumable
+  audit      print the audit log of every write onboard made to a target
+  help       show this help, or a command's: onboard help import
 
 Settings come from environment variables and onboard.yaml; see README.md.
 `
@@ -48,6 +48,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "audit":
 		return audit(args[1:], stdout, stderr)
+	case "provision":
+		return provision(args[1:], stdout, stderr)
+	case "import":
+		return importCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			if cmd, ok := commands[args[1]]; ok {
@@ -67,6 +71,8 @@ var commands = map[string]func([]string, io.Writer, io.Writer) int{}
 func init() {
 	commands["serve"] = serve
 	commands["audit"] = audit
+	commands["provision"] = provision
+	commands["import"] = importCmd
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
@@ -102,50 +108,21 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	overlay := map[string]string{}
-	getenv := func(k string) string {
-		if v, ok := overlay[k]; ok {
-			return v
-		}
-		return os.Getenv(k)
-	}
-	var box *sandbox.Sandbox
-	if os.Getenv("LOOKERSDK_BASE_URL") == "" {
-		cfg, err := core.LoadConfig(core.ConfigPath(os.Getenv))
-		if err != nil {
-			fmt.Fprintf(stderr, "onboard: %v\n", err)
-			return 1
-		}
-		if box, err = sandbox.Start(cfg, *outbox); err != nil {
-			fmt.Fprintf(stderr, "onboard: %v\n", err)
-			return 1
-		}
-		defer box.Close()
-		for k, v := range box.Env {
-			overlay[k] = v
-		}
-		if os.Getenv("ONBOARD_WEBHOOK_SECRET") == "" && os.Getenv("ONBOARD_INSECURE_NO_AUTH") != "1" {
-			overlay["ONBOARD_WEBHOOK_SECRET"] = sandbox.WebhookSecret()
-		}
-	}
-	redactor := &logging.Redactor{}
-	log := logging.New(stderr, logging.ParseLevel(getenv("ONBOARD_LOG_LEVEL")), redactor)
-	instance := app.Start(app.Options{Getenv: getenv, Log: log, Redactor: redactor, StoreBackends: storeBackends})
-	a, err := instance.App(ctx)
+	l, err := startLocal(ctx, stderr, *outbox, slog.LevelInfo)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard: %v\n", err)
 		return 1
 	}
-	defer a.Close()
+	defer l.close()
 
 	ln, err := net.Listen("tcp", ":"+*port)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{Handler: localHandler(instance, log), ReadHeaderTimeout: 10 * time.Second}
-	if box != nil {
-		printSandboxBanner(stdout, *port, box, overlay["ONBOARD_WEBHOOK_SECRET"])
+	srv := &http.Server{Handler: localHandler(l.instance, l.log), ReadHeaderTimeout: 10 * time.Second}
+	if l.box != nil {
+		printSandboxBanner(stdout, *port, l.box, l.getenv("ONBOARD_WEBHOOK_SECRET"))
 	} else {
 		fmt.Fprintf(stdout, "onboard: serving http://localhost:%s/ against %s\n", *port, os.Getenv("LOOKERSDK_BASE_URL"))
 	}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/app"
+	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/sandbox"
+)
+
+// local is an onboard instance running inside the CLI: against the targets
+// the environment configures, or, with no LOOKERSDK_BASE_URL, against the
+// sandbox's in-memory fakes (as make run does).
+type local struct {
+	instance *app.Instance
+	app      *app.App
+	log      *slog.Logger
+	box      *sandbox.Sandbox // nil unless in sandbox mode
+	getenv   func(string) string
+	close    func()
+}
+
+// startLocal builds the instance. logLevel is the default when
+// ONBOARD_LOG_LEVEL is unset: commands that print their own results keep
+// the JSON log to warnings.
+func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel slog.Level) (*local, error) {
+	overlay := map[string]string{}
+	l := &local{getenv: func(k string) string {
+		if v, ok := overlay[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}}
+	var closers []func()
+	l.close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if os.Getenv("LOOKERSDK_BASE_URL") == "" {
+		cfg, err := core.LoadConfig(core.ConfigPath(os.Getenv))
+		if err != nil {
+			return nil, err
+		}
+		if l.box, err = sandbox.Start(cfg, outbox); err != nil {
+			return nil, err
+		}
+		closers = append(closers, l.box.Close)
+		for k, v := range l.box.Env {
+			overlay[k] = v
+		}
+		if os.Getenv("ONBOARD_WEBHOOK_SECRET") == "" && os.Getenv("ONBOARD_INSECURE_NO_AUTH") != "1" {
+			overlay["ONBOARD_WEBHOOK_SECRET"] = sandbox.WebhookSecret()
+		}
+	}
+	level := logLevel
+	if v := l.getenv("ONBOARD_LOG_LEVEL"); v != "" {
+		level = logging.ParseLevel(v)
+	}
+	redactor := &logging.Redactor{}
+	l.log = logging.New(stderr, level, redactor)
+	l.instance = app.Start(app.Options{Getenv: l.getenv, Log: l.log, Redactor: redactor, StoreBackends: storeBackends})
+	a, err := l.instance.App(ctx)
+	if err != nil {
+		l.close()
+		return nil, err
+	}
+	l.app = a
+	closers = append(closers, func() { _ = a.Close() })
+	return l, nil
+}
+
+// sandboxNote tells the user their command ran against fakes.
+func (l *local) sandboxNote(w io.Writer) {
+	if l.box != nil {
+		fmt.Fprintf(w, "onboard: sandbox mode (no LOOKERSDK_BASE_URL): Looker and SendGrid are in-memory fakes; emails go to %s/\n", l.box.OutboxDir)
+	}
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/looker/lookertest"
+	"github.com/onboard-dev/onboard/core/sandbox"
+	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+)
+
+// importWorld is a Looker and SendGrid that outlive the CLI runs of a test,
+// so a resumed import can be checked for duplicates.
+type importWorld struct {
+	bin, dir string
+	looker   *lookertest.Server
+	sendgrid *sendgridtest.Server
+}
+
+func newImportWorld(t *testing.T, latency time.Duration) *importWorld {
+	t.Helper()
+	cfg, err := core.LoadConfig("../../testdata/onboard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &importWorld{bin: buildCLI(t), dir: t.TempDir(),
+		looker:   lookertest.NewTestServer(t, lookertest.Options{Latency: latency}),
+		sendgrid: sendgridtest.NewTestServer(t, sendgridtest.Options{APIKey: "SG.import-test-key"})}
+	sandbox.Seed(w.looker, cfg)
+	return w
+}
+
+func (w *importWorld) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(w.bin, args...)
+	cmd.Dir = w.dir
+	cmd.Env = append(cleanEnv(),
+		"ONBOARD_CONFIG="+absPathNoT("../../testdata/onboard.yaml"),
+		"LOOKERSDK_BASE_URL="+w.looker.URL, "LOOKERSDK_CLIENT_ID="+lookertest.DefaultClientID,
+		"LOOKERSDK_CLIENT_SECRET="+lookertest.DefaultClientSecret,
+		"SENDGRID_API_KEY=SG.import-test-key", "SENDGRID_BASE_URL="+w.sendgrid.URL)
+	return cmd
+}
+
+func (w *importWorld) run(args ...string) (stdout, stderr string, code int) {
+	cmd := w.command(args...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return out.String(), errOut.String(), code
+}
+
+func (w *importWorld) writeCSV(t *testing.T, name string, lines ...string) string {
+	t.Helper()
+	p := filepath.Join(w.dir, name)
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func absPathNoT(p string) string {
+	a, _ := filepath.Abs(p)
+	return a
+}
+
+func peopleCSV(n int) []string {
+	lines := []string{"email,name,profile,attr.region"}
+	for i := range n {
+		lines = append(lines, fmt.Sprintf("p%03d@example.com,Person %d,analyst,EMEA", i, i))
+	}
+	return lines
+}
+
+func TestImportClean(t *testing.T) {
+	w := newImportWorld(t, 0)
+	file := w.writeCSV(t, "people.csv", peopleCSV(20)...)
+	out, errOut, code := w.run("import", file)
+	if code != 0 || !strings.Contains(out, "created") || !strings.Contains(out, "20") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := len(w.looker.Users()); n != 20 {
+		t.Errorf("%d Looker users, want 20", n)
+	}
+	if n := len(w.sendgrid.Messages()); n != 20 {
+		t.Errorf("%d emails, want 20", n)
+	}
+	if !strings.Contains(errOut, "import: 20/20 rows done, 0 failed") {
+		t.Errorf("no plain progress lines on a non-terminal:\n%s", errOut)
+	}
+	// The same file again: every row's key is its content, so nothing is redone.
+	before := len(w.looker.Requests())
+	if _, errOut, code := w.run("import", file); code != 0 {
+		t.Fatalf("re-run: exit %d\n%s", code, errOut)
+	}
+	for _, r := range w.looker.Requests()[before:] {
+		if r.Method != "GET" && r.Path != "/login" {
+			t.Errorf("re-running a finished import wrote %s %s", r.Method, r.Path)
+		}
+	}
+}
+
+func TestImportBadRowsChangeNothing(t *testing.T) {
+	w := newImportWorld(t, 0)
+	file := w.writeCSV(t, "bad.csv",
+		"email,name,profile,attr.region,attr.department",
+		"good@example.com,Good Row,analyst,EMEA,",
+		"not-an-email,Bad Email,analyst,EMEA,",
+		"eve@evil-example.com,Wrong Domain,analyst,EMEA,",
+		"ok2@example.com,Bad Profile,root,,",
+		"ok3@example.com,Fixed Attribute,analyst,,finance",
+		"short@example.com,Too Few Fields",
+	)
+	_, errOut, code := w.run("import", file)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s", code, errOut)
+	}
+	for _, want := range []string{"line 3: email", "line 4: email", "line 5: profile", "line 6: attr.department", "line 7: 2 fields"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("problem %q not reported:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "line 2:") {
+		t.Errorf("the good row was reported:\n%s", errOut)
+	}
+	if n := len(w.looker.Requests()); n != 0 {
+		t.Errorf("a refused file made %d Looker calls", n)
+	}
+	if _, errOut, code := w.run("import", w.writeCSV(t, "cols.csv", "mail,name", "a@example.com,A")); code != 2 || !strings.Contains(errOut, `unknown column "mail"`) {
+		t.Errorf("unknown column: %d %s", code, errOut)
+	}
+}
+
+func TestImportInterruptedResumes(t *testing.T) {
+	w := newImportWorld(t, 20*time.Millisecond)
+	file := w.writeCSV(t, "many.csv", peopleCSV(60)...)
+	cmd := w.command("import", "--concurrency", "2", file)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "import: ") { // the first progress line: some rows are done
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	err = cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted import: %v, want exit 130", err)
+	}
+	partial := len(w.looker.Users())
+	if partial == 0 || partial == 60 {
+		t.Fatalf("%d users after the interruption: the test wants it mid-way", partial)
+	}
+	if _, errOut, code := w.run("import", file); code != 0 {
+		t.Fatalf("resume: exit %d\n%s", code, errOut)
+	}
+	if n := len(w.looker.Users()); n != 60 {
+		t.Errorf("%d Looker users after resuming, want 60", n)
+	}
+	if n := len(w.sendgrid.Messages()); n != 60 {
+		t.Errorf("%d emails after resuming, want exactly 60", n)
+	}
+}
+
+func TestImportFailuresFileAndExitCode(t *testing.T) {
+	w := newImportWorld(t, 0)
+	w.looker.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", Status: 403, Body: `{"message":"no seats left","documentation_url":"x"}`})
+	file := w.writeCSV(t, "seats.csv", peopleCSV(3)...)
+	out, errOut, code := w.run("import", file)
+	if code != 1 || !strings.Contains(out, "failed") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	failures, err := os.ReadFile(filepath.Join(w.dir, "seats.failures.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(failures)), "\n")
+	if len(lines) != 4 || lines[0] != "email,name,profile,attr.region,error" || !strings.Contains(lines[1], "no seats left") {
+		t.Errorf("failures file:\n%s", failures)
+	}
+}
+
+func TestImportDeprovisionCircuitBreaker(t *testing.T) {
+	w := newImportWorld(t, 0)
+	lines := []string{"email,action"}
+	for i := range 11 {
+		lines = append(lines, fmt.Sprintf("p%d@example.com,deprovision", i))
+	}
+	file := w.writeCSV(t, "leavers.csv", lines...)
+	_, errOut, code := w.run("import", file)
+	if code != 2 || !strings.Contains(errOut, "max_deprovision") || !strings.Contains(errOut, "--force") {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if n := len(w.looker.Requests()); n != 0 {
+		t.Errorf("the refused import made %d Looker calls", n)
+	}
+	if _, errOut, code := w.run("import", "--force", file); code != 0 {
+		t.Errorf("forced: exit %d\n%s", code, errOut)
+	}
+}
+
+func TestProvisionCommand(t *testing.T) {
+	w := newImportWorld(t, 0)
+	out, errOut, code := w.run("provision", "--email", "Ada@Example.com", "--name", "Ada Lovelace", "--attr", "region=EMEA")
+	if code != 0 || !strings.Contains(out, "Ada@example.com: created") || !strings.Contains(out, "welcome email") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, errOut, code := w.run("provision", "--email", "ada@example.com", "--attr", "department=x"); code != 2 || !strings.Contains(errOut, "--attr department") {
+		t.Errorf("disallowed attribute: %d %s", code, errOut)
+	}
+	out, _, code = w.run("provision", "--email", "ada@example.com", "--deprovision")
+	if code != 0 || !strings.Contains(out, "disabled") {
+		t.Errorf("deprovision: %d %s", code, out)
+	}
+}

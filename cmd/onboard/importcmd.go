@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/onboard-dev/onboard/core"
+)
+
+// row is one data line of an import file.
+type row struct {
+	line   int // 1-based line in the file, for messages
+	record []string
+	req    core.Request
+}
+
+// rowResult is what became of one row.
+type rowResult struct {
+	status core.Status
+	err    *core.Error
+}
+
+// importColumns are the columns an import file may have besides attr.NAME.
+var importColumns = map[string]bool{
+	"email": true, "name": true, "first_name": true, "last_name": true, "profile": true,
+	"action": true, "external_user_id": true, "idempotency_key": true,
+}
+
+func importCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	concurrency := fs.Int("concurrency", 4, "rows processed at once; Looker's API threads are shared with its users, so keep it modest")
+	force := fs.Bool("force", false, "allow deprovisioning more people than max_deprovision")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: onboard import [--concurrency N] [--force] FILE.csv
+
+Provisions every row of a CSV file with the same engine, policy and state
+store as the functions. Columns (a header line is required): email, and name
+or first_name/last_name; optionally profile, action (provision|deprovision),
+external_user_id, idempotency_key, and attr.NAME for user attributes.
+
+The whole file is validated first; any bad row is reported with its line
+number and nothing is done. Rows then run a few at a time, with a progress
+bar on a terminal (plain progress lines otherwise). Each row's idempotency key
+comes from its content, so running the same file again skips what is done:
+an interrupted import (Ctrl-C) resumes where it stopped. Failed rows are
+written to FILE.failures.csv with an error column, ready to fix and re-import;
+the exit code is 1 when any row failed.
+
+Example:
+  printf 'email,name,profile,attr.region\nada@example.com,Ada Lovelace,analyst,EMEA\n' > people.csv
+  onboard import people.csv
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "onboard import: name one CSV file, e.g. onboard import people.csv")
+		return 2
+	}
+	if *concurrency < 1 || *concurrency > 32 {
+		fmt.Fprintln(stderr, "onboard import: --concurrency must be between 1 and 32")
+		return 2
+	}
+	path := fs.Arg(0)
+	header, rows, problems := readImportFile(path)
+	cfg, err := core.LoadConfig(core.ConfigPath(os.Getenv))
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard import: %v\n", err)
+		return 1
+	}
+	problems = append(problems, validateRows(cfg, rows)...)
+	if len(problems) > 0 {
+		fmt.Fprintf(stderr, "onboard import: %s has %d problem(s); nothing was done:\n", path, len(problems))
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "  %s\n", p)
+		}
+		return 2
+	}
+	reqs := make([]core.Request, len(rows))
+	for i, r := range rows {
+		reqs[i] = r.req
+	}
+	if berr := cfg.CheckBulk(reqs, *force); berr != nil {
+		fmt.Fprintf(stderr, "onboard import: %s\n", strings.Replace(berr.Message, "(HTTP: ?force=true)", "(--force)", 1))
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := startLocal(ctx, stderr, ".onboard/outbox", slog.LevelError)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard import: %v\n", err)
+		return 1
+	}
+	defer l.close()
+	l.sandboxNote(stderr)
+
+	progress := newProgress(stderr, len(rows), isTerminal(stderr))
+	started := time.Now()
+	results := runRows(ctx, rows, *concurrency, func(ctx context.Context, r row) rowResult {
+		res, herr := l.app.Engine.Handle(ctx, r.req, core.Meta{Trigger: "import"})
+		return rowResult{status: res.Status, err: herr}
+	}, progress.done)
+	progress.finish()
+
+	interrupted := ctx.Err() != nil
+	failed := printSummary(stdout, rows, results, time.Since(started), interrupted)
+	if failed > 0 {
+		out := failuresPath(path)
+		if err := writeFailures(out, header, rows, results); err != nil {
+			fmt.Fprintf(stderr, "onboard import: writing %s: %v\n", out, err)
+		} else {
+			fmt.Fprintf(stderr, "onboard import: %d row(s) failed; they are in %s with the reason\n", failed, out)
+		}
+	}
+	switch {
+	case interrupted:
+		fmt.Fprintln(stderr, "onboard import: interrupted; run the same command again to resume (done rows are skipped)")
+		return 130
+	case failed > 0:
+		return 1
+	}
+	return 0
+}
+
+// readImportFile parses the CSV and builds one request per row. Problems
+// are collected, not returned one at a time: the user fixes a file once.
+func readImportFile(path string) (header []string, rows []row, problems []string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, []string{err.Error()}
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	cr.FieldsPerRecord = -1
+	all, err := cr.ReadAll()
+	if err != nil {
+		return nil, nil, []string{err.Error()}
+	}
+	if len(all) == 0 {
+		return nil, nil, []string{"the file is empty: it needs a header line such as email,name,profile"}
+	}
+	header = all[0]
+	seen := map[string]bool{}
+	for i, col := range header {
+		col = strings.TrimSpace(strings.TrimPrefix(col, "\ufeff")) // Excel writes a byte-order mark
+		header[i] = col
+		if !importColumns[col] && !(strings.HasPrefix(col, "attr.") && len(col) > len("attr.")) {
+			problems = append(problems, fmt.Sprintf("line 1: unknown column %q (known: email, name, first_name, last_name, profile, action, external_user_id, idempotency_key, attr.NAME)", col))
+		}
+		if seen[col] {
+			problems = append(problems, fmt.Sprintf("line 1: column %q appears twice", col))
+		}
+		seen[col] = true
+	}
+	if !seen["email"] {
+		problems = append(problems, "line 1: no email column")
+	}
+	if len(problems) > 0 {
+		return header, nil, problems
+	}
+	for i, rec := range all[1:] {
+		line := i + 2
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // a blank line
+		}
+		if len(rec) != len(header) {
+			problems = append(problems, fmt.Sprintf("line %d: %d fields, the header has %d", line, len(rec), len(header)))
+			continue
+		}
+		rows = append(rows, row{line: line, record: rec, req: rowRequest(header, rec)})
+	}
+	if len(rows) == 0 && len(problems) == 0 {
+		problems = append(problems, "no rows after the header")
+	}
+	return header, rows, problems
+}
+
+func rowRequest(header, rec []string) core.Request {
+	var r core.Request
+	for i, col := range header {
+		v := rec[i]
+		switch col {
+		case "email":
+			r.Email = v
+		case "name":
+			r.Name = v
+		case "first_name":
+			r.FirstName = v
+		case "last_name":
+			r.LastName = v
+		case "profile":
+			r.Profile = v
+		case "action":
+			r.Action = core.Action(strings.ToLower(strings.TrimSpace(v)))
+		case "external_user_id":
+			r.ExternalUserID = v
+		case "idempotency_key":
+			r.IdempotencyKey = v
+		default:
+			if v != "" {
+				if r.Attributes == nil {
+					r.Attributes = map[string]string{}
+				}
+				r.Attributes[strings.TrimPrefix(col, "attr.")] = v
+			}
+		}
+	}
+	return r
+}
+
+// validateRows normalises each row and applies policy to it, changing
+// nothing anywhere, and reports every bad row with its line.
+func validateRows(cfg *core.Config, rows []row) []string {
+	var problems []string
+	for i := range rows {
+		r := &rows[i]
+		req, err := r.req.Normalize()
+		if err == nil {
+			_, _, err = cfg.Authorize(req)
+		}
+		if err != nil {
+			col := err.Field
+			if k, ok := strings.CutPrefix(col, "attributes."); ok {
+				col = "attr." + k
+			}
+			problems = append(problems, fmt.Sprintf("line %d: %s: %s", r.line, col, err.Message))
+			continue
+		}
+		r.req = req
+	}
+	return problems
+}
+
+// runRows processes rows with bounded concurrency, retrying what the targets
+// say is retryable, and stops dispatching when ctx ends (rows in flight
+// finish or release their claim).
+func runRows(ctx context.Context, rows []row, concurrency int, do func(context.Context, row) rowResult, done func(rowResult)) []rowResult {
+	results := make([]rowResult, len(rows))
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i, r := range rows {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			for j := i; j < len(rows); j++ {
+				results[j] = rowResult{err: &core.Error{Status: 503, Message: "not run: the import was interrupted"}}
+			}
+			return results
+		case sem <- struct{}{}:
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i] = withRetries(ctx, r, do)
+			done(results[i])
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+const maxRowAttempts = 5
+
+func withRetries(ctx context.Context, r row, do func(context.Context, row) rowResult) rowResult {
+	var res rowResult
+	for attempt := 1; attempt <= maxRowAttempts; attempt++ {
+		res = do(ctx, r)
+		if res.err == nil || !res.err.Retryable() || attempt == maxRowAttempts {
+			return res
+		}
+		wait := min(max(res.err.RetryAfter, time.Second), time.Minute)
+		select {
+		case <-ctx.Done():
+			return res
+		case <-time.After(wait):
+		}
+	}
+	return res
+}
+
+func printSummary(w io.Writer, rows []row, results []rowResult, elapsed time.Duration, interrupted bool) (failed int) {
+	counts := map[string]int{}
+	for _, r := range results {
+		if r.err != nil {
+			failed++
+			continue
+		}
+		counts[string(r.status)]++
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "outcome\trows\t")
+	for _, s := range []core.Status{core.StatusCreated, core.StatusUpdated, core.StatusUnchanged, core.StatusDisabled, core.StatusDeleted} {
+		if counts[string(s)] > 0 {
+			fmt.Fprintf(tw, "%s\t%d\t\n", s, counts[string(s)])
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(tw, "failed\t%d\t\n", failed)
+	}
+	fmt.Fprintf(tw, "total\t%d\t\n", len(rows))
+	_ = tw.Flush()
+	state := "done"
+	if interrupted {
+		state = "interrupted"
+	}
+	fmt.Fprintf(w, "%s in %s\n", state, elapsed.Round(time.Millisecond))
+	return failed
+}
+
+func failuresPath(path string) string {
+	return strings.TrimSuffix(path, filepath.Ext(path)) + ".failures.csv"
+}
+
+func writeFailures(path string, header []string, rows []row, results []rowResult) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(f)
+	_ = cw.Write(append(append([]string{}, header...), "error"))
+	for i, r := range results {
+		if r.err != nil {
+			_ = cw.Write(append(append([]string{}, rows[i].record...), r.err.Error()))
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

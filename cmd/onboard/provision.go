@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/onboard-dev/onboard/core"
+)
+
+// attrFlags collects repeated --attr key=value flags.
+type attrFlags map[string]string
+
+func (a attrFlags) String() string { return fmt.Sprint(map[string]string(a)) }
+
+func (a attrFlags) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q is not key=value", v)
+	}
+	a[k] = val
+	return nil
+}
+
+func provision(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var req core.Request
+	attrs := attrFlags{}
+	fs.StringVar(&req.Email, "email", "", "the person's email (required)")
+	fs.StringVar(&req.Name, "name", "", `full name, split on the first space ("Ada Lovelace")`)
+	fs.StringVar(&req.FirstName, "first-name", "", "first name (instead of --name)")
+	fs.StringVar(&req.LastName, "last-name", "", "last name (instead of --name)")
+	fs.StringVar(&req.Profile, "profile", "", "profile from onboard.yaml (default: default_profile)")
+	fs.StringVar(&req.ExternalUserID, "external-user-id", "", "embed user key, for kind: embed profiles")
+	fs.StringVar(&req.IdempotencyKey, "idempotency-key", "", "key to deduplicate on (default: a hash of the request)")
+	fs.Var(attrs, "attr", "user attribute key=value, repeatable (only keys the profile allows)")
+	deprovision := fs.Bool("deprovision", false, "disable (or delete, as the profile says) instead of provisioning")
+	asJSON := fs.Bool("json", false, "print the answer as JSON, as the HTTP function would")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: onboard provision --email ADDRESS [--name "First Last"] [--profile NAME] [--attr k=v]... [--deprovision]
+
+Provisions one person with the same engine, policy and state store as the
+functions, and prints what each target did. Without LOOKERSDK_BASE_URL it
+runs against the sandbox's in-memory fakes.
+
+Examples:
+  onboard provision --email ada@example.com --name "Ada Lovelace" --attr region=EMEA
+  onboard provision --email ada@example.com --deprovision
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "onboard provision: unexpected argument %q (flags go before nothing else)\n", fs.Arg(0))
+		return 2
+	}
+	if *deprovision {
+		req.Action = core.ActionDeprovision
+	}
+	if len(attrs) > 0 {
+		req.Attributes = attrs
+	}
+	norm, verr := req.Normalize()
+	if verr == nil {
+		// Policy first, as import does: a refused request starts nothing.
+		cfg, err := core.LoadConfig(core.ConfigPath(os.Getenv))
+		if err != nil {
+			fmt.Fprintf(stderr, "onboard provision: %v\n", err)
+			return 1
+		}
+		_, _, verr = cfg.Authorize(norm)
+	}
+	if verr != nil {
+		fmt.Fprintf(stderr, "onboard provision: %s\n", flagError(verr))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := startLocal(ctx, stderr, ".onboard/outbox", slog.LevelError)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard provision: %v\n", err)
+		return 1
+	}
+	defer l.close()
+	l.sandboxNote(stderr)
+	res, herr := l.app.Engine.Handle(ctx, norm, core.Meta{Trigger: "cli"})
+	if *asJSON {
+		_ = json.NewEncoder(stdout).Encode(res)
+	} else {
+		printResult(stdout, norm.Email, res)
+	}
+	if herr != nil {
+		hint := ""
+		if herr.Retryable() {
+			hint = " (safe to run again)"
+		}
+		fmt.Fprintf(stderr, "onboard provision: %s%s\n", herr.Error(), hint)
+		return 1
+	}
+	return 0
+}
+
+// flagError names the flag behind a request field, so the message points
+// at what the user typed.
+func flagError(e *core.Error) string {
+	if e.Field == "" {
+		return e.Message
+	}
+	flagName := "--" + strings.ReplaceAll(e.Field, "_", "-")
+	if k, ok := strings.CutPrefix(e.Field, "attributes."); ok {
+		flagName = "--attr " + k
+	}
+	return flagName + ": " + e.Message
+}
+
+func printResult(w io.Writer, email string, res core.Result) {
+	fmt.Fprintf(w, "%s: %s\n", email, res.Status)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	names := make([]string, 0, len(res.Targets))
+	for n := range res.Targets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t := res.Targets[n]
+		id := ""
+		if t.ID != "" {
+			id = "id " + t.ID
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", n, t.Status, id, strings.Join(t.Changes, ", "))
+	}
+	if res.Email != "" {
+		fmt.Fprintf(tw, "  welcome email\t%s\t\t\n", res.Email)
+	}
+	_ = tw.Flush()
+}
