@@ -143,8 +143,9 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 		return res, perr
 	}
 	log = log.With("profile", profile.Name)
-	if e.Store == nil {
-		return e.run(ctx, req.Action, meta.Trigger, person, profile, res, log)
+	if e.Store == nil || PlanFrom(ctx) != nil {
+		// A dry run leaves no trace: no claim, no journal, no audit record.
+		return e.run(ctx, nil, req.Action, meta.Trigger, person, profile, res, log)
 	}
 
 	key := "idempotency/" + res.IdempotencyKey
@@ -171,7 +172,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 		stored.IdempotencyKey = res.IdempotencyKey
 		return stored, nil
 	}
-	res, cerr := e.run(ctx, req.Action, meta.Trigger, person, profile, res, log)
+	res, cerr := e.run(ctx, e.Store, req.Action, meta.Trigger, person, profile, res, log)
 	// The record outlives a cancelled request: recording the outcome is what
 	// keeps the next delivery from redoing or blocking on the work.
 	bg := context.WithoutCancel(ctx)
@@ -194,14 +195,14 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 }
 
 // run applies the request to the profile's targets, then sends a welcome if due.
-func (e *Engine) run(ctx context.Context, action Action, trigger string, person Person, profile *Profile, res Result, log *slog.Logger) (Result, *Error) {
+func (e *Engine) run(ctx context.Context, store state.Store, action Action, trigger string, person Person, profile *Profile, res Result, log *slog.Logger) (Result, *Error) {
 	targets := e.targetsFor(profile)
 	if len(targets) == 0 {
 		return res, &Error{Status: 500, Message: "profile " + profile.Name + " configures no target that this instance has credentials for"}
 	}
-	journal := newJournal(e.Store, person.Email, res.RequestID)
+	journal := newJournal(store, person.Email, res.RequestID)
 	ctx = WithJournal(ctx, journal)
-	ctx = withAuditor(ctx, &auditor{store: e.Store, log: log, base: state.AuditRecord{
+	ctx = withAuditor(ctx, &auditor{store: store, log: log, base: state.AuditRecord{
 		RequestID: res.RequestID, IdempotencyKey: res.IdempotencyKey, Trigger: trigger, Person: person.Email,
 	}})
 	outcomes := make([]outcome, len(targets))
@@ -317,6 +318,10 @@ func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Pro
 		due = won
 	}
 	if !due {
+		return false, nil
+	}
+	if plan := PlanFrom(ctx); plan != nil {
+		plan.Add("sendgrid", "send welcome email", p.Email)
 		return false, nil
 	}
 	id, err := e.sendWelcome(ctx, p, profile, res)

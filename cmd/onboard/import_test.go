@@ -235,3 +235,34 @@ func TestProvisionCommand(t *testing.T) {
 		t.Errorf("deprovision: %d %s", code, out)
 	}
 }
+
+func TestImportDryRunWritesNothing(t *testing.T) {
+	w := newImportWorld(t, 0)
+	w.looker.AddUser(lookertest.SeedUser{Email: "p001@example.com", FirstName: "Person", LastName: "1", LoggedIn: true})
+	file := w.writeCSV(t, "people.csv", peopleCSV(3)...)
+	out, errOut, code := w.run("plan", file)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{"p000@example.com: would be created", "would looker POST /users ", "would sendgrid send welcome email p000@example.com",
+		"p001@example.com: would be updated", "dry run: nothing was written"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	for _, r := range w.looker.Requests() {
+		if r.Method != "GET" && r.Path != "/login" {
+			t.Errorf("plan wrote %s %s", r.Method, r.Path)
+		}
+	}
+	if len(w.sendgrid.Messages()) != 0 || len(w.looker.Users()) != 1 {
+		t.Errorf("plan changed something: %d emails, %d users", len(w.sendgrid.Messages()), len(w.looker.Users()))
+	}
+	// The real import then does the work the plan showed (no stored answers left by the plan).
+	if out, errOut, code := w.run("import", file); code != 0 || !strings.Contains(out, "created") {
+		t.Fatalf("import after plan: %d\n%s\n%s", code, out, errOut)
+	}
+	if n := len(w.looker.Users()); n != 3 {
+		t.Errorf("%d users after the real import, want 3", n)
+	}
+}

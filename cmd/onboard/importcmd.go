@@ -39,11 +39,21 @@ var importColumns = map[string]bool{
 	"action": true, "external_user_id": true, "idempotency_key": true,
 }
 
+// planCmd is `onboard plan FILE.csv`: the import's dry run.
+func planCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprint(stderr, "Usage: onboard plan [--concurrency N] FILE.csv\n\nSame as onboard import --dry-run: reads every target and prints, per person and target,\nwhat an import of FILE would change, writing nothing. See onboard import --help.\n")
+		return 0
+	}
+	return importCmd(append([]string{"--dry-run"}, args...), stdout, stderr)
+}
+
 func importCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	concurrency := fs.Int("concurrency", 4, "rows processed at once; Looker's API threads are shared with its users, so keep it modest")
 	force := fs.Bool("force", false, "allow deprovisioning more people than max_deprovision")
+	dryRun := fs.Bool("dry-run", false, "read every target and print per person what would change, writing nothing (what `onboard plan` does)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: onboard import [--concurrency N] [--force] FILE.csv
 
@@ -60,8 +70,9 @@ an interrupted import (Ctrl-C) resumes where it stopped. Failed rows are
 written to FILE.failures.csv with an error column, ready to fix and re-import;
 the exit code is 1 when any row failed.
 
-Example:
+Examples:
   printf 'email,name,profile,attr.region\nada@example.com,Ada Lovelace,analyst,EMEA\n' > people.csv
+  onboard import --dry-run people.csv     # or: onboard plan people.csv
   onboard import people.csv
 
 Flags:
@@ -118,15 +129,30 @@ Flags:
 
 	progress := newProgress(stderr, len(rows), isTerminal(stderr))
 	started := time.Now()
+	var planOut sync.Mutex
 	results := runRows(ctx, rows, *concurrency, func(ctx context.Context, r row) rowResult {
+		var plan *core.Plan
+		if *dryRun {
+			plan = &core.Plan{}
+			ctx = core.WithPlan(ctx, plan)
+		}
 		res, herr := l.app.Engine.Handle(ctx, r.req, core.Meta{Trigger: "import"})
+		if plan != nil && herr == nil {
+			planOut.Lock()
+			fmt.Fprintf(stdout, "line %d ", r.line)
+			printResult(stdout, r.req.Email, res, plan)
+			planOut.Unlock()
+		}
 		return rowResult{status: res.Status, err: herr}
 	}, progress.done)
 	progress.finish()
+	if *dryRun {
+		fmt.Fprintln(stdout, "dry run: nothing was written; the counts below are what a real import would do")
+	}
 
 	interrupted := ctx.Err() != nil
 	failed := printSummary(stdout, rows, results, time.Since(started), interrupted)
-	if failed > 0 {
+	if failed > 0 && !*dryRun {
 		out := failuresPath(path)
 		if err := writeFailures(out, header, rows, results); err != nil {
 			fmt.Fprintf(stderr, "onboard import: writing %s: %v\n", out, err)

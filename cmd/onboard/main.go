@@ -28,6 +28,7 @@ Commands:
   serve      run the HTTP function on localhost (sandbox mode without LOOKERSDK_BASE_URL)
   provision  provision (or --deprovision) one person and print what each target did
   import     provision every row of a CSV file, validated first, resumable
+  plan       print what an import would change, writing nothing (import --dry-run)
   audit      print the audit log of every write onboard made to a target
   help       show this help, or a command's: onboard help import
 
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return provision(args[1:], stdout, stderr)
 	case "import":
 		return importCmd(args[1:], stdout, stderr)
+	case "plan":
+		return planCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			if cmd, ok := commands[args[1]]; ok {
@@ -73,6 +76,7 @@ func init() {
 	commands["audit"] = audit
 	commands["provision"] = provision
 	commands["import"] = importCmd
+	commands["plan"] = planCmd
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {

@@ -47,6 +47,7 @@ func provision(args []string, stdout, stderr io.Writer) int {
 	fs.Var(attrs, "attr", "user attribute key=value, repeatable (only keys the profile allows)")
 	deprovision := fs.Bool("deprovision", false, "disable (or delete, as the profile says) instead of provisioning")
 	asJSON := fs.Bool("json", false, "print the answer as JSON, as the HTTP function would")
+	dryRun := fs.Bool("dry-run", false, "read every target and print what would change, without writing anything")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: onboard provision --email ADDRESS [--name "First Last"] [--profile NAME] [--attr k=v]... [--deprovision]
 
@@ -56,6 +57,7 @@ runs against the sandbox's in-memory fakes.
 
 Examples:
   onboard provision --email ada@example.com --name "Ada Lovelace" --attr region=EMEA
+  onboard provision --email ada@example.com --name "Ada Lovelace" --dry-run
   onboard provision --email ada@example.com --deprovision
 
 Flags:
@@ -101,11 +103,16 @@ Flags:
 	}
 	defer l.close()
 	l.sandboxNote(stderr)
+	var plan *core.Plan
+	if *dryRun {
+		plan = &core.Plan{}
+		ctx = core.WithPlan(ctx, plan)
+	}
 	res, herr := l.app.Engine.Handle(ctx, norm, core.Meta{Trigger: "cli"})
 	if *asJSON {
 		_ = json.NewEncoder(stdout).Encode(res)
 	} else {
-		printResult(stdout, norm.Email, res)
+		printResult(stdout, norm.Email, res, plan)
 	}
 	if herr != nil {
 		hint := ""
@@ -131,8 +138,14 @@ func flagError(e *core.Error) string {
 	return flagName + ": " + e.Message
 }
 
-func printResult(w io.Writer, email string, res core.Result) {
-	fmt.Fprintf(w, "%s: %s\n", email, res.Status)
+// printResult shows what each target did, or with a plan what each would
+// do and the writes it would send.
+func printResult(w io.Writer, email string, res core.Result, plan *core.Plan) {
+	if plan != nil {
+		fmt.Fprintf(w, "%s: would be %s (dry run: nothing was written)\n", email, res.Status)
+	} else {
+		fmt.Fprintf(w, "%s: %s\n", email, res.Status)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	names := make([]string, 0, len(res.Targets))
 	for n := range res.Targets {
@@ -151,4 +164,13 @@ func printResult(w io.Writer, email string, res core.Result) {
 		fmt.Fprintf(tw, "  welcome email\t%s\t\t\n", res.Email)
 	}
 	_ = tw.Flush()
+	if plan != nil {
+		for _, pw := range plan.Writes() {
+			method, _, _ := strings.Cut(pw.Operation, " ")
+			if pw.Target != "looker" { // only Looker's detail is a path
+				method = pw.Operation
+			}
+			fmt.Fprintf(w, "  would %s %s %s\n", pw.Target, method, pw.Detail)
+		}
+	}
 }

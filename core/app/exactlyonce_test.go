@@ -406,3 +406,60 @@ func TestAuditRecordsEveryWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunIsTheRealRunWithoutWrites: a dry run reads Looker for real,
+// reports what the real run then does, and changes nothing anywhere.
+func TestDryRunIsTheRealRunWithoutWrites(t *testing.T) {
+	w := newWorld(t, lookertest.Options{})
+	store := openFileStore(t, t.TempDir())
+	e := w.instance(t, store, nil)
+	req := request(t, "plan@example.com")
+	plan := &core.Plan{}
+	planned, err := e.Handle(core.WithPlan(context.Background(), plan), req, core.Meta{Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range w.looker.Requests() {
+		if r.Method != http.MethodGet && r.Path != "/login" {
+			t.Errorf("dry run wrote %s %s", r.Method, r.Path)
+		}
+	}
+	if len(w.sendgrid.Messages()) != 0 {
+		t.Error("dry run sent an email")
+	}
+	ops := map[string]bool{}
+	for _, pw := range plan.Writes() {
+		ops[pw.Target+" "+pw.Operation] = true
+	}
+	for _, want := range []string{"looker POST /users", "looker POST /users/{user_id}/credentials_email",
+		"looker PUT /users/{user_id}/roles", "looker POST /groups/{group_id}/users", "sendgrid send welcome email"} {
+		if !ops[want] {
+			t.Errorf("plan lacks %q: %v", want, plan.Writes())
+		}
+	}
+	if recs, _ := store.Audit(context.Background(), state.AuditQuery{}); len(recs) != 0 {
+		t.Errorf("dry run left %d audit records", len(recs))
+	}
+	// The real run does what the plan said: not a stored answer, the work.
+	real := deliverUntilDone(t, e, req)
+	if real.Status != planned.Status || real.Targets["looker"].Status != planned.Targets["looker"].Status ||
+		strings.Join(real.Targets["looker"].Changes, ",") != strings.Join(planned.Targets["looker"].Changes, ",") {
+		t.Errorf("plan %+v, real run %+v", planned, real)
+	}
+	w.assertOneUserOneEmail(t, "plan@example.com")
+	// Planning again for the existing user: nothing to change.
+	again := &core.Plan{}
+	res, err := e.Handle(core.WithPlan(context.Background(), again), mustNormalize(t, core.Request{Email: "plan@example.com", Name: "Ada Lovelace", IdempotencyKey: "k2"}), core.Meta{})
+	if err != nil || res.Status != core.StatusUnchanged || len(again.Writes()) != 0 {
+		t.Errorf("plan for a provisioned user: %+v %v %v", res, err, again.Writes())
+	}
+}
+
+func mustNormalize(t *testing.T, r core.Request) core.Request {
+	t.Helper()
+	n, err := r.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -173,7 +173,16 @@ type request struct {
 	idempotent bool
 }
 
+// dryRunAnswers are what a dry run pretends Looker answered to writes whose
+// answer the flow reads on: a new user needs an id to be granted things.
+var dryRunAnswers = map[string]string{
+	"POST /users":            `{"id":"new"}`,
+	"POST /users/embed_user": `{"id":"new"}`,
+	"POST /users/{user_id}/credentials_email/password_reset": `{"password_reset_url":"(dry run: a setup link)"}`,
+}
+
 // call sends an authenticated JSON request and decodes the answer into out.
+// In a dry run (core.PlanFrom) writes are recorded instead of sent.
 func (c *Client) call(ctx context.Context, r request, in, out any) error {
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -181,6 +190,13 @@ func (c *Client) call(ctx context.Context, r request, in, out any) error {
 			return fmt.Errorf("looker: %s: encoding body: %w", r.op, err)
 		}
 		r.body, r.contentType = b, "application/json"
+	}
+	if plan := core.PlanFrom(ctx); plan != nil && r.method != http.MethodGet {
+		plan.Add(TargetName, r.op, strings.TrimSpace(r.path+" "+string(r.body)))
+		if answer, ok := dryRunAnswers[r.op]; ok && out != nil {
+			return json.Unmarshal([]byte(answer), out)
+		}
+		return nil
 	}
 	relogged := false
 	for {
