@@ -53,6 +53,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	concurrency := fs.Int("concurrency", 4, "rows processed at once; Looker's API threads are shared with its users, so keep it modest")
 	force := fs.Bool("force", false, "allow deprovisioning more people than max_deprovision")
+	via := fs.String("via", "", "send rows to a deployed bundle instead of running them here: https://FUNCTION_URL, pubsub:projects/P/topics/T or sqs:QUEUE_URL")
 	dryRun := fs.Bool("dry-run", false, "read every target and print per person what would change, writing nothing (what `onboard plan` does)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: onboard import [--concurrency N] [--force] FILE.csv
@@ -119,32 +120,31 @@ Flags:
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l, err := startLocal(ctx, stderr, ".onboard/outbox", slog.LevelError)
-	if err != nil {
-		fmt.Fprintf(stderr, "onboard import: %v\n", err)
-		return 1
-	}
-	defer l.close()
-	l.sandboxNote(stderr)
-
 	progress := newProgress(stderr, len(rows), isTerminal(stderr))
 	started := time.Now()
-	var planOut sync.Mutex
-	results := runRows(ctx, rows, *concurrency, func(ctx context.Context, r row) rowResult {
-		var plan *core.Plan
+	var results []rowResult
+	if *via != "" {
 		if *dryRun {
-			plan = &core.Plan{}
-			ctx = core.WithPlan(ctx, plan)
+			fmt.Fprintln(stderr, "onboard import: --dry-run runs here; it cannot go --via a deployed bundle")
+			return 2
 		}
-		res, herr := l.app.Engine.Handle(ctx, r.req, core.Meta{Trigger: "import"})
-		if plan != nil && herr == nil {
-			planOut.Lock()
-			fmt.Fprintf(stdout, "line %d ", r.line)
-			printResult(stdout, r.req.Email, res, plan)
-			planOut.Unlock()
+		s, err := openVia(ctx, *via)
+		if err != nil {
+			fmt.Fprintf(stderr, "onboard import: %v\n", err)
+			return 2
 		}
-		return rowResult{status: res.Status, err: herr}
-	}, progress.done)
+		defer s.close()
+		results = runRows(ctx, rows, *concurrency, s.send, progress.done)
+	} else {
+		l, err := startLocal(ctx, stderr, ".onboard/outbox", slog.LevelError)
+		if err != nil {
+			fmt.Fprintf(stderr, "onboard import: %v\n", err)
+			return 1
+		}
+		defer l.close()
+		l.sandboxNote(stderr)
+		results = runLocally(ctx, l, rows, *concurrency, *dryRun, stdout, progress)
+	}
 	progress.finish()
 	if *dryRun {
 		fmt.Fprintln(stdout, "dry run: nothing was written; the counts below are what a real import would do")
@@ -168,6 +168,27 @@ Flags:
 		return 1
 	}
 	return 0
+}
+
+// runLocally runs the rows through this process's engine; a dry run prints
+// each row's plan as it comes.
+func runLocally(ctx context.Context, l *local, rows []row, concurrency int, dryRun bool, stdout io.Writer, progress *progress) []rowResult {
+	var planOut sync.Mutex
+	return runRows(ctx, rows, concurrency, func(ctx context.Context, r row) rowResult {
+		var plan *core.Plan
+		if dryRun {
+			plan = &core.Plan{}
+			ctx = core.WithPlan(ctx, plan)
+		}
+		res, herr := l.app.Engine.Handle(ctx, r.req, core.Meta{Trigger: "import"})
+		if plan != nil && herr == nil {
+			planOut.Lock()
+			fmt.Fprintf(stdout, "line %d ", r.line)
+			printResult(stdout, r.req.Email, res, plan)
+			planOut.Unlock()
+		}
+		return rowResult{status: res.Status, err: herr}
+	}, progress.done)
 }
 
 // readImportFile parses the CSV and builds one request per row. Problems
@@ -337,7 +358,7 @@ func printSummary(w io.Writer, rows []row, results []rowResult, elapsed time.Dur
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "outcome\trows\t")
-	for _, s := range []core.Status{core.StatusCreated, core.StatusUpdated, core.StatusUnchanged, core.StatusDisabled, core.StatusDeleted} {
+	for _, s := range []core.Status{core.StatusCreated, core.StatusUpdated, core.StatusUnchanged, core.StatusDisabled, core.StatusDeleted, statusQueued} {
 		if counts[string(s)] > 0 {
 			fmt.Fprintf(tw, "%s\t%d\t\n", s, counts[string(s)])
 		}
