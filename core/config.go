@@ -40,6 +40,7 @@ type Config struct {
 	// lock everyone out by accident. nil means DefaultMaxDeprovision.
 	MaxDeprovision *int                `yaml:"max_deprovision"`
 	Email          EmailConfig         `yaml:"email"`
+	Periscope      PeriscopeConfig     `yaml:"periscope"`
 	Profiles       map[string]*Profile `yaml:"profiles"`
 
 	allowedDomains map[string]bool
@@ -84,6 +85,21 @@ type AACProfile struct {
 type PeriscopeProfile struct {
 	Sites  []string `yaml:"sites"`
 	Groups []string `yaml:"groups"`
+}
+
+// PeriscopeConfig is the top-level periscope section: how onboard talks to
+// every Periscope site, as opposed to what a profile grants there.
+type PeriscopeConfig struct {
+	// TestMode sends test_mode=true with every write, the API's switch for
+	// trying a setup out. It is instance-wide, like the API key, because it
+	// is about the installation being tried, not about a kind of person.
+	TestMode bool `yaml:"test_mode"`
+	// InvitedByEmail is the Periscope user named as the inviter of new users
+	// (invited_by_email) and the creator of new groups (created_by_email).
+	InvitedByEmail string `yaml:"invited_by_email"`
+	// GroupAccess is the access level given to groups onboard creates;
+	// empty leaves it to Periscope.
+	GroupAccess string `yaml:"group_access"`
 }
 
 // WelcomeData is what the welcome text template can use.
@@ -177,6 +193,9 @@ func (c *Config) validate() error {
 	if c.DefaultProfile != "" && c.Profiles[c.DefaultProfile] == nil {
 		return fmt.Errorf("default_profile: no profile named %q", c.DefaultProfile)
 	}
+	if err := c.Periscope.validate(c); err != nil {
+		return err
+	}
 	return c.Email.validate(c)
 }
 
@@ -208,6 +227,23 @@ func (e *EmailConfig) validate(c *Config) error {
 	case EmailLooker, EmailNone:
 	default:
 		return fmt.Errorf("email.provider: %q is not one of sendgrid, looker, none", e.Provider)
+	}
+	return nil
+}
+
+// validate requires an inviter once a profile uses Periscope, because the
+// API's create-user call names one.
+func (pc *PeriscopeConfig) validate(c *Config) error {
+	if pc.InvitedByEmail == "" {
+		for _, name := range c.ProfileNames() {
+			if c.Profiles[name].Periscope != nil {
+				return fmt.Errorf("periscope.invited_by_email: required because profile %q configures periscope (a Periscope user of every site, named as the inviter)", name)
+			}
+		}
+		return nil
+	}
+	if a, err := mail.ParseAddress(pc.InvitedByEmail); err != nil || a.Name != "" || a.Address != pc.InvitedByEmail {
+		return fmt.Errorf("periscope.invited_by_email: %q is not a bare address like data@example.com", pc.InvitedByEmail)
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ var SecretNames = []string{
 	"LOOKERSDK_CLIENT_SECRET",
 	"SENDGRID_API_KEY",
 	"ONBOARD_WEBHOOK_SECRET",
+	"PERISCOPE_SITES",
 }
 
 // SecretBackend opens a secret manager, configured from plain settings.
@@ -135,7 +136,12 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		a.looker = looker.NewTarget(looker.New(lcfg, nil), cfg.Email.Provider, log)
 		targets = append(targets, a.looker)
 	}
-	if err := checkTargets(cfg, a.looker != nil); err != nil {
+	periscopes, periscopeSites, err := periscopeTargets(ctx, cfg, getenv, get, secret, redactor, log)
+	if err != nil {
+		return nil, err
+	}
+	targets = append(targets, periscopes...)
+	if err := checkTargets(cfg, a.looker != nil, periscopeSites); err != nil {
 		return nil, err
 	}
 	var mailer core.Mailer
@@ -219,7 +225,8 @@ func secretsTTL(v string) (time.Duration, error) {
 
 // checkTargets refuses to start when a profile needs a target this instance
 // has no settings for: better a clear start-up error than a 500 per request.
-func checkTargets(cfg *core.Config, haveLooker bool) error {
+// periscopeSites are the keys of PERISCOPE_SITES, nil when it is unset.
+func checkTargets(cfg *core.Config, haveLooker bool, periscopeSites map[string]bool) error {
 	var problems []string
 	for _, name := range cfg.ProfileNames() {
 		p := cfg.Profiles[name]
@@ -229,9 +236,7 @@ func checkTargets(cfg *core.Config, haveLooker bool) error {
 		if p.AAC != nil {
 			problems = append(problems, fmt.Sprintf("profile %q configures aac, which this version does not support yet", name))
 		}
-		if p.Periscope != nil {
-			problems = append(problems, fmt.Sprintf("profile %q configures periscope, which this version does not support yet", name))
-		}
+		problems = append(problems, periscopeProblems(name, p, periscopeSites)...)
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))

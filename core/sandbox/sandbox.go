@@ -5,12 +5,15 @@ package sandbox
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
+	"github.com/onboard-dev/onboard/core/periscope"
+	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 )
 
@@ -18,6 +21,7 @@ import (
 type Sandbox struct {
 	Looker    *lookertest.Server
 	SendGrid  *sendgridtest.Server
+	Periscope *periscopetest.Server // every site the config's profiles name; nil when none does
 	OutboxDir string
 	// Env holds the settings that point onboard at the fakes.
 	Env map[string]string
@@ -43,6 +47,17 @@ func Start(cfg *core.Config, outboxDir string) (*Sandbox, error) {
 		"SENDGRID_API_KEY":        apiKey,
 		"SENDGRID_BASE_URL":       s.SendGrid.URL,
 	}
+	if sites := periscope.Sites(cfg); len(sites) > 0 {
+		// Groups are not seeded: onboard ensures them, which the sandbox shows.
+		keys := map[string]string{}
+		for _, site := range sites {
+			keys[site] = "sandbox-" + randomHex(8)
+		}
+		s.Periscope = periscopetest.NewServer(periscopetest.Options{Sites: keys})
+		doc, _ := json.Marshal(keys) // a map of strings always encodes
+		s.Env["PERISCOPE_BASE_URL"] = s.Periscope.URL
+		s.Env["PERISCOPE_SITES"] = string(doc)
+	}
 	return s, nil
 }
 
@@ -50,6 +65,9 @@ func Start(cfg *core.Config, outboxDir string) (*Sandbox, error) {
 func (s *Sandbox) Close() {
 	s.Looker.Close()
 	s.SendGrid.Close()
+	if s.Periscope != nil {
+		s.Periscope.Close()
+	}
 }
 
 // Seed creates in the fake every role, group and user attribute that cfg's

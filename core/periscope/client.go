@@ -1,0 +1,279 @@
+// Package periscope provisions people into Periscope Data, now Sisense for
+// Cloud Data Teams, through its Users & Groups API v1: one client for every
+// site (each site has its own API key) and one core.Target per site.
+//
+// The API is known from the vendor's documentation index and community
+// examples, which show requests but no status codes, error bodies or rate
+// limits. Where they are silent this package says what it assumes, accepts
+// the answer shapes a Rails API plausibly sends, and keeps unknown error
+// bodies (trimmed, without the key) so a surprise explains itself.
+package periscope
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/onboard-dev/onboard/core"
+)
+
+// DefaultBaseURL is where the official documentation serves the API; the
+// community examples use https://api.periscopedata.com, hence PERISCOPE_BASE_URL.
+const DefaultBaseURL = "https://app.periscopedata.com"
+
+const (
+	apiPrefix          = "/api/v1"
+	defaultTimeout     = 30 * time.Second
+	defaultMaxAttempts = 4
+	defaultBaseDelay   = 250 * time.Millisecond
+	defaultMaxDelay    = 10 * time.Second
+	maxErrorBody       = 64 << 10
+	maxBody            = 8 << 20 // a list of every user of a large site
+)
+
+// Header names as the API's examples spell them. Go sends them in canonical
+// case (Http-X-Partner-Auth), which the official documentation also uses.
+const (
+	headerAuth  = "HTTP-X-PARTNER-AUTH"
+	headerEmail = "HTTP-X-EMAIL"
+)
+
+// KeyFunc returns a site's API key. It is called for every request, so a
+// rotated key is used as soon as the secret source serves it.
+type KeyFunc func(ctx context.Context, site string) (string, error)
+
+// Config configures a Client.
+type Config struct {
+	// BaseURL is the API host, DefaultBaseURL when empty. A pasted /api/v1
+	// suffix is removed.
+	BaseURL string
+	Keys    KeyFunc
+	// TestMode adds test_mode=true to every write: the API's own switch for
+	// trying a script out (what Periscope does then, validate without
+	// writing, is not documented).
+	TestMode bool
+	// Timeout bounds each HTTP attempt (default 30 s).
+	Timeout time.Duration
+	// MaxAttempts, BaseDelay and MaxDelay shape retries: exponential backoff
+	// with full jitter from BaseDelay, or Retry-After when the server sends
+	// one; a wait longer than MaxDelay is not slept but returned to the
+	// caller (defaults 4, 250 ms, 10 s).
+	MaxAttempts         int
+	BaseDelay, MaxDelay time.Duration
+}
+
+// Client talks to the Users & Groups API of any number of sites. It holds
+// no key: each request asks Config.Keys. Safe for concurrent use.
+type Client struct {
+	cfg   Config
+	base  string
+	http  *http.Client
+	sleep func(context.Context, time.Duration) error // replaced by tests to observe waits
+}
+
+// New returns a client; transport nil means http.DefaultTransport.
+func New(cfg Config, transport http.RoundTripper) (*Client, error) {
+	base, err := NormalizeBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Keys == nil {
+		return nil, errors.New("periscope: no key source configured")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = defaultTimeout
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = defaultMaxAttempts
+	}
+	if cfg.BaseDelay <= 0 {
+		cfg.BaseDelay = defaultBaseDelay
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = defaultMaxDelay
+	}
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	return &Client{cfg: cfg, base: base, http: &http.Client{Transport: transport, Timeout: cfg.Timeout}, sleep: sleep}, nil
+}
+
+// NormalizeBaseURL checks PERISCOPE_BASE_URL and returns it without a
+// trailing slash or /api/v1. The value is not repeated in the error: a URL
+// pasted with credentials in it would otherwise reach the log.
+func NormalizeBaseURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return DefaultBaseURL, nil
+	}
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("PERISCOPE_BASE_URL must be an http(s) URL without credentials or query, like " + DefaultBaseURL)
+	}
+	u.Path = strings.TrimSuffix(strings.TrimRight(u.Path, "/"), apiPrefix)
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// TestMode reports whether writes carry test_mode=true.
+func (c *Client) TestMode() bool { return c.cfg.TestMode }
+
+// call is one API request. path is below /api/v1 and never holds a
+// variable part, so operation names in errors and the audit log are fixed.
+type call struct {
+	method, path string
+	email        string // sent as HTTP-X-EMAIL, the API's user selector
+	body         any
+	// idempotent calls are retried on 429, 5xx and transport failures;
+	// others only when the server cannot have acted: 429 or a refused connection.
+	idempotent bool
+}
+
+func (r call) op() string { return r.method + " " + apiPrefix + r.path }
+
+func (r call) write() bool { return r.method != http.MethodGet }
+
+// do sends r to site with retries and returns the answer's body. Every
+// write is recorded in the audit log, whatever its outcome.
+func (c *Client) do(ctx context.Context, site string, r call) ([]byte, error) {
+	var body []byte
+	if r.body != nil {
+		var err error
+		if body, err = json.Marshal(r.body); err != nil {
+			return nil, fmt.Errorf("periscope: %s: encoding body: %w", r.op(), err)
+		}
+	}
+	raw, err := c.send(ctx, site, r, body)
+	if r.write() {
+		core.RecordWrite(ctx, TargetName(site), r.op(), err)
+	}
+	return raw, err
+}
+
+func (c *Client) send(ctx context.Context, site string, r call, body []byte) ([]byte, error) {
+	for attempt := 1; ; attempt++ {
+		raw, err := c.sendOnce(ctx, site, r, body)
+		if err == nil {
+			return raw, nil
+		}
+		wait, retry := c.retryDelay(ctx, r, err, attempt)
+		if !retry || c.sleep(ctx, wait) != nil {
+			return nil, err
+		}
+	}
+}
+
+// retryDelay decides whether err deserves another attempt, and after how
+// long. A wait beyond MaxDelay or the context's deadline is not attempted:
+// the error, with its RetryAfter, goes back so the caller's caller can
+// answer 429/503 with Retry-After instead of holding a function open.
+func (c *Client) retryDelay(ctx context.Context, r call, err error, attempt int) (time.Duration, bool) {
+	if attempt >= c.cfg.MaxAttempts || ctx.Err() != nil {
+		return 0, false
+	}
+	apiErr, isAPI := errors.AsType[*APIError](err)
+	_, isTransport := errors.AsType[*TransportError](err)
+	switch {
+	case isAPI:
+		if !retryableStatus(apiErr.StatusCode) || (!r.idempotent && apiErr.StatusCode != http.StatusTooManyRequests) {
+			return 0, false
+		}
+	case errors.Is(err, syscall.ECONNREFUSED):
+	case isTransport && r.idempotent:
+	default:
+		return 0, false
+	}
+	wait := c.cfg.BaseDelay << (attempt - 1)
+	if wait <= 0 || wait > c.cfg.MaxDelay {
+		wait = c.cfg.MaxDelay
+	}
+	wait = rand.N(wait) + 1
+	if isAPI && apiErr.RetryAfter > 0 {
+		wait = apiErr.RetryAfter
+	}
+	if wait > c.cfg.MaxDelay {
+		return 0, false
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		return 0, false
+	}
+	return wait, true
+}
+
+func (c *Client) sendOnce(ctx context.Context, site string, r call, body []byte) ([]byte, error) {
+	key, err := c.cfg.Keys(ctx, site)
+	if err != nil {
+		return nil, err
+	}
+	u := c.base + apiPrefix + r.path
+	if r.write() && c.cfg.TestMode {
+		u += "?test_mode=true"
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, rd)
+	if err != nil {
+		return nil, fmt.Errorf("periscope: site %s: %s: %w", site, r.op(), err)
+	}
+	req.Header.Set(headerAuth, site+":"+key)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "onboard")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.email != "" {
+		req.Header.Set(headerEmail, r.email)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, newTransportError(r.op(), site, key, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return nil, &APIError{
+			StatusCode: resp.StatusCode, Operation: r.op(), Site: site,
+			Message:    errorMessage(raw, key),
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		}
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, newTransportError(r.op(), site, key, err)
+	}
+	return raw, nil
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if secs, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,294 @@
+package periscope
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/onboard-dev/onboard/core"
+)
+
+// TargetName is how answers, errors and the audit log name one site:
+// "periscope:acme". One target per site lets the engine fan a request out
+// to every site concurrently and report each site on its own, a failure
+// included, with no Periscope-specific shape in the answer.
+func TargetName(site string) string { return "periscope:" + site }
+
+// changeTestMode marks a result whose writes carried test_mode=true, so
+// whoever reads the answer knows Periscope was only asked to try.
+const changeTestMode = "test_mode"
+
+// Options are the instance-wide Periscope settings of onboard.yaml.
+type Options struct {
+	// InvitedByEmail is sent as invited_by_email when a user is created and
+	// as created_by_email when a group is.
+	InvitedByEmail string
+	// GroupAccess is sent as a new group's access, omitted when empty.
+	GroupAccess string
+	Log         *slog.Logger
+}
+
+// Target provisions people into one Periscope site.
+type Target struct {
+	client *Client
+	site   string
+	opts   Options
+	log    *slog.Logger
+	groups *groupCache
+}
+
+// NewTarget returns the target of one site.
+func NewTarget(c *Client, site string, opts Options) *Target {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Target{
+		client: c, site: site, opts: opts, log: log.With("target", TargetName(site)),
+		groups: &groupCache{client: c, site: site, lock: make(chan struct{}, 1),
+			template: NewGroup{Access: opts.GroupAccess, CreatedByEmail: opts.InvitedByEmail}},
+	}
+}
+
+// Sites lists the sites that cfg's profiles name, sorted and without repeats.
+func Sites(cfg *core.Config) []string {
+	var sites []string
+	for _, p := range cfg.Profiles {
+		if p.Periscope != nil {
+			sites = append(sites, p.Periscope.Sites...)
+		}
+	}
+	slices.Sort(sites)
+	return slices.Compact(sites)
+}
+
+// NewTargets returns one target per site that cfg's profiles name.
+func NewTargets(c *Client, cfg *core.Config, log *slog.Logger) []core.Target {
+	opts := Options{InvitedByEmail: cfg.Periscope.InvitedByEmail, GroupAccess: cfg.Periscope.GroupAccess, Log: log}
+	var ts []core.Target
+	for _, site := range Sites(cfg) {
+		ts = append(ts, NewTarget(c, site, opts))
+	}
+	return ts
+}
+
+// Name implements core.Target.
+func (t *Target) Name() string { return TargetName(t.site) }
+
+// Handles implements core.Target: the profile names this site.
+func (t *Target) Handles(p *core.Profile) bool {
+	return p.Periscope != nil && slices.Contains(p.Periscope.Sites, t.site)
+}
+
+// Provision implements core.Target: the profile's groups are ensured while
+// the person is looked up; absent, they are created in those groups;
+// present, the groups they lack are added.
+func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
+	res, err := t.provision(ctx, p, prof.Periscope.Groups)
+	return res, t.classify(err)
+}
+
+func (t *Target) provision(ctx context.Context, p core.Person, want []string) (core.TargetResult, error) {
+	var (
+		groups []string
+		user   *User
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { groups, err = t.groups.ensure(gctx, want); return })
+	g.Go(func() (err error) { user, err = t.client.GetUser(gctx, t.site, p.Email); return })
+	if err := g.Wait(); err != nil {
+		return core.TargetResult{}, err
+	}
+	if user == nil {
+		created, err := t.client.CreateUser(ctx, t.site, NewUser{
+			FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Groups: groups, InvitedByEmail: t.opts.InvitedByEmail,
+		})
+		if err == nil {
+			res := core.TargetResult{Status: core.StatusCreated, Changes: t.changes(len(groups) > 0)}
+			if created != nil {
+				res.ID = created.ID
+			}
+			return res, nil
+		}
+		if !MayAlreadyExist(err) {
+			return core.TargetResult{}, err
+		}
+		// Made since the lookup (a concurrent delivery, an admin): a second
+		// user is impossible, so bring the one that exists to the profile.
+		if user, _ = t.client.GetUser(ctx, t.site, p.Email); user == nil {
+			return core.TargetResult{}, err
+		}
+		t.log.Info("the user appeared while being created; updating it instead")
+	}
+	return t.bringToProfile(ctx, user, groups)
+}
+
+// bringToProfile adds the groups the user lacks. Groups an admin gave them
+// are kept: the update sends their whole membership, old and new.
+func (t *Target) bringToProfile(ctx context.Context, u *User, groups []string) (core.TargetResult, error) {
+	res := core.TargetResult{Status: core.StatusUnchanged, ID: u.ID}
+	var missing []string
+	for _, g := range groups {
+		if !slices.ContainsFunc(u.Groups, func(have string) bool { return strings.EqualFold(have, g) }) {
+			missing = append(missing, g)
+		}
+	}
+	if len(missing) == 0 {
+		return res, nil
+	}
+	if err := t.client.UpdateUser(ctx, t.site, u.Email, UserUpdate{Groups: append(slices.Clone(u.Groups), missing...)}); err != nil {
+		return core.TargetResult{}, err
+	}
+	res.Status, res.Changes = core.StatusUpdated, t.changes(true)
+	return res, nil
+}
+
+// Deprovision implements core.Target: the user is deleted from the site.
+// Someone not there is already deprovisioned.
+func (t *Target) Deprovision(ctx context.Context, p core.Person, _ *core.Profile) (core.TargetResult, error) {
+	res, err := t.deprovision(ctx, p)
+	return res, t.classify(err)
+}
+
+func (t *Target) deprovision(ctx context.Context, p core.Person) (core.TargetResult, error) {
+	u, err := t.client.GetUser(ctx, t.site, p.Email)
+	if err != nil || u == nil {
+		return core.TargetResult{Status: core.StatusUnchanged}, err
+	}
+	err = t.client.DeleteUser(ctx, t.site, u.Email)
+	if IsNotFound(err) {
+		return core.TargetResult{Status: core.StatusUnchanged}, nil
+	}
+	if err != nil {
+		return core.TargetResult{}, err
+	}
+	return core.TargetResult{Status: core.StatusDeleted, ID: u.ID, Changes: t.changes(false)}, nil
+}
+
+// changes lists what a write changed, plus the test-mode mark.
+func (t *Target) changes(groups bool) []string {
+	var c []string
+	if groups {
+		c = append(c, "groups")
+	}
+	if t.client.TestMode() {
+		c = append(c, changeTestMode)
+	}
+	return c
+}
+
+// classify gives an error the answer it deserves. Messages carry
+// Periscope's own words (already trimmed and without the key).
+func (t *Target) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*core.Error](err); ok {
+		return err
+	}
+	name := t.Name()
+	if e, ok := errors.AsType[*APIError](err); ok {
+		msg := e.Message
+		if msg == "" {
+			msg = http.StatusText(e.StatusCode)
+		}
+		switch {
+		case e.StatusCode == http.StatusTooManyRequests:
+			return core.RateLimited(name, e.RetryAfter, err)
+		case e.StatusCode >= 500:
+			return core.Unavailable(name, e.RetryAfter, err)
+		case e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden:
+			return core.Refused(name, fmt.Sprintf("Periscope refused the API key of site %s (%d: %s): check %s and that the site's plan includes the Users & Groups API",
+				t.site, e.StatusCode, msg, SettingName), err)
+		}
+		return core.Refused(name, fmt.Sprintf("Periscope refused %s (%d): %s", e.Operation, e.StatusCode, msg), err)
+	}
+	if _, ok := errors.AsType[*AnswerError](err); ok {
+		return core.Refused(name, err.Error(), err)
+	}
+	// Timeouts, transport failures, a key that cannot be read right now:
+	// resending later may work.
+	return core.Unavailable(name, 0, err)
+}
+
+// groupCache knows a site's groups by name, so that the profile's groups
+// are fetched once per instance and created when missing. The list is
+// fetched again only when a name is missing from it, so a group made in
+// Periscope since is found rather than duplicated.
+type groupCache struct {
+	client   *Client
+	site     string
+	template NewGroup
+	// lock lets one request at a time fetch or create; the others wait
+	// (or give up with their context) and then find the result here.
+	lock  chan struct{}
+	names map[string]string // lower-cased name → name as Periscope spells it; nil until fetched
+}
+
+// ensure returns want as Periscope spells the names, creating what is missing.
+func (g *groupCache) ensure(ctx context.Context, want []string) ([]string, error) {
+	if len(want) == 0 {
+		return nil, nil
+	}
+	select {
+	case g.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-g.lock }()
+	if len(g.missing(want)) > 0 {
+		if err := g.refresh(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range g.missing(want) {
+		ng := g.template
+		ng.Name = name
+		err := g.client.CreateGroup(ctx, g.site, ng)
+		if err == nil {
+			g.names[strings.ToLower(name)] = name
+			continue
+		}
+		// Created elsewhere meanwhile: believe the list, not the refusal.
+		if !MayAlreadyExist(err) || g.refresh(ctx) != nil || g.names[strings.ToLower(name)] == "" {
+			return nil, err
+		}
+	}
+	out := make([]string, len(want))
+	for i, name := range want {
+		// A group created in test mode can drop out of a later refresh:
+		// it was never really made. The profile's spelling then stands.
+		out[i] = cmp.Or(g.names[strings.ToLower(name)], name)
+	}
+	return out, nil
+}
+
+func (g *groupCache) missing(want []string) []string {
+	var out []string
+	for _, name := range want {
+		if _, ok := g.names[strings.ToLower(name)]; !ok && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func (g *groupCache) refresh(ctx context.Context) error {
+	groups, err := g.client.Groups(ctx, g.site)
+	if err != nil {
+		return err
+	}
+	names := make(map[string]string, len(groups))
+	for _, gr := range groups {
+		names[strings.ToLower(gr.Name)] = gr.Name
+	}
+	g.names = names
+	return nil
+}
