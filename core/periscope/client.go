@@ -152,6 +152,12 @@ func (c *Client) do(ctx context.Context, site string, r call) ([]byte, error) {
 			return nil, fmt.Errorf("periscope: %s: encoding body: %w", r.op(), err)
 		}
 	}
+	if plan := core.PlanFrom(ctx); plan != nil && r.write() {
+		// A dry run: recorded, not sent; no answer (the flow tolerates the
+		// undocumented answer bodies being absent anyway).
+		plan.Add(TargetName(site), r.op(), strings.TrimSpace(r.email+" "+string(body)))
+		return nil, nil
+	}
 	raw, err := c.send(ctx, site, r, body)
 	if r.write() {
 		core.RecordWrite(ctx, TargetName(site), r.op(), err)

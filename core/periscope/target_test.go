@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -508,5 +509,40 @@ func TestEveryWriteIsAudited(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("audit\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestDryRunWritesNothing: a dry run reads each site for real and records
+// the writes a real run would make, sending none.
+func TestDryRunWritesNothing(t *testing.T) {
+	f := newFixture(t, setup{})
+	f.fake.AddGroup("acme", "Analysts")
+	f.fake.AddUser("acme", periscopetest.User{Email: "old@example.com", FirstName: "Old", Groups: []string{"Analysts"}})
+	req, verr := core.Request{Email: "new@example.com", Name: "New Person", Profile: "bi"}.Normalize()
+	if verr != nil {
+		t.Fatal(verr)
+	}
+	plan := &core.Plan{}
+	res, err := f.engine.Handle(core.WithPlan(context.Background(), plan), req, core.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.fake.Requests() {
+		if r.Method != http.MethodGet {
+			t.Errorf("dry run sent %s %s to %s", r.Method, r.Path, r.Site)
+		}
+	}
+	if res.Targets["periscope:acme"].Status != core.StatusCreated || res.Targets["periscope:beta"].Status != core.StatusCreated {
+		t.Errorf("planned result %+v", res.Targets)
+	}
+	planned := map[string]int{}
+	for _, w := range plan.Writes() {
+		planned[w.Target+" "+w.Operation]++
+	}
+	if planned["periscope:acme POST /api/v1/users"] != 1 || planned["periscope:beta POST /api/v1/users"] != 1 {
+		t.Errorf("plan %v", plan.Writes())
+	}
+	if len(f.fake.Users("acme")) != 1 || len(f.fake.Users("beta")) != 0 {
+		t.Error("dry run changed a site")
 	}
 }
