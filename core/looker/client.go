@@ -13,18 +13,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 const (
@@ -218,61 +216,24 @@ func (c *Client) call(ctx context.Context, r request, in, out any) error {
 	}
 }
 
-// send performs r with retries and backoff. token is empty for login.
+// send performs r with the shared retry policy. token is empty for login.
 func (c *Client) send(ctx context.Context, r request, token string, out any) error {
-	for attempt := 1; ; attempt++ {
-		err := c.sendOnce(ctx, r, token, out)
-		if err == nil {
-			return nil
-		}
-		wait, retry := c.retryDelay(ctx, r, err, attempt)
-		if !retry {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
+	policy := httpretry.Policy{MaxAttempts: c.cfg.MaxAttempts, BaseDelay: c.cfg.BaseDelay, MaxDelay: c.cfg.MaxDelay}
+	return httpretry.Do(ctx, policy, r.idempotent, httpretry.Sleep,
+		func() error { return c.sendOnce(ctx, r, token, out) }, classifyFailure)
 }
 
-// retryDelay decides whether err deserves another attempt and after how long:
-// exponential backoff with full jitter, or exactly Retry-After when Looker
-// says so. A wait longer than the cap or the context's deadline is not
-// attempted: the error (with its RetryAfter) goes back to the caller instead.
-func (c *Client) retryDelay(ctx context.Context, r request, err error, attempt int) (time.Duration, bool) {
-	if attempt >= c.cfg.MaxAttempts || ctx.Err() != nil {
-		return 0, false
-	}
+// classifyFailure tells the retry loop what an error of this client means.
+func classifyFailure(err error) (httpretry.Failure, bool) {
 	var apiErr *APIError
-	switch {
-	case errors.As(err, &apiErr):
-		if !retryableStatus(apiErr.StatusCode) || (!r.idempotent && apiErr.StatusCode != http.StatusTooManyRequests) {
-			return 0, false
-		}
-	case errors.Is(err, syscall.ECONNREFUSED):
-	case r.idempotent && isTransport(err):
-	default:
-		return 0, false
+	if errors.As(err, &apiErr) {
+		return httpretry.Failure{Status: apiErr.StatusCode, RetryAfter: apiErr.RetryAfter}, true
 	}
-	wait := c.cfg.BaseDelay << (attempt - 1)
-	if wait > c.cfg.MaxDelay || wait <= 0 {
-		wait = c.cfg.MaxDelay
+	var te *TransportError
+	if errors.As(err, &te) {
+		return httpretry.Failure{Transport: true}, true
 	}
-	wait = rand.N(wait) + 1
-	if apiErr != nil && apiErr.RetryAfter > 0 {
-		wait = apiErr.RetryAfter
-	}
-	if wait > c.cfg.MaxDelay {
-		return 0, false
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-		return 0, false
-	}
-	return wait, true
+	return httpretry.Failure{}, false
 }
 
 func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {
@@ -300,7 +261,7 @@ func (c *Client) sendOnce(ctx context.Context, r request, token string, out any)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &TransportError{Operation: r.op, Err: unwrapURLError(err)}
+		return &TransportError{Operation: r.op, Err: httpretry.StripURL(err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -325,22 +286,8 @@ type TransportError struct {
 func (e *TransportError) Error() string { return "looker: " + e.Operation + ": " + e.Err.Error() }
 func (e *TransportError) Unwrap() error { return e.Err }
 
-func isTransport(err error) bool {
-	var te *TransportError
-	return errors.As(err, &te)
-}
-
-// unwrapURLError drops the URL from net/http's errors: it can carry an email.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
 func decodeAPIError(resp *http.Response, op string) error {
-	e := &APIError{StatusCode: resp.StatusCode, Operation: op, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	e := &APIError{StatusCode: resp.StatusCode, Operation: op, RetryAfter: httpretry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	var body struct {
 		Message          *string                 `json:"message"`
 		DocumentationURL *string                 `json:"documentation_url"`
@@ -357,19 +304,4 @@ func decodeAPIError(resp *http.Response, op string) error {
 		e.Errors = body.Errors
 	}
 	return e
-}
-
-// parseRetryAfter reads delta-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

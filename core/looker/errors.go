@@ -101,12 +101,3 @@ func IsUnsupportedOnCore(err error) bool {
 	return errors.As(err, &e) && e.StatusCode == http.StatusForbidden &&
 		strings.Contains(e.Message, "Unsupported in Looker (Google Cloud core)")
 }
-
-// retryableStatus is what Looker answers when it is overloaded or restarting.
-func retryableStatus(code int) bool {
-	switch code {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}

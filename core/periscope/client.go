@@ -16,15 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 // DefaultBaseURL is where the official documentation serves the API; the
@@ -105,7 +103,7 @@ func New(cfg Config, transport http.RoundTripper) (*Client, error) {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	return &Client{cfg: cfg, base: base, http: &http.Client{Transport: transport, Timeout: cfg.Timeout}, sleep: sleep}, nil
+	return &Client{cfg: cfg, base: base, http: &http.Client{Transport: transport, Timeout: cfg.Timeout}, sleep: httpretry.Sleep}, nil
 }
 
 // NormalizeBaseURL checks PERISCOPE_BASE_URL and returns it without a
@@ -166,53 +164,28 @@ func (c *Client) do(ctx context.Context, site string, r call) ([]byte, error) {
 }
 
 func (c *Client) send(ctx context.Context, site string, r call, body []byte) ([]byte, error) {
-	for attempt := 1; ; attempt++ {
-		raw, err := c.sendOnce(ctx, site, r, body)
-		if err == nil {
-			return raw, nil
-		}
-		wait, retry := c.retryDelay(ctx, r, err, attempt)
-		if !retry || c.sleep(ctx, wait) != nil {
-			return nil, err
-		}
+	var raw []byte
+	policy := httpretry.Policy{MaxAttempts: c.cfg.MaxAttempts, BaseDelay: c.cfg.BaseDelay, MaxDelay: c.cfg.MaxDelay}
+	err := httpretry.Do(ctx, policy, r.idempotent, c.sleep, func() error {
+		var err error
+		raw, err = c.sendOnce(ctx, site, r, body)
+		return err
+	}, classifyFailure)
+	if err != nil {
+		return nil, err
 	}
+	return raw, nil
 }
 
-// retryDelay decides whether err deserves another attempt, and after how
-// long. A wait beyond MaxDelay or the context's deadline is not attempted:
-// the error, with its RetryAfter, goes back so the caller's caller can
-// answer 429/503 with Retry-After instead of holding a function open.
-func (c *Client) retryDelay(ctx context.Context, r call, err error, attempt int) (time.Duration, bool) {
-	if attempt >= c.cfg.MaxAttempts || ctx.Err() != nil {
-		return 0, false
+// classifyFailure tells the retry loop what an error of this client means.
+func classifyFailure(err error) (httpretry.Failure, bool) {
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
+		return httpretry.Failure{Status: apiErr.StatusCode, RetryAfter: apiErr.RetryAfter}, true
 	}
-	apiErr, isAPI := errors.AsType[*APIError](err)
-	_, isTransport := errors.AsType[*TransportError](err)
-	switch {
-	case isAPI:
-		if !retryableStatus(apiErr.StatusCode) || (!r.idempotent && apiErr.StatusCode != http.StatusTooManyRequests) {
-			return 0, false
-		}
-	case errors.Is(err, syscall.ECONNREFUSED):
-	case isTransport && r.idempotent:
-	default:
-		return 0, false
+	if _, ok := errors.AsType[*TransportError](err); ok {
+		return httpretry.Failure{Transport: true}, true
 	}
-	wait := c.cfg.BaseDelay << (attempt - 1)
-	if wait <= 0 || wait > c.cfg.MaxDelay {
-		wait = c.cfg.MaxDelay
-	}
-	wait = rand.N(wait) + 1
-	if isAPI && apiErr.RetryAfter > 0 {
-		wait = apiErr.RetryAfter
-	}
-	if wait > c.cfg.MaxDelay {
-		return 0, false
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-		return 0, false
-	}
-	return wait, true
+	return httpretry.Failure{}, false
 }
 
 func (c *Client) sendOnce(ctx context.Context, site string, r call, body []byte) ([]byte, error) {
@@ -251,7 +224,7 @@ func (c *Client) sendOnce(ctx context.Context, site string, r call, body []byte)
 		return nil, &APIError{
 			StatusCode: resp.StatusCode, Operation: r.op(), Site: site,
 			Message:    errorMessage(raw, key),
-			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			RetryAfter: httpretry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		}
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -259,27 +232,4 @@ func (c *Client) sendOnce(ctx context.Context, site string, r call, body []byte)
 		return nil, newTransportError(r.op(), site, key, err)
 	}
 	return raw, nil
-}
-
-// parseRetryAfter reads delta-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if secs, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(secs, 0)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseSites(t *testing.T) {
@@ -116,22 +115,6 @@ func TestPickUserReadsEveryPlausibleShape(t *testing.T) {
 	} {
 		if u := pickUser([]byte(body), email); u != nil {
 			t.Errorf("%s: found %+v", name, u)
-		}
-	}
-}
-
-func TestRetryAfterForms(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              0,
-		"12":                            12 * time.Second,
-		"-3":                            0,
-		"soon":                          0,
-		"Fri, 02 Jan 2026 03:04:35 GMT": 30 * time.Second,
-		"Fri, 02 Jan 2026 03:00:00 GMT": 0,
-	} {
-		if got := parseRetryAfter(in, now); got != want {
-			t.Errorf("%q: %v, want %v", in, got, want)
 		}
 	}
 }

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 // maxMessage bounds how much of an error body is kept: enough to read
@@ -72,10 +73,7 @@ func (e *TransportError) Unwrap() error { return e.err }
 // errors, but should the key ever appear, the original chain is dropped
 // rather than kept for errors.Is, so no %+v can print it.
 func newTransportError(op, site, key string, err error) *TransportError {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
+	err = httpretry.StripURL(err)
 	msg := err.Error()
 	if clean := scrub(msg, key); clean != msg {
 		return &TransportError{Operation: op, Site: site, msg: clean}
@@ -108,17 +106,6 @@ func MayAlreadyExist(err error) bool {
 	case http.StatusBadRequest, http.StatusUnprocessableEntity:
 		m := strings.ToLower(e.Message)
 		return strings.Contains(m, "already") || strings.Contains(m, "taken") || strings.Contains(m, "exist")
-	}
-	return false
-}
-
-// retryableStatus is what a server answers when it is overloaded or
-// restarting; a 500 is included because only idempotent calls retry it.
-func retryableStatus(code int) bool {
-	switch code {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
 	}
 	return false
 }

@@ -1,0 +1,134 @@
+// Package httpretry is the retry discipline every target client shares:
+// exponential backoff with full jitter, a server's Retry-After honoured
+// exactly, and no retry of a write the server may have acted on.
+package httpretry
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Policy bounds the retries of one call.
+type Policy struct {
+	MaxAttempts int
+	BaseDelay   time.Duration
+	MaxDelay    time.Duration // also the longest Retry-After that is slept rather than returned
+}
+
+// Failure describes one failed attempt, as the client classified it.
+type Failure struct {
+	Status     int           // the HTTP status; 0 when no answer came
+	RetryAfter time.Duration // what the server asked for, 0 if nothing
+	Transport  bool          // no answer: refused, reset, timed out
+}
+
+// RetryableStatus is what a server answers when it is overloaded or
+// restarting. A 500 is included because only idempotent calls retry it (a
+// create is retried on 429 alone), and Looker is known to answer a passing 500.
+func RetryableStatus(code int) bool {
+	switch code {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// Do calls try until it succeeds, classify says its error is not worth
+// retrying, or the policy says stop. Idempotent calls are retried on
+// 429/502/503/504 and transport failures; others only when the server
+// cannot have acted: a 429 or a refused connection. A wait longer than
+// MaxDelay or the context's deadline is not slept: the last error (with its
+// Retry-After) goes back, so the caller can answer 429/503 with Retry-After
+// instead of holding a function open.
+func Do(ctx context.Context, p Policy, idempotent bool, sleep func(context.Context, time.Duration) error,
+	try func() error, classify func(error) (Failure, bool)) error {
+	for attempt := 1; ; attempt++ {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		wait, again := p.delay(ctx, attempt, idempotent, err, classify)
+		if !again || sleep(ctx, wait) != nil {
+			return err
+		}
+	}
+}
+
+func (p Policy) delay(ctx context.Context, attempt int, idempotent bool, err error, classify func(error) (Failure, bool)) (time.Duration, bool) {
+	if attempt >= p.MaxAttempts || ctx.Err() != nil {
+		return 0, false
+	}
+	f, ok := classify(err)
+	if !ok {
+		return 0, false
+	}
+	switch {
+	case f.Status != 0:
+		if !RetryableStatus(f.Status) || (!idempotent && f.Status != http.StatusTooManyRequests) {
+			return 0, false
+		}
+	case errors.Is(err, syscall.ECONNREFUSED):
+	case !f.Transport || !idempotent:
+		return 0, false
+	}
+	wait := p.BaseDelay << (attempt - 1)
+	if wait <= 0 || wait > p.MaxDelay {
+		wait = p.MaxDelay
+	}
+	wait = rand.N(wait) + 1
+	if f.RetryAfter > 0 {
+		wait = f.RetryAfter
+	}
+	if wait > p.MaxDelay {
+		return 0, false
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		return 0, false
+	}
+	return wait, true
+}
+
+// Sleep waits d, or less if ctx ends first (then it returns ctx's error).
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ParseRetryAfter reads a Retry-After value: delta-seconds or an HTTP date.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// StripURL drops the URL net/http puts in its errors: it can carry an
+// email (a path) or a secret (a query), and errors reach logs and answers.
+func StripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

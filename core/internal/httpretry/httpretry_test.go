@@ -1,0 +1,121 @@
+package httpretry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var policy = Policy{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Second}
+
+type failure struct{ f Failure }
+
+func (e failure) Error() string { return fmt.Sprintf("failure %+v", e.f) }
+
+func classify(err error) (Failure, bool) {
+	var f failure
+	if errors.As(err, &f) {
+		return f.f, true
+	}
+	return Failure{}, false
+}
+
+// run counts attempts and records every wait instead of sleeping it.
+func run(t *testing.T, idempotent bool, errs ...error) (attempts int, waits []time.Duration, err error) {
+	t.Helper()
+	sleep := func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	err = Do(context.Background(), policy, idempotent, sleep, func() error {
+		attempts++
+		if attempts <= len(errs) {
+			return errs[attempts-1]
+		}
+		return nil
+	}, classify)
+	return attempts, waits, err
+}
+
+func TestDo(t *testing.T) {
+	status := func(code int, ra time.Duration) error { return failure{Failure{Status: code, RetryAfter: ra}} }
+	transport := failure{Failure{Transport: true}}
+	refused := fmt.Errorf("dial: %w", errors.Join(syscall.ECONNREFUSED, transport))
+	cases := []struct {
+		name       string
+		idempotent bool
+		errs       []error
+		attempts   int
+		ok         bool
+	}{
+		{"503 then ok, idempotent", true, []error{status(503, 0)}, 2, true},
+		{"429 honoured for a create", false, []error{status(429, 0)}, 2, true},
+		{"503 not retried for a create", false, []error{status(503, 0)}, 1, false},
+		{"400 never retried", true, []error{status(400, 0)}, 1, false},
+		{"transport retried when idempotent", true, []error{transport}, 2, true},
+		{"transport not retried for a create", false, []error{transport}, 1, false},
+		{"refused connection retried for a create", false, []error{refused}, 2, true},
+		{"unknown errors not retried", true, []error{errors.New("boom")}, 1, false},
+		{"gives up after MaxAttempts", true, []error{status(503, 0), status(503, 0), status(503, 0), status(503, 0)}, 4, false},
+		{"Retry-After over the cap returned, not slept", true, []error{status(429, time.Minute)}, 1, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n, _, err := run(t, tc.idempotent, tc.errs...)
+			if n != tc.attempts || (err == nil) != tc.ok {
+				t.Errorf("attempts %d err %v, want %d ok=%v", n, err, tc.attempts, tc.ok)
+			}
+		})
+	}
+}
+
+func TestRetryAfterIsSleptExactly(t *testing.T) {
+	_, waits, err := run(t, true, failure{Failure{Status: 429, RetryAfter: 7 * time.Second}})
+	if err != nil || len(waits) != 1 || waits[0] != 7*time.Second {
+		t.Errorf("waits %v err %v, want exactly the 7s Retry-After", waits, err)
+	}
+}
+
+func TestBackoffIsJitteredAndCapped(t *testing.T) {
+	p := Policy{MaxAttempts: 10, BaseDelay: time.Second, MaxDelay: 4 * time.Second}
+	for attempt := 1; attempt < 10; attempt++ {
+		d, ok := p.delay(context.Background(), attempt, true, failure{Failure{Status: 503}}, classify)
+		limit := min(time.Second<<(attempt-1), 4*time.Second)
+		if !ok || d <= 0 || d > limit {
+			t.Errorf("attempt %d: wait %s, want within (0, %s]", attempt, d, limit)
+		}
+	}
+}
+
+func TestDeadlineShorterThanWait(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, ok := policy.delay(ctx, 1, true, failure{Failure{Status: 429, RetryAfter: 5 * time.Second}}, classify); ok {
+		t.Error("a wait past the context's deadline must not be attempted")
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Duration{
+		"":                              0,
+		"30":                            30 * time.Second,
+		" 5 ":                           5 * time.Second,
+		"-1":                            0,
+		"soon":                          0,
+		"Sun, 22 Nov 2026 09:01:00 GMT": time.Minute,
+		"Sun, 22 Nov 2026 08:00:00 GMT": 0,
+	} {
+		if got := ParseRetryAfter(in, now); got != want {
+			t.Errorf("ParseRetryAfter(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestStripURL(t *testing.T) {
+	err := &url.Error{Op: "Get", URL: "https://x/users/credential/email/ada@example.com", Err: errors.New("refused")}
+	if got := StripURL(err); got.Error() != "refused" {
+		t.Errorf("StripURL kept %q", got)
+	}
+}
