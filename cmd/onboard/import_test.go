@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,10 +60,16 @@ func (w *importWorld) run(args ...string) (stdout, stderr string, code int) {
 	return out.String(), errOut.String(), code
 }
 
-func (w *importWorld) writeCSV(t *testing.T, name string, lines ...string) string {
+// csv copies a file from testdata/import into the run's directory, where
+// the import writes its failures file beside it.
+func (w *importWorld) csv(t *testing.T, name string) string {
 	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../testdata/import", name))
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := filepath.Join(w.dir, name)
-	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -75,17 +80,9 @@ func absPathNoT(p string) string {
 	return a
 }
 
-func peopleCSV(n int) []string {
-	lines := []string{"email,name,profile,attr.region"}
-	for i := range n {
-		lines = append(lines, fmt.Sprintf("p%03d@example.com,Person %d,analyst,EMEA", i, i))
-	}
-	return lines
-}
-
 func TestImportClean(t *testing.T) {
 	w := newImportWorld(t, 0)
-	file := w.writeCSV(t, "people.csv", peopleCSV(20)...)
+	file := w.csv(t, "people-20.csv")
 	out, errOut, code := w.run("import", file)
 	if code != 0 || !strings.Contains(out, "created") || !strings.Contains(out, "20") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
@@ -113,15 +110,7 @@ func TestImportClean(t *testing.T) {
 
 func TestImportBadRowsChangeNothing(t *testing.T) {
 	w := newImportWorld(t, 0)
-	file := w.writeCSV(t, "bad.csv",
-		"email,name,profile,attr.region,attr.department",
-		"good@example.com,Good Row,analyst,EMEA,",
-		"not-an-email,Bad Email,analyst,EMEA,",
-		"eve@evil-example.com,Wrong Domain,analyst,EMEA,",
-		"ok2@example.com,Bad Profile,root,,",
-		"ok3@example.com,Fixed Attribute,analyst,,finance",
-		"short@example.com,Too Few Fields",
-	)
+	file := w.csv(t, "bad-rows.csv")
 	_, errOut, code := w.run("import", file)
 	if code != 2 {
 		t.Fatalf("exit %d, want 2\n%s", code, errOut)
@@ -137,14 +126,14 @@ func TestImportBadRowsChangeNothing(t *testing.T) {
 	if n := len(w.looker.Requests()); n != 0 {
 		t.Errorf("a refused file made %d Looker calls", n)
 	}
-	if _, errOut, code := w.run("import", w.writeCSV(t, "cols.csv", "mail,name", "a@example.com,A")); code != 2 || !strings.Contains(errOut, `unknown column "mail"`) {
+	if _, errOut, code := w.run("import", w.csv(t, "unknown-column.csv")); code != 2 || !strings.Contains(errOut, `unknown column "mail"`) {
 		t.Errorf("unknown column: %d %s", code, errOut)
 	}
 }
 
 func TestImportInterruptedResumes(t *testing.T) {
 	w := newImportWorld(t, 20*time.Millisecond)
-	file := w.writeCSV(t, "many.csv", peopleCSV(60)...)
+	file := w.csv(t, "people-60.csv")
 	cmd := w.command("import", "--concurrency", "2", file)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -187,12 +176,12 @@ func TestImportInterruptedResumes(t *testing.T) {
 func TestImportFailuresFileAndExitCode(t *testing.T) {
 	w := newImportWorld(t, 0)
 	w.looker.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", Status: 403, Body: `{"message":"no seats left","documentation_url":"x"}`})
-	file := w.writeCSV(t, "seats.csv", peopleCSV(3)...)
+	file := w.csv(t, "people-3.csv")
 	out, errOut, code := w.run("import", file)
 	if code != 1 || !strings.Contains(out, "failed") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	failures, err := os.ReadFile(filepath.Join(w.dir, "seats.failures.csv"))
+	failures, err := os.ReadFile(filepath.Join(w.dir, "people-3.failures.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,11 +193,7 @@ func TestImportFailuresFileAndExitCode(t *testing.T) {
 
 func TestImportDeprovisionCircuitBreaker(t *testing.T) {
 	w := newImportWorld(t, 0)
-	lines := []string{"email,action"}
-	for i := range 11 {
-		lines = append(lines, fmt.Sprintf("p%d@example.com,deprovision", i))
-	}
-	file := w.writeCSV(t, "leavers.csv", lines...)
+	file := w.csv(t, "leavers-11.csv")
 	_, errOut, code := w.run("import", file)
 	if code != 2 || !strings.Contains(errOut, "max_deprovision") || !strings.Contains(errOut, "--force") {
 		t.Fatalf("exit %d\n%s", code, errOut)
@@ -239,7 +224,7 @@ func TestProvisionCommand(t *testing.T) {
 func TestImportDryRunWritesNothing(t *testing.T) {
 	w := newImportWorld(t, 0)
 	w.looker.AddUser(lookertest.SeedUser{Email: "p001@example.com", FirstName: "Person", LastName: "1", LoggedIn: true})
-	file := w.writeCSV(t, "people.csv", peopleCSV(3)...)
+	file := w.csv(t, "people-3.csv")
 	out, errOut, code := w.run("plan", file)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)

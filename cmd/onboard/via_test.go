@@ -28,11 +28,11 @@ func TestImportViaHTTP(t *testing.T) {
 	port := freePort(t)
 	_, banner := startServe(t, w.bin, t.TempDir(), port)
 	secret := regexp.MustCompile(`Bearer ([a-z0-9-]+)`).FindStringSubmatch(banner)[1]
-	file := w.writeCSV(t, "people.csv", peopleCSV(5)...)
+	file := w.csv(t, "people-3.csv")
 	cmd := w.command("import", "--via", "http://localhost:"+port+"/", file)
 	cmd.Env = append(cmd.Env, "ONBOARD_WEBHOOK_SECRET="+secret)
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "created") || !strings.Contains(string(out), "5") {
+	if err != nil || !strings.Contains(string(out), "created") || !strings.Contains(string(out), "3") {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	// Rows went to the other process: this process's fake Looker saw nothing.
@@ -63,7 +63,7 @@ func TestImportViaPubSub(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newImportWorld(t, 0)
-	file := w.writeCSV(t, "people.csv", peopleCSV(3)...)
+	file := w.csv(t, "people-3.csv")
 	cmd := w.command("import", "--via", "pubsub:"+topic, file)
 	cmd.Env = append(cmd.Env, "PUBSUB_EMULATOR_HOST="+host)
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "queued") {
@@ -91,7 +91,7 @@ func TestImportViaSQS(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newImportWorld(t, 0)
-	file := w.writeCSV(t, "people.csv", peopleCSV(3)...)
+	file := w.csv(t, "people-3.csv")
 	creds, _ := cfg.Credentials.Retrieve(ctx)
 	cmd := w.command("import", "--via", "sqs:"+*q.QueueUrl, file)
 	cmd.Env = append(cmd.Env, "AWS_ENDPOINT_URL="+endpoint, "AWS_REGION="+cfg.Region,
