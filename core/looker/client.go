@@ -26,12 +26,9 @@ import (
 )
 
 const (
-	apiPrefix          = "/api/4.0"
-	tokenEarlyRefresh  = 60 * time.Second
-	defaultMaxAttempts = 4
-	defaultBaseDelay   = 250 * time.Millisecond
-	defaultMaxDelay    = 10 * time.Second
-	maxErrorBody       = 64 << 10
+	apiPrefix         = "/api/4.0"
+	tokenEarlyRefresh = 60 * time.Second
+	maxErrorBody      = 64 << 10
 )
 
 // Client talks to one Looker instance. It is safe for concurrent use and
@@ -51,15 +48,8 @@ func New(cfg Config, transport http.RoundTripper) *Client {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = defaultTimeout
 	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = defaultMaxAttempts
-	}
-	if cfg.BaseDelay <= 0 {
-		cfg.BaseDelay = defaultBaseDelay
-	}
-	if cfg.MaxDelay <= 0 {
-		cfg.MaxDelay = defaultMaxDelay
-	}
+	policy := httpretry.Policy{MaxAttempts: cfg.MaxAttempts, BaseDelay: cfg.BaseDelay, MaxDelay: cfg.MaxDelay}.WithDefaults()
+	cfg.MaxAttempts, cfg.BaseDelay, cfg.MaxDelay = policy.MaxAttempts, policy.BaseDelay, policy.MaxDelay
 	if transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: !cfg.VerifySSL} //nolint:gosec // the admin's explicit LOOKERSDK_VERIFY_SSL=false

@@ -30,13 +30,10 @@ import (
 const DefaultBaseURL = "https://app.periscopedata.com"
 
 const (
-	apiPrefix          = "/api/v1"
-	defaultTimeout     = 30 * time.Second
-	defaultMaxAttempts = 4
-	defaultBaseDelay   = 250 * time.Millisecond
-	defaultMaxDelay    = 10 * time.Second
-	maxErrorBody       = 64 << 10
-	maxBody            = 8 << 20 // a list of every user of a large site
+	apiPrefix      = "/api/v1"
+	defaultTimeout = 30 * time.Second
+	maxErrorBody   = 64 << 10
+	maxBody        = 8 << 20 // a list of every user of a large site
 )
 
 // Header names as the API's examples spell them. Go sends them in canonical
@@ -91,15 +88,8 @@ func New(cfg Config, transport http.RoundTripper) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = defaultTimeout
 	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = defaultMaxAttempts
-	}
-	if cfg.BaseDelay <= 0 {
-		cfg.BaseDelay = defaultBaseDelay
-	}
-	if cfg.MaxDelay <= 0 {
-		cfg.MaxDelay = defaultMaxDelay
-	}
+	policy := httpretry.Policy{MaxAttempts: cfg.MaxAttempts, BaseDelay: cfg.BaseDelay, MaxDelay: cfg.MaxDelay}.WithDefaults()
+	cfg.MaxAttempts, cfg.BaseDelay, cfg.MaxDelay = policy.MaxAttempts, policy.BaseDelay, policy.MaxDelay
 	if transport == nil {
 		transport = http.DefaultTransport
 	}

@@ -22,6 +22,28 @@ type Policy struct {
 	MaxDelay    time.Duration // also the longest Retry-After that is slept rather than returned
 }
 
+// Defaults for the zero fields of a Policy: a few quick retries, and waits
+// long enough for a rate limit to clear but short enough to answer a webhook.
+const (
+	DefaultMaxAttempts = 4
+	DefaultBaseDelay   = 250 * time.Millisecond
+	DefaultMaxDelay    = 10 * time.Second
+)
+
+// WithDefaults fills the zero (or negative) fields of p.
+func (p Policy) WithDefaults() Policy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = DefaultBaseDelay
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = DefaultMaxDelay
+	}
+	return p
+}
+
 // Failure describes one failed attempt, as the client classified it.
 type Failure struct {
 	Status     int           // the HTTP status; 0 when no answer came
