@@ -30,6 +30,7 @@ Commands:
   import     provision every row of a CSV file, validated first, resumable
   plan       print what an import would change, writing nothing (import --dry-run)
   audit      print the audit log of every write onboard made to a target
+  aac        Alteryx Analytics Cloud: seed-token stores a new token chain head
   help       show this help, or a command's: onboard help import
 
 Settings come from environment variables and onboard.yaml; see README.md.
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "audit":
 		return audit(args[1:], stdout, stderr)
+	case "aac":
+		return aacCmd(args[1:], stdout, stderr)
 	case "provision":
 		return provision(args[1:], stdout, stderr)
 	case "import":
@@ -74,6 +77,7 @@ var commands = map[string]func([]string, io.Writer, io.Writer) int{}
 func init() {
 	commands["serve"] = serve
 	commands["audit"] = audit
+	commands["aac"] = aacCmd
 	commands["provision"] = provision
 	commands["import"] = importCmd
 	commands["plan"] = planCmd

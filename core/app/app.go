@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/aac"
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/looker"
@@ -34,6 +35,9 @@ var SecretNames = []string{
 	"SENDGRID_API_KEY",
 	"ONBOARD_WEBHOOK_SECRET",
 	"PERISCOPE_SITES",
+	"AAC_REFRESH_TOKENS",
+	"AAC_ACCOUNT_REFRESH_TOKEN",
+	"AAC_CLIENT_ID",
 }
 
 // SecretBackend opens a secret manager, configured from plain settings.
@@ -141,7 +145,15 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		return nil, err
 	}
 	targets = append(targets, periscopes...)
-	if err := checkTargets(cfg, a.looker != nil, periscopeSites); err != nil {
+	haveAAC := getenv("AAC_BASE_URL") != ""
+	if haveAAC {
+		t, err := aac.FromSettings(aac.Settings{Get: get, Secret: secret, Redact: redactor.Add, Store: a.Store, Log: log, Config: cfg})
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, t)
+	}
+	if err := checkTargets(cfg, a.looker != nil, haveAAC, periscopeSites); err != nil {
 		return nil, err
 	}
 	var mailer core.Mailer
@@ -226,15 +238,15 @@ func secretsTTL(v string) (time.Duration, error) {
 // checkTargets refuses to start when a profile needs a target this instance
 // has no settings for: better a clear start-up error than a 500 per request.
 // periscopeSites are the keys of PERISCOPE_SITES, nil when it is unset.
-func checkTargets(cfg *core.Config, haveLooker bool, periscopeSites map[string]bool) error {
+func checkTargets(cfg *core.Config, haveLooker, haveAAC bool, periscopeSites map[string]bool) error {
 	var problems []string
 	for _, name := range cfg.ProfileNames() {
 		p := cfg.Profiles[name]
 		if p.Looker != nil && !haveLooker {
 			problems = append(problems, fmt.Sprintf("profile %q configures looker but LOOKERSDK_BASE_URL is not set", name))
 		}
-		if p.AAC != nil {
-			problems = append(problems, fmt.Sprintf("profile %q configures aac, which this version does not support yet", name))
+		if p.AAC != nil && !haveAAC {
+			problems = append(problems, fmt.Sprintf("profile %q configures aac but AAC_BASE_URL is not set", name))
 		}
 		problems = append(problems, periscopeProblems(name, p, periscopeSites)...)
 	}

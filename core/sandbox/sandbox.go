@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/aac/aactest"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/periscope"
 	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
@@ -22,6 +23,7 @@ type Sandbox struct {
 	Looker    *lookertest.Server
 	SendGrid  *sendgridtest.Server
 	Periscope *periscopetest.Server // every site the config's profiles name; nil when none does
+	AAC       *aactest.Server       // every workspace the profiles name; nil when none does
 	OutboxDir string
 	// Env holds the settings that point onboard at the fakes.
 	Env map[string]string
@@ -58,6 +60,7 @@ func Start(cfg *core.Config, outboxDir string) (*Sandbox, error) {
 		s.Env["PERISCOPE_BASE_URL"] = s.Periscope.URL
 		s.Env["PERISCOPE_SITES"] = string(doc)
 	}
+	s.startAAC(cfg)
 	return s, nil
 }
 
@@ -67,6 +70,9 @@ func (s *Sandbox) Close() {
 	s.SendGrid.Close()
 	if s.Periscope != nil {
 		s.Periscope.Close()
+	}
+	if s.AAC != nil {
+		s.AAC.Close()
 	}
 }
 

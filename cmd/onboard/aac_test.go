@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onboard-dev/onboard/core/aac"
+	"github.com/onboard-dev/onboard/core/state/filestore"
+)
+
+const aacBase = "https://us1.alteryxcloud.com"
+
+func seedEnv(t *testing.T) string {
+	dir := t.TempDir()
+	t.Setenv("ONBOARD_STORE", "file:"+dir)
+	t.Setenv("AAC_BASE_URL", aacBase)
+	t.Setenv("ONBOARD_CONFIG", "../../testdata/onboard-aac.yaml")
+	return dir
+}
+
+func runSeed(t *testing.T, in string, args ...string) (int, string, string) {
+	t.Helper()
+	old := stdin
+	stdin = strings.NewReader(in)
+	t.Cleanup(func() { stdin = old })
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"aac", "seed-token"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// seed-token stores the pasted token as the chain's head, under the key the
+// target reads, and never prints it.
+func TestSeedTokenFromStdin(t *testing.T) {
+	dir := seedEnv(t)
+	const token = "rt-SEEDCHECK-0123456789"
+	code, out, errOut := runSeed(t, token+"\n", "--workspace", "Sales Analytics")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out+errOut, token) {
+		t.Error("the token was printed")
+	}
+	if strings.Contains(errOut, "no profile") {
+		t.Errorf("warned about a workspace the config names: %s", errOut)
+	}
+	store, err := filestore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := store.Get(context.Background(), aac.WorkspaceChainKey(aacBase, "Sales Analytics"))
+	if err != nil || !strings.Contains(string(v.Data), token) {
+		t.Fatalf("stored head %s, %v; want the token", v.Data, err)
+	}
+
+	// Seeding again replaces the head and says what it replaced.
+	code, out, _ = runSeed(t, `{"refresh_token":"rt-2","access_token":"x.y.z"}`, "--workspace", "Sales Analytics")
+	if code != 0 || !strings.Contains(out, "replaces the head written by seed-token") {
+		t.Errorf("second seed: exit %d, %s", code, out)
+	}
+}
+
+func TestSeedTokenFromFileForTheAccount(t *testing.T) {
+	dir := seedEnv(t)
+	file := filepath.Join(t.TempDir(), "creds.json")
+	if err := os.WriteFile(file, []byte(`{"access_token":"a.b.c","refresh_token":"rt-acct","expires_in":300}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runSeed(t, "", "--account", "--token-file", file); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	store, err := filestore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := store.Get(context.Background(), aac.AccountChainKey(aacBase)); err != nil || !strings.Contains(string(v.Data), "rt-acct") {
+		t.Fatalf("account head %s, %v", v.Data, err)
+	}
+}
+
+func TestSeedTokenErrors(t *testing.T) {
+	seedEnv(t)
+	for _, tc := range []struct {
+		name, in string
+		args     []string
+		want     string
+	}{
+		{"neither target", "rt", nil, "exactly one of --workspace"},
+		{"both targets", "rt", []string{"--workspace", "W", "--account"}, "exactly one of --workspace"},
+		{"token as an argument", "", []string{"--workspace", "W", "rt-123"}, "never from the command line"},
+		{"empty input", "\n", []string{"--workspace", "W"}, "no refresh token"},
+		{"two tokens", "rt-1 rt-2", []string{"--workspace", "W"}, "spaces"},
+		{"missing file", "", []string{"--account", "--token-file", "/nonexistent/creds.json"}, "--token-file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := runSeed(t, tc.in, tc.args...)
+			if code == 0 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stderr %q; want failure mentioning %q", code, errOut, tc.want)
+			}
+		})
+	}
+	t.Run("unknown workspace is noted", func(t *testing.T) {
+		code, _, errOut := runSeed(t, "rt-1", "--workspace", "sales analytics")
+		if code != 0 || !strings.Contains(errOut, "no profile") {
+			t.Errorf("exit %d, stderr %q; want success with a note", code, errOut)
+		}
+	})
+	t.Run("no AAC_BASE_URL", func(t *testing.T) {
+		t.Setenv("AAC_BASE_URL", "")
+		if code, _, errOut := runSeed(t, "rt-1", "--account"); code != 2 || !strings.Contains(errOut, "AAC_BASE_URL") {
+			t.Errorf("exit %d, stderr %q", code, errOut)
+		}
+	})
+	t.Run("help", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		if code := run([]string{"help", "aac"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "seed-token") {
+			t.Errorf("onboard help aac: %d %q", code, out.String())
+		}
+		if code := run([]string{"aac", "seed-token", "-h"}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "Example") {
+			t.Errorf("seed-token -h: %d", code)
+		}
+	})
+}

@@ -1,0 +1,310 @@
+// Package aac provisions people into Alteryx Analytics Cloud (API v4): it
+// ensures a profile's workspace exists, invites people to it with roles in
+// batch calls, and removes them on deprovision.
+//
+// AAC authenticates with OAuth 2.0 access tokens that live minutes and
+// refresh tokens that rotate and are single-use, one chain per workspace
+// (plus an optional account chain to create workspaces). The live head of
+// every chain is kept in the state store and rotated under a lease with
+// compare-and-swap, so any number of instances share it safely; see Chain.
+package aac
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
+	"github.com/onboard-dev/onboard/core/state"
+)
+
+// TargetName is how results, errors and the audit log name AAC.
+const TargetName = "aac"
+
+const maxErrorBody = 64 << 10
+
+// Client talks to one AAC region for one account. It is safe for
+// concurrent use and meant to live as long as the process.
+type Client struct {
+	cfg    Config
+	http   *http.Client
+	tokens *Tokens
+	log    *slog.Logger
+}
+
+// New returns a client whose token chains live in store.
+func New(cfg Config, store state.Store, log *slog.Logger, transport http.RoundTripper) (*Client, error) {
+	if store == nil {
+		return nil, errors.New("aac: a state store is required: it holds the live refresh tokens")
+	}
+	if cfg.BaseURL == "" {
+		return nil, errors.New("AAC_BASE_URL is not set")
+	}
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	hc := &http.Client{Transport: transport, Timeout: cfg.Timeout}
+	c := &Client{cfg: cfg, http: hc, log: log}
+	c.tokens = newTokens(&c.cfg, store, hc, log)
+	return c, nil
+}
+
+// Tokens returns the client's token chains.
+func (c *Client) Tokens() *Tokens { return c.tokens }
+
+// request is one API call. op is "METHOD /path/{template}": errors and the
+// audit log name the template, never ids or emails.
+type request struct {
+	method, op, path string
+	query            url.Values
+	body             []byte
+	chain            *Chain
+	workspaceID      ID   // sent as x-trifacta-workspace-id on workspace calls
+	account          bool // sent with x-alteryx-account-id
+	// idempotent calls are retried on 429, 5xx and transport errors; the
+	// others only when AAC cannot have acted (429, connection refused).
+	idempotent bool
+	// unaudited writes are recorded by the caller, per person (the batch invite).
+	unaudited bool
+}
+
+// dryRunAnswers are what a dry run pretends AAC answered to writes whose
+// answer the flow reads on. A workspace "created" in a dry run has no token
+// chain, so the flow stops where a real run would: waiting for a seed.
+var dryRunAnswers = map[string]string{
+	"POST /v4/workspaces": `{"id":"","name":"(dry run)"}`,
+}
+
+// call sends an authenticated JSON request and decodes the answer into out.
+// In a dry run (core.PlanFrom) writes are recorded instead of sent; writes
+// the caller audits per person, it also plans per person.
+func (c *Client) call(ctx context.Context, r request, in, out any) error {
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("aac: %s: encoding body: %w", r.op, err)
+		}
+		r.body = b
+	}
+	if plan := core.PlanFrom(ctx); plan != nil && r.method != http.MethodGet {
+		if !r.unaudited {
+			plan.Add(TargetName, r.op, strings.TrimSpace(r.path+" "+string(r.body)))
+		}
+		if answer, ok := dryRunAnswers[r.op]; ok && out != nil {
+			return json.Unmarshal([]byte(answer), out)
+		}
+		return nil
+	}
+	rejected := false
+	for {
+		tok, err := r.chain.Token(ctx)
+		if err != nil {
+			return err
+		}
+		err = c.send(ctx, r, tok, out)
+		if statusOf(err) == http.StatusUnauthorized && !rejected {
+			// Revoked early or the clocks disagree: refresh once and retry.
+			rejected = true
+			r.chain.Reject(tok)
+			continue
+		}
+		if r.method != http.MethodGet && !r.unaudited {
+			core.RecordWrite(ctx, TargetName, r.op, err)
+		}
+		return err
+	}
+}
+
+// send performs r with the retry discipline every target client shares.
+func (c *Client) send(ctx context.Context, r request, token string, out any) error {
+	return httpretry.Do(ctx, c.cfg.Retry, r.idempotent, httpretry.Sleep,
+		func() error { return c.sendOnce(ctx, r, token, out) }, failure)
+}
+
+// failure tells httpretry what an attempt's error was.
+func failure(err error) (httpretry.Failure, bool) {
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr):
+		return httpretry.Failure{Status: apiErr.StatusCode, RetryAfter: apiErr.RetryAfter}, true
+	case isTransport(err):
+		return httpretry.Failure{Transport: true}, true
+	}
+	return httpretry.Failure{}, false
+}
+
+func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {
+	u := c.cfg.BaseURL + r.path
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		return fmt.Errorf("aac: %s: %w", r.op, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "onboard")
+	req.Header.Set("Authorization", "Bearer "+token)
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	// The headers Alteryx's own examples send, alongside the query parameters.
+	if r.workspaceID != "" {
+		req.Header.Set("x-trifacta-workspace-id", string(r.workspaceID))
+	}
+	if r.account && c.cfg.AccountID != "" {
+		req.Header.Set("x-alteryx-account-id", c.cfg.AccountID)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &TransportError{Operation: r.op, Err: httpretry.StripURL(err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return decodeAPIError(resp, r.op)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("aac: %s: decoding answer: %w", r.op, err)
+	}
+	return nil
+}
+
+// APIError is a non-2xx answer from AAC, decoded from its
+// {"exception":{"name","message","details"}} body.
+type APIError struct {
+	StatusCode int
+	Operation  string // "METHOD /path/{template}"
+	Name       string // e.g. ValidationFailed, TooManyRequestsException
+	Message    string
+	Details    string
+	RequestID  string // x-trifacta-request-id, for AAC support
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "aac: %s: %d", e.Operation, e.StatusCode)
+	for _, s := range []string{e.Name, e.Message, e.Details} {
+		if s != "" {
+			b.WriteString(" " + s)
+		}
+	}
+	if e.Name == "" && e.Message == "" {
+		b.WriteString(" " + http.StatusText(e.StatusCode))
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (x-trifacta-request-id " + e.RequestID + ")")
+	}
+	return b.String()
+}
+
+// Text is AAC's own explanation, for callers.
+func (e *APIError) Text() string {
+	parts := make([]string, 0, 2)
+	for _, s := range []string{e.Message, e.Details} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) == 0 {
+		return http.StatusText(e.StatusCode)
+	}
+	return strings.Join(parts, ": ")
+}
+
+func decodeAPIError(resp *http.Response, op string) error {
+	e := &APIError{StatusCode: resp.StatusCode, Operation: op, RequestID: resp.Header.Get("x-trifacta-request-id"),
+		RetryAfter: retryAfter(resp.Header, time.Now())}
+	var body struct {
+		Exception struct {
+			Name    string          `json:"name"`
+			Message string          `json:"message"`
+			Details json.RawMessage `json:"details"`
+		} `json:"exception"`
+		// The API gateway answers in its own shape.
+		Fault struct {
+			FaultString string `json:"faultstring"`
+		} `json:"fault"`
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if json.Unmarshal(raw, &body) == nil {
+		e.Name, e.Message = body.Exception.Name, body.Exception.Message
+		e.Details = detailsText(body.Exception.Details)
+		if e.Message == "" {
+			e.Message = body.Fault.FaultString
+		}
+	}
+	return e
+}
+
+// detailsText keeps details readable whether AAC sends a string or an
+// object, and short: it ends up in answers and the audit log.
+func detailsText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		s = string(raw)
+	}
+	if s == "null" {
+		return ""
+	}
+	const limit = 500
+	if len(s) > limit {
+		s = s[:limit] + "…"
+	}
+	return s
+}
+
+// retryAfter reads x-retry-after (AAC's rate-limit header), else the
+// standard Retry-After.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if d := httpretry.ParseRetryAfter(h.Get("x-retry-after"), now); d > 0 {
+		return d
+	}
+	return httpretry.ParseRetryAfter(h.Get("Retry-After"), now)
+}
+
+func statusOf(err error) int {
+	var e *APIError
+	if errors.As(err, &e) {
+		return e.StatusCode
+	}
+	return 0
+}
+
+// IsNotFound reports a 404.
+func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
+
+// TransportError is a call that got no HTTP answer: refused, reset, timed out.
+type TransportError struct {
+	Operation string
+	Err       error
+}
+
+func (e *TransportError) Error() string { return "aac: " + e.Operation + ": " + e.Err.Error() }
+func (e *TransportError) Unwrap() error { return e.Err }
+
+func isTransport(err error) bool {
+	var te *TransportError
+	return errors.As(err, &te)
+}

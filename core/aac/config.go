@@ -1,0 +1,219 @@
+package aac
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
+	"github.com/onboard-dev/onboard/core/state"
+)
+
+// Config holds the settings of one AAC account.
+type Config struct {
+	// BaseURL is the region's API host, e.g. https://us1.alteryxcloud.com.
+	BaseURL string
+	// AccountID scopes account-level calls (list and create workspaces);
+	// needed only with an account chain.
+	AccountID string
+	// TokenURL and ClientID override what the access token's claims say
+	// (iss + "/token", client_id). Before the first access token is seen
+	// there are no claims to read, so a chain seeded with a bare refresh
+	// token needs them, or a seed that includes the access token.
+	TokenURL string
+	ClientID string
+
+	// Seeds returns AAC_REFRESH_TOKENS: workspace name to the first refresh
+	// token of its chain. It is asked each time a chain is missing from the
+	// store, so a secret added later is picked up without a restart.
+	Seeds func(ctx context.Context) (map[string]string, error)
+	// AccountSeed returns AAC_ACCOUNT_REFRESH_TOKEN ("" when unset).
+	AccountSeed func(ctx context.Context) (string, error)
+	// Redact learns every token this package reads or receives, so the
+	// logger masks it should an upstream error ever echo it. Optional.
+	Redact func(values ...string)
+
+	// Timeout bounds each HTTP call, the token refresh included.
+	Timeout time.Duration
+	// Retry policy for API calls; zero fields take httpretry's defaults.
+	Retry httpretry.Policy
+
+	// Lease is how long one instance may hold the right to rotate a chain
+	// (or to create a workspace) before another may take over; it must
+	// comfortably exceed one refresh plus one store write.
+	Lease time.Duration
+	// Poll is how often an instance waiting for another's rotation looks at
+	// the store.
+	Poll time.Duration
+	// BatchWindow is how long an open invite batch waits for one more
+	// invite to share its call; each arrival restarts it, up to BatchMaxWait
+	// after the first (0: the defaults; a negative window: no batching).
+	// BatchMax flushes earlier when reached.
+	BatchWindow  time.Duration
+	BatchMaxWait time.Duration
+	BatchMax     int
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultTimeout     = 30 * time.Second
+	DefaultLease       = 30 * time.Second
+	DefaultPoll        = 100 * time.Millisecond
+	DefaultBatchWindow = 25 * time.Millisecond
+	// DefaultBatchMaxWait bounds how long a steady trickle can hold a batch.
+	DefaultBatchMaxWait = 250 * time.Millisecond
+	DefaultBatchMax     = 50
+)
+
+func (c *Config) setDefaults() {
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	c.Retry = c.Retry.WithDefaults()
+	if c.Lease <= 0 {
+		c.Lease = DefaultLease
+	}
+	if c.Poll <= 0 {
+		c.Poll = DefaultPoll
+	}
+	if c.BatchWindow == 0 {
+		c.BatchWindow = DefaultBatchWindow
+	}
+	if c.BatchMaxWait <= 0 {
+		c.BatchMaxWait = max(DefaultBatchMaxWait, c.BatchWindow)
+	}
+	if c.BatchMax <= 0 {
+		c.BatchMax = DefaultBatchMax
+	}
+	if c.Seeds == nil {
+		c.Seeds = func(context.Context) (map[string]string, error) { return nil, nil }
+	}
+	if c.AccountSeed == nil {
+		c.AccountSeed = func(context.Context) (string, error) { return "", nil }
+	}
+	if c.Redact == nil {
+		c.Redact = func(...string) {}
+	}
+}
+
+// Settings are what the app knows when it builds the target: plain
+// settings, secrets (re-read through its cache), the redactor, the store.
+type Settings struct {
+	Get    func(name string) string                               // plain settings and secrets as read at start-up
+	Secret func(ctx context.Context, name string) (string, error) // secrets, re-read after their TTL
+	Redact func(values ...string)
+	Store  state.Store
+	Log    *slog.Logger
+	// Config is the policy; start-up warns about the workspaces its
+	// profiles name that no seed covers.
+	Config *core.Config
+}
+
+// FromSettings reads AAC_BASE_URL, AAC_ACCOUNT_ID, AAC_TOKEN_URL,
+// AAC_CLIENT_ID, AAC_REFRESH_TOKENS and AAC_ACCOUNT_REFRESH_TOKEN and
+// returns the target. Errors name the setting, never its value.
+func FromSettings(s Settings) (*Target, error) {
+	cfg := Config{AccountID: strings.TrimSpace(s.Get("AAC_ACCOUNT_ID")), ClientID: strings.TrimSpace(s.Get("AAC_CLIENT_ID"))}
+	var err error
+	if cfg.BaseURL, err = normaliseURL("AAC_BASE_URL", s.Get("AAC_BASE_URL"), "/v4"); err != nil {
+		return nil, err
+	}
+	if v := s.Get("AAC_TOKEN_URL"); v != "" {
+		if cfg.TokenURL, err = normaliseURL("AAC_TOKEN_URL", v, ""); err != nil {
+			return nil, err
+		}
+		cfg.TokenURL = tokenURLFromIssuer(cfg.TokenURL)
+	}
+	seeds, err := ParseRefreshTokens(s.Get("AAC_REFRESH_TOKENS"))
+	if err != nil {
+		return nil, err
+	}
+	account := strings.TrimSpace(s.Get("AAC_ACCOUNT_REFRESH_TOKEN"))
+	if account != "" && cfg.AccountID == "" {
+		return nil, errors.New("AAC_ACCOUNT_REFRESH_TOKEN is set but AAC_ACCOUNT_ID is not: the account token lists and creates workspaces in that account")
+	}
+	log := s.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if s.Config != nil && account == "" {
+		for _, name := range s.Config.ProfileNames() {
+			if ap := s.Config.Profiles[name].AAC; ap != nil && seeds[ap.Workspace] == "" {
+				log.Warn("no AAC_REFRESH_TOKENS entry for an AAC workspace a profile names; unless `onboard aac seed-token` stored its chain, invites to it wait for one",
+					"profile", name, "workspace", ap.Workspace)
+			}
+		}
+	}
+	cfg.Redact = s.Redact
+	if cfg.Redact == nil {
+		cfg.Redact = func(...string) {}
+	}
+	cfg.Seeds = func(ctx context.Context) (map[string]string, error) {
+		v, err := s.Secret(ctx, "AAC_REFRESH_TOKENS")
+		if err != nil {
+			return nil, err
+		}
+		m, err := ParseRefreshTokens(v)
+		for _, tok := range m {
+			cfg.Redact(tok)
+		}
+		return m, err
+	}
+	cfg.AccountSeed = func(ctx context.Context) (string, error) {
+		v, err := s.Secret(ctx, "AAC_ACCOUNT_REFRESH_TOKEN")
+		return strings.TrimSpace(v), err
+	}
+	c, err := New(cfg, s.Store, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	return NewTarget(c, log), nil
+}
+
+// ParseRefreshTokens reads AAC_REFRESH_TOKENS: a JSON object of workspace
+// name to refresh token. Empty means none.
+func ParseRefreshTokens(v string) (map[string]string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return map[string]string{}, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(v), &m); err != nil {
+		// The value is a secret: say what shape is wanted, never echo it.
+		return nil, errors.New(`AAC_REFRESH_TOKENS: not a JSON object of workspace name to refresh token, like {"Sales Analytics":"<token>"}`)
+	}
+	for name, tok := range m {
+		if strings.TrimSpace(name) == "" || strings.TrimSpace(tok) == "" {
+			return nil, errors.New("AAC_REFRESH_TOKENS: empty workspace name or token")
+		}
+		m[name] = strings.TrimSpace(tok)
+	}
+	return m, nil
+}
+
+// normaliseURL checks an http(s) URL setting and drops a pasted suffix
+// (e.g. /v4: the client adds the API version itself).
+func normaliseURL(name, raw, dropSuffix string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", fmt.Errorf("%s is not set", name)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("%s: %q is not an http(s) URL", name, raw)
+	}
+	if u.User != nil || u.RawQuery != "" {
+		return "", fmt.Errorf("%s: must not carry credentials or a query", name)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	if dropSuffix != "" {
+		u.Path = strings.TrimSuffix(u.Path, dropSuffix)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}

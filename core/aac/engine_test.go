@@ -1,0 +1,120 @@
+package aac_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/aac/aactest"
+	"github.com/onboard-dev/onboard/core/httpapi"
+	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/state"
+	"github.com/onboard-dev/onboard/internal/logbuf"
+)
+
+const aacOnlyConfig = `
+default_profile: analyst
+profiles:
+  analyst:
+    aac:
+      workspace: Sales Analytics
+      roles: [Auto Insights Creator]
+`
+
+func engineFor(t *testing.T, w *world) *core.Engine {
+	t.Helper()
+	cfg, err := core.ParseConfig([]byte(aacOnlyConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := w.instance(t)
+	return &core.Engine{Config: cfg, Targets: []core.Target{in.target}, Store: w.store,
+		Log: logging.New(&logbuf.Buffer{}, slog.LevelDebug, nil)}
+}
+
+// A bulk HTTP body is answered item by item, but its invites reach AAC as
+// one batch call, and each person's audit record names their own request.
+func TestBulkBodyMakesOneBatchCall(t *testing.T) {
+	w := newWorld(t, aactest.Options{}, nil)
+	w.seedSecret(workspace, w.wsID)
+	h := &httpapi.Handler{Engine: engineFor(t, w), Auth: &core.WebhookAuth{Insecure: true}}
+
+	// Four: what the HTTP handler runs at once from one bulk body.
+	var items []string
+	for i := range 4 {
+		items = append(items, fmt.Sprintf(`{"email":%q}`, emailN(i)))
+	}
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("["+strings.Join(items, ",")+"]"))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusMultiStatus {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var answers []struct {
+		HTTPStatus int                          `json:"http_status"`
+		Targets    map[string]core.TargetResult `json:"targets"`
+		RequestID  string                       `json:"request_id"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &answers); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range answers {
+		if a.HTTPStatus != http.StatusOK || a.Targets["aac"].Status != core.StatusCreated {
+			t.Errorf("item %d: %d %+v, want 200 created", i, a.HTTPStatus, a.Targets)
+		}
+	}
+	calls := invites(t, w)
+	if len(calls) != 1 || len(calls[0].Emails) != 4 {
+		t.Fatalf("invite calls = %v, want one carrying all 4", calls)
+	}
+
+	recs, err := w.store.Audit(context.Background(), state.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPerson := map[string]state.AuditRecord{}
+	for _, r := range recs {
+		if r.Target == "aac" && r.Operation == "POST /v4/workspaces/{id}/people/batch" && r.Outcome == "ok" {
+			byPerson[r.Person] = r
+		}
+	}
+	for i, a := range answers {
+		r, ok := byPerson[emailN(i)]
+		if !ok || r.RequestID != a.RequestID {
+			t.Errorf("%s: audit record %+v, want one under request %s", emailN(i), r, a.RequestID)
+		}
+	}
+}
+
+// An SQS batch's records run concurrently (eight at a time) through the
+// engine's message entry, each its own request: one batch call for all.
+func TestEventBatchMakesOneBatchCall(t *testing.T) {
+	w := newWorld(t, aactest.Options{}, nil)
+	w.seedSecret(workspace, w.wsID)
+	e := engineFor(t, w)
+	out := make([]core.MessageOutcome, 8)
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Go(func() {
+			out[i] = e.HandleMessage(context.Background(), []byte(fmt.Sprintf(`{"email":%q}`, emailN(i))), nil,
+				core.Meta{Trigger: "sqs", MessageID: fmt.Sprintf("msg-%d", i)})
+		})
+	}
+	wg.Wait()
+	for i, o := range out {
+		if o.Err != nil || o.Retry || o.Result.Targets["aac"].Status != core.StatusCreated {
+			t.Errorf("record %d: %+v", i, o)
+		}
+	}
+	if calls := invites(t, w); len(calls) != 1 || len(calls[0].Emails) != 8 {
+		t.Fatalf("invite calls = %v, want one carrying all 8", calls)
+	}
+}

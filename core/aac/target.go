@@ -1,0 +1,516 @@
+package aac
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/onboard-dev/onboard/core"
+)
+
+// Target provisions people into AAC workspaces: one invite batch call per
+// workspace for the invites that arrive together, a removal per person.
+type Target struct {
+	client *Client
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]*batch // open batches by workspace and roles
+
+	wsMu     sync.Mutex
+	wsCache  map[string]Workspace // workspace ids never change; names are looked up once
+	wsFlight singleflight.Group
+}
+
+// NewTarget returns the AAC target.
+func NewTarget(c *Client, log *slog.Logger) *Target {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Target{client: c, log: log, pending: map[string]*batch{}, wsCache: map[string]Workspace{}}
+}
+
+// Name implements core.Target.
+func (t *Target) Name() string { return TargetName }
+
+// Handles implements core.Target.
+func (t *Target) Handles(p *core.Profile) bool { return p.AAC != nil }
+
+// batch collects the invites for one workspace and role set that arrive
+// close together, so a bulk body or an event batch makes one call. Their
+// arrivals are spread by the engine's per-request work (idempotency claims),
+// so the window restarts at each one, up to a deadline.
+type batch struct {
+	workspace string
+	roles     []string
+	members   []*member
+	timer     *time.Timer
+	deadline  time.Time
+}
+
+// member is one Provision call waiting for its batch.
+type member struct {
+	ctx   context.Context // the request's: its audit records and its deadline
+	email string
+	done  chan outcome
+}
+
+type outcome struct {
+	res core.TargetResult
+	err error
+}
+
+// Provision implements core.Target: it joins the open batch for the
+// profile's workspace and roles and waits for that batch's answer.
+func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
+	m := &member{ctx: ctx, email: p.Email, done: make(chan outcome, 1)}
+	t.enqueue(prof.AAC, m)
+	select {
+	case o := <-m.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		// The batch may still invite this person; the retry then finds them.
+		return core.TargetResult{}, core.Unavailable(TargetName, 0, context.Cause(ctx))
+	}
+}
+
+func (t *Target) enqueue(ap *core.AACProfile, m *member) {
+	cfg := t.client.cfg
+	if cfg.BatchWindow <= 0 {
+		go t.run(&batch{workspace: ap.Workspace, roles: ap.Roles, members: []*member{m}})
+		return
+	}
+	key := batchKey(ap, core.PlanFrom(m.ctx) != nil)
+	t.mu.Lock()
+	b := t.pending[key]
+	if b == nil {
+		b = &batch{workspace: ap.Workspace, roles: ap.Roles, deadline: time.Now().Add(cfg.BatchMaxWait)}
+		t.pending[key] = b
+		b.timer = time.AfterFunc(cfg.BatchWindow, func() { t.flush(key, b) })
+	} else {
+		// A timer that fired already just calls flush once more, which finds
+		// the batch gone and does nothing.
+		b.timer.Reset(min(cfg.BatchWindow, time.Until(b.deadline)))
+	}
+	b.members = append(b.members, m)
+	full := len(b.members) >= cfg.BatchMax
+	t.mu.Unlock()
+	if full {
+		t.flush(key, b)
+	}
+}
+
+// flush runs b unless it ran already (full before its window ended).
+func (t *Target) flush(key string, b *batch) {
+	t.mu.Lock()
+	if t.pending[key] != b {
+		t.mu.Unlock()
+		return
+	}
+	delete(t.pending, key)
+	t.mu.Unlock()
+	go t.run(b)
+}
+
+// batchKey groups invites that can share a call: same workspace, same
+// roles, and never a dry run's with a real one (the call is made, or
+// skipped, for the whole batch).
+func batchKey(ap *core.AACProfile, dryRun bool) string {
+	roles := slices.Clone(ap.Roles)
+	slices.Sort(roles)
+	return fmt.Sprintf("%t\x00%s\x00%s", dryRun, ap.Workspace, strings.Join(roles, "\x00"))
+}
+
+// run invites a batch's members and hands each its own outcome. Members
+// whose request gave up before the flush are left out.
+func (t *Target) run(b *batch) {
+	live := slices.DeleteFunc(slices.Clone(b.members), func(m *member) bool { return m.ctx.Err() != nil })
+	if len(live) == 0 {
+		return
+	}
+	// Detached from any one request: the others still wait for the call.
+	// The first member's values (audit, journal) attribute shared writes.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), 2*(t.client.cfg.Lease+t.client.cfg.Timeout))
+	defer cancel()
+	for i, o := range t.invite(ctx, b.workspace, b.roles, live) {
+		live[i].done <- o
+	}
+}
+
+// invite brings every member into the workspace: present ones are left as
+// they are, the rest are invited in one call.
+func (t *Target) invite(ctx context.Context, workspace string, roleNames []string, ms []*member) []outcome {
+	out := make([]outcome, len(ms))
+	failAll := func(err error) []outcome {
+		err = t.classify(workspace, err)
+		for i := range out {
+			out[i].err = err
+		}
+		return out
+	}
+	w, _, err := t.workspace(ctx, workspace, true)
+	if err != nil {
+		return failAll(err)
+	}
+	people, err := t.client.People(ctx, workspace, w.ID, true)
+	if err != nil {
+		return failAll(err)
+	}
+	roles, err := resolveRoles(workspace, people, roleNames)
+	if err != nil {
+		return failAll(err)
+	}
+	present := byEmail(people)
+	var emails []string
+	who := map[string][]int{} // lower-cased email -> members asking for it
+	for i, m := range ms {
+		key := strings.ToLower(m.email)
+		if p, ok := present[key]; ok {
+			out[i].res = core.TargetResult{Status: core.StatusUnchanged, ID: string(p.ID)}
+			continue
+		}
+		if _, dup := who[key]; !dup {
+			emails = append(emails, m.email)
+		}
+		who[key] = append(who[key], i)
+	}
+	if len(emails) == 0 {
+		return out
+	}
+	ids, err := t.client.InviteBatch(ctx, workspace, w.ID, Invite{Emails: emails, Roles: roles})
+	t.recordInvite(ms, who, emails, roleNames, err)
+	switch {
+	case err == nil:
+		for k, email := range emails {
+			res := core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}}
+			if len(ids) == len(emails) {
+				res.ID = string(ids[k])
+			}
+			for _, i := range who[strings.ToLower(email)] {
+				out[i].res = res
+			}
+		}
+	case refusal(err):
+		t.inviteEach(ctx, workspace, w.ID, roles, ms, who, emails, out)
+	default:
+		err = t.classify(workspace, err)
+		for _, email := range emails {
+			for _, i := range who[strings.ToLower(email)] {
+				out[i].err = err
+			}
+		}
+	}
+	return out
+}
+
+// inviteEach handles a refused batch: one bad address, or someone invited
+// by another instance since the list, must not sink everyone else. It looks
+// again and invites the rest one at a time, so a refusal lands only on the
+// person it is about.
+func (t *Target) inviteEach(ctx context.Context, workspace string, wsID ID, roles []json.RawMessage, ms []*member, who map[string][]int, emails []string, out []outcome) {
+	people, err := t.client.People(ctx, workspace, wsID, false)
+	present := byEmail(people)
+	for _, email := range emails {
+		idx := who[strings.ToLower(email)]
+		var o outcome
+		if err != nil {
+			o.err = t.classify(workspace, err)
+		} else if p, ok := present[strings.ToLower(email)]; ok {
+			o.res = core.TargetResult{Status: core.StatusUnchanged, ID: string(p.ID)}
+		} else {
+			ids, ierr := t.client.InviteBatch(ctx, workspace, wsID, Invite{Emails: []string{email}, Roles: roles})
+			t.recordInvite(ms, who, []string{email}, nil, ierr)
+			o.res = core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}}
+			if len(ids) == 1 {
+				o.res.ID = string(ids[0])
+			}
+			if ierr != nil {
+				o = outcome{err: t.classify(workspace, ierr)}
+			}
+		}
+		for _, i := range idx {
+			out[i] = o
+		}
+	}
+}
+
+// recordInvite puts one batch call into the audit log of every request it
+// served, under each request's own id and person; in a dry run, into each
+// request's plan.
+func (t *Target) recordInvite(ms []*member, who map[string][]int, emails, roleNames []string, err error) {
+	for _, email := range emails {
+		for _, i := range who[strings.ToLower(email)] {
+			if plan := core.PlanFrom(ms[i].ctx); plan != nil {
+				detail, _ := json.Marshal(map[string][]string{"emails": {email}, "roles": roleNames})
+				plan.Add(TargetName, opInvite, string(detail))
+				continue
+			}
+			core.RecordWrite(ms[i].ctx, TargetName, opInvite, err)
+		}
+	}
+}
+
+// Deprovision implements core.Target: the person is removed from the
+// workspace. Someone not in it, or a workspace that does not exist, is
+// already deprovisioned.
+func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
+	name := prof.AAC.Workspace
+	w, found, err := t.workspace(ctx, name, false)
+	if err != nil {
+		return core.TargetResult{}, t.classify(name, err)
+	}
+	if !found {
+		return core.TargetResult{Status: core.StatusUnchanged}, nil
+	}
+	people, err := t.client.People(ctx, name, w.ID, false)
+	if err != nil {
+		return core.TargetResult{}, t.classify(name, err)
+	}
+	person, ok := byEmail(people)[strings.ToLower(p.Email)]
+	if !ok {
+		return core.TargetResult{Status: core.StatusUnchanged}, nil
+	}
+	err = t.client.RemovePerson(ctx, name, w.ID, person.ID)
+	if IsNotFound(err) {
+		return core.TargetResult{Status: core.StatusUnchanged, ID: string(person.ID)}, nil // removed meanwhile
+	}
+	if err != nil {
+		return core.TargetResult{}, t.classify(name, err)
+	}
+	return core.TargetResult{Status: core.StatusDeleted, ID: string(person.ID), Changes: []string{"removed"}}, nil
+}
+
+// workspace finds the profile's workspace by name; with create, it makes
+// it when missing. found is false only without create.
+func (t *Target) workspace(ctx context.Context, name string, create bool) (Workspace, bool, error) {
+	t.wsMu.Lock()
+	w, ok := t.wsCache[name]
+	t.wsMu.Unlock()
+	if ok {
+		return w, true, nil
+	}
+	// A dry run's "created" workspace must reach no real caller.
+	key := fmt.Sprintf("%t\x00%t\x00%s", create, core.PlanFrom(ctx) != nil, name)
+	v, err, _ := t.wsFlight.Do(key, func() (any, error) {
+		w, found, err := t.findWorkspace(ctx, name, create)
+		if err == nil && found && w.ID != "" {
+			t.wsMu.Lock()
+			t.wsCache[name] = w
+			t.wsMu.Unlock()
+		}
+		return wsFound{w, found}, err
+	})
+	if err != nil {
+		return Workspace{}, false, err
+	}
+	r := v.(wsFound)
+	return r.w, r.found, nil
+}
+
+type wsFound struct {
+	w     Workspace
+	found bool
+}
+
+// findWorkspace prefers the workspace's own token, whose current workspace
+// must be the one it was seeded for; without one, the account token lists
+// (and creates) workspaces.
+func (t *Target) findWorkspace(ctx context.Context, name string, create bool) (Workspace, bool, error) {
+	own := t.client.tokens.Workspace(name)
+	has, err := own.Available(ctx)
+	if err != nil {
+		return Workspace{}, false, err
+	}
+	if has {
+		w, err := t.client.CurrentWorkspace(ctx, name)
+		if err != nil {
+			return Workspace{}, false, err
+		}
+		if !strings.EqualFold(strings.TrimSpace(w.Name), strings.TrimSpace(name)) {
+			return Workspace{}, false, core.Refused(TargetName, fmt.Sprintf("the API token stored for AAC workspace %q belongs to workspace %q (id %s): seed the right token with %s",
+				name, w.Name, w.ID, own.fix), nil)
+		}
+		return w, true, nil
+	}
+	if ok, err := t.client.tokens.Account().Available(ctx); err != nil || !ok {
+		if err != nil {
+			return Workspace{}, false, err
+		}
+		return Workspace{}, false, own.noTokenError()
+	}
+	w, found, err := t.findByName(ctx, name)
+	if err != nil || found || !create {
+		return w, found, err
+	}
+	w, err = t.createWorkspace(ctx, name)
+	return w, err == nil, err
+}
+
+// findByName lists the account's workspaces for one named name: exactly,
+// else ignoring case.
+func (t *Target) findByName(ctx context.Context, name string) (Workspace, bool, error) {
+	all, err := t.client.Workspaces(ctx)
+	if err != nil {
+		return Workspace{}, false, err
+	}
+	for _, match := range []func(string) bool{
+		func(s string) bool { return s == name },
+		func(s string) bool { return strings.EqualFold(strings.TrimSpace(s), strings.TrimSpace(name)) },
+	} {
+		for _, w := range all {
+			if match(w.Name) {
+				return w, true, nil
+			}
+		}
+	}
+	return Workspace{}, false, nil
+}
+
+// createWorkspace makes the workspace under a store lease, so that cold
+// instances finding it missing at once make one, not one each: whoever
+// holds the lease lists again before creating.
+func (t *Target) createWorkspace(ctx context.Context, name string) (Workspace, error) {
+	if core.PlanFrom(ctx) != nil {
+		return t.client.CreateWorkspace(ctx, name) // planned, not sent: no lease to take
+	}
+	cfg := t.client.cfg
+	store := t.client.tokens.store
+	lease := leaseKeys + "create-workspace/" + hostOf(cfg.BaseURL) + "/" + name
+	owner, _, err := acquire(ctx, store, lease, cfg.Lease, cfg.Poll,
+		func(context.Context) (bool, error) { return false, nil })
+	if err != nil {
+		return Workspace{}, core.Unavailable("state", 0, err)
+	}
+	defer func() {
+		if err := store.Release(context.WithoutCancel(ctx), lease, owner); err != nil {
+			t.log.Warn("releasing the workspace-creation lease failed", "workspace", name, "error", err.Error())
+		}
+	}()
+	w, found, err := t.findByName(ctx, name)
+	if err != nil || found {
+		return w, err
+	}
+	w, err = t.client.CreateWorkspace(ctx, name)
+	if err != nil {
+		return Workspace{}, err
+	}
+	t.log.Warn("created an AAC workspace a profile names. AAC cannot issue an API token for it by API: until an admin generates one in it and seeds it, invites to it are answered retryably",
+		"workspace", name, "workspace_id", string(w.ID), "fix", t.client.tokens.Workspace(name).fix)
+	return w, nil
+}
+
+// resolveRoles turns the profile's role names into the role objects the
+// batch invite takes. AAC's guide reads them from the people list with
+// privileges (each member's authorizationRoles), so a role is known once
+// any member holds it; it matches by name, then ignoring case, then policyId.
+func resolveRoles(workspace string, people []Person, names []string) ([]json.RawMessage, error) {
+	type known struct {
+		ref struct {
+			PolicyID ID     `json:"policyId"`
+			Name     string `json:"name"`
+		}
+		raw json.RawMessage
+	}
+	var roles []known
+	seen := map[ID]bool{}
+	for _, p := range people {
+		for _, raw := range p.AuthorizationRoles {
+			var k known
+			if json.Unmarshal(raw, &k.ref) != nil || k.ref.PolicyID == "" || seen[k.ref.PolicyID] {
+				continue
+			}
+			seen[k.ref.PolicyID], k.raw = true, raw
+			roles = append(roles, k)
+		}
+	}
+	var out []json.RawMessage
+	used := map[ID]bool{}
+	for _, name := range names {
+		i := slices.IndexFunc(roles, func(k known) bool { return k.ref.Name == name })
+		if i < 0 {
+			i = slices.IndexFunc(roles, func(k known) bool { return strings.EqualFold(k.ref.Name, name) })
+		}
+		if i < 0 {
+			i = slices.IndexFunc(roles, func(k known) bool { return string(k.ref.PolicyID) == name })
+		}
+		if i < 0 {
+			seenNames := make([]string, len(roles))
+			for j, k := range roles {
+				seenNames[j] = k.ref.Name
+			}
+			return nil, &missingRoleError{workspace: workspace, role: name, known: seenNames}
+		}
+		if !used[roles[i].ref.PolicyID] {
+			used[roles[i].ref.PolicyID] = true
+			out = append(out, roles[i].raw)
+		}
+	}
+	return out, nil
+}
+
+// missingRoleError is a profile naming a role no member of the workspace
+// holds: a configuration matter that retrying does not fix.
+type missingRoleError struct {
+	workspace, role string
+	known           []string
+}
+
+func (e *missingRoleError) Error() string {
+	return fmt.Sprintf("AAC workspace %q has no role %q that any member holds (roles seen: %s). onboard learns role objects from the workspace's people list, as AAC's guide does: assign the role once to a member such as the workspace admin, or fix the profile in onboard.yaml",
+		e.workspace, e.role, strings.Join(e.known, ", "))
+}
+
+func byEmail(people []Person) map[string]Person {
+	m := make(map[string]Person, len(people))
+	for _, p := range people {
+		m[strings.ToLower(strings.TrimSpace(p.Email))] = p
+	}
+	return m
+}
+
+// refusal is an answer that sending the same batch again would not change.
+func refusal(err error) bool {
+	s := statusOf(err)
+	return s >= 400 && s < 500 && s != http.StatusTooManyRequests && s != http.StatusUnauthorized
+}
+
+// classify turns a client error into the answer the caller should get.
+func (t *Target) classify(workspace string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	var missing *missingRoleError
+	if errors.As(err, &missing) {
+		return core.Refused(TargetName, missing.Error(), err)
+	}
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		return core.Unavailable(TargetName, 0, err) // no answer: AAC may be fine in a moment
+	}
+	switch {
+	case apiErr.StatusCode == http.StatusTooManyRequests:
+		return core.RateLimited(TargetName, apiErr.RetryAfter, err)
+	case apiErr.StatusCode >= 500:
+		return core.Unavailable(TargetName, apiErr.RetryAfter, err)
+	case apiErr.StatusCode == http.StatusNotFound:
+		// A workspace deleted since it was looked up: look again next time.
+		t.wsMu.Lock()
+		delete(t.wsCache, workspace)
+		t.wsMu.Unlock()
+		return core.Unavailable(TargetName, 0, err)
+	}
+	return core.Refused(TargetName, fmt.Sprintf("AAC refused %s (%d): %s", apiErr.Operation, apiErr.StatusCode, apiErr.Text()), err)
+}
