@@ -9,7 +9,7 @@
 #   ONBOARD_NAME                 stack name (default onboard)
 #   ARTIFACT_BUCKET              S3 bucket for the zip (default <name>-artifacts-<account>-<region>, created)
 #   LOOKERSDK_VERIFY_SSL, LOOKERSDK_TIMEOUT, SENDGRID_BASE_URL, AAC_BASE_URL,
-#   PERISCOPE_BASE_URL, ONBOARD_LOG_LEVEL, ALERT_EMAIL   optional
+#   AAC_ACCOUNT_ID, AAC_TOKEN_URL, PERISCOPE_BASE_URL, ONBOARD_LOG_LEVEL, ALERT_EMAIL   optional
 #   DRY_RUN=1                    print every command instead of running it
 #                                (AWS_ACCOUNT_ID stands in for the account it cannot look up)
 set -euo pipefail
@@ -64,6 +64,8 @@ params=("LookerBaseUrl=$LOOKERSDK_BASE_URL")
 [[ -n "${LOOKERSDK_TIMEOUT:-}" ]] && params+=("LookerTimeoutSeconds=$LOOKERSDK_TIMEOUT")
 [[ -n "${SENDGRID_BASE_URL:-}" ]] && params+=("SendGridBaseUrl=$SENDGRID_BASE_URL")
 [[ -n "${AAC_BASE_URL:-}" ]] && params+=("AacBaseUrl=$AAC_BASE_URL")
+[[ -n "${AAC_ACCOUNT_ID:-}" ]] && params+=("AacAccountId=$AAC_ACCOUNT_ID")
+[[ -n "${AAC_TOKEN_URL:-}" ]] && params+=("AacTokenUrl=$AAC_TOKEN_URL")
 [[ -n "${PERISCOPE_BASE_URL:-}" ]] && params+=("PeriscopeBaseUrl=$PERISCOPE_BASE_URL")
 [[ -n "${ONBOARD_LOG_LEVEL:-}" ]] && params+=("LogLevel=$ONBOARD_LOG_LEVEL")
 [[ -n "${ALERT_EMAIL:-}" ]] && params+=("AlarmEmail=$ALERT_EMAIL")

@@ -7,7 +7,7 @@
 #   ONBOARD_CONFIG               the policy to ship (default onboard.yaml)
 #   ONBOARD_NAME                 resource name prefix (default onboard)
 #   LOOKERSDK_VERIFY_SSL, LOOKERSDK_TIMEOUT, SENDGRID_BASE_URL, AAC_BASE_URL,
-#   PERISCOPE_BASE_URL, ONBOARD_LOG_LEVEL, ALERT_EMAIL   optional
+#   AAC_ACCOUNT_ID, AAC_TOKEN_URL, PERISCOPE_BASE_URL, ONBOARD_LOG_LEVEL, ALERT_EMAIL   optional
 #   DRY_RUN=1                    print every command instead of running it
 set -euo pipefail
 
@@ -96,6 +96,8 @@ tfvars=(-var "project=$project" -var "region=$region" -var "name=$name"
 [[ -n "${LOOKERSDK_TIMEOUT:-}" ]] && tfvars+=(-var "looker_timeout_seconds=$LOOKERSDK_TIMEOUT")
 [[ -n "${SENDGRID_BASE_URL:-}" ]] && tfvars+=(-var "sendgrid_base_url=$SENDGRID_BASE_URL")
 [[ -n "${AAC_BASE_URL:-}" ]] && tfvars+=(-var "aac_base_url=$AAC_BASE_URL")
+[[ -n "${AAC_ACCOUNT_ID:-}" ]] && tfvars+=(-var "aac_account_id=$AAC_ACCOUNT_ID")
+[[ -n "${AAC_TOKEN_URL:-}" ]] && tfvars+=(-var "aac_token_url=$AAC_TOKEN_URL")
 [[ -n "${PERISCOPE_BASE_URL:-}" ]] && tfvars+=(-var "periscope_base_url=$PERISCOPE_BASE_URL")
 [[ -n "${ONBOARD_LOG_LEVEL:-}" ]] && tfvars+=(-var "log_level=$ONBOARD_LOG_LEVEL")
 [[ -n "${ALERT_EMAIL:-}" ]] && tfvars+=(-var "alert_email=$ALERT_EMAIL")

@@ -78,6 +78,6 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 // sandboxNote tells the user their command ran against fakes.
 func (l *local) sandboxNote(w io.Writer) {
 	if l.box != nil {
-		fmt.Fprintf(w, "onboard: sandbox mode (no LOOKERSDK_BASE_URL): Looker and SendGrid are in-memory fakes; emails go to %s/\n", l.box.OutboxDir)
+		fmt.Fprintf(w, "onboard: sandbox mode (no LOOKERSDK_BASE_URL): Looker, SendGrid, AAC and Periscope are in-memory fakes; emails go to %s/\n", l.box.OutboxDir)
 	}
 }

@@ -95,7 +95,7 @@ Serves the HTTP function at http://localhost:$PORT/ and GET /healthz, and the
 event functions at POST /_local/pubsub (a Pub/Sub push body) and
 POST /_local/lambda (any Lambda event: SQS batch, API Gateway v1 or v2).
 With LOOKERSDK_BASE_URL set it talks to that Looker; without it, it starts in
-sandbox mode: Looker and SendGrid are in-memory fakes, and every email is
+sandbox mode: Looker, SendGrid, AAC and Periscope are in-memory fakes, and every email is
 written to --outbox instead of being sent.
 
 Example:
@@ -156,7 +156,7 @@ func printSandboxBanner(w io.Writer, port string, box *sandbox.Sandbox, secret s
 		auth = fmt.Sprintf(" -H 'Authorization: Bearer %s'", secret)
 	}
 	fmt.Fprintf(w, `onboard: SANDBOX MODE (no LOOKERSDK_BASE_URL set)
-  Looker and SendGrid are in-memory fakes; nothing leaves this machine.
+  Looker, SendGrid, AAC and Periscope are in-memory fakes; nothing leaves this machine.
   Welcome emails are written to %s/
   Serving http://localhost:%s/  (GET /healthz for health)
 

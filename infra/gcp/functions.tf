@@ -21,6 +21,8 @@ locals {
     LOOKERSDK_TIMEOUT    = tostring(var.looker_timeout_seconds)
     SENDGRID_BASE_URL    = var.sendgrid_base_url
     AAC_BASE_URL         = var.aac_base_url
+    AAC_ACCOUNT_ID       = var.aac_account_id
+    AAC_TOKEN_URL        = var.aac_token_url
     PERISCOPE_BASE_URL   = var.periscope_base_url
   } : k => v if v != "" }
 

@@ -60,6 +60,18 @@ variable "aac_base_url" {
   default     = ""
 }
 
+variable "aac_account_id" {
+  description = "AAC_ACCOUNT_ID (needed to list and create AAC workspaces). Empty: not set."
+  type        = string
+  default     = ""
+}
+
+variable "aac_token_url" {
+  description = "AAC_TOKEN_URL. Empty: read from the access token's iss claim."
+  type        = string
+  default     = ""
+}
+
 variable "periscope_base_url" {
   description = "PERISCOPE_BASE_URL. Empty: not set."
   type        = string
