@@ -1,41 +1,19 @@
 package aac
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/onboard-dev/onboard/core/internal/jsonid"
 )
 
 // ID is an AAC id. The API sends numbers; a string form is accepted too so
 // that a change of representation does not break decoding.
-type ID string
-
-// UnmarshalJSON accepts a JSON number or string.
-func (id *ID) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if bytes.Equal(b, []byte("null")) {
-		*id = ""
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*id = ID(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("aac: id %s is neither a number nor a string", b)
-	}
-	*id = ID(n.String())
-	return nil
-}
+type ID = jsonid.ID
 
 // Workspace is the part of AAC's Workspace object onboard reads.
 type Workspace struct {

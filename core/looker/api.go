@@ -1,40 +1,18 @@
 package looker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/onboard-dev/onboard/core/internal/jsonid"
 )
 
 // ID is a Looker id. API 4.0 documents ids as strings, yet some instances
 // still send numbers (sdk-codegen #606), so it decodes both.
-type ID string
-
-// UnmarshalJSON accepts "42", 42 and null.
-func (id *ID) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if bytes.Equal(b, []byte("null")) {
-		*id = ""
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*id = ID(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return err
-	}
-	*id = ID(n.String())
-	return nil
-}
+type ID = jsonid.ID
 
 // User is the part of Looker's User this package reads.
 type User struct {
