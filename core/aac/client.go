@@ -137,13 +137,10 @@ func (c *Client) send(ctx context.Context, r request, token string, out any) err
 // failure tells httpretry what an attempt's error was.
 func failure(err error) (httpretry.Failure, bool) {
 	var apiErr *APIError
-	switch {
-	case errors.As(err, &apiErr):
+	if errors.As(err, &apiErr) {
 		return httpretry.Failure{Status: apiErr.StatusCode, RetryAfter: apiErr.RetryAfter}, true
-	case isTransport(err):
-		return httpretry.Failure{Transport: true}, true
 	}
-	return httpretry.Failure{}, false
+	return httpretry.TransportFailure(err)
 }
 
 func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {
@@ -172,22 +169,7 @@ func (c *Client) sendOnce(ctx context.Context, r request, token string, out any)
 	if r.account && c.cfg.AccountID != "" {
 		req.Header.Set("x-alteryx-account-id", c.cfg.AccountID)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return &TransportError{Operation: r.op, Err: httpretry.StripURL(err)}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeAPIError(resp, r.op)
-	}
-	if out == nil || resp.StatusCode == http.StatusNoContent {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("aac: %s: decoding answer: %w", r.op, err)
-	}
-	return nil
+	return httpretry.Exchange(c.http, req, TargetName, r.op, func(resp *http.Response) error { return decodeAPIError(resp, r.op) }, out)
 }
 
 // APIError is a non-2xx answer from AAC, decoded from its
@@ -296,15 +278,4 @@ func statusOf(err error) int {
 func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
 
 // TransportError is a call that got no HTTP answer: refused, reset, timed out.
-type TransportError struct {
-	Operation string
-	Err       error
-}
-
-func (e *TransportError) Error() string { return "aac: " + e.Operation + ": " + e.Err.Error() }
-func (e *TransportError) Unwrap() error { return e.Err }
-
-func isTransport(err error) bool {
-	var te *TransportError
-	return errors.As(err, &te)
-}
+type TransportError = httpretry.TransportError

@@ -219,11 +219,7 @@ func classifyFailure(err error) (httpretry.Failure, bool) {
 	if errors.As(err, &apiErr) {
 		return httpretry.Failure{Status: apiErr.StatusCode, RetryAfter: apiErr.RetryAfter}, true
 	}
-	var te *TransportError
-	if errors.As(err, &te) {
-		return httpretry.Failure{Transport: true}, true
-	}
-	return httpretry.Failure{}, false
+	return httpretry.TransportFailure(err)
 }
 
 func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {
@@ -249,32 +245,11 @@ func (c *Client) sendOnce(ctx context.Context, r request, token string, out any)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return &TransportError{Operation: r.op, Err: httpretry.StripURL(err)}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeAPIError(resp, r.op)
-	}
-	if out == nil || resp.StatusCode == http.StatusNoContent {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("looker: %s: decoding answer: %w", r.op, err)
-	}
-	return nil
+	return httpretry.Exchange(c.http, req, TargetName, r.op, func(resp *http.Response) error { return decodeAPIError(resp, r.op) }, out)
 }
 
 // TransportError is a call that got no HTTP answer: refused, reset, timed out.
-type TransportError struct {
-	Operation string
-	Err       error
-}
-
-func (e *TransportError) Error() string { return "looker: " + e.Operation + ": " + e.Err.Error() }
-func (e *TransportError) Unwrap() error { return e.Err }
+type TransportError = httpretry.TransportError
 
 func decodeAPIError(resp *http.Response, op string) error {
 	e := &APIError{StatusCode: resp.StatusCode, Operation: op, RetryAfter: httpretry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}

@@ -5,7 +5,10 @@ package httpretry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -153,4 +156,47 @@ func StripURL(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// TransportError is a call that got no HTTP answer: refused, reset, timed
+// out. Its text names the service and the operation template, never the URL.
+type TransportError struct {
+	Service   string // "looker", "aac"
+	Operation string // "METHOD /path/{template}"
+	Err       error
+}
+
+func (e *TransportError) Error() string { return e.Service + ": " + e.Operation + ": " + e.Err.Error() }
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// TransportFailure classifies a *TransportError for Do; any other error is
+// left to the client's own classification (ok false).
+func TransportFailure(err error) (Failure, bool) {
+	var te *TransportError
+	if errors.As(err, &te) {
+		return Failure{Transport: true}, true
+	}
+	return Failure{}, false
+}
+
+// Exchange sends req and reads the answer: a 2xx JSON body is decoded into
+// out (nil discards it), any other status becomes decodeError's error, and
+// no answer at all a *TransportError.
+func Exchange(client *http.Client, req *http.Request, service, op string, decodeError func(*http.Response) error, out any) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return &TransportError{Service: service, Operation: op, Err: StripURL(err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return decodeError(resp)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s: %s: decoding answer: %w", service, op, err)
+	}
+	return nil
 }

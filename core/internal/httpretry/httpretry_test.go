@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -117,5 +120,52 @@ func TestStripURL(t *testing.T) {
 	err := &url.Error{Op: "Get", URL: "https://x/users/credential/email/ada@example.com", Err: errors.New("refused")}
 	if got := StripURL(err); got.Error() != "refused" {
 		t.Errorf("StripURL kept %q", got)
+	}
+}
+
+func TestExchange(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok":
+			_, _ = w.Write([]byte(`{"id":"7"}`))
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.WriteHeader(http.StatusTeapot)
+		}
+	}))
+	addr := srv.URL
+	apiErr := errors.New("decoded api error")
+	decode := func(resp *http.Response) error {
+		if resp.StatusCode != http.StatusTeapot {
+			t.Errorf("decodeError got %d", resp.StatusCode)
+		}
+		return apiErr
+	}
+	get := func(path string, out any) error {
+		req, _ := http.NewRequest(http.MethodGet, addr+path, nil)
+		return Exchange(http.DefaultClient, req, "svc", "GET /thing/{id}", decode, out)
+	}
+	var got struct{ ID string }
+	if err := get("/ok", &got); err != nil || got.ID != "7" {
+		t.Errorf("2xx: %+v %v", got, err)
+	}
+	if err := get("/empty", &got); err != nil {
+		t.Errorf("204: %v", err)
+	}
+	if err := get("/teapot", nil); !errors.Is(err, apiErr) {
+		t.Errorf("non-2xx: %v", err)
+	}
+	srv.Close()
+	err := get("/secret-path/ada@example.com", nil)
+	var te *TransportError
+	if !errors.As(err, &te) || strings.Contains(err.Error(), "ada@example.com") || !strings.HasPrefix(err.Error(), "svc: GET /thing/{id}: ") {
+		t.Errorf("no answer: %v", err)
+	}
+	if f, ok := TransportFailure(err); !ok || !f.Transport {
+		t.Errorf("TransportFailure(%v) = %+v %v", err, f, ok)
+	}
+	if _, ok := TransportFailure(apiErr); ok {
+		t.Error("an API error is not a transport failure")
 	}
 }
