@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/onboard-dev/onboard/internal/fakehttp"
 )
 
 // APIPrefix is where Looker serves API 4.0 under the instance root.
@@ -588,13 +590,8 @@ func (s *Server) takeFault(req Request) *Fault {
 
 func serveFault(w http.ResponseWriter, f *Fault) {
 	if f.DropConnection {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler) // fallback: net/http aborts the response
+		fakehttp.DropConnection(w)
+		return
 	}
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)

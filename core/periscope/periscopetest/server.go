@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/onboard-dev/onboard/internal/fakehttp"
 )
 
 // APIPrefix is where the API lives under the host.
@@ -310,13 +312,8 @@ func (s *Server) takeFault(req Request) *Fault {
 
 func serveFault(w http.ResponseWriter, f *Fault) {
 	if f.DropConnection {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		fakehttp.DropConnection(w)
+		return
 	}
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
