@@ -35,7 +35,7 @@ type world struct {
 	sendgrid *sendgridtest.Server
 }
 
-func newWorld(t *testing.T, lookerOpts lookertest.Options) *world {
+func newWorld(t testing.TB, lookerOpts lookertest.Options) *world {
 	t.Helper()
 	cfg, err := core.LoadConfig(configPath(t))
 	if err != nil {
