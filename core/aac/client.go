@@ -131,16 +131,7 @@ func (c *Client) call(ctx context.Context, r request, in, out any) error {
 // send performs r with the retry discipline every target client shares.
 func (c *Client) send(ctx context.Context, r request, token string, out any) error {
 	return httpretry.Do(ctx, c.cfg.Retry, r.idempotent, httpretry.Sleep,
-		func() error { return c.sendOnce(ctx, r, token, out) }, failure)
-}
-
-// failure tells httpretry what an attempt's error was.
-func failure(err error) (httpretry.Failure, bool) {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return httpretry.Failure{Status: apiErr.StatusCode, RetryAfter: apiErr.RetryAfter}, true
-	}
-	return httpretry.TransportFailure(err)
+		func() error { return c.sendOnce(ctx, r, token, out) }, httpretry.Classify)
 }
 
 func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {
@@ -265,6 +256,9 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	}
 	return httpretry.ParseRetryAfter(h.Get("Retry-After"), now)
 }
+
+// RetryStatus tells the shared retry loop what this answer means.
+func (e *APIError) RetryStatus() (int, time.Duration) { return e.StatusCode, e.RetryAfter }
 
 func statusOf(err error) int {
 	var e *APIError

@@ -210,16 +210,7 @@ func (c *Client) call(ctx context.Context, r request, in, out any) error {
 func (c *Client) send(ctx context.Context, r request, token string, out any) error {
 	policy := httpretry.Policy{MaxAttempts: c.cfg.MaxAttempts, BaseDelay: c.cfg.BaseDelay, MaxDelay: c.cfg.MaxDelay}
 	return httpretry.Do(ctx, policy, r.idempotent, httpretry.Sleep,
-		func() error { return c.sendOnce(ctx, r, token, out) }, classifyFailure)
-}
-
-// classifyFailure tells the retry loop what an error of this client means.
-func classifyFailure(err error) (httpretry.Failure, bool) {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return httpretry.Failure{Status: apiErr.StatusCode, RetryAfter: apiErr.RetryAfter}, true
-	}
-	return httpretry.TransportFailure(err)
+		func() error { return c.sendOnce(ctx, r, token, out) }, httpretry.Classify)
 }
 
 func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {

@@ -43,6 +43,9 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
+// RetryStatus tells the shared retry loop what this answer means.
+func (e *APIError) RetryStatus() (int, time.Duration) { return e.StatusCode, e.RetryAfter }
+
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {
 		if v != "" {

@@ -167,15 +167,13 @@ func (c *Client) send(ctx context.Context, site string, r call, body []byte) ([]
 	return raw, nil
 }
 
-// classifyFailure tells the retry loop what an error of this client means.
+// classifyFailure tells the retry loop what an error of this client means;
+// its transport errors are its own (they scrub the site key).
 func classifyFailure(err error) (httpretry.Failure, bool) {
-	if apiErr, ok := errors.AsType[*APIError](err); ok {
-		return httpretry.Failure{Status: apiErr.StatusCode, RetryAfter: apiErr.RetryAfter}, true
-	}
 	if _, ok := errors.AsType[*TransportError](err); ok {
 		return httpretry.Failure{Transport: true}, true
 	}
-	return httpretry.Failure{}, false
+	return httpretry.Classify(err)
 }
 
 func (c *Client) sendOnce(ctx context.Context, site string, r call, body []byte) ([]byte, error) {

@@ -81,6 +81,9 @@ func newTransportError(op, site, key string, err error) *TransportError {
 	return &TransportError{Operation: op, Site: site, msg: msg, err: err}
 }
 
+// RetryStatus tells the shared retry loop what this answer means.
+func (e *APIError) RetryStatus() (int, time.Duration) { return e.StatusCode, e.RetryAfter }
+
 func statusOf(err error) int {
 	if e, ok := errors.AsType[*APIError](err); ok {
 		return e.StatusCode

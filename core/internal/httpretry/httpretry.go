@@ -169,9 +169,20 @@ type TransportError struct {
 func (e *TransportError) Error() string { return e.Service + ": " + e.Operation + ": " + e.Err.Error() }
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// TransportFailure classifies a *TransportError for Do; any other error is
-// left to the client's own classification (ok false).
-func TransportFailure(err error) (Failure, bool) {
+// StatusError is an API error that knows what it means for a retry.
+type StatusError interface {
+	error
+	RetryStatus() (status int, retryAfter time.Duration)
+}
+
+// Classify is the classification Do needs for clients whose API errors are
+// StatusErrors and whose no-answer errors are *TransportErrors.
+func Classify(err error) (Failure, bool) {
+	var se StatusError
+	if errors.As(err, &se) {
+		status, retryAfter := se.RetryStatus()
+		return Failure{Status: status, RetryAfter: retryAfter}, true
+	}
 	var te *TransportError
 	if errors.As(err, &te) {
 		return Failure{Transport: true}, true

@@ -162,10 +162,21 @@ func TestExchange(t *testing.T) {
 	if !errors.As(err, &te) || strings.Contains(err.Error(), "ada@example.com") || !strings.HasPrefix(err.Error(), "svc: GET /thing/{id}: ") {
 		t.Errorf("no answer: %v", err)
 	}
-	if f, ok := TransportFailure(err); !ok || !f.Transport {
-		t.Errorf("TransportFailure(%v) = %+v %v", err, f, ok)
+	if f, ok := Classify(err); !ok || !f.Transport {
+		t.Errorf("Classify(%v) = %+v %v", err, f, ok)
 	}
-	if _, ok := TransportFailure(apiErr); ok {
-		t.Error("an API error is not a transport failure")
+	if _, ok := Classify(apiErr); ok {
+		t.Error("an error that is neither a StatusError nor a TransportError must not be retried")
+	}
+	if f, ok := Classify(fmt.Errorf("wrapped: %w", statusErr{429, 3 * time.Second})); !ok || f.Status != 429 || f.RetryAfter != 3*time.Second {
+		t.Errorf("Classify(StatusError) = %+v %v", f, ok)
 	}
 }
+
+type statusErr struct {
+	status int
+	after  time.Duration
+}
+
+func (e statusErr) Error() string                     { return "status" }
+func (e statusErr) RetryStatus() (int, time.Duration) { return e.status, e.after }
