@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/onboard-dev/onboard/core/state"
@@ -206,15 +205,9 @@ func (e *Engine) run(ctx context.Context, store state.Store, action Action, trig
 		RequestID: res.RequestID, IdempotencyKey: res.IdempotencyKey, Trigger: trigger, Person: person.Email,
 	}})
 	outcomes := make([]outcome, len(targets))
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			outcomes[i] = runTarget(ctx, t, action, person, profile)
-		}()
-	}
-	wg.Wait()
+	parallel(ctx, len(targets), func(i int) {
+		outcomes[i] = runTarget(ctx, targets[i], action, person, profile)
+	})
 
 	var failures []*Error
 	for _, o := range outcomes {

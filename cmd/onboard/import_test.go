@@ -2,15 +2,19 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/aac/aactest"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
@@ -20,17 +24,27 @@ import (
 // so a resumed import can be checked for duplicates.
 type importWorld struct {
 	bin, dir string
+	config   string // path of the onboard.yaml the CLI runs with
 	looker   *lookertest.Server
 	sendgrid *sendgridtest.Server
+	env      []string // more settings, such as AAC's
 }
 
 func newImportWorld(t *testing.T, latency time.Duration) *importWorld {
 	t.Helper()
-	cfg, err := core.LoadConfig("../../testdata/onboard.yaml")
+	return newImportWorldFor(t, latency, "onboard.yaml")
+}
+
+// newImportWorldFor runs the CLI with testdata/config, its Looker holding
+// the roles, groups and attributes that config names.
+func newImportWorldFor(t *testing.T, latency time.Duration, config string) *importWorld {
+	t.Helper()
+	path := absPathNoT(filepath.Join("../../testdata", config))
+	cfg, err := core.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &importWorld{bin: buildCLI(t), dir: t.TempDir(),
+	w := &importWorld{bin: buildCLI(t), dir: t.TempDir(), config: path,
 		looker:   lookertest.NewTestServer(t, lookertest.Options{Latency: latency}),
 		sendgrid: sendgridtest.NewTestServer(t, sendgridtest.Options{APIKey: "SG.import-test-key"})}
 	sandbox.Seed(w.looker, cfg)
@@ -41,10 +55,11 @@ func (w *importWorld) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(w.bin, args...)
 	cmd.Dir = w.dir
 	cmd.Env = append(cleanEnv(),
-		"ONBOARD_CONFIG="+absPathNoT("../../testdata/onboard.yaml"),
+		"ONBOARD_CONFIG="+w.config,
 		"LOOKERSDK_BASE_URL="+w.looker.URL, "LOOKERSDK_CLIENT_ID="+lookertest.DefaultClientID,
 		"LOOKERSDK_CLIENT_SECRET="+lookertest.DefaultClientSecret,
 		"SENDGRID_API_KEY=SG.import-test-key", "SENDGRID_BASE_URL="+w.sendgrid.URL)
+	cmd.Env = append(cmd.Env, w.env...)
 	return cmd
 }
 
@@ -105,6 +120,49 @@ func TestImportClean(t *testing.T) {
 		if r.Method != "GET" && r.Path != "/login" {
 			t.Errorf("re-running a finished import wrote %s %s", r.Method, r.Path)
 		}
+	}
+}
+
+// An import's rows are one event batch: AAC gets one invite call per 50
+// people (its batch size), not one per wave of concurrent rows.
+func TestImportInvitesAACInBatches(t *testing.T) {
+	w := newImportWorldFor(t, 2*time.Millisecond, "onboard-aac.yaml")
+	fake := aactest.NewTestServer(t, aactest.Options{})
+	ws := fake.AddWorkspace("Sales Analytics", "Auto Insights Creator", "Auto Insights Viewer")
+	seeds, _ := json.Marshal(map[string]string{"Sales Analytics": fake.NewWorkspaceGrant(ws).RefreshToken})
+	w.env = []string{"AAC_BASE_URL=" + fake.URL, "AAC_TOKEN_URL=" + fake.TokenURL(),
+		"AAC_CLIENT_ID=" + fake.ClientID(), "AAC_REFRESH_TOKENS=" + string(seeds)}
+	rows := []string{"email,first_name,last_name"}
+	for i := range 120 {
+		rows = append(rows, fmt.Sprintf("person%03d@example.com,Person,%d", i, i))
+	}
+	file := filepath.Join(w.dir, "people-120.csv")
+	if err := os.WriteFile(file, []byte(strings.Join(rows, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := w.run("import", file); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	var sizes []int
+	for _, r := range fake.Requests(aactest.OpInvite) {
+		var body struct{ Emails []string }
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(body.Emails))
+	}
+	slices.Sort(sizes)
+	if !slices.Equal(sizes, []int{20, 50, 50}) {
+		t.Errorf("invite calls carried %v people, want 50, 50 and 20", sizes)
+	}
+	invited := 0
+	for _, m := range fake.Members(ws) {
+		if strings.HasPrefix(m.Email, "person") {
+			invited++
+		}
+	}
+	if invited != 120 {
+		t.Errorf("%d people invited to the workspace, want 120", invited)
 	}
 }
 

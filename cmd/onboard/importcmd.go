@@ -299,28 +299,26 @@ func validateRows(cfg *core.Config, rows []row) []string {
 // runRows processes rows with bounded concurrency, retrying what the targets
 // say is retryable, and stops dispatching when ctx ends (rows in flight
 // finish or release their claim).
+// The rows are one core.Batch, so targets that serve many people in one
+// call (AAC) make one call per batch-full of rows, not one per wave.
 func runRows(ctx context.Context, rows []row, concurrency int, do func(context.Context, row) rowResult, done func(rowResult)) []rowResult {
 	results := make([]rowResult, len(rows))
-	sem := make(chan struct{}, concurrency)
-	var wg sync.WaitGroup
+	batch := core.NewBatch(concurrency)
+	batch.Add(len(rows))
 	for i, r := range rows {
-		select {
-		case <-ctx.Done():
-			wg.Wait()
+		err := batch.Go(ctx, func(ctx context.Context) {
+			results[i] = withRetries(ctx, r, do)
+			done(results[i])
+		})
+		if err != nil {
+			batch.Wait()
 			for j := i; j < len(rows); j++ {
 				results[j] = rowResult{err: &core.Error{Status: 503, Message: "not run: the import was interrupted"}}
 			}
 			return results
-		case sem <- struct{}{}:
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			results[i] = withRetries(ctx, r, do)
-			done(results[i])
-		}()
 	}
-	wg.Wait()
+	batch.Wait()
 	return results
 }
 

@@ -58,6 +58,11 @@ type Config struct {
 	BatchWindow  time.Duration
 	BatchMaxWait time.Duration
 	BatchMax     int
+	// BatchSettleMaxWait bounds how long the invites of one event batch
+	// (core.Batch) wait for the rest of it to join, in case an item is
+	// stuck; they normally go out as soon as every item has joined or
+	// finished.
+	BatchSettleMaxWait time.Duration
 }
 
 // Defaults for the zero values of Config.
@@ -69,6 +74,9 @@ const (
 	// DefaultBatchMaxWait bounds how long a steady trickle can hold a batch.
 	DefaultBatchMaxWait = 250 * time.Millisecond
 	DefaultBatchMax     = 50
+	// DefaultBatchSettleMaxWait stays well inside the engine's idempotency
+	// lease (core.DefaultLease), so a waiting invite never outlives its claim.
+	DefaultBatchSettleMaxWait = 30 * time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -90,6 +98,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchMax <= 0 {
 		c.BatchMax = DefaultBatchMax
+	}
+	if c.BatchSettleMaxWait <= 0 {
+		c.BatchSettleMaxWait = DefaultBatchSettleMaxWait
 	}
 	if c.Seeds == nil {
 		c.Seeds = func(context.Context) (map[string]string, error) { return nil, nil }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/aac/aactest"
@@ -28,6 +29,9 @@ profiles:
       roles: [Auto Insights Creator]
 `
 
+// engineFor runs the AAC target and, for every profile, a target that
+// takes as long as Looker does to provision someone: longer than AAC's
+// micro-batch window, so only the event batch can gather the invites.
 func engineFor(t *testing.T, w *world) *core.Engine {
 	t.Helper()
 	cfg, err := core.ParseConfig([]byte(aacOnlyConfig))
@@ -35,8 +39,20 @@ func engineFor(t *testing.T, w *world) *core.Engine {
 		t.Fatal(err)
 	}
 	in := w.instance(t)
-	return &core.Engine{Config: cfg, Targets: []core.Target{in.target}, Store: w.store,
+	return &core.Engine{Config: cfg, Targets: []core.Target{in.target, slowTarget{300 * time.Millisecond}}, Store: w.store,
 		Log: logging.New(&logbuf.Buffer{}, slog.LevelDebug, nil)}
+}
+
+type slowTarget struct{ took time.Duration }
+
+func (slowTarget) Name() string               { return "slow" }
+func (slowTarget) Handles(*core.Profile) bool { return true }
+func (s slowTarget) Provision(context.Context, core.Person, *core.Profile) (core.TargetResult, error) {
+	time.Sleep(s.took)
+	return core.TargetResult{Status: core.StatusUnchanged}, nil
+}
+func (s slowTarget) Deprovision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
+	return s.Provision(ctx, p, prof)
 }
 
 // A bulk HTTP body is answered item by item, but its invites reach AAC as
@@ -46,9 +62,10 @@ func TestBulkBodyMakesOneBatchCall(t *testing.T) {
 	w.seedSecret(workspace, w.wsID)
 	h := &httpapi.Handler{Engine: engineFor(t, w), Auth: &core.WebhookAuth{Insecure: true}}
 
-	// Four: what the HTTP handler runs at once from one bulk body.
+	// Twenty: five times what the HTTP handler runs at once from one body.
+	const n = 20
 	var items []string
-	for i := range 4 {
+	for i := range n {
 		items = append(items, fmt.Sprintf(`{"email":%q}`, emailN(i)))
 	}
 	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("["+strings.Join(items, ",")+"]"))
@@ -72,8 +89,8 @@ func TestBulkBodyMakesOneBatchCall(t *testing.T) {
 		}
 	}
 	calls := invites(t, w)
-	if len(calls) != 1 || len(calls[0].Emails) != 4 {
-		t.Fatalf("invite calls = %v, want one carrying all 4", calls)
+	if len(calls) != 1 || len(calls[0].Emails) != n {
+		t.Fatalf("invite calls = %v, want one carrying all %d", calls, n)
 	}
 
 	recs, err := w.store.Audit(context.Background(), state.AuditQuery{})
@@ -94,9 +111,10 @@ func TestBulkBodyMakesOneBatchCall(t *testing.T) {
 	}
 }
 
-// An SQS batch's records run concurrently (eight at a time) through the
-// engine's message entry, each its own request: one batch call for all.
-func TestEventBatchMakesOneBatchCall(t *testing.T) {
+// Separate requests that arrive together (Pub/Sub pushes, concurrent
+// single requests, each outside any event batch) share one call through
+// the micro-batch window.
+func TestConcurrentRequestsShareOneBatchCall(t *testing.T) {
 	w := newWorld(t, aactest.Options{}, nil)
 	w.seedSecret(workspace, w.wsID)
 	e := engineFor(t, w)

@@ -45,16 +45,18 @@ func (t *Target) Name() string { return TargetName }
 // Handles implements core.Target.
 func (t *Target) Handles(p *core.Profile) bool { return p.AAC != nil }
 
-// batch collects the invites for one workspace and role set that arrive
-// close together, so a bulk body or an event batch makes one call. Their
-// arrivals are spread by the engine's per-request work (idempotency claims),
-// so the window restarts at each one, up to a deadline.
+// batch collects the invites for one workspace and role set that can
+// share a call. Inside an event batch (core.Batch) it goes out once every
+// item of that batch has joined or finished. Otherwise it collects the
+// invites that arrive close together from separate requests: the window
+// restarts at each arrival, up to a deadline.
 type batch struct {
 	workspace string
 	roles     []string
 	members   []*member
 	timer     *time.Timer
 	deadline  time.Time
+	settles   bool // flushed when its core.Batch settles, not by the window
 }
 
 // member is one Provision call waiting for its batch.
@@ -74,13 +76,12 @@ type outcome struct {
 func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
 	m := &member{ctx: ctx, email: p.Email, done: make(chan outcome, 1)}
 	t.enqueue(prof.AAC, m)
-	select {
-	case o := <-m.done:
-		return o.res, o.err
-	case <-ctx.Done():
+	o, ok := core.Await(ctx, m.done)
+	if !ok {
 		// The batch may still invite this person; the retry then finds them.
 		return core.TargetResult{}, core.Unavailable(TargetName, 0, context.Cause(ctx))
 	}
+	return o.res, o.err
 }
 
 func (t *Target) enqueue(ap *core.AACProfile, m *member) {
@@ -89,14 +90,22 @@ func (t *Target) enqueue(ap *core.AACProfile, m *member) {
 		go t.run(&batch{workspace: ap.Workspace, roles: ap.Roles, members: []*member{m}})
 		return
 	}
-	key := batchKey(ap, core.PlanFrom(m.ctx) != nil)
+	scope := core.BatchFrom(m.ctx)
+	key := batchKey(ap, scope, core.PlanFrom(m.ctx) != nil)
 	t.mu.Lock()
 	b := t.pending[key]
-	if b == nil {
+	switch {
+	case b == nil:
 		b = &batch{workspace: ap.Workspace, roles: ap.Roles, deadline: time.Now().Add(cfg.BatchMaxWait)}
 		t.pending[key] = b
-		b.timer = time.AfterFunc(cfg.BatchWindow, func() { t.flush(key, b) })
-	} else {
+		flush := func() { t.flush(key, b) }
+		b.settles = scope != nil && scope.OnSettled(flush)
+		wait := cfg.BatchWindow
+		if b.settles {
+			wait = cfg.BatchSettleMaxWait
+		}
+		b.timer = time.AfterFunc(wait, flush)
+	case !b.settles:
 		// A timer that fired already just calls flush once more, which finds
 		// the batch gone and does nothing.
 		b.timer.Reset(min(cfg.BatchWindow, time.Until(b.deadline)))
@@ -104,6 +113,8 @@ func (t *Target) enqueue(ap *core.AACProfile, m *member) {
 	b.members = append(b.members, m)
 	full := len(b.members) >= cfg.BatchMax
 	t.mu.Unlock()
+	// Only now that m is in b: this may settle the event batch and flush b.
+	core.Joined(m.ctx)
 	if full {
 		t.flush(key, b)
 	}
@@ -118,16 +129,17 @@ func (t *Target) flush(key string, b *batch) {
 	}
 	delete(t.pending, key)
 	t.mu.Unlock()
+	b.timer.Stop()
 	go t.run(b)
 }
 
 // batchKey groups invites that can share a call: same workspace, same
-// roles, and never a dry run's with a real one (the call is made, or
-// skipped, for the whole batch).
-func batchKey(ap *core.AACProfile, dryRun bool) string {
+// roles, the same event batch (or none), and never a dry run's with a real
+// one (the call is made, or skipped, for the whole batch).
+func batchKey(ap *core.AACProfile, scope *core.Batch, dryRun bool) string {
 	roles := slices.Clone(ap.Roles)
 	slices.Sort(roles)
-	return fmt.Sprintf("%t\x00%s\x00%s", dryRun, ap.Workspace, strings.Join(roles, "\x00"))
+	return fmt.Sprintf("%p\x00%t\x00%s\x00%s", scope, dryRun, ap.Workspace, strings.Join(roles, "\x00"))
 }
 
 // run invites a batch's members and hands each its own outcome. Members

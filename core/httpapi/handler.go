@@ -12,7 +12,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/onboard-dev/onboard/core"
 )
@@ -135,19 +134,20 @@ func (r reply) MarshalJSON() ([]byte, error) {
 
 func (h *Handler) answerBulk(ctx context.Context, items []core.ParsedItem, meta core.Meta) []reply {
 	out := make([]reply, len(items))
-	sem := make(chan struct{}, bulkConcurrency)
-	var wg sync.WaitGroup
+	// One core.Batch, so targets that serve many people in one call (AAC)
+	// make that call once for the whole body.
+	batch := core.NewBatch(bulkConcurrency)
+	batch.Add(len(items))
 	for i, item := range items {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			m := meta
-			m.RequestID = meta.RequestID + "-" + strconv.Itoa(i)
-			out[i] = h.answer(ctx, item, m)
-		}()
+		m := meta
+		m.RequestID = meta.RequestID + "-" + strconv.Itoa(i)
+		err := batch.Go(ctx, func(ctx context.Context) { out[i] = h.answer(ctx, item, m) })
+		if err != nil {
+			out[i] = errorReply(&core.Error{Status: http.StatusServiceUnavailable, RetryAfter: core.DefaultRetryAfterUnavailable,
+				Message: "not run: the request ended before this item started", Err: err}, nil, m.RequestID)
+		}
 	}
-	wg.Wait()
+	batch.Wait()
 	return out
 }
 

@@ -217,17 +217,23 @@ func (f *Function) sqs(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 	}
 
 	retry := make([]bool, len(ev.Records))
-	sem := make(chan struct{}, f.concurrency)
+	groups := messageGroups(ev.Records)
+	// One core.Batch, so targets that serve many people in one call (AAC)
+	// make that call once for the records that can run together.
+	batch := core.NewBatch(f.concurrency)
+	batch.Add(len(groups))
 	var wg sync.WaitGroup
-	for _, group := range messageGroups(ev.Records) {
+	for _, group := range groups {
 		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-			}
 			for n, i := range group {
-				if ctx.Err() != nil || !f.record(ctx, a, ev.Records[i]) {
+				finished := false
+				err := batch.Do(ctx, func(ctx context.Context) {
+					finished = ctx.Err() == nil && f.record(ctx, a, ev.Records[i])
+					if finished && n+1 < len(group) {
+						batch.Add(1) // the group's next record, which could not start before this one ended
+					}
+				})
+				if err != nil || !finished {
 					for _, j := range group[n:] {
 						retry[j] = true
 					}

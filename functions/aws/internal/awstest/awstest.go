@@ -33,10 +33,17 @@ type Fakes struct {
 	Env      map[string]string
 }
 
-// Start runs the fakes until the test ends.
+// Start runs the fakes until the test ends, for testdata/onboard.yaml.
 func Start(tb testing.TB) *Fakes {
 	tb.Helper()
-	cfgPath := Path(tb, "testdata", "onboard.yaml")
+	return StartFor(tb, "onboard.yaml")
+}
+
+// StartFor runs the fakes for testdata/config: Looker holds the roles,
+// groups and attributes its profiles name.
+func StartFor(tb testing.TB, config string) *Fakes {
+	tb.Helper()
+	cfgPath := Path(tb, "testdata", config)
 	cfg, err := core.LoadConfig(cfgPath)
 	if err != nil {
 		tb.Fatal(err)
