@@ -123,7 +123,7 @@ func newTokens(cfg *Config, store state.Store, hc *http.Client, log *slog.Logger
 // Workspace returns the chain of a workspace's tokens.
 func (ts *Tokens) Workspace(name string) *Chain {
 	return ts.chain(WorkspaceChainKey(ts.cfg.BaseURL, name), func() *Chain {
-		return &Chain{label: fmt.Sprintf("AAC workspace %q", name), fix: "onboard aac seed-token --workspace " + shellQuote(name),
+		return &Chain{label: fmt.Sprintf("AAC workspace %q", name), workspace: name, fix: "onboard aac seed-token --workspace " + shellQuote(name),
 			seed: func(ctx context.Context) (string, error) {
 				m, err := ts.cfg.Seeds(ctx)
 				return m[name], err
@@ -162,6 +162,7 @@ type Chain struct {
 	ts            *Tokens
 	key, leaseKey string
 	label, fix    string
+	workspace     string // empty for the account chain
 	seed          func(context.Context) (string, error)
 
 	mu           sync.Mutex

@@ -70,10 +70,22 @@ type App struct {
 	Store   state.Store
 
 	looker *looker.Target
+	aac    *aac.Target
 }
 
-// New builds an App. Errors name the setting at fault and never its value.
-func New(ctx context.Context, opts Options) (*App, error) {
+// environment is what every part of an App reads its settings through.
+type environment struct {
+	getenv   func(string) string
+	log      *slog.Logger
+	redactor *logging.Redactor
+	cfg      *core.Config
+	// secret reads a secret now (cached for ONBOARD_SECRETS_TTL); get reads
+	// a setting, secret or not, as it is at start-up.
+	secret func(context.Context, string) (string, error)
+	get    func(string) string
+}
+
+func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -118,6 +130,20 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		}
 		return getenv(name)
 	}
+	return &environment{getenv: getenv, log: log, redactor: redactor, cfg: cfg, secret: secret, get: get}, nil
+}
+
+func (env *environment) aacTarget(store state.Store) (*aac.Target, error) {
+	return aac.FromSettings(aac.Settings{Get: env.get, Secret: env.secret, Redact: env.redactor.Add, Store: store, Log: env.log, Config: env.cfg})
+}
+
+// New builds an App. Errors name the setting at fault and never its value.
+func New(ctx context.Context, opts Options) (*App, error) {
+	env, err := newEnvironment(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	getenv, log, redactor, cfg, secret, get := env.getenv, env.log, env.redactor, env.cfg, env.secret, env.get
 
 	a := &App{Config: cfg, Log: log}
 	if a.Store, err = OpenStore(ctx, getenv, opts); err != nil {
@@ -147,10 +173,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	targets = append(targets, periscopes...)
 	haveAAC := getenv("AAC_BASE_URL") != ""
 	if haveAAC {
-		t, err := aac.FromSettings(aac.Settings{Get: get, Secret: secret, Redact: redactor.Add, Store: a.Store, Log: log, Config: cfg})
+		t, err := env.aacTarget(a.Store)
 		if err != nil {
 			return nil, err
 		}
+		a.aac = t
 		targets = append(targets, t)
 	}
 	if err := checkTargets(cfg, a.looker != nil, haveAAC, periscopeSites); err != nil {
