@@ -18,8 +18,16 @@ const aacUsage = `Usage: onboard aac <command> [flags]
 Alteryx Analytics Cloud administration.
 
 Commands:
+  status       show every token chain: where its live head came from, when
+               it was last rotated, whether its access token is current
+  keep-alive   rotate the chains not rotated for a week (what the deployment's
+               daily schedule runs), so no refresh token reaches its lifetime
   seed-token   store a new refresh token as the live head of a workspace's
                (or the account's) token chain: onboard aac seed-token -h
+
+status and keep-alive read the deployment's settings from the environment:
+AAC_BASE_URL, ONBOARD_STORE (and its project or table), ONBOARD_CONFIG for
+the workspaces the profiles name, and AAC_REFRESH_TOKENS if you have it.
 `
 
 // stdin is where seed-token reads a token unless --token-file says; a
@@ -34,6 +42,10 @@ func aacCmd(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "seed-token":
 		return seedToken(args[1:], stdout, stderr)
+	case "status":
+		return aacStatus(args[1:], stdout, stderr)
+	case "keep-alive":
+		return aacKeepAlive(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, aacUsage)
 		return 0

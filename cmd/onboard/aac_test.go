@@ -5,10 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/onboard-dev/onboard/core/aac"
+	"github.com/onboard-dev/onboard/core/aac/aactest"
 	"github.com/onboard-dev/onboard/core/state/filestore"
 )
 
@@ -123,4 +125,60 @@ func TestSeedTokenErrors(t *testing.T) {
 			t.Errorf("seed-token -h: %d", code)
 		}
 	})
+}
+
+func runAAC(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"aac"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// status shows a seeded chain without calling AAC; keep-alive starts and
+// rotates it, then leaves it alone while it is recent; no token is printed.
+func TestAACStatusAndKeepAlive(t *testing.T) {
+	seedEnv(t)
+	fake := aactest.NewTestServer(t, aactest.Options{})
+	grant := fake.NewWorkspaceGrant(fake.AddWorkspace("Sales Analytics", "Auto Insights Creator", "Auto Insights Viewer"))
+	t.Setenv("AAC_BASE_URL", fake.URL)
+	t.Setenv("AAC_TOKEN_URL", fake.TokenURL())
+	t.Setenv("AAC_CLIENT_ID", fake.ClientID())
+	t.Setenv("AAC_REFRESH_TOKENS", `{"Sales Analytics":"`+grant.RefreshToken+`"}`)
+
+	code, out, errOut := runAAC(t, "status")
+	if code != 0 || !regexp.MustCompile(`AAC workspace "Sales Analytics"\s+none\s+-\s+-\s+yes`).MatchString(out) {
+		t.Fatalf("status before any use: exit %d\n%s%s", code, out, errOut)
+	}
+	if n := len(fake.Requests("")); n != 0 {
+		t.Fatalf("status made %d calls to AAC", n)
+	}
+
+	code, out, errOut = runAAC(t, "keep-alive")
+	if code != 0 || !strings.Contains(out, "rotated") {
+		t.Fatalf("keep-alive: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runAAC(t, "status")
+	if code != 0 || !regexp.MustCompile(`AAC workspace "Sales Analytics"\s+refresh\s+\d+s ago .*valid until`).MatchString(out) {
+		t.Fatalf("status after keep-alive: exit %d\n%s", code, out)
+	}
+	code, out, _ = runAAC(t, "keep-alive")
+	if code != 0 || !strings.Contains(out, "recent") || len(fake.Refreshes()) != 1 {
+		t.Fatalf("second keep-alive: exit %d, %d refreshes\n%s", code, len(fake.Refreshes()), out)
+	}
+	code, out, _ = runAAC(t, "keep-alive", "--max-idle", "0")
+	if code != 0 || !strings.Contains(out, "rotated") || len(fake.Refreshes()) != 2 {
+		t.Fatalf("forced keep-alive: exit %d, %d refreshes\n%s", code, len(fake.Refreshes()), out)
+	}
+	for _, r := range fake.Refreshes() {
+		if strings.Contains(out, r.Presented) || strings.Contains(out, r.Issued) {
+			t.Fatal("a refresh token was printed")
+		}
+	}
+	if code, _, errOut := runAAC(t, "keep-alive", "--max-idle", "-1h"); code != 2 || !strings.Contains(errOut, "negative") {
+		t.Errorf("negative --max-idle: exit %d %s", code, errOut)
+	}
+	t.Setenv("AAC_BASE_URL", "")
+	if code, _, errOut := runAAC(t, "status"); code != 2 || !strings.Contains(errOut, "AAC_BASE_URL is not set") {
+		t.Errorf("without AAC_BASE_URL: exit %d %s", code, errOut)
+	}
 }
