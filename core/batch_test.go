@@ -11,10 +11,11 @@ import (
 // sharedCall is what a batching target does with core.Batch: items join a
 // call that goes out once every item has joined or finished.
 type sharedCall struct {
-	mu      sync.Mutex
-	joined  []int
-	done    chan struct{}
-	flushes atomic.Int32
+	mu         sync.Mutex
+	joined     []int
+	registered bool // its flush waits for the batch to settle
+	done       chan struct{}
+	flushes    atomic.Int32
 }
 
 func newSharedCall() *sharedCall { return &sharedCall{done: make(chan struct{})} }
@@ -26,13 +27,16 @@ func (c *sharedCall) flush() {
 }
 
 // join is an item joining the call and waiting for it.
-func (c *sharedCall) join(ctx context.Context, i int, registered *atomic.Bool) bool {
+func (c *sharedCall) join(ctx context.Context, i int) bool {
 	c.mu.Lock()
 	c.joined = append(c.joined, i)
-	if registered.CompareAndSwap(false, true) && !BatchFrom(ctx).OnSettled(c.flush) {
-		c.mu.Unlock()
-		c.flush()
-		return true
+	if !c.registered {
+		c.registered = true
+		if !BatchFrom(ctx).OnSettled(c.flush) {
+			c.mu.Unlock()
+			c.flush()
+			return true
+		}
 	}
 	c.mu.Unlock()
 	Joined(ctx)
@@ -49,14 +53,13 @@ func TestBatchWaitingItemsGiveTheirSlotBack(t *testing.T) {
 		const items = 7
 		b.Add(items)
 		call := newSharedCall()
-		var registered atomic.Bool
 		var ok atomic.Int32
 		dispatched := make(chan struct{})
 		go func() {
 			defer close(dispatched)
 			for i := range items {
 				_ = b.Go(context.Background(), func(ctx context.Context) {
-					if call.join(ctx, i, &registered) {
+					if call.join(ctx, i) {
 						ok.Add(1)
 					}
 				})
@@ -83,13 +86,12 @@ func TestBatchSettlesWhenEveryItemJoinedOrFinished(t *testing.T) {
 	b := NewBatch(2)
 	b.Add(4)
 	call := newSharedCall()
-	var registered atomic.Bool
 	release := make(chan struct{})
 	var flushedEarly atomic.Bool
 	for i := range 4 {
 		_ = b.Go(context.Background(), func(ctx context.Context) {
 			if i%2 == 0 {
-				call.join(ctx, i, &registered)
+				call.join(ctx, i)
 				return
 			}
 			<-release // a slow item that does not join
@@ -139,14 +141,13 @@ func TestBatchItemKeepsItsSlotWhileAnyPartWorks(t *testing.T) {
 	b := NewBatch(1)
 	b.Add(2)
 	call := newSharedCall()
-	var registered atomic.Bool
 	partWorking := make(chan struct{})
 	finishPart := make(chan struct{})
 	var secondStarted atomic.Bool
 	_ = b.Go(context.Background(), func(ctx context.Context) {
 		parallel(ctx, 2, func(i int) {
 			if i == 0 {
-				call.join(ctx, 0, &registered)
+				call.join(ctx, 0)
 				return
 			}
 			close(partWorking)
@@ -157,7 +158,7 @@ func TestBatchItemKeepsItsSlotWhileAnyPartWorks(t *testing.T) {
 	go func() {
 		_ = b.Go(context.Background(), func(ctx context.Context) {
 			secondStarted.Store(true)
-			call.join(ctx, 1, &registered)
+			call.join(ctx, 1)
 		})
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -181,14 +182,13 @@ func TestBatchItemAnnouncedByItsPredecessor(t *testing.T) {
 	b := NewBatch(2)
 	b.Add(2) // two groups: [a1, a2] and [b1]
 	call := newSharedCall()
-	var registered atomic.Bool
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		_ = b.Do(context.Background(), func(context.Context) { b.Add(1) }) // a1 does not join
-		_ = b.Do(context.Background(), func(ctx context.Context) { call.join(ctx, 2, &registered) })
+		_ = b.Do(context.Background(), func(ctx context.Context) { call.join(ctx, 2) })
 	})
 	wg.Go(func() {
-		_ = b.Do(context.Background(), func(ctx context.Context) { call.join(ctx, 1, &registered) })
+		_ = b.Do(context.Background(), func(ctx context.Context) { call.join(ctx, 1) })
 	})
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

@@ -143,14 +143,7 @@ func TestImportInvitesAACInBatches(t *testing.T) {
 	if out, errOut, code := w.run("import", file); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	var sizes []int
-	for _, r := range fake.Requests(aactest.OpInvite) {
-		var body struct{ Emails []string }
-		if err := json.Unmarshal(r.Body, &body); err != nil {
-			t.Fatal(err)
-		}
-		sizes = append(sizes, len(body.Emails))
-	}
+	sizes := fake.InviteSizes()
 	slices.Sort(sizes)
 	if !slices.Equal(sizes, []int{20, 50, 50}) {
 		t.Errorf("invite calls carried %v people, want 50, 50 and 20", sizes)

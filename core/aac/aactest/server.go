@@ -430,6 +430,18 @@ func (s *Server) Requests(op string) []Request {
 	return out
 }
 
+// InviteSizes returns how many people each batch invite received carried,
+// in order: what a test of batching counts.
+func (s *Server) InviteSizes() []int {
+	var sizes []int
+	for _, r := range s.Requests(OpInvite) {
+		var body struct{ Emails []string }
+		_ = json.Unmarshal(r.Body, &body) // the handler refused anything else
+		sizes = append(sizes, len(body.Emails))
+	}
+	return sizes
+}
+
 func (s *Server) workspace(id int64) *workspace {
 	for _, w := range s.workspaces {
 		if w.id == id {

@@ -27,19 +27,6 @@ func aacHarness(t *testing.T) (*harness, *aactest.Server) {
 	}, 0), fake
 }
 
-func inviteSizes(t *testing.T, fake *aactest.Server) []int {
-	t.Helper()
-	var sizes []int
-	for _, r := range fake.Requests(aactest.OpInvite) {
-		var body struct{ Emails []string }
-		if err := json.Unmarshal(r.Body, &body); err != nil {
-			t.Fatal(err)
-		}
-		sizes = append(sizes, len(body.Emails))
-	}
-	return sizes
-}
-
 // An SQS batch of ten runs eight records at a time, yet its invites reach
 // AAC as one batch call.
 func TestSQSBatchMakesOneAACInviteCall(t *testing.T) {
@@ -51,7 +38,7 @@ func TestSQSBatchMakesOneAACInviteCall(t *testing.T) {
 	if failed := h.sqs(t, records...); len(failed) != 0 {
 		t.Fatalf("batchItemFailures %v, want none", failed)
 	}
-	if sizes := inviteSizes(t, fake); len(sizes) != 1 || sizes[0] != 10 {
+	if sizes := fake.InviteSizes(); len(sizes) != 1 || sizes[0] != 10 {
 		t.Fatalf("invite calls carried %v people, want one call for all 10", sizes)
 	}
 	for i := range 10 {
@@ -81,7 +68,7 @@ func TestSQSFIFOGroupsShareTheFirstAACInviteCall(t *testing.T) {
 	if failed := h.sqs(t, records...); len(failed) != 0 {
 		t.Fatalf("batchItemFailures %v, want none", failed)
 	}
-	sizes := inviteSizes(t, fake)
+	sizes := fake.InviteSizes()
 	if len(sizes) != 3 || sizes[0] != 6 {
 		t.Fatalf("invite calls carried %v people, want 6 (every group's first), then 1 and 1", sizes)
 	}
