@@ -202,6 +202,8 @@ func (t *Target) invite(ctx context.Context, workspace string, roleNames []strin
 	t.recordInvite(ms, who, emails, roleNames, err)
 	switch {
 	case err == nil:
+		// One line per call, not per person: it shows the batching at work.
+		t.log.Info("AAC batch invite", "workspace", workspace, "invited", len(emails), "requests", len(ms), "dry_run", core.PlanFrom(ctx) != nil)
 		for k, email := range emails {
 			res := core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}}
 			if len(ids) == len(emails) {
