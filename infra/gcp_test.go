@@ -512,3 +512,73 @@ func TestGCPScriptListsMatch(t *testing.T) {
 		t.Errorf("scripts/deploy-gcp.sh SECRETS %v != %v", got, wantSecrets)
 	}
 }
+
+// TestGCPAACKeepAlive: a daily Cloud Scheduler job, in the functions'
+// region, publishes the keep-alive task to the topic the Pub/Sub function is
+// fed from, as the attribute ProvisionPubSub reads (functions/gcp); a
+// variable turns it off; its API is enabled.
+func TestGCPAACKeepAlive(t *testing.T) {
+	m := loadModule(t, gcpDir)
+	jobs := m.byType("google_cloud_scheduler_job")
+	if len(jobs) != 1 {
+		t.Fatalf("want one google_cloud_scheduler_job (the AAC keep-alive), got %d", len(jobs))
+	}
+	job := jobs[0]
+
+	v := m.variables["aac_keep_alive"]
+	if v == nil {
+		t.Fatal("variable aac_keep_alive (turns the keep-alive off) is missing")
+	}
+	if typ := v.Body.Attributes["type"]; typ == nil || (&tfExpr{typ.Expr, v.src}).text() != "bool" {
+		t.Error("variable aac_keep_alive: type must be bool")
+	}
+	def := v.Body.Attributes["default"]
+	if def == nil {
+		t.Error("variable aac_keep_alive: default must be true (an unrotated chain expires)")
+	} else if val, ok := m.value(&tfExpr{def.Expr, v.src}); !ok || val.Type() != cty.Bool || val.False() {
+		t.Error("variable aac_keep_alive: default must be true (an unrotated chain expires)")
+	}
+	if !m.refersTo(job.attr("count"), "var.aac_keep_alive") {
+		t.Errorf("%s: count must follow var.aac_keep_alive", job)
+	}
+
+	// The topic the push subscription feeds ProvisionPubSub from.
+	var feeding string
+	for _, s := range m.byType("google_pubsub_subscription") {
+		if m.referencedOfType(s.attr("push_config", "push_endpoint"), "google_cloudfunctions2_function") != "" {
+			feeding = m.referencedOfType(s.attr("topic"), "google_pubsub_topic")
+		}
+	}
+	if feeding == "" {
+		t.Fatal("no push subscription feeding a function")
+	}
+	if got := m.referencedOfType(job.attr("pubsub_target", "topic_name"), "google_pubsub_topic"); got != feeding {
+		t.Errorf("%s: pubsub_target.topic_name refers to %q, want %s (the Pub/Sub function's topic)", job, got, feeding)
+	}
+	if text := job.attr("pubsub_target", "topic_name").text(); !strings.HasSuffix(text, ".id") {
+		t.Errorf("%s: pubsub_target.topic_name = %s; Cloud Scheduler wants the full name projects/P/topics/T (the topic's .id)", job, text)
+	}
+	var attrs map[string]*tfExpr
+	if a := job.attr("pubsub_target", "attributes"); a != nil {
+		attrs = objectItems(a.Expression, a.src)
+	}
+	if task, _ := m.str(attrs["onboard_task"]); task != app.TaskAACKeepAlive || !slices.Contains(app.Tasks, task) {
+		t.Errorf("%s: pubsub_target.attributes.onboard_task = %q, want %q", job, task, app.TaskAACKeepAlive)
+	}
+
+	if sched, _ := m.str(job.attr("schedule")); !regexp.MustCompile(`^\d{1,2} \d{1,2} \* \* \*$`).MatchString(sched) {
+		t.Errorf("%s: schedule = %q, want once a day (\"M H * * *\")", job, sched)
+	}
+	if tz, _ := m.str(job.attr("time_zone")); tz == "" {
+		t.Errorf("%s: set time_zone, so the schedule does not depend on a default", job)
+	}
+	if !m.refersTo(job.attr("region"), "var.region") {
+		t.Errorf("%s: region must be var.region, the functions' region", job)
+	}
+	if !m.refersTo(job.attr("depends_on"), "google_project_service.apis") {
+		t.Errorf("%s: depends_on google_project_service.apis, or it races the API being enabled", job)
+	}
+	if !slices.Contains(stringLiterals(m.locals["services"].Expression), "cloudscheduler.googleapis.com") {
+		t.Error("local.services does not enable cloudscheduler.googleapis.com")
+	}
+}

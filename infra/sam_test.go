@@ -1,15 +1,19 @@
 package infra
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/onboard-dev/onboard/core/app"
 )
 
 const samTemplate = "aws/template.yaml"
@@ -467,6 +471,83 @@ func TestSAMOutputs(t *testing.T) {
 		}
 		if !strings.Contains(script, "OutputKey=='"+k+"'") {
 			t.Errorf("scripts/deploy-aws.sh does not read output %s", k)
+		}
+	}
+}
+
+// TestSAMAACKeepAlive: a daily schedule invokes the function with the
+// keep-alive task as its constant input, the shape functions/aws/lambdaapi
+// recognises; a parameter can switch it off, and it is on by default.
+func TestSAMAACKeepAlive(t *testing.T) {
+	s := loadSAM(t)
+	fn := s.function(t)
+	var schedules []*yaml.Node
+	events := s.prop(fn, "Events")
+	for i := 0; events != nil && i+1 < len(events.Content); i += 2 {
+		if typ := scalar(get(events.Content[i+1], "Type")); typ == "Schedule" || typ == "ScheduleV2" {
+			schedules = append(schedules, get(events.Content[i+1], "Properties"))
+		}
+	}
+	if len(schedules) != 1 {
+		t.Fatalf("%s: want one Schedule event (the AAC keep-alive), got %d", fn, len(schedules))
+	}
+	p := schedules[0]
+
+	var input map[string]any
+	if err := json.Unmarshal([]byte(scalar(get(p, "Input"))), &input); err != nil {
+		t.Fatalf("Input %q is not a JSON object: %v", scalar(get(p, "Input")), err)
+	}
+	if task, _ := input["onboard_task"].(string); task != app.TaskAACKeepAlive || len(input) != 1 {
+		t.Errorf("Input = %v, want {\"onboard_task\":%q}", input, app.TaskAACKeepAlive)
+	}
+	expr := scalar(get(p, "Schedule"))
+	if expr == "" {
+		expr = scalar(get(p, "ScheduleExpression"))
+	}
+	if !regexp.MustCompile(`^(cron\(\d{1,2} \d{1,2} \* \* \? \*\)|rate\(1 day\))$`).MatchString(expr) {
+		t.Errorf("schedule %q, want once a day: cron(M H * * ? *) or rate(1 day)", expr)
+	}
+
+	// Either always on, or switched by a condition on a parameter that
+	// defaults to on.
+	state := get(p, "State")
+	switch {
+	case state == nil:
+		if en := get(p, "Enabled"); en != nil && scalar(en) != "true" {
+			t.Errorf("Enabled = %q: the keep-alive must be on by default", scalar(en))
+		}
+	case state.Tag == "!If" && len(state.Content) == 3:
+		cond := get(s.root, "Conditions", state.Content[0].Value)
+		if cond == nil || scalar(state.Content[1]) != "ENABLED" || scalar(state.Content[2]) != "DISABLED" {
+			t.Fatalf("State must be !If [Condition, ENABLED, DISABLED] with a defined condition")
+		}
+		param, on := "", ""
+		if cond.Tag == "!Equals" && len(cond.Content) == 2 {
+			param, on = target(cond.Content[0]), scalar(cond.Content[1])
+		}
+		if def := scalar(get(s.root, "Parameters", param, "Default")); param == "" || def != on {
+			t.Errorf("condition %s: want !Equals [!Ref Parameter, value] with the parameter defaulting to value (on), got parameter %q default %q, on %q",
+				state.Content[0].Value, param, def, on)
+		}
+	default:
+		if scalar(state) != "ENABLED" {
+			t.Errorf("State = %q, want ENABLED or !If [Condition, ENABLED, DISABLED]", scalar(state))
+		}
+	}
+}
+
+// TestSAMScriptParameters: every parameter the deploy script overrides is
+// one the template declares; CloudFormation would refuse the deploy.
+func TestSAMScriptParameters(t *testing.T) {
+	s := loadSAM(t)
+	script := readRepoFile(t, "scripts/deploy-aws.sh")
+	found := regexp.MustCompile(`params\+?=\("(\w+)=`).FindAllStringSubmatch(script, -1)
+	if len(found) == 0 {
+		t.Fatal("scripts/deploy-aws.sh: no params=(\"Name=...\") overrides found")
+	}
+	for _, m := range found {
+		if get(s.root, "Parameters", m[1]) == nil {
+			t.Errorf("scripts/deploy-aws.sh overrides parameter %s, which infra/aws/template.yaml does not declare", m[1])
 		}
 	}
 }

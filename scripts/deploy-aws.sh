@@ -10,6 +10,8 @@
 #   ARTIFACT_BUCKET              S3 bucket for the zip (default <name>-artifacts-<account>-<region>, created)
 #   LOOKERSDK_VERIFY_SSL, LOOKERSDK_TIMEOUT, SENDGRID_BASE_URL, AAC_BASE_URL,
 #   AAC_ACCOUNT_ID, AAC_TOKEN_URL, PERISCOPE_BASE_URL, ONBOARD_LOG_LEVEL, ALERT_EMAIL   optional
+#   AAC_KEEP_ALIVE=false         disable the daily AAC keep-alive schedule (kept on later
+#                                deploys until AAC_KEEP_ALIVE=true)
 #   DRY_RUN=1                    print every command instead of running it
 #                                (AWS_ACCOUNT_ID stands in for the account it cannot look up)
 set -euo pipefail
@@ -69,6 +71,7 @@ params=("LookerBaseUrl=$LOOKERSDK_BASE_URL")
 [[ -n "${PERISCOPE_BASE_URL:-}" ]] && params+=("PeriscopeBaseUrl=$PERISCOPE_BASE_URL")
 [[ -n "${ONBOARD_LOG_LEVEL:-}" ]] && params+=("LogLevel=$ONBOARD_LOG_LEVEL")
 [[ -n "${ALERT_EMAIL:-}" ]] && params+=("AlarmEmail=$ALERT_EMAIL")
+[[ -n "${AAC_KEEP_ALIVE:-}" ]] && params+=("AacKeepAlive=$AAC_KEEP_ALIVE")
 run aws cloudformation package --region "$region" --template-file infra/aws/template.yaml \
   --s3-bucket "$bucket" --s3-prefix "$stack" --output-template-file dist/aws/packaged.yaml
 run aws cloudformation deploy --region "$region" --stack-name "$stack" \

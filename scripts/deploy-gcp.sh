@@ -8,6 +8,7 @@
 #   ONBOARD_NAME                 resource name prefix (default onboard)
 #   LOOKERSDK_VERIFY_SSL, LOOKERSDK_TIMEOUT, SENDGRID_BASE_URL, AAC_BASE_URL,
 #   AAC_ACCOUNT_ID, AAC_TOKEN_URL, PERISCOPE_BASE_URL, ONBOARD_LOG_LEVEL, ALERT_EMAIL   optional
+#   AAC_KEEP_ALIVE=false         no daily AAC keep-alive schedule (default true)
 #   DRY_RUN=1                    print every command instead of running it
 set -euo pipefail
 
@@ -23,6 +24,7 @@ SERVICES=(
   cloudbuild.googleapis.com
   cloudfunctions.googleapis.com
   cloudresourcemanager.googleapis.com
+  cloudscheduler.googleapis.com
   firestore.googleapis.com
   iam.googleapis.com
   logging.googleapis.com
@@ -101,6 +103,7 @@ tfvars=(-var "project=$project" -var "region=$region" -var "name=$name"
 [[ -n "${PERISCOPE_BASE_URL:-}" ]] && tfvars+=(-var "periscope_base_url=$PERISCOPE_BASE_URL")
 [[ -n "${ONBOARD_LOG_LEVEL:-}" ]] && tfvars+=(-var "log_level=$ONBOARD_LOG_LEVEL")
 [[ -n "${ALERT_EMAIL:-}" ]] && tfvars+=(-var "alert_email=$ALERT_EMAIL")
+[[ -n "${AAC_KEEP_ALIVE:-}" ]] && tfvars+=(-var "aac_keep_alive=$AAC_KEEP_ALIVE")
 run "${TF[@]}" init -input=false
 run "${TF[@]}" workspace select -or-create=true "$project"
 run "${TF[@]}" apply -input=false -auto-approve "${tfvars[@]}"

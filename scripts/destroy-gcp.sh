@@ -36,7 +36,8 @@ This removes onboard "$name" from project $project ($region):
   - the Secret Manager secrets (ONBOARD_WEBHOOK_SECRET, LOOKERSDK_*, SENDGRID_API_KEY, AAC_*,
     PERISCOPE_SITES) WITH their values
   - the service accounts $name-fn, $name-push, $name-build and every IAM binding made for them
-  - the source bucket $project-$name-source, the Firestore TTL settings, the DLQ alert policy
+  - the source bucket $project-$name-source, the Firestore TTL settings, the DLQ alert policy,
+    the Cloud Scheduler job $name-aac-keep-alive
 It keeps:
   - the Firestore database and its data (idempotency records, tokens, audit log);
     delete it yourself with: gcloud firestore databases delete --database='(default)' --project $project

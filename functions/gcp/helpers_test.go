@@ -89,6 +89,7 @@ func (tg targets) users(email string) []lookertest.User {
 type fixture struct {
 	targets
 	fns  *gcp.Functions
+	app  *app.App
 	logs *logBuffer
 }
 
@@ -104,9 +105,11 @@ func newFixture(t *testing.T, env map[string]string, backends map[string]app.Sec
 	instance := startInstance(vars, backends, f.logs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := instance.App(ctx); err != nil {
+	a, err := instance.App(ctx)
+	if err != nil {
 		t.Fatalf("instance did not start: %v\n%s", err, f.logs)
 	}
+	f.app = a
 	f.fns = gcp.New(instance)
 	return f
 }

@@ -5,13 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/app"
 )
 
 const pubsubTrigger = "pubsub"
+
+// taskAttribute marks a message as a maintenance task (app.Tasks) rather
+// than a request: Cloud Scheduler publishes one daily to the same topic, so
+// the task reuses the push subscription's retries and dead-letter alert.
+const taskAttribute = "onboard_task"
 
 // messagePublished is the data of a google.cloud.pubsub.topic.v1.messagePublished
 // CloudEvent, which is also the body of a Pub/Sub push request. Google ships
@@ -39,6 +49,9 @@ type pubsubMessage struct {
 //
 // A returned error makes the framework answer 500, so Pub/Sub redelivers;
 // nil answers 200, which acknowledges. The core decides which is which.
+//
+// A message with the onboard_task attribute runs that task instead; its
+// data is ignored.
 func (f *Functions) ProvisionPubSub(ctx context.Context, e cloudevents.Event) error {
 	a, err := f.instance.App(ctx)
 	if err != nil {
@@ -59,10 +72,33 @@ func (f *Functions) ProvisionPubSub(ctx context.Context, e cloudevents.Event) er
 	log.Debug("Pub/Sub message received", "message_id", msg.ID, "publish_time", msg.PublishTime,
 		"subscription", env.Subscription, "source", e.Source())
 
+	if task, ok := msg.Attributes[taskAttribute]; ok {
+		return runTask(ctx, a, log.With("message_id", msg.ID), task)
+	}
 	out := a.Engine.HandleMessage(ctx, msg.Data, msg.Attributes, meta)
 	if out.Retry {
 		return fmt.Errorf("message %s will be redelivered: %w", msg.ID, out.Err)
 	}
+	return nil
+}
+
+// runTask runs a scheduled task. An unknown name is acknowledged: no
+// redelivery can make it known, and a mistyped schedule must not loop until
+// the dead-letter topic; its ERROR line repeats at each firing instead. A
+// failed task asks for redelivery: tasks are idempotent, and after
+// max_delivery_attempts the dead-letter alert tells someone.
+func runTask(ctx context.Context, a *app.App, log *slog.Logger, name string) error {
+	log = log.With("task", name)
+	if !slices.Contains(app.Tasks, name) {
+		log.Error("task message dropped: unknown task", "outcome", "unknown", "known_tasks", strings.Join(app.Tasks, ", "))
+		return nil
+	}
+	start := time.Now()
+	if err := a.RunTask(ctx, name); err != nil {
+		log.Error("task failed; the message will be redelivered", "outcome", "failed", "error", err.Error())
+		return fmt.Errorf("task %s failed; the message will be redelivered: %w", name, err)
+	}
+	log.Info("task done", "outcome", "done", "duration_ms", time.Since(start).Milliseconds())
 	return nil
 }
 

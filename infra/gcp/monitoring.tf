@@ -1,5 +1,6 @@
 # An alert when the dead-letter subscription holds a message: each one is a
-# request onboard gave up on after max_delivery_attempts deliveries.
+# request, or a scheduled task, onboard gave up on after
+# max_delivery_attempts deliveries.
 
 resource "google_monitoring_notification_channel" "email" {
   count = var.alert_email != "" ? 1 : 0
@@ -38,7 +39,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "A provisioning request failed ${var.max_delivery_attempts} times and was dead-lettered. Read it with `gcloud pubsub subscriptions pull ${google_pubsub_subscription.dead_letter.name} --project ${var.project} --limit 10`, fix the cause, then republish it to ${google_pubsub_topic.provision.name}."
+    content   = "A message failed ${var.max_delivery_attempts} times and was dead-lettered: a provisioning request, or the daily AAC keep-alive (attribute onboard_task; a CRITICAL log line names the broken chain and its fix). Read it with `gcloud pubsub subscriptions pull ${google_pubsub_subscription.dead_letter.name} --project ${var.project} --limit 10`, fix the cause, then republish it to ${google_pubsub_topic.provision.name}."
   }
 
   notification_channels = google_monitoring_notification_channel.email[*].id

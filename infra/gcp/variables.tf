@@ -72,6 +72,12 @@ variable "aac_token_url" {
   default     = ""
 }
 
+variable "aac_keep_alive" {
+  description = "Run the AAC keep-alive daily (a Cloud Scheduler job publishing {onboard_task = \"aac-keep-alive\"} to the provisioning topic). It rotates AAC token chains unused for a week, so their refresh tokens do not expire; without AAC it does nothing."
+  type        = bool
+  default     = true
+}
+
 variable "periscope_base_url" {
   description = "PERISCOPE_BASE_URL. Empty: not set."
   type        = string

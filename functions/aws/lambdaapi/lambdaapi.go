@@ -1,8 +1,9 @@
 // Package lambdaapi is onboard's AWS Lambda face. One function serves API
-// Gateway HTTP APIs (payload 2.0), REST APIs (payload 1.0) and SQS batches,
-// told apart by the event's shape, so one deployment artefact covers every
-// AWS trigger. It only translates: HTTP events go through the same
-// http.Handler as every other HTTP trigger, SQS records go to the engine.
+// Gateway HTTP APIs (payload 2.0), REST APIs (payload 1.0), SQS batches and
+// scheduled tasks, told apart by the event's shape, so one deployment
+// artefact covers every AWS trigger. It only translates: HTTP events go
+// through the same http.Handler as every other HTTP trigger, SQS records go
+// to the engine, tasks to the app.
 package lambdaapi
 
 import (
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +36,11 @@ const DefaultConcurrency = 8
 // running then are reported for redelivery, because a function that times out
 // has its whole batch redelivered, the records that succeeded included.
 const responseMargin = time.Second
+
+// errNotReady fails the invocation rather than answering, so the event
+// comes back (SQS redelivers the batch, Lambda retries a scheduled task)
+// and the failure shows in the function's Errors metric.
+var errNotReady = errors.New("onboard is not ready: it failed to start (see the start-up log) or the invocation ended first")
 
 // Function is the Lambda handler. Use it as lambda.Start(f.Handle).
 type Function struct {
@@ -71,6 +78,9 @@ type probe struct {
 	RequestContext struct {
 		HTTP json.RawMessage `json:"http"`
 	} `json:"requestContext"`
+	// Task is the constant input of an EventBridge schedule:
+	// {"onboard_task":"aac-keep-alive"}.
+	Task json.RawMessage `json:"onboard_task"`
 }
 
 // Handle serves one invocation. Its error fails the whole invocation, so it
@@ -107,8 +117,43 @@ func (f *Function) Handle(ctx context.Context, event json.RawMessage) (any, erro
 			return nil, errors.New("onboard: malformed API Gateway (payload 1.0) event")
 		}
 		return f.httpV1(ctx, ev), nil
+	case len(p.Task) > 0:
+		var name string
+		if json.Unmarshal(p.Task, &name) != nil {
+			return nil, errors.New("onboard: onboard_task must be a string naming a task: " + strings.Join(app.Tasks, ", "))
+		}
+		return f.task(ctx, name)
 	}
-	return nil, errors.New("onboard: unrecognised event; expected an API Gateway HTTP or REST API event or an SQS batch")
+	return nil, errors.New(`onboard: unrecognised event; expected an API Gateway HTTP or REST API event, an SQS batch or a scheduled task ({"onboard_task":"..."})`)
+}
+
+// taskResult is what a task invocation answers, for `aws lambda invoke`.
+type taskResult struct {
+	Task    string `json:"task"`
+	Outcome string `json:"outcome"`
+}
+
+// task runs a scheduled task. Unlike Pub/Sub, a failure here cannot loop:
+// Lambda retries an asynchronous invocation twice, then drops it. So an
+// unknown name fails the invocation too, which puts it in the Errors metric
+// where a mistyped schedule is seen.
+func (f *Function) task(ctx context.Context, name string) (any, error) {
+	log := f.log.With("trigger", "schedule", "task", name)
+	if !slices.Contains(app.Tasks, name) {
+		log.Error("unknown task", "outcome", "unknown", "known_tasks", strings.Join(app.Tasks, ", "))
+		return nil, fmt.Errorf("onboard: unknown task %q; known tasks: %s", name, strings.Join(app.Tasks, ", "))
+	}
+	a, err := f.instance.App(ctx)
+	if err != nil {
+		return nil, errNotReady
+	}
+	start := time.Now()
+	if err := a.RunTask(ctx, name); err != nil {
+		log.Error("task failed", "outcome", "failed", "error", err.Error())
+		return nil, fmt.Errorf("onboard: task %s failed: %w", name, err)
+	}
+	log.Info("task done", "outcome", "done", "duration_ms", time.Since(start).Milliseconds())
+	return taskResult{Task: name, Outcome: "done"}, nil
 }
 
 // httpV2 serves an HTTP API event (payload format 2.0).
@@ -208,7 +253,7 @@ func (f *Function) sqs(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 		// Every record would fail alike. Failing the invocation redelivers
 		// them all, as reporting each would, and also shows in the
 		// function's Errors metric and alarms.
-		return events.SQSEventResponse{}, errors.New("onboard is not ready: it failed to start (see the start-up log) or the invocation ended first")
+		return events.SQSEventResponse{}, errNotReady
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc

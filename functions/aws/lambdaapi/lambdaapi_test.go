@@ -541,8 +541,12 @@ func TestUnsupportedEventsFailTheInvocation(t *testing.T) {
 		"SNS records":   `{"Records":[{"EventSource":"aws:sns","Sns":{"Message":"{}"}}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			if out, err := h.invoke(t, []byte(event)); err == nil {
+			out, err := h.invoke(t, []byte(event))
+			if err == nil {
 				t.Fatalf("answered %s, want an error", out)
+			}
+			if name == "unknown shape" && !strings.Contains(err.Error(), "onboard_task") {
+				t.Errorf("error %q does not mention the scheduled task shape", err)
 			}
 		})
 	}
