@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/httpapi"
 )
 
 // row is one data line of an import file.
@@ -50,12 +51,14 @@ func planCmd(args []string, stdout, stderr io.Writer) int {
 func importCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	concurrency := fs.Int("concurrency", 4, "rows processed at once; Looker's API threads are shared with its users, so keep it modest")
+	concurrency := fs.Int("concurrency", 4, fmt.Sprintf("rows processed at once; Looker's API threads are shared with its users, so keep it modest.\n"+
+		"With --via https://… rows go in bulk bodies of up to %d, each worked on %d rows at a time by the function,\n"+
+		"so ceil(N/%d) bodies are in flight; with --via pubsub:/sqs: N bounds the publishes in flight", bulkBodyRows, httpapi.BulkConcurrency, httpapi.BulkConcurrency))
 	force := fs.Bool("force", false, "allow deprovisioning more people than max_deprovision")
 	via := fs.String("via", "", "send rows to a deployed bundle instead of running them here: https://FUNCTION_URL, pubsub:projects/P/topics/T or sqs:QUEUE_URL")
 	dryRun := fs.Bool("dry-run", false, "read every target and print per person what would change, writing nothing (what `onboard plan` does)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: onboard import [--concurrency N] [--force] FILE.csv
+		fmt.Fprint(stderr, `Usage: onboard import [--concurrency N] [--force] [--dry-run] [--via DEST] FILE.csv
 
 Provisions every row of a CSV file with the same engine, policy and state
 store as the functions. Columns (a header line is required): email, and name
@@ -69,6 +72,10 @@ comes from its content, so running the same file again skips what is done:
 an interrupted import (Ctrl-C) resumes where it stopped. Failed rows are
 written to FILE.failures.csv with an error column, ready to fix and re-import;
 the exit code is 1 when any row failed.
+
+With --via, a deployed bundle does the work: the HTTP function gets the rows
+in bulk bodies (each one event batch there, so AAC invites share calls) and
+only the rows it answers as retryable are resent; pubsub:/sqs: queue them.
 
 Examples:
   printf 'email,name,profile,attr.region\nada@example.com,Ada Lovelace,analyst,EMEA\n' > people.csv
@@ -124,13 +131,13 @@ Flags:
 			fmt.Fprintln(stderr, "onboard import: --dry-run runs here; it cannot go --via a deployed bundle")
 			return 2
 		}
-		s, err := openVia(ctx, *via)
+		s, err := openVia(ctx, *via, *force)
 		if err != nil {
 			fmt.Fprintf(stderr, "onboard import: %v\n", err)
 			return 2
 		}
 		defer s.close()
-		results = runRows(ctx, rows, *concurrency, s.send, progress.done)
+		results = runRows(ctx, s.units(rows), s.sendsInFlight(*concurrency), s.send, progress.done)
 	} else {
 		l, err := startLocal(ctx, stderr, ".onboard/outbox", slog.LevelError)
 		if err != nil {
@@ -166,11 +173,12 @@ Flags:
 	return 0
 }
 
-// runLocally runs the rows through this process's engine; a dry run prints
-// each row's plan as it comes.
+// runLocally runs the rows through this process's engine, a row per unit;
+// a dry run prints each row's plan as it comes.
 func runLocally(ctx context.Context, l *local, rows []row, concurrency int, dryRun bool, stdout io.Writer, progress *progress) []rowResult {
 	var planOut sync.Mutex
-	return runRows(ctx, rows, concurrency, func(ctx context.Context, r row) rowResult {
+	return runRows(ctx, singleRows(rows), concurrency, func(ctx context.Context, unit []row) []rowResult {
+		r := unit[0]
 		var plan *core.Plan
 		if dryRun {
 			plan = &core.Plan{}
@@ -183,7 +191,7 @@ func runLocally(ctx context.Context, l *local, rows []row, concurrency int, dryR
 			printResult(stdout, r.req.Email, res, plan)
 			planOut.Unlock()
 		}
-		return rowResult{status: res.Status, err: herr}
+		return []rowResult{{status: res.Status, err: herr}}
 	}, progress.done)
 }
 
@@ -296,27 +304,36 @@ func validateRows(cfg *core.Config, rows []row) []string {
 	return problems
 }
 
-// runRows processes rows with bounded concurrency, retrying what the targets
-// say is retryable, and stops dispatching when ctx ends (rows in flight
-// finish or release their claim).
-// The rows are one core.Batch, so targets that serve many people in one
-// call (AAC) make one call per batch-full of rows, not one per wave.
-func runRows(ctx context.Context, rows []row, concurrency int, do func(context.Context, row) rowResult, done func(rowResult)) []rowResult {
-	results := make([]rowResult, len(rows))
+// runRows works on units of rows (a unit is what one send carries: a row
+// here, a bulk body via HTTP) with at most concurrency units at once,
+// retrying what the targets say is retryable, and stops dispatching when
+// ctx ends (units in flight finish or release their claim). It returns the
+// rows' results in order.
+// The units are one core.Batch, so locally, where a unit is a row, targets
+// that serve many people in one call (AAC) make one call per batch-full of
+// rows, not one per wave.
+func runRows(ctx context.Context, units [][]row, concurrency int, send func(context.Context, []row) []rowResult, done func(rowResult)) []rowResult {
+	total := 0
+	for _, u := range units {
+		total += len(u)
+	}
+	results := make([]rowResult, total)
 	batch := core.NewBatch(concurrency)
-	batch.Add(len(rows))
-	for i, r := range rows {
+	batch.Add(len(units))
+	first := 0 // the index of the unit's first row
+	for _, u := range units {
+		out := results[first : first+len(u)]
 		err := batch.Go(ctx, func(ctx context.Context) {
-			results[i] = withRetries(ctx, r, do)
-			done(results[i])
+			copy(out, withRetries(ctx, u, send, done))
 		})
 		if err != nil {
 			batch.Wait()
-			for j := i; j < len(rows); j++ {
+			for j := first; j < total; j++ {
 				results[j] = rowResult{err: &core.Error{Status: 503, Message: "not run: the import was interrupted"}}
 			}
 			return results
 		}
+		first += len(u)
 	}
 	batch.Wait()
 	return results
@@ -324,21 +341,45 @@ func runRows(ctx context.Context, rows []row, concurrency int, do func(context.C
 
 const maxRowAttempts = 5
 
-func withRetries(ctx context.Context, r row, do func(context.Context, row) rowResult) rowResult {
-	var res rowResult
-	for attempt := 1; attempt <= maxRowAttempts; attempt++ {
-		res = do(ctx, r)
-		if res.err == nil || !res.err.Retryable() || attempt == maxRowAttempts {
-			return res
+// withRetries sends a unit, then resends only the rows whose results are
+// retryable, as a smaller unit, after the longest wait any of them asked
+// for. done sees each row once, when its result is final.
+func withRetries(ctx context.Context, unit []row, send func(context.Context, []row) []rowResult, done func(rowResult)) []rowResult {
+	results := make([]rowResult, len(unit))
+	pending := make([]int, len(unit)) // indexes into unit of the rows to send
+	for i := range pending {
+		pending[i] = i
+	}
+	for attempt := 1; ; attempt++ {
+		sending := make([]row, len(pending))
+		for j, i := range pending {
+			sending[j] = unit[i]
 		}
-		wait := min(max(res.err.RetryAfter, time.Second), time.Minute)
+		got := send(ctx, sending)
+		var retry []int
+		var wait time.Duration
+		for j, i := range pending {
+			results[i] = got[j]
+			if e := got[j].err; e != nil && e.Retryable() && attempt < maxRowAttempts {
+				retry = append(retry, i)
+				wait = max(wait, e.RetryAfter)
+				continue
+			}
+			done(results[i])
+		}
+		if len(retry) == 0 {
+			return results
+		}
 		select {
 		case <-ctx.Done():
-			return res
-		case <-time.After(wait):
+			for _, i := range retry {
+				done(results[i])
+			}
+			return results
+		case <-time.After(min(max(wait, time.Second), time.Minute)):
 		}
+		pending = retry
 	}
-	return res
 }
 
 func printSummary(w io.Writer, rows []row, results []rowResult, elapsed time.Duration, interrupted bool) (failed int) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/aac"
 	"github.com/onboard-dev/onboard/core/aac/aactest"
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/logging"
@@ -32,13 +33,13 @@ profiles:
 // engineFor runs the AAC target and, for every profile, a target that
 // takes as long as Looker does to provision someone: longer than AAC's
 // micro-batch window, so only the event batch can gather the invites.
-func engineFor(t *testing.T, w *world) *core.Engine {
+func engineFor(t *testing.T, w *world, tweak ...func(*aac.Config)) *core.Engine {
 	t.Helper()
 	cfg, err := core.ParseConfig([]byte(aacOnlyConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := w.instance(t)
+	in := w.instance(t, tweak...)
 	return &core.Engine{Config: cfg, Targets: []core.Target{in.target, slowTarget{300 * time.Millisecond}}, Store: w.store,
 		Log: logging.New(&logbuf.Buffer{}, slog.LevelDebug, nil)}
 }
@@ -117,7 +118,9 @@ func TestBulkBodyMakesOneBatchCall(t *testing.T) {
 func TestConcurrentRequestsShareOneBatchCall(t *testing.T) {
 	w := newWorld(t, aactest.Options{}, nil)
 	w.seedSecret(workspace, w.wsID)
-	e := engineFor(t, w)
+	// A window wider than the default: eight idempotency claims written one
+	// after another to the file store must not outlast it on a loaded machine.
+	e := engineFor(t, w, func(c *aac.Config) { c.BatchWindow, c.BatchMaxWait = 250*time.Millisecond, 2*time.Second })
 	out := make([]core.MessageOutcome, 8)
 	var wg sync.WaitGroup
 	for i := range out {

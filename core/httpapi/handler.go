@@ -16,9 +16,10 @@ import (
 	"github.com/onboard-dev/onboard/core"
 )
 
-// bulkConcurrency bounds how many items of one bulk body run at once, so one
-// big paste cannot trip a target's rate limit on its own.
-const bulkConcurrency = 4
+// BulkConcurrency bounds how many items of one bulk body run at once, so one
+// big paste cannot trip a target's rate limit on its own. Clients that send
+// many bodies (onboard import --via) divide their own bound by it.
+const BulkConcurrency = 4
 
 // Handler answers at "/" (provision) and "/healthz".
 type Handler struct {
@@ -136,7 +137,7 @@ func (h *Handler) answerBulk(ctx context.Context, items []core.ParsedItem, meta 
 	out := make([]reply, len(items))
 	// One core.Batch, so targets that serve many people in one call (AAC)
 	// make that call once for the whole body.
-	batch := core.NewBatch(bulkConcurrency)
+	batch := core.NewBatch(BulkConcurrency)
 	batch.Add(len(items))
 	for i, item := range items {
 		m := meta
