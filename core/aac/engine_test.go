@@ -33,7 +33,7 @@ profiles:
 // engineFor runs the AAC target and, for every profile, a target that
 // takes as long as Looker does to provision someone: longer than AAC's
 // micro-batch window, so only the event batch can gather the invites.
-func engineFor(t *testing.T, w *world, tweak ...func(*aac.Config)) *core.Engine {
+func engineFor(t testing.TB, w *world, tweak ...func(*aac.Config)) *core.Engine {
 	t.Helper()
 	cfg, err := core.ParseConfig([]byte(aacOnlyConfig))
 	if err != nil {

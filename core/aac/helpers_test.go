@@ -34,7 +34,7 @@ type world struct {
 	account string
 }
 
-func newWorld(t *testing.T, opts aactest.Options, store state.Store) *world {
+func newWorld(t testing.TB, opts aactest.Options, store state.Store) *world {
 	t.Helper()
 	if store == nil {
 		store = fileStore(t)
@@ -44,7 +44,7 @@ func newWorld(t *testing.T, opts aactest.Options, store state.Store) *world {
 	return w
 }
 
-func fileStore(t *testing.T) state.Store {
+func fileStore(t testing.TB) state.Store {
 	t.Helper()
 	s, err := filestore.Open(t.TempDir())
 	if err != nil {
@@ -99,7 +99,7 @@ func (w *world) config(tweak ...func(*aac.Config)) aac.Config {
 	return cfg
 }
 
-func (w *world) instance(t *testing.T, tweak ...func(*aac.Config)) *instance {
+func (w *world) instance(t testing.TB, tweak ...func(*aac.Config)) *instance {
 	t.Helper()
 	logs := &logbuf.Buffer{}
 	log := logging.New(logs, slog.LevelDebug, nil)
