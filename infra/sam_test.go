@@ -461,6 +461,36 @@ func TestSAMDeadLetterAlarm(t *testing.T) {
 	}
 }
 
+// TestSAMFunctionErrorsAlarm: a failed keep-alive (or any invocation that
+// fails as a whole) reaches the same people as a dead letter.
+func TestSAMFunctionErrorsAlarm(t *testing.T) {
+	s := loadSAM(t)
+	fns := s.ofType("AWS::Serverless::Function")
+	found := false
+	for _, a := range s.ofType("AWS::CloudWatch::Alarm") {
+		if scalar(s.prop(a, "Namespace")) != "AWS/Lambda" || scalar(s.prop(a, "MetricName")) != "Errors" {
+			continue
+		}
+		for _, d := range items(s.prop(a, "Dimensions")) {
+			if scalar(get(d, "Name")) == "FunctionName" && slices.Contains(fns, target(get(d, "Value"))) {
+				found = true
+			}
+		}
+		if scalar(s.prop(a, "Threshold")) != "0" || scalar(s.prop(a, "ComparisonOperator")) != "GreaterThanThreshold" || scalar(s.prop(a, "Statistic")) != "Sum" {
+			t.Errorf("%s: alarm on the first error (Sum > 0)", a)
+		}
+		if scalar(s.prop(a, "TreatMissingData")) != "notBreaching" {
+			t.Errorf("%s: an idle function has no data points; that must not alarm", a)
+		}
+		if len(items(s.prop(a, "AlarmActions"))) == 0 {
+			t.Errorf("%s: no AlarmActions: nobody would be told", a)
+		}
+	}
+	if !found {
+		t.Errorf("no CloudWatch alarm on the Errors of the function %v", fns)
+	}
+}
+
 // TestSAMOutputs: what the deploy script prints.
 func TestSAMOutputs(t *testing.T) {
 	s := loadSAM(t)

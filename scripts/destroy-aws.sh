@@ -38,7 +38,7 @@ This deletes stack $stack in $region (account $account):
   - the SQS queue and its dead-letter queue, WITH any messages still in them
   - the Secrets Manager secret WITH its value
   - the IAM role, the log group /aws/lambda/$stack-provision and its logs,
-    the DLQ alarm and its SNS topic, the AAC keep-alive schedule (EventBridge rule)
+    the two alarms (dead letters, failed invocations) and their SNS topic, the AAC keep-alive schedule (EventBridge rule)
 It keeps:
   - the DynamoDB table $table (DeletionPolicy Retain: idempotency records, tokens, audit log);
     delete it yourself with: aws dynamodb delete-table --region $region --table-name $table
