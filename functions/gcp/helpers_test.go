@@ -89,7 +89,6 @@ func (tg targets) users(email string) []lookertest.User {
 type fixture struct {
 	targets
 	fns  *gcp.Functions
-	app  *app.App
 	logs *logBuffer
 }
 
@@ -105,11 +104,9 @@ func newFixture(t *testing.T, env map[string]string, backends map[string]app.Sec
 	instance := startInstance(vars, backends, f.logs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, err := instance.App(ctx)
-	if err != nil {
+	if _, err := instance.App(ctx); err != nil {
 		t.Fatalf("instance did not start: %v\n%s", err, f.logs)
 	}
-	f.app = a
 	f.fns = gcp.New(instance)
 	return f
 }
