@@ -172,7 +172,7 @@ func (it *batchItem) settle() {
 // goroutines is working, and taken again before Await returns.
 func Await[T any](ctx context.Context, ch <-chan T) (v T, ok bool) {
 	it := itemFrom(ctx)
-	it.park()
+	it.stop(true)
 	defer it.unpark(ctx)
 	select {
 	case v = <-ch:
@@ -194,7 +194,7 @@ func parallel(ctx context.Context, n int, fn func(int)) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			defer it.exit()
+			defer it.stop(false)
 			fn(i)
 		})
 	}
@@ -212,24 +212,17 @@ func (it *batchItem) fork(n int) {
 	it.mu.Unlock()
 }
 
-// exit: one goroutine of the item is done.
-func (it *batchItem) exit() {
+// stop: one goroutine of the item stops working, done or (waiting) parked
+// in Await.
+func (it *batchItem) stop(waiting bool) {
 	if it == nil {
 		return
 	}
 	it.mu.Lock()
 	it.running--
-	it.releaseIfIdle()
-	it.mu.Unlock()
-}
-
-func (it *batchItem) park() {
-	if it == nil {
-		return
+	if waiting {
+		it.parked++
 	}
-	it.mu.Lock()
-	it.running--
-	it.parked++
 	it.releaseIfIdle()
 	it.mu.Unlock()
 }
