@@ -10,7 +10,6 @@
 package aac
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -135,24 +134,11 @@ func (c *Client) send(ctx context.Context, r request, token string, out any) err
 }
 
 func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {
-	u := c.cfg.BaseURL + r.path
-	if len(r.query) > 0 {
-		u += "?" + r.query.Encode()
-	}
-	var body io.Reader
-	if r.body != nil {
-		body = bytes.NewReader(r.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	req, err := httpretry.NewRequest(ctx, TargetName, r.op, r.method, c.cfg.BaseURL+r.path, r.query, r.body)
 	if err != nil {
-		return fmt.Errorf("aac: %s: %w", r.op, err)
+		return err
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "onboard")
 	req.Header.Set("Authorization", "Bearer "+token)
-	if r.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	// The headers Alteryx's own examples send, alongside the query parameters.
 	if r.workspaceID != "" {
 		req.Header.Set("x-trifacta-workspace-id", string(r.workspaceID))

@@ -6,7 +6,6 @@
 package looker
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -214,20 +213,10 @@ func (c *Client) send(ctx context.Context, r request, token string, out any) err
 }
 
 func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {
-	u := c.cfg.BaseURL + apiPrefix + r.path
-	if len(r.query) > 0 {
-		u += "?" + r.query.Encode()
-	}
-	var body io.Reader
-	if r.body != nil {
-		body = bytes.NewReader(r.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	req, err := httpretry.NewRequest(ctx, TargetName, r.op, r.method, c.cfg.BaseURL+apiPrefix+r.path, r.query, r.body)
 	if err != nil {
-		return fmt.Errorf("looker: %s: %w", r.op, err)
+		return err
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "onboard")
 	// x-looker-appid mirrors the SDKs so Looker's System Activity can tell callers apart.
 	req.Header.Set("X-Looker-Appid", "onboard")
 	if r.contentType != "" {

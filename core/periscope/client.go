@@ -10,7 +10,6 @@
 package periscope
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -181,24 +180,15 @@ func (c *Client) sendOnce(ctx context.Context, site string, r call, body []byte)
 	if err != nil {
 		return nil, err
 	}
-	u := c.base + apiPrefix + r.path
+	var query url.Values
 	if r.write() && c.cfg.TestMode {
-		u += "?test_mode=true"
+		query = url.Values{"test_mode": {"true"}}
 	}
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u, rd)
+	req, err := httpretry.NewRequest(ctx, "periscope: site "+site, r.op(), r.method, c.base+apiPrefix+r.path, query, body)
 	if err != nil {
-		return nil, fmt.Errorf("periscope: site %s: %s: %w", site, r.op(), err)
+		return nil, err
 	}
 	req.Header.Set(headerAuth, site+":"+key)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "onboard")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	if r.email != "" {
 		req.Header.Set(headerEmail, r.email)
 	}

@@ -4,6 +4,7 @@
 package httpretry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -188,6 +189,31 @@ func Classify(err error) (Failure, bool) {
 		return Failure{Transport: true}, true
 	}
 	return Failure{}, false
+}
+
+// NewRequest builds a call to a JSON API the way every target client sends
+// it: query encoded, Accept and User-Agent set, and a body, when there is
+// one, marked as JSON (a caller sending a form overrides Content-Type).
+// Errors name the service and operation, never the URL, which may carry
+// an id or an email.
+func NewRequest(ctx context.Context, service, op, method, rawURL string, query url.Values, body []byte) (*http.Request, error) {
+	if len(query) > 0 {
+		rawURL += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", service, op, StripURL(err))
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "onboard")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
 }
 
 // Exchange sends req and reads the answer: a 2xx JSON body is decoded into

@@ -180,3 +180,24 @@ type statusErr struct {
 
 func (e statusErr) Error() string                     { return "status" }
 func (e statusErr) RetryStatus() (int, time.Duration) { return e.status, e.after }
+
+// Every client's calls carry the same headers; a request that cannot be
+// built names the operation, never the URL (it may hold an email).
+func TestNewRequest(t *testing.T) {
+	req, err := NewRequest(context.Background(), "aac", "POST /v4/x", http.MethodPost, "https://h.example/v4/x",
+		url.Values{"accountId": {"7"}}, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.URL.String() != "https://h.example/v4/x?accountId=7" || req.Header.Get("Content-Type") != "application/json" ||
+		req.Header.Get("Accept") != "application/json" || req.Header.Get("User-Agent") != "onboard" {
+		t.Errorf("request %s %v", req.URL, req.Header)
+	}
+	if req, _ := NewRequest(context.Background(), "aac", "GET /v4/x", http.MethodGet, "https://h.example/v4/x", nil, nil); req.Header.Get("Content-Type") != "" || req.Body != nil {
+		t.Errorf("a bodiless request has Content-Type %q", req.Header.Get("Content-Type"))
+	}
+	_, err = NewRequest(context.Background(), "looker", "GET /users/{id}", http.MethodGet, "https://h.example/users/ada@example.com\x7f", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "looker: GET /users/{id}") || strings.Contains(err.Error(), "ada@example.com") {
+		t.Errorf("error %v: want the operation named and the URL left out", err)
+	}
+}
