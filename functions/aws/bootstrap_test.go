@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/onboard-dev/onboard/functions/aws/internal/awstest"
+	"github.com/onboard-dev/onboard/internal/testproc"
 )
 
 // runtimeAPI is the part of the Lambda Runtime API a custom runtime uses,
@@ -134,18 +135,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 	}
 	stderr := &awstest.Buffer{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("bootstrap output:\n%s", stderr)
-		}
-	})
+	exited := testproc.Start(t, cmd, "bootstrap", stderr)
 
 	n := 0
 	invoke := func(t *testing.T, event []byte) result {

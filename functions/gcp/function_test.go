@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/onboard-dev/onboard/internal/testproc"
 )
 
 // The function binary is built once per test binary by scripts/build-gcp.sh,
@@ -119,19 +121,7 @@ func startFunction(t *testing.T, tg targets, target string, overrides map[string
 	fn := &runningFunction{url: "http://127.0.0.1:" + port, logs: &logBuffer{}}
 	cmd := exec.Command(bin)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, fn.logs, fn.logs
-	setParentDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("function output:\n%s", fn.logs)
-		}
-	})
+	exited := testproc.Start(t, cmd, "function", fn.logs)
 	deadline := time.Now().Add(time.Minute)
 	for {
 		// Any answer means the framework is listening; the instance itself
