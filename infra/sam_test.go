@@ -424,8 +424,10 @@ func TestSAMIAMScoped(t *testing.T) {
 	}
 }
 
-// TestSAMDeadLetterAlarm: an alarm when the DLQ holds a message.
-func TestSAMDeadLetterAlarm(t *testing.T) {
+// TestSAMAlarms: an alarm, to someone, on the first dead letter and on the
+// first invocation that fails as a whole (a failed keep-alive); an idle
+// stack, which has no data points, must not alarm.
+func TestSAMAlarms(t *testing.T) {
 	s := loadSAM(t)
 	var dlqs []string
 	for _, q := range s.ofType("AWS::SQS::Queue") {
@@ -436,58 +438,34 @@ func TestSAMDeadLetterAlarm(t *testing.T) {
 	if len(dlqs) == 0 {
 		t.Fatal("no dead-letter queue")
 	}
-	found := false
-	for _, a := range s.ofType("AWS::CloudWatch::Alarm") {
-		var dimQueue string
-		for _, d := range items(s.prop(a, "Dimensions")) {
-			if scalar(get(d, "Name")) == "QueueName" {
-				dimQueue = target(get(d, "Value"))
+	for _, want := range []struct {
+		namespace, metric, dimension string
+		of                           []string
+	}{
+		{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlqs},
+		{"AWS/Lambda", "Errors", "FunctionName", s.ofType("AWS::Serverless::Function")},
+	} {
+		found := false
+		for _, a := range s.ofType("AWS::CloudWatch::Alarm") {
+			if scalar(s.prop(a, "Namespace")) != want.namespace || scalar(s.prop(a, "MetricName")) != want.metric {
+				continue
+			}
+			for _, d := range items(s.prop(a, "Dimensions")) {
+				found = found || scalar(get(d, "Name")) == want.dimension && slices.Contains(want.of, target(get(d, "Value")))
+			}
+			if scalar(s.prop(a, "Threshold")) != "0" || scalar(s.prop(a, "ComparisonOperator")) != "GreaterThanThreshold" {
+				t.Errorf("%s: alarm on the first one (> 0)", a)
+			}
+			if scalar(s.prop(a, "TreatMissingData")) != "notBreaching" {
+				t.Errorf("%s: missing data (an idle stack) must not alarm", a)
+			}
+			if len(items(s.prop(a, "AlarmActions"))) == 0 {
+				t.Errorf("%s: no AlarmActions: nobody would be told", a)
 			}
 		}
-		if scalar(s.prop(a, "Namespace")) != "AWS/SQS" || scalar(s.prop(a, "MetricName")) != "ApproximateNumberOfMessagesVisible" ||
-			!slices.Contains(dlqs, dimQueue) {
-			continue
+		if !found {
+			t.Errorf("no CloudWatch alarm on %s %s of %v", want.namespace, want.metric, want.of)
 		}
-		found = true
-		if scalar(s.prop(a, "Threshold")) != "0" || scalar(s.prop(a, "ComparisonOperator")) != "GreaterThanThreshold" {
-			t.Errorf("%s: alarm when more than 0 messages are visible", a)
-		}
-		if len(items(s.prop(a, "AlarmActions"))) == 0 {
-			t.Errorf("%s: no AlarmActions: nobody would be told", a)
-		}
-	}
-	if !found {
-		t.Errorf("no CloudWatch alarm on ApproximateNumberOfMessagesVisible of the dead-letter queue %v", dlqs)
-	}
-}
-
-// TestSAMFunctionErrorsAlarm: a failed keep-alive (or any invocation that
-// fails as a whole) reaches the same people as a dead letter.
-func TestSAMFunctionErrorsAlarm(t *testing.T) {
-	s := loadSAM(t)
-	fns := s.ofType("AWS::Serverless::Function")
-	found := false
-	for _, a := range s.ofType("AWS::CloudWatch::Alarm") {
-		if scalar(s.prop(a, "Namespace")) != "AWS/Lambda" || scalar(s.prop(a, "MetricName")) != "Errors" {
-			continue
-		}
-		for _, d := range items(s.prop(a, "Dimensions")) {
-			if scalar(get(d, "Name")) == "FunctionName" && slices.Contains(fns, target(get(d, "Value"))) {
-				found = true
-			}
-		}
-		if scalar(s.prop(a, "Threshold")) != "0" || scalar(s.prop(a, "ComparisonOperator")) != "GreaterThanThreshold" || scalar(s.prop(a, "Statistic")) != "Sum" {
-			t.Errorf("%s: alarm on the first error (Sum > 0)", a)
-		}
-		if scalar(s.prop(a, "TreatMissingData")) != "notBreaching" {
-			t.Errorf("%s: an idle function has no data points; that must not alarm", a)
-		}
-		if len(items(s.prop(a, "AlarmActions"))) == 0 {
-			t.Errorf("%s: no AlarmActions: nobody would be told", a)
-		}
-	}
-	if !found {
-		t.Errorf("no CloudWatch alarm on the Errors of the function %v", fns)
 	}
 }
 
