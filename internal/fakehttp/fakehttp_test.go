@@ -1,6 +1,7 @@
 package fakehttp
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -13,5 +14,88 @@ func TestDropConnection(t *testing.T) {
 	if err == nil {
 		resp.Body.Close()
 		t.Fatalf("got an answer (%d), want the connection dropped", resp.StatusCode)
+	}
+}
+
+func TestFaultsWearOutInOrder(t *testing.T) {
+	var fs Faults[string]
+	fs.Add("once", 1)
+	fs.Add("always", 0)
+	fs.Add("never reached", 0)
+	all := func(string) bool { return true }
+	for i, want := range []string{"once", "always", "always"} {
+		if got, ok := fs.Take(all); !ok || got != want {
+			t.Errorf("take %d = %q, %v; want %q", i, got, ok, want)
+		}
+	}
+	if got, ok := fs.Take(func(f string) bool { return f == "once" }); ok {
+		t.Errorf("a worn-out fault was taken again: %q", got)
+	}
+}
+
+func TestFaultsCountOnlyMatches(t *testing.T) {
+	var fs Faults[string]
+	fs.Add("a", 1)
+	if _, ok := fs.Take(func(f string) bool { return f == "b" }); ok {
+		t.Fatal("took a fault that does not match")
+	}
+	if _, ok := fs.Take(func(f string) bool { return f == "a" }); !ok {
+		t.Fatal("a request it did not match wore the fault out")
+	}
+}
+
+func TestReplyWrite(t *testing.T) {
+	writeError := func(w http.ResponseWriter, status int) {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(status)
+		io.WriteString(w, "own error")
+	}
+	for _, tc := range []struct {
+		name                 string
+		reply                Reply
+		status               int
+		ct, retryAfter, body string
+	}{
+		{"defaults", Reply{}, 500, "application/problem+json", "", "own error"},
+		{"status and Retry-After", Reply{Status: 429, RetryAfter: "7"}, 429, "application/problem+json", "7", "own error"},
+		{"JSON body", Reply{Status: 503, Body: `{"m":1}`}, 503, "application/json", "", `{"m":1}`},
+		{"typed body", Reply{Status: 502, Body: "<html/>", ContentType: "text/html"}, 502, "text/html", "", "<html/>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			tc.reply.Write(rec, writeError)
+			if rec.Code != tc.status || rec.Header().Get("Content-Type") != tc.ct ||
+				rec.Header().Get("Retry-After") != tc.retryAfter || rec.Body.String() != tc.body {
+				t.Errorf("got %d %q Retry-After %q body %q; want %d %q %q %q", rec.Code, rec.Header().Get("Content-Type"),
+					rec.Header().Get("Retry-After"), rec.Body.String(), tc.status, tc.ct, tc.retryAfter, tc.body)
+			}
+		})
+	}
+}
+
+func TestReplyDropsConnection(t *testing.T) {
+	url, stop := Serve(func(w http.ResponseWriter, _ *http.Request) {
+		Reply{Status: 200, Body: "ignored", DropConnection: true}.Write(w, nil)
+	})
+	defer stop()
+	if resp, err := http.Get(url); err == nil {
+		resp.Body.Close()
+		t.Fatalf("got an answer (%d), want the connection dropped", resp.StatusCode)
+	}
+}
+
+type closer struct{ closed bool }
+
+func (c *closer) Close() { c.closed = true }
+
+func TestCloseAtEnd(t *testing.T) {
+	c := &closer{}
+	t.Run("sub", func(t *testing.T) {
+		if got := CloseAtEnd(t, c); got != c || c.closed {
+			t.Fatal("CloseAtEnd must return s and leave it open until the test ends")
+		}
+	})
+	if !c.closed {
+		t.Fatal("not closed when the test ended")
 	}
 }

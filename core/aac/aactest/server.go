@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -36,6 +35,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/onboard-dev/onboard/internal/fakehttp"
 )
 
 // Defaults used when Options leaves them empty.
@@ -121,7 +122,7 @@ type Server struct {
 	URL string
 
 	opts Options
-	ts   *httptest.Server
+	stop func()
 
 	mu         sync.Mutex
 	nextID     int64
@@ -133,7 +134,7 @@ type Server struct {
 	access     map[string]accessToken
 	refreshes  []Refresh
 	requests   []Request
-	faults     []*faultState
+	faults     fakehttp.Faults[Fault]
 	hooks      map[int]hook
 	nextHook   int
 	refused    map[string]string // email -> why the batch invite refuses it
@@ -173,11 +174,6 @@ type membership struct {
 	created  time.Time
 }
 
-type faultState struct {
-	Fault
-	used int
-}
-
 type hook struct {
 	op string
 	fn func()
@@ -196,21 +192,17 @@ func NewServer(opts Options) *Server {
 	}
 	s := &Server{opts: opts, nextID: 100, persons: map[string]int64{}, refreshTok: map[string]int{}, spent: map[string]bool{},
 		access: map[string]accessToken{}, hooks: map[int]hook{}, refused: map[string]string{}}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.ts.URL
+	s.URL, s.stop = fakehttp.Serve(s.serve)
 	return s
 }
 
 // NewTestServer starts a fake that is closed when tb ends.
 func NewTestServer(tb testing.TB, opts Options) *Server {
-	tb.Helper()
-	s := NewServer(opts)
-	tb.Cleanup(s.Close)
-	return s
+	return fakehttp.CloseAtEnd(tb, NewServer(opts))
 }
 
 // Close stops the server.
-func (s *Server) Close() { s.ts.Close() }
+func (s *Server) Close() { s.stop() }
 
 // ClientID is the client_id the token endpoint accepts.
 func (s *Server) ClientID() string { return s.opts.ClientID }
@@ -392,7 +384,7 @@ func (s *Server) ExpireAccessTokens() {
 func (s *Server) AddFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &faultState{Fault: f})
+	s.faults.Add(f, f.Times)
 }
 
 // OnRequest runs fn before every request whose Op is op is handled; the
@@ -535,30 +527,32 @@ func (s *Server) runHooks(o string) {
 	}
 }
 
+// fault is a response like any other rather than a fakehttp.Reply, so that
+// it is recorded with its status and carries x-trifacta-request-id as every
+// AAC answer does.
 func (s *Server) fault(r *http.Request) *response {
-	for _, f := range s.faults {
-		if (f.Method != "" && f.Method != r.Method) || (f.Path != "" && !matchPath(f.Path, r.URL.Path)) || (f.Times > 0 && f.used >= f.Times) {
-			continue
-		}
-		f.used++
-		h := map[string]string{}
-		if f.RetryAfter != "" {
-			h["x-retry-after"] = f.RetryAfter
-			h["x-rate-limit-user-limit"], h["x-rate-limit-user-remaining"] = "30", "0"
-		}
-		if f.StdRetryAfter != "" {
-			h["Retry-After"] = f.StdRetryAfter
-		}
-		if f.Body != "" {
-			return &response{status: f.Status, header: h, body: json.RawMessage(f.Body)}
-		}
-		if f.Status == http.StatusTooManyRequests {
-			return &response{status: f.Status, header: h, body: exception("TooManyRequestsException", "Too Many Requests",
-				"API quota reached for this endpoint. Wait "+firstNonEmpty(f.RetryAfter, f.StdRetryAfter, "60")+" seconds before retrying.")}
-		}
-		return &response{status: f.Status, header: h, body: exception(http.StatusText(f.Status), http.StatusText(f.Status), "injected fault")}
+	f, ok := s.faults.Take(func(f Fault) bool {
+		return (f.Method == "" || f.Method == r.Method) && (f.Path == "" || matchPath(f.Path, r.URL.Path))
+	})
+	if !ok {
+		return nil
 	}
-	return nil
+	h := map[string]string{}
+	if f.RetryAfter != "" {
+		h["x-retry-after"] = f.RetryAfter
+		h["x-rate-limit-user-limit"], h["x-rate-limit-user-remaining"] = "30", "0"
+	}
+	if f.StdRetryAfter != "" {
+		h["Retry-After"] = f.StdRetryAfter
+	}
+	if f.Body != "" {
+		return &response{status: f.Status, header: h, body: json.RawMessage(f.Body)}
+	}
+	if f.Status == http.StatusTooManyRequests {
+		return &response{status: f.Status, header: h, body: exception("TooManyRequestsException", "Too Many Requests",
+			"API quota reached for this endpoint. Wait "+firstNonEmpty(f.RetryAfter, f.StdRetryAfter, "60")+" seconds before retrying.")}
+	}
+	return &response{status: f.Status, header: h, body: exception(http.StatusText(f.Status), http.StatusText(f.Status), "injected fault")}
 }
 
 func matchPath(pattern, path string) bool {

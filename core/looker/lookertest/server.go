@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -129,7 +128,7 @@ type Server struct {
 	URL string
 
 	opts Options
-	ts   *httptest.Server
+	stop func()
 
 	mu       sync.Mutex
 	nextID   int
@@ -139,15 +138,9 @@ type Server struct {
 	attrs    map[string]*userAttr
 	tokens   map[string]time.Time // token -> expiry
 	requests []Request
-	faults   []*faultState
+	faults   fakehttp.Faults[Fault]
 	sent     []string
 	resets   []PasswordReset
-}
-
-type faultState struct {
-	Fault
-	segments []string
-	used     int
 }
 
 type user struct {
@@ -216,13 +209,12 @@ func NewServer(opts Options) *Server {
 		attrs:  map[string]*userAttr{},
 		tokens: map[string]time.Time{},
 	}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	s.URL = s.ts.URL
+	s.URL, s.stop = fakehttp.Serve(s.serveHTTP)
 	return s
 }
 
 // Close shuts the server down, waiting for requests in flight.
-func (s *Server) Close() { s.ts.Close() }
+func (s *Server) Close() { s.stop() }
 
 // SpecEnv names the environment variable that overrides where NewTestServer
 // looks for the Swagger 2 spec.
@@ -246,9 +238,7 @@ func NewTestServer(tb testing.TB, opts Options) *Server {
 	if opts.Spec != nil && opts.SpecViolation == nil {
 		opts.SpecViolation = func(err error) { tb.Errorf("%v", err) }
 	}
-	s := NewServer(opts)
-	tb.Cleanup(s.Close)
-	return s
+	return fakehttp.CloseAtEnd(tb, NewServer(opts))
 }
 
 // testSpec loads the spec for tests; nil means "validation skipped".
@@ -486,7 +476,7 @@ func (s *Server) PasswordResets() []PasswordReset {
 func (s *Server) InjectFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &faultState{Fault: f, segments: patternSegments(f.Path)})
+	s.faults.Add(f, f.Times)
 }
 
 // RevokeTokens invalidates every issued token, as an admin or a server
@@ -550,8 +540,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.opts.SpecViolation(err)
 		}
 	}
-	if f := s.takeFault(req); f != nil {
-		serveFault(w, f)
+	if f, ok := s.faults.Take(func(f Fault) bool {
+		return requestMatches(f.Method, patternSegments(f.Path), req.Method, req.segments)
+	}); ok {
+		f.reply().Write(w, writeFaultError)
 		return
 	}
 	rt, params := findRoute(r.Method, req.segments)
@@ -575,37 +567,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, c, rt.handle(s, c))
 }
 
-func (s *Server) takeFault(req Request) *Fault {
-	for _, f := range s.faults {
-		if f.Times > 0 && f.used >= f.Times {
-			continue
-		}
-		if requestMatches(f.Method, f.segments, req.Method, req.segments) {
-			f.used++
-			return &f.Fault
-		}
-	}
-	return nil
+func (f Fault) reply() fakehttp.Reply {
+	return fakehttp.Reply{Status: f.Status, Body: f.Body, RetryAfter: f.RetryAfter, DropConnection: f.DropConnection}
 }
 
-func serveFault(w http.ResponseWriter, f *Fault) {
-	if f.DropConnection {
-		fakehttp.DropConnection(w)
-		return
-	}
-	if f.RetryAfter != "" {
-		w.Header().Set("Retry-After", f.RetryAfter)
-	}
-	status := f.Status
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
-	if f.Body != "" {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		io.WriteString(w, f.Body)
-		return
-	}
+func writeFaultError(w http.ResponseWriter, status int) {
 	writeJSON(w, status, apiError{http.StatusText(status), docURL}, nil)
 }
 

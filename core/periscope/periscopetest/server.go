@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/mail"
 	"slices"
 	"strings"
@@ -97,12 +96,12 @@ type Server struct {
 	URL string
 
 	opts Options
-	ts   *httptest.Server
+	stop func()
 
 	mu       sync.Mutex
 	sites    map[string]*site
 	requests []Request
-	faults   []*faultState
+	faults   fakehttp.Faults[Fault]
 }
 
 type site struct {
@@ -112,32 +111,23 @@ type site struct {
 	groups map[string]*Group // lower-cased name → group
 }
 
-type faultState struct {
-	Fault
-	used int
-}
-
 // NewServer starts a fake; call Close when done.
 func NewServer(opts Options) *Server {
 	s := &Server{opts: opts, sites: map[string]*site{}}
 	for name, key := range opts.Sites {
 		s.sites[name] = &site{key: key, users: map[string]*User{}, groups: map[string]*Group{}}
 	}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	s.URL = s.ts.URL
+	s.URL, s.stop = fakehttp.Serve(s.serveHTTP)
 	return s
 }
 
 // NewTestServer starts a fake that is closed when the test ends.
 func NewTestServer(tb testing.TB, opts Options) *Server {
-	tb.Helper()
-	s := NewServer(opts)
-	tb.Cleanup(s.Close)
-	return s
+	return fakehttp.CloseAtEnd(tb, NewServer(opts))
 }
 
 // Close shuts the server down, waiting for requests in flight.
-func (s *Server) Close() { s.ts.Close() }
+func (s *Server) Close() { s.stop() }
 
 // ---- seeding and inspection ----
 
@@ -239,7 +229,7 @@ func (s *Server) Count(siteName, method, path string) int {
 func (s *Server) InjectFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &faultState{Fault: f})
+	s.faults.Add(f, f.Times)
 }
 
 func matches(siteName, method, path string, r Request) bool {
@@ -290,49 +280,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f := s.takeFault(req); f != nil {
-		serveFault(w, f)
+	if f, ok := s.faults.Take(func(f Fault) bool { return matches(f.Site, f.Method, f.Path, req) }); ok {
+		f.reply().Write(w, writeFaultError)
 		return
 	}
 	writeJSON(w, s.route(req))
 }
 
-func (s *Server) takeFault(req Request) *Fault {
-	for _, f := range s.faults {
-		if f.Times > 0 && f.used >= f.Times {
-			continue
-		}
-		if matches(f.Site, f.Method, f.Path, req) {
-			f.used++
-			return &f.Fault
-		}
-	}
-	return nil
+func (f Fault) reply() fakehttp.Reply {
+	return fakehttp.Reply{Status: f.Status, Body: f.Body, ContentType: f.ContentType, RetryAfter: f.RetryAfter, DropConnection: f.DropConnection}
 }
 
-func serveFault(w http.ResponseWriter, f *Fault) {
-	if f.DropConnection {
-		fakehttp.DropConnection(w)
-		return
-	}
-	if f.RetryAfter != "" {
-		w.Header().Set("Retry-After", f.RetryAfter)
-	}
-	status := f.Status
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
-	if f.Body == "" {
-		writeJSON(w, apiError(status, "%s", http.StatusText(status)))
-		return
-	}
-	ct := f.ContentType
-	if ct == "" {
-		ct = "application/json"
-	}
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, f.Body)
+func writeFaultError(w http.ResponseWriter, status int) {
+	writeJSON(w, apiError(status, "%s", http.StatusText(status)))
 }
 
 func writeJSON(w http.ResponseWriter, a answer) {
