@@ -128,7 +128,7 @@ func printChains(w io.Writer, reports []aac.ChainReport, withOutcome bool) {
 		stored, rotated, access := "none", "-", "-"
 		if r.Stored {
 			stored = r.Source
-			rotated = fmt.Sprintf("%s ago (%s)", now.Sub(r.UpdatedAt).Round(time.Second), r.UpdatedAt.UTC().Format(time.RFC3339))
+			rotated = fmt.Sprintf("%s ago (%s, by %s)", now.Sub(r.UpdatedAt).Round(time.Second), r.UpdatedAt.UTC().Format(time.RFC3339), r.UpdatedBy)
 			access = "expired"
 			if r.AccessExpiry.After(now) {
 				access = "valid until " + r.AccessExpiry.UTC().Format(time.RFC3339)

@@ -2,7 +2,6 @@ package aac
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"time"
@@ -33,14 +32,11 @@ type ChainReport struct {
 	Workspace string // empty for the account chain
 	StoreKey  string
 	Stored    bool
-	Seeded    bool   // a seed secret exists (used only while nothing is stored)
-	Source    string // where the stored head came from: secret, seed-token, refresh
-	UpdatedAt time.Time
-	UpdatedBy string
-	// AccessExpiry is when the stored access token expires: a chain in use
-	// shows a recent one.
-	AccessExpiry time.Time
-	Fix          string // the command that reseeds this chain
+	Seeded    bool // a seed secret exists (used only while nothing is stored)
+	// ChainInfo is the stored head's, when Stored. Its AccessExpiry shows
+	// whether the chain is in use: a chain in use has a current one.
+	ChainInfo
+	Fix string // the command that reseeds this chain
 
 	Outcome string // set by KeepAlive
 	Err     error  // set by KeepAlive with KeepAliveFailed
@@ -136,11 +132,7 @@ func (c *Chain) report(ctx context.Context) (ChainReport, error) {
 	case err != nil:
 		return r, c.storeError(err)
 	default:
-		var st chainState
-		if json.Unmarshal(v.Data, &st) == nil {
-			c.ts.cfg.Redact(st.RefreshToken, st.AccessToken)
-			r.Stored, r.Source, r.UpdatedAt, r.UpdatedBy, r.AccessExpiry = true, st.Source, st.UpdatedAt, st.UpdatedBy, st.Expiry
-		}
+		r.Stored, r.ChainInfo = true, infoOf(v.Data)
 	}
 	seed, err := c.seed(ctx)
 	if err != nil {

@@ -95,12 +95,3 @@ func infoOf(data []byte) ChainInfo {
 	_ = json.Unmarshal(data, &st)
 	return ChainInfo{Source: st.Source, UpdatedAt: st.UpdatedAt, UpdatedBy: st.UpdatedBy, AccessExpiry: st.Expiry}
 }
-
-// Info reads the stored head of the chain under key; state.ErrNotFound when none.
-func Info(ctx context.Context, store state.Store, key string) (ChainInfo, error) {
-	v, err := store.Get(ctx, key)
-	if err != nil {
-		return ChainInfo{}, err
-	}
-	return infoOf(v.Data), nil
-}

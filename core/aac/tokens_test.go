@@ -271,12 +271,12 @@ func TestEndpointAndLifetimeFromClaims(t *testing.T) {
 	refreshes := w.fake.Refreshes()
 	checkLinear(t, refreshes, g.RefreshToken)
 
-	info, err := aac.Info(context.Background(), w.store, aac.WorkspaceChainKey(w.fake.URL, workspace))
+	reports, err := in.target.Status(context.Background(), []string{workspace})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := time.Unix(refreshes[0].AccessExpiry.Unix(), 0); !info.AccessExpiry.Equal(want) {
-		t.Errorf("stored expiry %v, want the exp claim %v", info.AccessExpiry, want)
+	if want := time.Unix(refreshes[0].AccessExpiry.Unix(), 0); !reports[0].AccessExpiry.Equal(want) {
+		t.Errorf("stored expiry %v, want the exp claim %v", reports[0].AccessExpiry, want)
 	}
 }
 
