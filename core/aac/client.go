@@ -114,7 +114,7 @@ func (c *Client) call(ctx context.Context, r request, in, out any) error {
 			return err
 		}
 		err = c.send(ctx, r, tok, out)
-		if statusOf(err) == http.StatusUnauthorized && !rejected {
+		if httpretry.StatusOf(err) == http.StatusUnauthorized && !rejected {
 			// Revoked early or the clocks disagree: refresh once and retry.
 			rejected = true
 			r.chain.Reject(tok)
@@ -246,16 +246,8 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 // RetryStatus tells the shared retry loop what this answer means.
 func (e *APIError) RetryStatus() (int, time.Duration) { return e.StatusCode, e.RetryAfter }
 
-func statusOf(err error) int {
-	var e *APIError
-	if errors.As(err, &e) {
-		return e.StatusCode
-	}
-	return 0
-}
-
 // IsNotFound reports a 404.
-func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
+func IsNotFound(err error) bool { return httpretry.StatusOf(err) == http.StatusNotFound }
 
 // TransportError is a call that got no HTTP answer: refused, reset, timed out.
 type TransportError = httpretry.TransportError

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 // Target provisions people into AAC workspaces: one invite batch call per
@@ -493,7 +494,7 @@ func byEmail(people []Person) map[string]Person {
 
 // refusal is an answer that sending the same batch again would not change.
 func refusal(err error) bool {
-	s := statusOf(err)
+	s := httpretry.StatusOf(err)
 	return s >= 400 && s < 500 && s != http.StatusTooManyRequests && s != http.StatusUnauthorized
 }
 

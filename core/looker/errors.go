@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 // APIError is a non-2xx answer from Looker, decoded from its Error or
@@ -55,25 +57,17 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func statusOf(err error) int {
-	var e *APIError
-	if errors.As(err, &e) {
-		return e.StatusCode
-	}
-	return 0
-}
-
 // IsNotFound reports a 404.
-func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
+func IsNotFound(err error) bool { return httpretry.StatusOf(err) == http.StatusNotFound }
 
 // IsConflict reports a 409 "Resource Already Exists".
-func IsConflict(err error) bool { return statusOf(err) == http.StatusConflict }
+func IsConflict(err error) bool { return httpretry.StatusOf(err) == http.StatusConflict }
 
 // IsUnauthorized reports a 401: the token is missing, expired or revoked.
-func IsUnauthorized(err error) bool { return statusOf(err) == http.StatusUnauthorized }
+func IsUnauthorized(err error) bool { return httpretry.StatusOf(err) == http.StatusUnauthorized }
 
 // IsRateLimited reports a 429.
-func IsRateLimited(err error) bool { return statusOf(err) == http.StatusTooManyRequests }
+func IsRateLimited(err error) bool { return httpretry.StatusOf(err) == http.StatusTooManyRequests }
 
 // MayBeEmailTaken reports Looker's two ways of refusing an email credential
 // that may already belong to someone: 409, or a 422 whose errors name the

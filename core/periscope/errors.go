@@ -92,7 +92,7 @@ func statusOf(err error) int {
 }
 
 // IsNotFound reports a 404: the user (selected by HTTP-X-EMAIL) or group is absent.
-func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
+func IsNotFound(err error) bool { return httpretry.StatusOf(err) == http.StatusNotFound }
 
 // MayAlreadyExist reports a refusal that may mean "this email or group
 // name is taken". The API documents no status or body for duplicates: a

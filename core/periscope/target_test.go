@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/filestore"
@@ -366,7 +367,7 @@ func TestCreatesRetryOnlyWhenPeriscopeCannotHaveActed(t *testing.T) {
 	f := newFixture(t, setup{})
 	f.fake.InjectFault(periscopetest.Fault{Site: "acme", Method: "POST", Path: "/api/v1/users", Status: 503, Times: 1})
 	_, err := f.client.CreateUser(context.Background(), "acme", NewUser{Email: "ada@example.com", InvitedByEmail: inviter})
-	if err == nil || statusOf(err) != 503 || f.fake.Count("acme", "POST", "/api/v1/users") != 1 {
+	if err == nil || httpretry.StatusOf(err) != 503 || f.fake.Count("acme", "POST", "/api/v1/users") != 1 {
 		t.Fatalf("503 on create: %v after %d attempts, want one attempt", err, f.fake.Count("acme", "POST", "/api/v1/users"))
 	}
 	f.fake.InjectFault(periscopetest.Fault{Site: "beta", Method: "POST", Path: "/api/v1/users", Status: 429, RetryAfter: "1", Times: 1})

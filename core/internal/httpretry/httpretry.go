@@ -176,6 +176,17 @@ type StatusError interface {
 	RetryStatus() (status int, retryAfter time.Duration)
 }
 
+// StatusOf is the HTTP status of the API error in err's chain; 0 when the
+// call got no answer or err is not an API error.
+func StatusOf(err error) int {
+	var se StatusError
+	if errors.As(err, &se) {
+		status, _ := se.RetryStatus()
+		return status
+	}
+	return 0
+}
+
 // Classify is the classification Do needs for clients whose API errors are
 // StatusErrors and whose no-answer errors are *TransportErrors.
 func Classify(err error) (Failure, bool) {

@@ -201,3 +201,18 @@ func TestNewRequest(t *testing.T) {
 		t.Errorf("error %v: want the operation named and the URL left out", err)
 	}
 }
+
+type apiError struct{ status int }
+
+func (e *apiError) Error() string                     { return "api error" }
+func (e *apiError) RetryStatus() (int, time.Duration) { return e.status, 0 }
+
+// StatusOf reads the status through wrapping; no answer has none.
+func TestStatusOf(t *testing.T) {
+	if got := StatusOf(fmt.Errorf("creating: %w", &apiError{404})); got != 404 {
+		t.Errorf("wrapped 404: %d", got)
+	}
+	if got := StatusOf(&TransportError{Service: "aac", Operation: "GET /x", Err: errors.New("reset")}); got != 0 {
+		t.Errorf("no answer: %d, want 0", got)
+	}
+}
