@@ -140,7 +140,7 @@ Flags:
 	}
 	srv := &http.Server{Handler: localHandler(l.instance, l.log), ReadHeaderTimeout: 10 * time.Second}
 	if l.box != nil {
-		printSandboxBanner(stdout, *port, l.box, l.getenv("ONBOARD_WEBHOOK_SECRET"))
+		printSandboxBanner(stdout, *port, l.box, bannerCredential(l.getenv))
 	} else {
 		fmt.Fprintf(stdout, "onboard: serving http://localhost:%s/ against %s\n", *port, os.Getenv("LOOKERSDK_BASE_URL"))
 	}
@@ -160,10 +160,24 @@ Flags:
 
 // printSandboxBanner tells a newcomer what is fake and how to try it. The
 // webhook secret shown is a throwaway made for this run, never a real one.
+// bannerCredential is what the sandbox banner's curl line authenticates
+// with: the secret generated for this run, which guards nothing else, or,
+// for a secret the user set (possibly a real one), a reference to it that
+// their shell expands, so it is never printed.
+func bannerCredential(getenv func(string) string) string {
+	switch {
+	case getenv("ONBOARD_WEBHOOK_SECRET") == "":
+		return ""
+	case os.Getenv("ONBOARD_WEBHOOK_SECRET") != "":
+		return "$ONBOARD_WEBHOOK_SECRET"
+	}
+	return getenv("ONBOARD_WEBHOOK_SECRET")
+}
+
 func printSandboxBanner(w io.Writer, port string, box *sandbox.Sandbox, secret string) {
 	auth := ""
 	if secret != "" {
-		auth = fmt.Sprintf(" -H 'Authorization: Bearer %s'", secret)
+		auth = fmt.Sprintf(` -H "Authorization: Bearer %s"`, secret)
 	}
 	fmt.Fprintf(w, `onboard: SANDBOX MODE (no LOOKERSDK_BASE_URL set)
   Looker, SendGrid, AAC and Periscope are in-memory fakes; nothing leaves this machine.

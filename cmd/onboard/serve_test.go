@@ -80,11 +80,12 @@ func TestHelp(t *testing.T) {
 
 // startServe runs `onboard serve` in sandbox mode in dir, the way make run
 // does, and returns its banner and a function that stops it.
-func startServe(t *testing.T, bin, dir, port string) (stop func(), banner string) {
+func startServe(t *testing.T, bin, dir, port string, env ...string) (stop func(), banner string) {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
 	cmd.Dir = dir
 	cmd.Env = append(cleanEnv(), "PORT="+port, "ONBOARD_CONFIG="+absPath(t, "../../testdata/onboard.yaml"))
+	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -230,5 +231,27 @@ func TestAudit(t *testing.T) {
 	}
 	if out, _, _ := run("--email", "nobody@example.com", "--json"); strings.TrimSpace(out) != "" {
 		t.Errorf("filter by another person printed %q", out)
+	}
+}
+
+// A webhook secret the user set may be a real one: the sandbox banner
+// refers to it instead of printing it, and the server still takes it.
+func TestSandboxBannerNeverPrintsAUserSecret(t *testing.T) {
+	const secret = "whsec-BANNERCHECK-42"
+	port := freePort(t)
+	_, banner := startServe(t, buildCLI(t), t.TempDir(), port, "ONBOARD_WEBHOOK_SECRET="+secret)
+	if strings.Contains(banner, secret) || !strings.Contains(banner, `Bearer $ONBOARD_WEBHOOK_SECRET"`) {
+		t.Fatalf("banner:\n%s", banner)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://localhost:"+port+"/", strings.NewReader(`{"email":"ada@example.com"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("with the user's secret: %d", resp.StatusCode)
 	}
 }
