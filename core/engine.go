@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -246,7 +248,16 @@ type outcome struct {
 	err    *Error
 }
 
-func runTarget(ctx context.Context, t Target, action Action, p Person, prof *Profile) outcome {
+func runTarget(ctx context.Context, t Target, action Action, p Person, prof *Profile) (o outcome) {
+	// A target runs in a goroutine of its own, where a panic would kill the
+	// process and every request in it; it becomes this request's failure
+	// (500, retryable: the bug may be a moment's), stack in the log.
+	defer func() {
+		if v := recover(); v != nil {
+			o = outcome{target: t.Name(), err: &Error{Status: http.StatusInternalServerError, Target: t.Name(),
+				Message: "internal error", Err: fmt.Errorf("panic in target %s: %v\n%s", t.Name(), v, debug.Stack())}}
+		}
+	}()
 	var (
 		r   TargetResult
 		err error
@@ -256,7 +267,7 @@ func runTarget(ctx context.Context, t Target, action Action, p Person, prof *Pro
 	} else {
 		r, err = t.Provision(ctx, p, prof)
 	}
-	o := outcome{target: t.Name(), result: r}
+	o = outcome{target: t.Name(), result: r}
 	if err != nil {
 		o.err = AsError(err)
 		if o.err.Target == "" {
