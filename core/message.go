@@ -33,8 +33,12 @@ func (e *Engine) HandleMessage(ctx context.Context, body []byte, attributes map[
 	if derr != nil {
 		return e.dropped(log, derr)
 	}
-	if req.IdempotencyKey == "" {
+	if req.IdempotencyKey == "" && attributes["idempotency_key"] != "" {
+		// Checked like a key in the body: trimmed, bounded, printable.
 		req.IdempotencyKey = attributes["idempotency_key"]
+		if req, derr = req.Normalize(); derr != nil {
+			return e.dropped(log, derr)
+		}
 	}
 	res, err := e.Handle(ctx, req, meta)
 	if err == nil {
