@@ -150,6 +150,15 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 	}
 
 	key := "idempotency/" + res.IdempotencyKey
+	history := newJournal(e.Store, person.Email, meta.RequestID)
+	if req.IdempotencyKey == "" && meta.MessageID == "" {
+		// Keyed by its content alone: see actionCounts.
+		epoch, err := history.epoch(ctx, req.Action)
+		if err != nil {
+			return res, Unavailable("state", 0, err)
+		}
+		key += "/" + epoch
+	}
 	claim, rec, err := e.Store.Claim(ctx, key, req.Fingerprint(), meta.RequestID, e.lease(), e.recordTTL())
 	if err != nil {
 		return res, Unavailable("state", 0, err)
@@ -191,6 +200,11 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 		// The work is done and every step is idempotent, so a duplicate
 		// would only redo lookups; not worth failing the request over.
 		log.Warn("recording the result failed", "error", err.Error())
+	}
+	if err := history.completed(bg, req.Action); err != nil {
+		// Only a later resend of the opposite request, word for word and
+		// without a key, would then be taken for a duplicate.
+		log.Warn("counting the completed action failed", "error", err.Error())
 	}
 	return res, nil
 }

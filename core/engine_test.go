@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/onboard-dev/onboard/core/state/filestore"
 )
 
 type stubTarget struct {
@@ -82,4 +84,51 @@ func (c countingTarget) Provision(context.Context, Person, *Profile) (TargetResu
 }
 func (c countingTarget) Deprovision(ctx context.Context, p Person, prof *Profile) (TargetResult, error) {
 	return c.Provision(ctx, p, prof)
+}
+
+// Someone provisioned, deprovisioned and provisioned again by requests that
+// carry no key (a Zapier webhook sends the same body each time) is
+// provisioned again; a duplicate delivery in between still gets the first
+// answer without touching the targets.
+func TestSameContentAfterTheOppositeActionRunsAgain(t *testing.T) {
+	cfg, err := ParseConfig([]byte("default_profile: a\nprofiles:\n  a:\n    looker: {roles: [Viewer]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := filestore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	calls := 0
+	e := &Engine{Config: cfg, Targets: []Target{countingTarget{&calls}}, Store: store}
+	send := func(action Action, meta Meta) Result {
+		t.Helper()
+		req, verr := Request{Email: "ada@example.com", Action: action}.Normalize()
+		if verr != nil {
+			t.Fatal(verr)
+		}
+		res, herr := e.Handle(context.Background(), req, meta)
+		if herr != nil {
+			t.Fatal(herr)
+		}
+		return res
+	}
+	hired := send(ActionProvision, Meta{Trigger: "http"})
+	if again := send(ActionProvision, Meta{Trigger: "http"}); again.RequestID != hired.RequestID || calls != 1 {
+		t.Fatalf("a duplicate ran the targets (%d calls) or got a new answer", calls)
+	}
+	send(ActionDeprovision, Meta{Trigger: "sqs", MessageID: "leaver-1"})
+	rehired := send(ActionProvision, Meta{Trigger: "http"})
+	if calls != 3 || rehired.RequestID == hired.RequestID {
+		t.Fatalf("the rehire was answered from the first hire's record (%d target calls)", calls)
+	}
+	if again := send(ActionProvision, Meta{Trigger: "http"}); again.RequestID != rehired.RequestID || calls != 3 {
+		t.Fatalf("a duplicate of the rehire ran the targets (%d calls)", calls)
+	}
+	send(ActionDeprovision, Meta{Trigger: "http"})
+	send(ActionProvision, Meta{Trigger: "http"})
+	if calls != 5 {
+		t.Fatalf("second leave and rehire by keyless requests: %d target calls, want 5", calls)
+	}
 }
