@@ -102,9 +102,12 @@ Flags:
 	if (*workspace == "") == !*account {
 		return fail(2, "give exactly one of --workspace NAME or --account")
 	}
-	base := os.Getenv("AAC_BASE_URL")
-	if base == "" {
+	if os.Getenv("AAC_BASE_URL") == "" {
 		return fail(2, "AAC_BASE_URL is not set: set it as the deployment does (e.g. https://us1.alteryxcloud.com); chains are kept per AAC host")
+	}
+	base, err := aac.BaseURL(os.Getenv("AAC_BASE_URL"))
+	if err != nil {
+		return fail(2, "%v", err)
 	}
 	creds, err := readCredentials(*tokenFile, stderr)
 	if err != nil {

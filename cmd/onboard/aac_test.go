@@ -182,3 +182,18 @@ func TestAACStatusAndKeepAlive(t *testing.T) {
 		t.Errorf("without AAC_BASE_URL: exit %d %s", code, errOut)
 	}
 }
+
+// seed-token checks AAC_BASE_URL as the deployment does: a value the
+// deployment would refuse would store the chain where nothing reads it.
+func TestSeedTokenRefusesABaseURLTheDeploymentWould(t *testing.T) {
+	dir := seedEnv(t)
+	t.Setenv("AAC_BASE_URL", "us1.alteryxcloud.com/v4")
+	code, out, errOut := runSeed(t, "rt-SEEDURL-1\n", "--workspace", "Sales Analytics")
+	if code != 2 || !strings.Contains(errOut, "AAC_BASE_URL") || strings.Contains(out+errOut, "rt-SEEDURL-1") {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Errorf("a refused seed-token touched the store: %v", entries)
+	}
+}

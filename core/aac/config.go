@@ -132,7 +132,7 @@ type Settings struct {
 func FromSettings(s Settings) (*Target, error) {
 	cfg := Config{AccountID: strings.TrimSpace(s.Get("AAC_ACCOUNT_ID")), ClientID: strings.TrimSpace(s.Get("AAC_CLIENT_ID"))}
 	var err error
-	if cfg.BaseURL, err = normaliseURL("AAC_BASE_URL", s.Get("AAC_BASE_URL"), "/v4"); err != nil {
+	if cfg.BaseURL, err = BaseURL(s.Get("AAC_BASE_URL")); err != nil {
 		return nil, err
 	}
 	if v := s.Get("AAC_TOKEN_URL"); v != "" {
@@ -207,6 +207,10 @@ func ParseRefreshTokens(v string) (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// BaseURL checks AAC_BASE_URL as a deployment does, so tools that key
+// chains by it (seed-token) find the same chains the deployment uses.
+func BaseURL(raw string) (string, error) { return normaliseURL("AAC_BASE_URL", raw, "/v4") }
 
 // normaliseURL checks an http(s) URL setting and drops a pasted suffix
 // (e.g. /v4: the client adds the API version itself).

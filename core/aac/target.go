@@ -113,15 +113,21 @@ func (t *Target) enqueue(ap *core.AACProfile, m *member) {
 	}
 	b.members = append(b.members, m)
 	full := len(b.members) >= cfg.BatchMax
+	if full {
+		// Closed under the lock, so nobody joins a batch that is full.
+		delete(t.pending, key)
+	}
 	t.mu.Unlock()
 	// Only now that m is in b: this may settle the event batch and flush b.
 	core.Joined(m.ctx)
 	if full {
-		t.flush(key, b)
+		b.timer.Stop()
+		go t.run(b)
 	}
 }
 
-// flush runs b unless it ran already (full before its window ended).
+// flush runs b unless it ran already (full before its window ended, or
+// flushed by its timer and its event batch both).
 func (t *Target) flush(key string, b *batch) {
 	t.mu.Lock()
 	if t.pending[key] != b {

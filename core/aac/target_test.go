@@ -383,3 +383,30 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("real run after a dry one: %d workspaces, want 1", len(ids))
 	}
 }
+
+// A batch never carries more than BatchMax people, however many join at
+// the same moment: the one that fills it closes it.
+func TestBatchNeverExceedsItsSize(t *testing.T) {
+	w := newWorld(t, aactest.Options{}, nil)
+	w.seedSecret(workspace, w.wsID)
+	in := w.instance(t, func(c *aac.Config) { c.BatchMax, c.BatchWindow, c.BatchMaxWait = 5, 200*time.Millisecond, time.Second })
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if _, err := in.provision(emailN(i)); err != nil {
+				t.Errorf("%s: %v", emailN(i), err)
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range w.fake.InviteSizes() {
+		if n > 5 {
+			t.Errorf("a batch call carried %d people, more than BatchMax 5", n)
+		}
+		total += n
+	}
+	if total != 40 {
+		t.Errorf("%d people invited, want 40", total)
+	}
+}

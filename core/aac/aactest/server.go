@@ -660,6 +660,9 @@ func (s *Server) authenticate(r *http.Request) (accessToken, bool) {
 // "You can't use an API token from 1 workspace to interact with another".
 func (s *Server) scoped(r *http.Request, tok accessToken) (*workspace, *response) {
 	seg := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(seg) < 3 {
+		return nil, &response{status: http.StatusNotFound, body: exception("NotFound", "Not found", "")}
+	}
 	id, _ := strconv.ParseInt(seg[2], 10, 64)
 	w := s.workspace(id)
 	switch {
