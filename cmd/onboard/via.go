@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -50,13 +51,17 @@ type sender interface {
 func openVia(ctx context.Context, via string, force bool) (sender, error) {
 	switch {
 	case strings.HasPrefix(via, "http://") || strings.HasPrefix(via, "https://"):
-		secret := os.Getenv("ONBOARD_WEBHOOK_SECRET")
-		if secret == "" {
-			return nil, errors.New("--via " + via + ": set ONBOARD_WEBHOOK_SECRET to the deployed function's webhook secret")
-		}
 		u, err := url.Parse(via)
 		if err != nil {
-			return nil, fmt.Errorf("--via %s: %w", via, err)
+			return nil, errors.New("--via: not a URL") // its text would repeat the URL, credentials and all
+		}
+		shown := u.Redacted()
+		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("--via %s: use https: the webhook secret would cross the network in clear text", shown)
+		}
+		secret := os.Getenv("ONBOARD_WEBHOOK_SECRET")
+		if secret == "" {
+			return nil, fmt.Errorf("--via %s: set ONBOARD_WEBHOOK_SECRET to the deployed function's webhook secret", shown)
 		}
 		if force {
 			q := u.Query()
@@ -89,6 +94,15 @@ func openVia(ctx context.Context, via string, force bool) (sender, error) {
 		return &sqsSender{client: sqs.NewFromConfig(cfg), queue: queue}, nil
 	}
 	return nil, fmt.Errorf("--via %q: use http(s)://FUNCTION_URL, pubsub:projects/P/topics/T or sqs:QUEUE_URL", via)
+}
+
+// isLoopback is a host on this machine: a local `onboard serve`.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // wireRequest is the row as the bundle receives it, with its key.

@@ -397,3 +397,23 @@ func TestBulkBodiesStayUnderTheBodyLimit(t *testing.T) {
 		t.Errorf("%d bodies carried %d rows, want more than 3 bodies carrying all 120 in order", len(units), len(sent))
 	}
 }
+
+// --via over plain http is refused unless it stays on this machine, since
+// the webhook secret travels in a header; a URL's credentials never reach
+// an error.
+func TestImportViaRefusesCleartextAndHidesURLCredentials(t *testing.T) {
+	w := newImportWorld(t, 0)
+	file := w.csv(t, "people-3.csv")
+	cmd := w.command("import", "--via", "http://user:pa55word-VIACHECK@onboard.example.com/", file)
+	cmd.Env = append(cmd.Env, "ONBOARD_WEBHOOK_SECRET=whsec-VIACHECK")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "use https") {
+		t.Fatalf("plain http to another host: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "pa55word-VIACHECK") || strings.Contains(string(out), "whsec-VIACHECK") {
+		t.Errorf("a credential reached the output:\n%s", out)
+	}
+	if n := len(w.looker.Requests()); n != 0 {
+		t.Errorf("a refused import made %d Looker calls", n)
+	}
+}
