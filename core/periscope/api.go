@@ -15,6 +15,9 @@ type User struct {
 	FirstName string
 	LastName  string
 	Groups    []string // group names
+	// GroupsKnown is whether the answer listed the groups at all. An update
+	// replaces the whole membership, so it is only sent when it is known.
+	GroupsKnown bool
 }
 
 // NewUser is the create-user body of the API's examples.
@@ -60,7 +63,13 @@ func (c *Client) GetUser(ctx context.Context, site, email string) (*User, error)
 	if err != nil {
 		return nil, err
 	}
-	return pickUser(raw, email), nil
+	u, readable := pickUser(raw, email)
+	if !readable {
+		// Taking an unreadable answer for "no such user" would make a
+		// deprovision report success without deleting anyone.
+		return nil, &AnswerError{Operation: "GET /api/v1/users", Site: site, Want: "a user, a list of users or a 404"}
+	}
+	return u, nil
 }
 
 // CreateUser adds a user: POST /api/v1/users. The answer's user is returned
@@ -73,7 +82,8 @@ func (c *Client) CreateUser(ctx context.Context, site string, u NewUser) (*User,
 	if err != nil {
 		return nil, err
 	}
-	return pickUser(raw, u.Email), nil
+	created, _ := pickUser(raw, u.Email)
+	return created, nil
 }
 
 // UpdateUser changes the user selected by email: PUT /api/v1/users.
@@ -122,7 +132,7 @@ type wireUser struct {
 	Email     string          `json:"email"`
 	FirstName string          `json:"first_name"`
 	LastName  string          `json:"last_name"`
-	Groups    groupNames      `json:"groups"`
+	Groups    *groupNames     `json:"groups"` // nil: not in the answer
 }
 
 type wireGroup struct {
@@ -157,35 +167,37 @@ func (g *groupNames) UnmarshalJSON(b []byte) error {
 
 // pickUser finds the user with email in an answer that may be the user
 // itself, a list of users, or either wrapped in {"user"|"users"|"data": …}.
-// A user with another email is not taken: a server (or proxy) that dropped
-// HTTP-X-EMAIL would otherwise make someone else look like this person.
-func pickUser(raw []byte, email string) *User {
+// readable is false for an answer of none of these shapes, and for a single
+// user with another email: a server (or proxy) that dropped HTTP-X-EMAIL
+// says nothing about this person, and taking that user would make someone
+// else look like them.
+func pickUser(raw []byte, email string) (u *User, readable bool) {
 	raw = bytes.TrimSpace(raw)
 	switch {
 	case len(raw) == 0:
-		return nil
+		return nil, false
 	case raw[0] == '[':
 		var list []wireUser
 		if json.Unmarshal(raw, &list) != nil {
-			return nil
+			return nil, false
 		}
 		for _, w := range list {
 			if strings.EqualFold(w.Email, email) {
-				return w.user()
+				return w.user(), true
 			}
 		}
-		return nil
+		return nil, true
 	case raw[0] == '{':
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(raw, &obj) != nil {
-			return nil
+			return nil, false
 		}
 		if _, ok := obj["email"]; ok {
 			var w wireUser
 			if json.Unmarshal(raw, &w) != nil || !strings.EqualFold(w.Email, email) {
-				return nil
+				return nil, false
 			}
-			return w.user()
+			return w.user(), true
 		}
 		for _, k := range []string{"user", "users", "data"} {
 			if inner, ok := obj[k]; ok {
@@ -193,11 +205,15 @@ func pickUser(raw []byte, email string) *User {
 			}
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func (w wireUser) user() *User {
-	return &User{ID: idString(w.ID), Email: w.Email, FirstName: w.FirstName, LastName: w.LastName, Groups: w.Groups}
+	u := &User{ID: idString(w.ID), Email: w.Email, FirstName: w.FirstName, LastName: w.LastName}
+	if w.Groups != nil {
+		u.Groups, u.GroupsKnown = *w.Groups, true
+	}
+	return u
 }
 
 // decodeList reads a bare JSON list, or one wrapped under key or "data".

@@ -101,21 +101,28 @@ func TestPickUserReadsEveryPlausibleShape(t *testing.T) {
 		"wrapped list":       `{"users":[{"id":7,"email":"ada@example.com","groups":["A","B"]}]}`,
 		"data list, padding": "\n {\"data\":[{\"id\":7,\"email\":\"ada@example.com\",\"groups\":[\"A\",\"B\"]}]}",
 	} {
-		u := pickUser([]byte(body), email)
-		if u == nil || u.ID != "7" || !slices.Equal(u.Groups, []string{"A", "B"}) {
+		u, readable := pickUser([]byte(body), email)
+		if !readable || u == nil || u.ID != "7" || !slices.Equal(u.Groups, []string{"A", "B"}) || !u.GroupsKnown {
 			t.Errorf("%s: %+v", name, u)
 		}
 	}
-	for name, body := range map[string]string{
-		"someone else":  `{"id":1,"email":"bob@example.com"}`,
-		"not in list":   `[{"id":1,"email":"bob@example.com"}]`,
-		"empty":         ``,
-		"not json":      `ok`,
-		"unknown shape": `{"result":"ok"}`,
+	for name, tc := range map[string]struct {
+		body     string
+		readable bool
+	}{
+		"not in list":   {`[{"id":1,"email":"bob@example.com"}]`, true},
+		"empty list":    {`{"users":[]}`, true},
+		"someone else":  {`{"id":1,"email":"bob@example.com"}`, false},
+		"empty":         {``, false},
+		"not json":      {`ok`, false},
+		"unknown shape": {`{"result":"ok"}`, false},
 	} {
-		if u := pickUser([]byte(body), email); u != nil {
-			t.Errorf("%s: found %+v", name, u)
+		if u, readable := pickUser([]byte(tc.body), email); u != nil || readable != tc.readable {
+			t.Errorf("%s: found %+v, readable %v; want nobody, readable %v", name, u, readable, tc.readable)
 		}
+	}
+	if u, _ := pickUser([]byte(`{"id":7,"email":"ada@example.com"}`), email); u == nil || u.GroupsKnown {
+		t.Errorf("a user without groups in the answer: %+v, want GroupsKnown false", u)
 	}
 }
 

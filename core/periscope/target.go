@@ -143,6 +143,10 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, groups []string) (
 	if len(missing) == 0 {
 		return res, nil
 	}
+	if !u.GroupsKnown {
+		return core.TargetResult{}, &AnswerError{Operation: "GET /api/v1/users", Site: t.site,
+			Want: "a user with its groups (an update replaces the whole membership, so onboard will not send one it cannot see)"}
+	}
 	if err := t.client.UpdateUser(ctx, t.site, u.Email, UserUpdate{Groups: append(slices.Clone(u.Groups), missing...)}); err != nil {
 		return core.TargetResult{}, err
 	}

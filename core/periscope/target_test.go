@@ -547,3 +547,32 @@ func TestDryRunWritesNothing(t *testing.T) {
 		t.Error("dry run changed a site")
 	}
 }
+
+// Periscope's answers are undocumented. One that does not show the user's
+// groups must not lead to an update (it replaces the whole membership),
+// and one that cannot be read at all must not pass for "no such user"
+// (a deprovision would report success and delete nobody).
+func TestUnreadableUserAnswersChangeNothing(t *testing.T) {
+	f := newFixture(t, setup{})
+	f.fake.AddUser("acme", periscopetest.User{Email: "ada@example.com"})
+	f.fake.InjectFault(periscopetest.Fault{Site: "acme", Method: "GET", Path: "/api/v1/users", Status: 200,
+		Body: `{"id":7,"email":"ada@example.com"}`})
+	_, err := f.handle(t, `{"email":"ada@example.com","profile":"ops"}`)
+	if err == nil || err.Status != http.StatusBadGateway || !strings.Contains(err.Error(), "groups") {
+		t.Fatalf("provision with a groupless answer: %v, want a 502 naming the groups", err)
+	}
+	if n := f.fake.Count("acme", "PUT", ""); n != 0 {
+		t.Errorf("%d updates sent on a membership onboard could not see", n)
+	}
+
+	g := newFixture(t, setup{})
+	g.fake.AddUser("acme", periscopetest.User{Email: "bob@example.com"})
+	g.fake.InjectFault(periscopetest.Fault{Site: "acme", Method: "GET", Path: "/api/v1/users", Status: 200, Body: `{"result":"ok"}`})
+	_, err = g.handle(t, `{"email":"bob@example.com","action":"deprovision","profile":"ops"}`)
+	if err == nil || err.Status != http.StatusBadGateway {
+		t.Fatalf("deprovision with an unreadable answer: %v, want 502", err)
+	}
+	if len(g.fake.Users("acme")) != 1 || g.fake.Count("acme", "DELETE", "") != 0 {
+		t.Errorf("users %+v after a refused deprovision", g.fake.Users("acme"))
+	}
+}

@@ -244,6 +244,17 @@ func copyUser(u *User) User {
 	return c
 }
 
+// MarshalJSON writes a user in no group with an empty list, as the API's
+// examples do, never null.
+func (u User) MarshalJSON() ([]byte, error) {
+	type plain User
+	p := plain(u)
+	if p.Groups == nil {
+		p.Groups = []string{}
+	}
+	return json.Marshal(p)
+}
+
 // ---- HTTP ----
 
 // answer is what a handler decided: a status and a JSON body.
