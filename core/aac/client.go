@@ -61,9 +61,6 @@ func New(cfg Config, store state.Store, log *slog.Logger, transport http.RoundTr
 	return c, nil
 }
 
-// Tokens returns the client's token chains.
-func (c *Client) Tokens() *Tokens { return c.tokens }
-
 // request is one API call. op is "METHOD /path/{template}": errors and the
 // audit log name the template, never ids or emails.
 type request struct {

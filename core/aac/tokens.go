@@ -266,6 +266,11 @@ func (c *Chain) obtain(ctx context.Context) (string, error) {
 		if errors.Is(err, errCrashed) {
 			return "", err
 		}
+		if c.hasPending() {
+			// The live pair is only in this instance's memory: keep the lease
+			// to its end, so no other instance spends the old token meanwhile.
+			return tok, err
+		}
 		c.release(ctx, owner)
 		if again {
 			continue
@@ -305,7 +310,11 @@ func (c *Chain) rotate(ctx context.Context) (tok string, again bool, err error) 
 		if !isInvalidGrant(err) {
 			return "", false, c.tokenError(err)
 		}
-		if now, rerr := c.read(ctx); rerr == nil && now.version != cur.version {
+		now, rerr := c.read(ctx)
+		if rerr != nil {
+			return "", false, rerr // a store blip is not a broken chain
+		}
+		if now.version != cur.version {
 			return "", true, nil
 		}
 		c.markBroken(ctx, cur.version, err)
@@ -348,6 +357,12 @@ func (c *Chain) persist(ctx context.Context, st chainState, expect int64) (int64
 			return 0, err
 		}
 	}
+}
+
+func (c *Chain) hasPending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending != nil
 }
 
 // storePending retries storing a head whose first store failed. A head

@@ -3,6 +3,7 @@ package aac_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -337,5 +338,67 @@ func TestParseCredentials(t *testing.T) {
 		case err != nil || c.RefreshToken != tc.refresh || c.AccessToken != tc.access:
 			t.Errorf("%q: %+v, %v", tc.in, c, err)
 		}
+	}
+}
+
+// failingPuts is a store whose writes to one key fail while failing is set.
+type failingPuts struct {
+	state.Store
+	key     string
+	failing atomic.Bool
+}
+
+func (s *failingPuts) Put(ctx context.Context, key string, data []byte, expect int64, ttl time.Duration) (int64, error) {
+	if key == s.key && s.failing.Load() {
+		return 0, errors.New("store unavailable")
+	}
+	return s.Store.Put(ctx, key, data, expect, ttl)
+}
+
+// A rotated pair the store would not take lives only in the rotating
+// instance's memory. It keeps the chain's lease meanwhile, so no other
+// instance spends the old token (which would look like a broken chain);
+// its next use stores the pair, and everyone goes on.
+func TestRotatedPairKeptWhenTheStoreFails(t *testing.T) {
+	w := newWorld(t, aactest.Options{}, nil)
+	g := w.seedSecret(workspace, w.wsID)
+	store := &failingPuts{Store: w.store, key: aac.WorkspaceChainKey(w.fake.URL, workspace)}
+	w.store = store
+	lease := func(c *aac.Config) { c.Lease = 2 * time.Second }
+	first := w.instance(t, lease)
+	if _, err := first.provision("zed@example.com"); err != nil {
+		t.Fatal(err) // starts the chain while the store works
+	}
+	w.fake.ExpireAccessTokens()
+	store.failing.Store(true)
+	if _, err := first.provision("ada@example.com"); err == nil {
+		t.Fatal("a rotation the store refused reported success")
+	}
+	if logs := first.logs.String(); !strings.Contains(logs, `"severity":"CRITICAL"`) || strings.Contains(logs, w.fake.LiveRefreshToken(g.Chain)) {
+		t.Errorf("want a CRITICAL line without the token:\n%s", logs)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	other := w.instance(t, lease)
+	if _, err := other.target.Provision(ctx, person("bob@example.com"), profile(workspace)); err == nil {
+		t.Fatal("another instance got a token while the live pair was only in memory")
+	}
+	for _, r := range w.fake.Refreshes() {
+		if r.Outcome != "ok" {
+			t.Fatalf("refreshes %+v: another instance spent the old token", w.fake.Refreshes())
+		}
+	}
+
+	store.failing.Store(false)
+	if _, err := first.provision("ada@example.com"); err != nil {
+		t.Fatalf("after the store came back: %v", err)
+	}
+	if _, err := other.provision("bob@example.com"); err != nil {
+		t.Fatalf("the other instance after the pair was stored: %v", err)
+	}
+	checkLinear(t, w.fake.Refreshes(), g.RefreshToken)
+	if stored, _, _, _ := storedHead(t, w.store, aac.WorkspaceChainKey(w.fake.URL, workspace)); stored != w.fake.LiveRefreshToken(g.Chain) {
+		t.Error("the stored refresh token is not the live one")
 	}
 }
