@@ -35,9 +35,9 @@ type Config struct {
 	Seeds func(ctx context.Context) (map[string]string, error)
 	// AccountSeed returns AAC_ACCOUNT_REFRESH_TOKEN ("" when unset).
 	AccountSeed func(ctx context.Context) (string, error)
-	// Redact learns every token this package reads or receives, so the
+	// Redactor learns every token this package reads or receives, so the
 	// logger masks it should an upstream error ever echo it. Optional.
-	Redact func(values ...string)
+	Redactor Redactor
 
 	// Timeout bounds each HTTP call, the token refresh included.
 	Timeout time.Duration
@@ -108,19 +108,31 @@ func (c *Config) setDefaults() {
 	if c.AccountSeed == nil {
 		c.AccountSeed = func(context.Context) (string, error) { return "", nil }
 	}
-	if c.Redact == nil {
-		c.Redact = func(...string) {}
+	if c.Redactor == nil {
+		c.Redactor = noRedactor{}
 	}
 }
+
+// Redactor is the log masker (logging.Redactor): Add for secrets that
+// stay, Rotate for a chain's pair, which replaces itself at every refresh.
+type Redactor interface {
+	Add(values ...string)
+	Rotate(slot string, values ...string)
+}
+
+type noRedactor struct{}
+
+func (noRedactor) Add(...string)            {}
+func (noRedactor) Rotate(string, ...string) {}
 
 // Settings are what the app knows when it builds the target: plain
 // settings, secrets (re-read through its cache), the redactor, the store.
 type Settings struct {
-	Get    func(name string) string                               // plain settings and secrets as read at start-up
-	Secret func(ctx context.Context, name string) (string, error) // secrets, re-read after their TTL
-	Redact func(values ...string)
-	Store  state.Store
-	Log    *slog.Logger
+	Get      func(name string) string                               // plain settings and secrets as read at start-up
+	Secret   func(ctx context.Context, name string) (string, error) // secrets, re-read after their TTL
+	Redactor Redactor
+	Store    state.Store
+	Log      *slog.Logger
 	// Config is the policy; start-up warns about the workspaces its
 	// profiles name that no seed covers.
 	Config *core.Config
@@ -161,9 +173,9 @@ func FromSettings(s Settings) (*Target, error) {
 			}
 		}
 	}
-	cfg.Redact = s.Redact
-	if cfg.Redact == nil {
-		cfg.Redact = func(...string) {}
+	cfg.Redactor = s.Redactor
+	if cfg.Redactor == nil {
+		cfg.Redactor = noRedactor{}
 	}
 	cfg.Seeds = func(ctx context.Context) (map[string]string, error) {
 		v, err := s.Secret(ctx, "AAC_REFRESH_TOKENS")
@@ -172,7 +184,7 @@ func FromSettings(s Settings) (*Target, error) {
 		}
 		m, err := ParseRefreshTokens(v)
 		for _, tok := range m {
-			cfg.Redact(tok)
+			cfg.Redactor.Add(tok)
 		}
 		return m, err
 	}

@@ -303,6 +303,9 @@ func (c *Chain) rotate(ctx context.Context) (tok string, again bool, err error) 
 		c.ts.beforeExchange()
 	}
 	fresh, err := c.ts.exchange(ctx, ep, cur.state.RefreshToken)
+	if err == nil {
+		c.ts.cfg.Redactor.Rotate(c.key, fresh.RefreshToken, fresh.AccessToken)
+	}
 	if c.ts.afterExchange != nil && c.ts.afterExchange() {
 		return "", false, errCrashed
 	}
@@ -402,7 +405,7 @@ func (c *Chain) load(ctx context.Context) (snapshot, error) {
 		if seed == "" {
 			return snapshot{}, c.noTokenError()
 		}
-		c.ts.cfg.Redact(seed)
+		c.ts.cfg.Redactor.Add(seed)
 		st := chainState{RefreshToken: seed, Source: SourceSecret, UpdatedAt: time.Now().UTC(), UpdatedBy: c.ts.instance}
 		data, err := json.Marshal(st)
 		if err != nil {
@@ -436,7 +439,7 @@ func (c *Chain) read(ctx context.Context) (snapshot, error) {
 		e.Message = fmt.Sprintf("the stored token chain of %s is unreadable; reseed it: %s", c.label, c.fix)
 		return snapshot{}, e
 	}
-	c.ts.cfg.Redact(st.RefreshToken, st.AccessToken)
+	c.ts.cfg.Redactor.Rotate(c.key, st.RefreshToken, st.AccessToken)
 	return snapshot{state: st, version: v.Version}, nil
 }
 
@@ -579,7 +582,6 @@ func (ts *Tokens) exchange(ctx context.Context, ep endpoint, refresh string) (*o
 		}
 		return nil, fmt.Errorf("aac: %s: %w", tokenEndpoint, httpretry.StripURL(err))
 	}
-	ts.cfg.Redact(tok.AccessToken, tok.RefreshToken)
 	return tok, nil
 }
 

@@ -134,7 +134,7 @@ func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 }
 
 func (env *environment) aacTarget(store state.Store) (*aac.Target, error) {
-	return aac.FromSettings(aac.Settings{Get: env.get, Secret: env.secret, Redact: env.redactor.Add, Store: store, Log: env.log, Config: env.cfg})
+	return aac.FromSettings(aac.Settings{Get: env.get, Secret: env.secret, Redactor: env.redactor, Store: store, Log: env.log, Config: env.cfg})
 }
 
 // New builds an App. Errors name the setting at fault and never its value.

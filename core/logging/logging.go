@@ -6,6 +6,7 @@ package logging
 import (
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -21,6 +22,33 @@ type Redactor struct {
 	mu      sync.RWMutex
 	secrets []string
 	known   map[string]bool
+	// rotating holds, per slot, the values of a secret that keeps changing
+	// (a token chain's pair): this generation's and the one before.
+	rotating map[string][2][]string
+}
+
+// Rotate registers the current values of a secret that changes, such as a
+// rotating token pair: they replace the slot's values of two generations
+// ago, so a long-lived instance masks what can still be live without
+// scanning every token it ever saw. Registering the current values again
+// changes nothing.
+func (r *Redactor) Rotate(slot string, values ...string) {
+	var keep []string
+	for _, v := range values {
+		if len(v) >= 6 {
+			keep = append(keep, v)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rotating == nil {
+		r.rotating = map[string][2][]string{}
+	}
+	gens := r.rotating[slot]
+	if slices.Equal(gens[0], keep) {
+		return
+	}
+	r.rotating[slot] = [2][]string{keep, gens[0]}
 }
 
 // Add registers secret values; very short ones are ignored, because masking
@@ -45,6 +73,13 @@ func (r *Redactor) redact(s string) string {
 	for _, secret := range r.secrets {
 		if strings.Contains(s, secret) {
 			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	for _, gens := range r.rotating {
+		for _, gen := range gens {
+			for _, secret := range gen {
+				s = strings.ReplaceAll(s, secret, "[redacted]")
+			}
 		}
 	}
 	return s
