@@ -94,11 +94,12 @@ type Engine struct {
 	// single flows), where lookups alone keep retries from duplicating users.
 	Store state.Store
 	// Lease is how long a claimed request is someone's before a redelivery
-	// may take it over; RecordTTL how long a finished request's answer is kept.
-	Lease, RecordTTL time.Duration
+	// may take it over (0: DefaultLease).
+	Lease time.Duration
 }
 
-// Defaults for Engine.Lease and Engine.RecordTTL.
+// DefaultLease is Engine.Lease's default; DefaultRecordTTL is how long a
+// finished request's answer is kept for its duplicates.
 const (
 	DefaultLease     = 2 * time.Minute
 	DefaultRecordTTL = 7 * 24 * time.Hour
@@ -159,7 +160,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 		}
 		key += "/" + epoch
 	}
-	claim, rec, err := e.Store.Claim(ctx, key, req.Fingerprint(), meta.RequestID, e.lease(), e.recordTTL())
+	claim, rec, err := e.Store.Claim(ctx, key, req.Fingerprint(), meta.RequestID, e.lease(), DefaultRecordTTL)
 	if err != nil {
 		return res, Unavailable("state", 0, err)
 	}
@@ -194,7 +195,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 	}
 	data, err := json.Marshal(res)
 	if err == nil {
-		err = e.Store.Complete(bg, key, meta.RequestID, data, e.recordTTL())
+		err = e.Store.Complete(bg, key, meta.RequestID, data, DefaultRecordTTL)
 	}
 	if err != nil {
 		// The work is done and every step is idempotent, so a duplicate
@@ -416,13 +417,6 @@ func (e *Engine) lease() time.Duration {
 		return e.Lease
 	}
 	return DefaultLease
-}
-
-func (e *Engine) recordTTL() time.Duration {
-	if e.RecordTTL > 0 {
-		return e.RecordTTL
-	}
-	return DefaultRecordTTL
 }
 
 func summarise(results map[string]TargetResult) Status {

@@ -21,10 +21,6 @@ const SignatureHeader = "Onboard-Signature"
 // SignatureTolerance is how far a signature's timestamp may be from now.
 const SignatureTolerance = 5 * time.Minute
 
-// ErrUnauthorized is every webhook authentication failure. The caller learns
-// nothing about which check failed; the log does.
-var ErrUnauthorized = &Error{Status: http.StatusUnauthorized, Message: "unauthorized"}
-
 // WebhookAuth checks HTTP callers. With no secret it refuses everyone unless
 // Insecure is set, which only a local run may do.
 type WebhookAuth struct {
@@ -54,7 +50,8 @@ func signature(secret, ts string, body []byte) []byte {
 
 // Verify returns nil when the request carries the secret as a bearer token or
 // a fresh, unreplayed signature of this exact body. The reason for a refusal is
-// returned for logging; callers answer ErrUnauthorized whatever it is.
+// returned for logging only: callers answer a bare 401 whatever it is, so a
+// caller learns nothing about which check failed.
 func (a *WebhookAuth) Verify(ctx context.Context, h http.Header, body []byte) error {
 	secret, err := a.secret(ctx)
 	if err != nil {
@@ -138,11 +135,6 @@ func (a *WebhookAuth) secret(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return a.Secret(ctx)
-}
-
-// StaticSecret is a secret that never rotates, for tests and fixed settings.
-func StaticSecret(v string) func(context.Context) (string, error) {
-	return func(context.Context) (string, error) { return v, nil }
 }
 
 func (a *WebhookAuth) forgetExpired(now time.Time) {

@@ -43,7 +43,7 @@ func TestWebhookAuth(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &WebhookAuth{Secret: StaticSecret(tc.secret), Now: func() time.Time { return now }}
+			a := &WebhookAuth{Secret: staticSecret(tc.secret), Now: func() time.Time { return now }}
 			err := a.Verify(context.Background(), tc.header, tc.body)
 			if (err == nil) != tc.ok {
 				t.Errorf("Verify = %v, want ok=%v", err, tc.ok)
@@ -55,7 +55,7 @@ func TestWebhookAuth(t *testing.T) {
 func TestWebhookAuthRefusesReplay(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	body := []byte(`{"email":"ada@example.com"}`)
-	a := &WebhookAuth{Secret: StaticSecret("s3cret-value"), Now: func() time.Time { return now }}
+	a := &WebhookAuth{Secret: staticSecret("s3cret-value"), Now: func() time.Time { return now }}
 	h := http.Header{SignatureHeader: {Sign("s3cret-value", now, body)}}
 	if err := a.Verify(context.Background(), h, body); err != nil {
 		t.Fatalf("first delivery: %v", err)
@@ -95,3 +95,7 @@ func TestSignatureVector(t *testing.T) {
 // signatureVectorHex was computed independently with
 // printf '%s' '1700000000.{"email":"ada@example.com"}' | openssl dgst -sha256 -hmac test-secret
 const signatureVectorHex = "218673b4fee630d3744eb7a41349b5a713d887445faf18f3e1475617feeb143e"
+
+func staticSecret(v string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { return v, nil }
+}

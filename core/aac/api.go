@@ -17,17 +17,14 @@ type ID = jsonid.ID
 
 // Workspace is the part of AAC's Workspace object onboard reads.
 type Workspace struct {
-	ID    ID     `json:"id"`
-	Name  string `json:"name"`
-	State string `json:"state,omitempty"`
+	ID   ID     `json:"id"`
+	Name string `json:"name"`
 }
 
 // Person is a workspace member as the people list (with privileges) gives it.
 type Person struct {
-	ID         ID     `json:"id"`
-	Email      string `json:"email"`
-	State      string `json:"state,omitempty"`
-	IsDisabled bool   `json:"isDisabled,omitempty"`
+	ID    ID     `json:"id"`
+	Email string `json:"email"`
 	// AuthorizationRoles are kept as AAC sent them: the batch invite takes
 	// whole role objects, and onboard sends them back unchanged.
 	AuthorizationRoles []json.RawMessage `json:"authorizationRoles,omitempty"`

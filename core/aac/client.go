@@ -245,6 +245,3 @@ func (e *APIError) RetryStatus() (int, time.Duration) { return e.StatusCode, e.R
 
 // IsNotFound reports a 404.
 func IsNotFound(err error) bool { return httpretry.StatusOf(err) == http.StatusNotFound }
-
-// TransportError is a call that got no HTTP answer: refused, reset, timed out.
-type TransportError = httpretry.TransportError

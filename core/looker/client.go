@@ -228,9 +228,6 @@ func (c *Client) sendOnce(ctx context.Context, r request, token string, out any)
 	return httpretry.Exchange(c.http, req, TargetName, r.op, func(resp *http.Response) error { return decodeAPIError(resp, r.op) }, out)
 }
 
-// TransportError is a call that got no HTTP answer: refused, reset, timed out.
-type TransportError = httpretry.TransportError
-
 func decodeAPIError(resp *http.Response, op string) error {
 	e := &APIError{StatusCode: resp.StatusCode, Operation: op, RetryAfter: httpretry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	var body struct {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 )
 
@@ -154,7 +155,7 @@ func TestConnectionRefusedIsRetriedForCreate(t *testing.T) {
 	ln.Close()
 	c := New(Config{BaseURL: "http://" + addr, ClientID: "a", ClientSecret: "b", Timeout: time.Second, BaseDelay: time.Millisecond, MaxAttempts: 3}, nil)
 	_, err = c.CreateUser(context.Background(), "Ada", "L")
-	var te *TransportError
+	var te *httpretry.TransportError
 	if !errors.As(err, &te) {
 		t.Fatalf("got %v, want a TransportError", err)
 	}

@@ -66,9 +66,6 @@ func IsConflict(err error) bool { return httpretry.StatusOf(err) == http.StatusC
 // IsUnauthorized reports a 401: the token is missing, expired or revoked.
 func IsUnauthorized(err error) bool { return httpretry.StatusOf(err) == http.StatusUnauthorized }
 
-// IsRateLimited reports a 429.
-func IsRateLimited(err error) bool { return httpretry.StatusOf(err) == http.StatusTooManyRequests }
-
 // MayBeEmailTaken reports Looker's two ways of refusing an email credential
 // that may already belong to someone: 409, or a 422 whose errors name the
 // email field. The spec documents no body for the duplicate case, and 422 on
