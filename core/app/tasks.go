@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/onboard-dev/onboard/core/aac"
 )
@@ -17,10 +20,34 @@ const TaskAACKeepAlive = "aac-keep-alive"
 // Tasks are the maintenance jobs a platform timer may name.
 var Tasks = []string{TaskAACKeepAlive}
 
-// RunTask runs a named maintenance job. A job with nothing to do (no AAC
-// configured) succeeds; a job that failed for some chain returns an error
-// naming them, after logging each with its fix.
-func (a *App) RunTask(ctx context.Context, name string) error {
+// ErrUnknownTask is a task name no onboard task has: a mistyped schedule,
+// which no retry can fix.
+var ErrUnknownTask = errors.New("unknown task")
+
+// RunTask runs a named maintenance job and logs its outcome to log (the
+// trigger's fields on it; nil: the app's log). A job with nothing to do (no
+// AAC configured) succeeds; a job that failed for some chain returns an
+// error naming them, after logging each with its fix; an unknown name
+// returns ErrUnknownTask.
+func (a *App) RunTask(ctx context.Context, name string, log *slog.Logger) error {
+	if log == nil {
+		log = a.Log
+	}
+	log = log.With("task", name)
+	if !slices.Contains(Tasks, name) {
+		log.Error("unknown task", "outcome", "unknown", "known_tasks", strings.Join(Tasks, ", "))
+		return fmt.Errorf("%w %q; known tasks: %s", ErrUnknownTask, name, strings.Join(Tasks, ", "))
+	}
+	start := time.Now()
+	if err := a.runTask(ctx, name); err != nil {
+		log.Error("task failed", "outcome", "failed", "error", err.Error())
+		return fmt.Errorf("task %s failed: %w", name, err)
+	}
+	log.Info("task done", "outcome", "done", "duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+func (a *App) runTask(ctx context.Context, name string) error {
 	switch name {
 	case TaskAACKeepAlive:
 		if a.aac == nil {
@@ -41,9 +68,8 @@ func (a *App) RunTask(ctx context.Context, name string) error {
 			return fmt.Errorf("AAC keep-alive failed for %s (see the log for each fix)", strings.Join(failed, ", "))
 		}
 		a.Log.Info("AAC keep-alive done", "chains", len(reports))
-		return nil
 	}
-	return fmt.Errorf("unknown task %q; known tasks: %s", name, strings.Join(Tasks, ", "))
+	return nil
 }
 
 // AAC returns the AAC target, or nil when AAC_BASE_URL is not set.

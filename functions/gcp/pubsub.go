@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
-	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
@@ -88,18 +85,11 @@ func (f *Functions) ProvisionPubSub(ctx context.Context, e cloudevents.Event) er
 // failed task asks for redelivery: tasks are idempotent, and after
 // max_delivery_attempts the dead-letter alert tells someone.
 func runTask(ctx context.Context, a *app.App, log *slog.Logger, name string) error {
-	log = log.With("task", name)
-	if !slices.Contains(app.Tasks, name) {
-		log.Error("task message dropped: unknown task", "outcome", "unknown", "known_tasks", strings.Join(app.Tasks, ", "))
+	err := a.RunTask(ctx, name, log)
+	if errors.Is(err, app.ErrUnknownTask) {
 		return nil
 	}
-	start := time.Now()
-	if err := a.RunTask(ctx, name); err != nil {
-		log.Error("task failed; the message will be redelivered", "outcome", "failed", "error", err.Error())
-		return fmt.Errorf("task %s failed; the message will be redelivered: %w", name, err)
-	}
-	log.Info("task done", "outcome", "done", "duration_ms", time.Since(start).Milliseconds())
-	return nil
+	return err
 }
 
 // decodeMessagePublished reads the envelope and fills the message id and

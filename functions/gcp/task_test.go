@@ -98,7 +98,7 @@ func TestPubSubTaskFailureAsksForRedelivery(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), app.TaskAACKeepAlive) {
 		t.Fatalf("want an error naming the task (redelivery), got %v", err)
 	}
-	if got := logLines(f.logs, map[string]string{"message": "task failed; the message will be redelivered", "task": app.TaskAACKeepAlive, "outcome": "failed", "severity": "ERROR"}); len(got) != 1 {
+	if got := logLines(f.logs, map[string]string{"message": "task failed", "task": app.TaskAACKeepAlive, "outcome": "failed", "severity": "ERROR"}); len(got) != 1 {
 		t.Errorf("want one ERROR line for the failed task:\n%s", f.logs)
 	}
 	if got := logLines(f.logs, map[string]string{"severity": "CRITICAL"}); len(got) == 0 {
@@ -115,7 +115,7 @@ func TestPubSubUnknownTaskIsAcknowledged(t *testing.T) {
 			if err := f.deliver(t, taskMessage("6301", task, `{"email":"ada@example.com"}`)); err != nil {
 				t.Fatalf("an unknown task must be acknowledged, got %v", err)
 			}
-			lines := logLines(f.logs, map[string]string{"message": "task message dropped: unknown task", "task": task, "outcome": "unknown", "severity": "ERROR"})
+			lines := logLines(f.logs, map[string]string{"message": "unknown task", "task": task, "outcome": "unknown", "severity": "ERROR"})
 			if len(lines) != 1 {
 				t.Fatalf("want one ERROR line naming the task:\n%s", f.logs)
 			}

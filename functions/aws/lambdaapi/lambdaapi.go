@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -138,21 +137,13 @@ type taskResult struct {
 // unknown name fails the invocation too, which puts it in the Errors metric
 // where a mistyped schedule is seen.
 func (f *Function) task(ctx context.Context, name string) (any, error) {
-	log := f.log.With("trigger", "schedule", "task", name)
-	if !slices.Contains(app.Tasks, name) {
-		log.Error("unknown task", "outcome", "unknown", "known_tasks", strings.Join(app.Tasks, ", "))
-		return nil, fmt.Errorf("onboard: unknown task %q; known tasks: %s", name, strings.Join(app.Tasks, ", "))
-	}
 	a, err := f.instance.App(ctx)
 	if err != nil {
 		return nil, errNotReady
 	}
-	start := time.Now()
-	if err := a.RunTask(ctx, name); err != nil {
-		log.Error("task failed", "outcome", "failed", "error", err.Error())
-		return nil, fmt.Errorf("onboard: task %s failed: %w", name, err)
+	if err := a.RunTask(ctx, name, f.log.With("trigger", "schedule")); err != nil {
+		return nil, fmt.Errorf("onboard: %w", err)
 	}
-	log.Info("task done", "outcome", "done", "duration_ms", time.Since(start).Milliseconds())
 	return taskResult{Task: name, Outcome: "done"}, nil
 }
 
