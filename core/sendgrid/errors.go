@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 // ErrTransport is matched (errors.Is) by every failure where no HTTP status
@@ -139,13 +141,8 @@ func excerpt(s string) string {
 // retryAfter prefers Retry-After (delta-seconds or HTTP-date) and falls back
 // to X-RateLimit-Reset (unix seconds), the header sendgrid-go itself uses.
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
-			return time.Duration(secs) * time.Second
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(t.Sub(now), 0)
-		}
+	if d := httpretry.ParseRetryAfter(h.Get("Retry-After"), now); d > 0 {
+		return d
 	}
 	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
 		if unix, err := strconv.ParseInt(v, 10, 64); err == nil {
