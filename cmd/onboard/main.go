@@ -45,19 +45,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd(args[1:], stdout, stderr)
+	}
 	switch args[0] {
-	case "serve":
-		return serve(args[1:], stdout, stderr)
-	case "audit":
-		return audit(args[1:], stdout, stderr)
-	case "aac":
-		return aacCmd(args[1:], stdout, stderr)
-	case "provision":
-		return provision(args[1:], stdout, stderr)
-	case "import":
-		return importCmd(args[1:], stdout, stderr)
-	case "plan":
-		return planCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			if cmd, ok := commands[args[1]]; ok {
@@ -84,16 +75,14 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	return 0, true
 }
 
-// commands maps names to their runners, for `onboard help NAME`.
-var commands = map[string]func([]string, io.Writer, io.Writer) int{}
+// commands maps names to their runners, for dispatch and `onboard help NAME`.
+var commands map[string]func([]string, io.Writer, io.Writer) int
 
+// Filled at init: the runners' own help reaches back into this map.
 func init() {
-	commands["serve"] = serve
-	commands["audit"] = audit
-	commands["aac"] = aacCmd
-	commands["provision"] = provision
-	commands["import"] = importCmd
-	commands["plan"] = planCmd
+	commands = map[string]func([]string, io.Writer, io.Writer) int{
+		"serve": serve, "audit": audit, "aac": aacCmd, "provision": provision, "import": importCmd, "plan": planCmd,
+	}
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
