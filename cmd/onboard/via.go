@@ -105,8 +105,19 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// wireRequest is the row as the bundle receives it, with its key.
-func wireRequest(r row) ([]byte, string) {
+// wireRequest is the row as the HTTP function receives it. A row without
+// a key of its own goes without one: the function keys it by its content,
+// scoped to the person's history, so sending a file twice provisions once
+// and a rehire after a deprovision still runs.
+func wireRequest(r row) []byte {
+	b, _ := json.Marshal(r.req)
+	return b
+}
+
+// queuedRequest is the row as a queue message, with its key. Each publish
+// gets a new message id, so without a key made from the row's content a
+// file enqueued twice would run twice.
+func queuedRequest(r row) ([]byte, string) {
 	req := r.req
 	if req.IdempotencyKey == "" {
 		req.IdempotencyKey = "import-" + req.Fingerprint()
@@ -172,8 +183,7 @@ type httpSender struct {
 func (s *httpSender) units(rows []row) [][]row {
 	const brackets, comma = 2, 1
 	return chunkRows(rows, bulkBodyRows, core.MaxBodyBytes-brackets, func(r row) int {
-		body, _ := wireRequest(r)
-		return len(body) + comma
+		return len(wireRequest(r)) + comma
 	})
 }
 
@@ -195,7 +205,7 @@ type bulkAnswer struct {
 func (s *httpSender) send(ctx context.Context, unit []row) []rowResult {
 	items := make([]json.RawMessage, len(unit))
 	for i, r := range unit {
-		items[i], _ = wireRequest(r)
+		items[i] = wireRequest(r)
 	}
 	body, _ := json.Marshal(items)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
@@ -274,7 +284,7 @@ func (s *pubsubSender) units(rows []row) [][]row { return singleRows(rows) }
 func (s *pubsubSender) sendsInFlight(concurrency int) int { return concurrency }
 
 func (s *pubsubSender) send(ctx context.Context, unit []row) []rowResult {
-	body, key := wireRequest(unit[0])
+	body, key := queuedRequest(unit[0])
 	if _, err := s.publisher.Publish(ctx, &pubsub.Message{Data: body, Attributes: map[string]string{"idempotency_key": key}}).Get(ctx); err != nil {
 		return []rowResult{{err: core.Unavailable("pubsub", 0, err)}}
 	}
@@ -300,7 +310,7 @@ type sqsSender struct {
 
 func (s *sqsSender) units(rows []row) [][]row {
 	return chunkRows(rows, sqsBatchEntries, sqsBatchBytes, func(r row) int {
-		body, key := wireRequest(r)
+		body, key := queuedRequest(r)
 		return len(body) + len("idempotency_key") + len("String") + len(key)
 	})
 }
@@ -312,7 +322,7 @@ func (s *sqsSender) sendsInFlight(concurrency int) int { return concurrency }
 func (s *sqsSender) send(ctx context.Context, unit []row) []rowResult {
 	entries := make([]sqstypes.SendMessageBatchRequestEntry, len(unit))
 	for i, r := range unit {
-		body, key := wireRequest(r)
+		body, key := queuedRequest(r)
 		entries[i] = sqstypes.SendMessageBatchRequestEntry{
 			Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body)),
 			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
