@@ -9,9 +9,11 @@ import (
 	"github.com/onboard-dev/onboard/core/state/filestore"
 )
 
+// stubTarget provisions anyone, counting its calls, or panics.
 type stubTarget struct {
 	name  string
 	panic bool
+	calls *int
 }
 
 func (s stubTarget) Name() string        { return s.name }
@@ -19,6 +21,9 @@ func (stubTarget) Handles(*Profile) bool { return true }
 func (s stubTarget) Provision(context.Context, Person, *Profile) (TargetResult, error) {
 	if s.panic {
 		panic("boom in " + s.name)
+	}
+	if s.calls != nil {
+		*s.calls++
 	}
 	return TargetResult{Status: StatusCreated}, nil
 }
@@ -61,7 +66,7 @@ func TestMessageAttributeKeyIsValidated(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := 0
-	e := &Engine{Config: cfg, Targets: []Target{countingTarget{&calls}}}
+	e := &Engine{Config: cfg, Targets: []Target{stubTarget{name: "counting", calls: &calls}}}
 	out := e.HandleMessage(context.Background(), []byte(`{"email":"ada@example.com"}`),
 		map[string]string{"idempotency_key": "a\x00b\nc"}, Meta{Trigger: "sqs", MessageID: "m1"})
 	if out.Retry || out.Err == nil || out.Err.Field != "idempotency_key" || calls != 0 {
@@ -72,18 +77,6 @@ func TestMessageAttributeKeyIsValidated(t *testing.T) {
 	if out.Err != nil || calls != 1 || out.Result.IdempotencyKey != "crm-7" {
 		t.Fatalf("a good attribute key: %+v, key %q, %d calls", out.Err, out.Result.IdempotencyKey, calls)
 	}
-}
-
-type countingTarget struct{ calls *int }
-
-func (countingTarget) Name() string          { return "counting" }
-func (countingTarget) Handles(*Profile) bool { return true }
-func (c countingTarget) Provision(context.Context, Person, *Profile) (TargetResult, error) {
-	*c.calls++
-	return TargetResult{Status: StatusCreated}, nil
-}
-func (c countingTarget) Deprovision(ctx context.Context, p Person, prof *Profile) (TargetResult, error) {
-	return c.Provision(ctx, p, prof)
 }
 
 // Someone provisioned, deprovisioned and provisioned again by requests that
@@ -101,7 +94,7 @@ func TestSameContentAfterTheOppositeActionRunsAgain(t *testing.T) {
 	}
 	defer store.Close()
 	calls := 0
-	e := &Engine{Config: cfg, Targets: []Target{countingTarget{&calls}}, Store: store}
+	e := &Engine{Config: cfg, Targets: []Target{stubTarget{name: "counting", calls: &calls}}, Store: store}
 	send := func(action Action, meta Meta) Result {
 		t.Helper()
 		req, verr := Request{Email: "ada@example.com", Action: action}.Normalize()
