@@ -35,15 +35,19 @@ const (
 type Config struct {
 	AllowedEmailDomains []string `yaml:"allowed_email_domains"`
 	DefaultProfile      string   `yaml:"default_profile"`
-	// MaxDeprovision is how many people one bulk request or import may
-	// deprovision without force: a pasted list of the whole company must not
-	// lock everyone out by accident. nil means DefaultMaxDeprovision.
-	MaxDeprovision *int                `yaml:"max_deprovision"`
-	Email          EmailConfig         `yaml:"email"`
-	Periscope      PeriscopeConfig     `yaml:"periscope"`
-	Profiles       map[string]*Profile `yaml:"profiles"`
+	// MaxDeprovision is how many people may be deprovisioned in any rolling
+	// hour, across every trigger and instance, and in one bulk request or
+	// import: a pasted list of the whole company, or a feed gone wrong, must
+	// not lock everyone out. nil means DefaultMaxDeprovision.
+	MaxDeprovision *int `yaml:"max_deprovision"`
+	// Protected people are never deprovisioned, by any trigger or the CLI.
+	Protected []string            `yaml:"protected"`
+	Email     EmailConfig         `yaml:"email"`
+	Periscope PeriscopeConfig     `yaml:"periscope"`
+	Profiles  map[string]*Profile `yaml:"profiles"`
 
 	allowedDomains map[string]bool
+	protected      map[string]bool
 	textTemplate   *template.Template
 }
 
@@ -59,11 +63,14 @@ type EmailConfig struct {
 // Profile is the bundle of rights one kind of person gets. Requests name a
 // profile; they never name roles, groups or workspaces.
 type Profile struct {
-	Name              string            `yaml:"-"`
-	AttributesAllowed []string          `yaml:"attributes_allowed"`
-	Looker            *LookerProfile    `yaml:"looker"`
-	AAC               *AACProfile       `yaml:"aac"`
-	Periscope         *PeriscopeProfile `yaml:"periscope"`
+	Name string `yaml:"-"`
+	// Requestable false keeps the profile out of reach of webhooks and
+	// queues: only an operator on the CLI can give it. nil means true.
+	Requestable       *bool              `yaml:"requestable"`
+	AttributesAllowed []AllowedAttribute `yaml:"attributes_allowed"`
+	Looker            *LookerProfile     `yaml:"looker"`
+	AAC               *AACProfile        `yaml:"aac"`
+	Periscope         *PeriscopeProfile  `yaml:"periscope"`
 }
 
 // LookerProfile is what a profile grants in Looker.
@@ -169,6 +176,14 @@ func (c *Config) validate() error {
 	} else if *c.MaxDeprovision < 0 {
 		return errors.New("max_deprovision: must be 0 or more")
 	}
+	c.protected = map[string]bool{}
+	for _, p := range c.Protected {
+		email, err := NormalizeEmail(p)
+		if err != nil {
+			return fmt.Errorf("protected: %q is not an email address", p)
+		}
+		c.protected[strings.ToLower(email)] = true
+	}
 	c.allowedDomains = map[string]bool{}
 	for _, d := range c.AllowedEmailDomains {
 		ascii, err := NormalizeDomain(d)
@@ -192,6 +207,10 @@ func (c *Config) validate() error {
 	}
 	if c.DefaultProfile != "" && c.Profiles[c.DefaultProfile] == nil {
 		return fmt.Errorf("default_profile: no profile named %q", c.DefaultProfile)
+	}
+	if c.DefaultProfile != "" && !c.Profiles[c.DefaultProfile].IsRequestable() {
+		// Every request without a profile would get it: that is requesting it.
+		return fmt.Errorf("default_profile: profile %q is requestable: false, so it cannot be what every request without a profile gets", c.DefaultProfile)
 	}
 	if err := c.Periscope.validate(c); err != nil {
 		return err
@@ -260,13 +279,19 @@ func (c *Config) RenderWelcomeText(d WelcomeData) (string, error) {
 	return buf.String(), nil
 }
 
+// IsRequestable says whether a webhook or queue request may choose the profile.
+func (p *Profile) IsRequestable() bool { return p.Requestable == nil || *p.Requestable }
+
+// IsProtected says whether the policy forbids deprovisioning email.
+func (c *Config) IsProtected(email string) bool { return c.protected[strings.ToLower(email)] }
+
 func (p *Profile) validate() error {
 	allowed := map[string]bool{}
-	for _, k := range p.AttributesAllowed {
-		if k == "" {
-			return errors.New("attributes_allowed: empty attribute name")
+	for _, a := range p.AttributesAllowed {
+		if allowed[a.Name] {
+			return fmt.Errorf("attributes_allowed: %q is listed twice", a.Name)
 		}
-		allowed[k] = true
+		allowed[a.Name] = true
 	}
 	if p.Looker == nil && p.AAC == nil && p.Periscope == nil {
 		return errors.New("looker: a profile must configure at least one target (looker, aac or periscope)")

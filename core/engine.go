@@ -13,6 +13,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/state"
 )
 
@@ -40,6 +41,9 @@ type TargetResult struct {
 	Welcome bool `json:"-"`
 	// SetupURL is a one-time password link: it goes into the email and nowhere else.
 	SetupURL string `json:"-"`
+	// Granted lists the grants this request added, in the target's own
+	// terms ("role:7"), for the person record.
+	Granted []string `json:"-"`
 }
 
 // Target is one outside system people are provisioned into.
@@ -71,6 +75,14 @@ type Meta struct {
 	RequestID string // unique per delivery; generated when empty
 	MessageID string // the platform's message id (Pub/Sub, SQS), the fallback idempotency key
 	Trigger   string // http, pubsub, sqs, cli
+	// Operator marks a request an operator runs on the CLI against the
+	// store directly. It may choose a profile that is not requestable, and
+	// only it can Adopt or Force. No webhook, queue or body can set it.
+	Operator bool
+	// Adopt lets a deprovision reach someone onboard has no record of.
+	Adopt bool
+	// Force lets a deprovision through an open breaker (it still counts).
+	Force bool
 }
 
 // Result is the answer to one request.
@@ -139,26 +151,41 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 	}
 	res := Result{Targets: map[string]TargetResult{}, RequestID: meta.RequestID, IdempotencyKey: IdempotencyKey(req, meta)}
 	log := e.logger().With("request_id", meta.RequestID, "idempotency_key", res.IdempotencyKey, "trigger", meta.Trigger, "action", string(req.Action))
-	person, profile, perr := e.Config.Authorize(req)
+	person, profile, perr := e.Config.Authorize(req, meta.Operator)
+	if perr == nil && req.Action == ActionDeprovision && e.Config.IsProtected(person.Email) {
+		perr = Forbidden("email", "this person is on the policy's protected list and is never deprovisioned")
+	}
 	if perr != nil {
 		log.Warn("request refused by policy", "status", perr.Status, "field", perr.Field, "reason", perr.Message)
 		return res, perr
 	}
+	if e.Store == nil {
+		return e.run(ctx, nil, req.Action, meta.Trigger, person, profile, res, log)
+	}
+	record, version, err := ReadPerson(ctx, e.Store, person.Email)
+	if err != nil {
+		return res, Unavailable("state", 0, err)
+	}
+	if req.Action == ActionDeprovision {
+		if profile, perr = e.givenProfile(record, profile, req.Profile, meta, log); perr != nil {
+			return res, perr
+		}
+		person.Given = record.Targets
+	}
 	log = log.With("profile", profile.Name)
-	if e.Store == nil || PlanFrom(ctx) != nil {
+	if PlanFrom(ctx) != nil {
 		// A dry run leaves no trace: no claim, no journal, no audit record.
 		return e.run(ctx, nil, req.Action, meta.Trigger, person, profile, res, log)
 	}
 
 	key := "idempotency/" + res.IdempotencyKey
-	history := newJournal(e.Store, person.Email, meta.RequestID)
 	if req.IdempotencyKey == "" && meta.MessageID == "" {
-		// Keyed by its content alone: see actionCounts.
-		epoch, err := history.epoch(ctx, req.Action)
-		if err != nil {
-			return res, Unavailable("state", 0, err)
-		}
-		key += "/" + epoch
+		// Keyed by its content alone, and content can be a new intent:
+		// someone hired, let go and hired again sends the first request
+		// again word for word. So the key also carries how often the
+		// opposite action has completed; a duplicate delivery in between
+		// still finds the first answer.
+		key += fmt.Sprintf("/%s-%d", opposite(req.Action), record.Actions[opposite(req.Action)])
 	}
 	claim, rec, err := e.Store.Claim(ctx, key, req.Fingerprint(), meta.RequestID, e.lease(), DefaultRecordTTL)
 	if err != nil {
@@ -166,10 +193,9 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 	}
 	switch claim {
 	case state.InProgress:
-		wait := time.Until(rec.LeaseUntil).Round(time.Second)
+		wait := conflictRetryAfter(time.Until(rec.LeaseUntil))
 		log.Info("same request in progress elsewhere", "retry_after", wait.String())
-		return res, &Error{Status: http.StatusConflict, RetryAfter: max(wait, time.Second),
-			Message: "the same request is being processed right now; resend later to get its result"}
+		return res, errInProgress(wait)
 	case state.Mismatch:
 		log.Warn("idempotency key reused for a different request")
 		return res, &Error{Status: http.StatusUnprocessableEntity, Field: "idempotency_key",
@@ -183,15 +209,44 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 		stored.IdempotencyKey = res.IdempotencyKey
 		return stored, nil
 	}
-	res, cerr := e.run(ctx, e.Store, req.Action, meta.Trigger, person, profile, res, log)
 	// The record outlives a cancelled request: recording the outcome is what
 	// keeps the next delivery from redoing or blocking on the work.
 	bg := context.WithoutCancel(ctx)
-	if cerr != nil {
+	release := func(cerr *Error) (Result, *Error) {
 		if err := e.Store.Release(bg, key, meta.RequestID); err != nil {
 			log.Warn("releasing the idempotency record failed; a retry waits for the lease", "error", err.Error())
 		}
 		return res, cerr
+	}
+	if req.Action == ActionDeprovision {
+		opened, berr := admitDeprovision(ctx, e.Store, *e.Config.MaxDeprovision, key, meta.RequestID, meta.Operator && meta.Force)
+		if opened {
+			log.Log(ctx, logging.LevelCritical, "deprovision breaker opened: more than max_deprovision deprovisions within an hour; "+
+				"every deprovision now waits until an operator runs onboard breaker release", "max_deprovision", *e.Config.MaxDeprovision)
+		}
+		if berr != nil {
+			log.Warn("deprovision refused by the breaker", "status", berr.Status)
+			return release(berr)
+		}
+	}
+	held, wait, err := acquirePerson(ctx, e.Store, person.Email, meta.RequestID, e.lease(), personWait, record, version)
+	if errors.Is(err, errPersonBusy) {
+		wait = conflictRetryAfter(wait)
+		log.Info("another request is changing this person", "retry_after", wait.String())
+		return release(errInProgress(wait))
+	}
+	if err != nil {
+		return release(Unavailable("state", 0, err))
+	}
+	stopKeeping := held.keep(ctx)
+	res, cerr := e.run(ctx, e.Store, req.Action, meta.Trigger, person, profile, res, log)
+	stopKeeping()
+	if err := held.release(bg, func(r *PersonRecord) { r.applied(req.Action, profile.Name, res.Targets, cerr == nil) }); err != nil {
+		// Every step is idempotent, so the next request redoes lookups at worst.
+		log.Warn("recording what was done for the person failed", "error", err.Error())
+	}
+	if cerr != nil {
+		return release(cerr)
 	}
 	data, err := json.Marshal(res)
 	if err == nil {
@@ -202,12 +257,77 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 		// would only redo lookups; not worth failing the request over.
 		log.Warn("recording the result failed", "error", err.Error())
 	}
-	if err := history.completed(bg, req.Action); err != nil {
-		// Only a later resend of the opposite request, word for word and
-		// without a key, would then be taken for a duplicate.
-		log.Warn("counting the completed action failed", "error", err.Error())
-	}
 	return res, nil
+}
+
+// personWait is how long a request waits for another one changing the
+// same person before answering 409: most requests take well under this.
+const personWait = 5 * time.Second
+
+// conflictRetryAfter is the Retry-After of a 409: the other request
+// usually ends long before its lease would, so a short hint gets the
+// first one's result sooner; never more than the lease has left.
+func conflictRetryAfter(leaseLeft time.Duration) time.Duration {
+	return max(min(leaseLeft, 5*time.Second), time.Second).Round(time.Second)
+}
+
+func errInProgress(wait time.Duration) *Error {
+	return &Error{Status: http.StatusConflict, RetryAfter: wait,
+		Message: "the same request is being processed right now; resend later to get its result"}
+}
+
+// givenProfile is the profile a deprovision acts by: the one the person
+// was given, from their record, whatever the request names. Only an
+// operator on the CLI with --adopt may deprovision someone onboard has no
+// record of, by the profile they name.
+func (e *Engine) givenProfile(record PersonRecord, requested *Profile, named string, meta Meta, log *slog.Logger) (*Profile, *Error) {
+	if !record.Provisioned() {
+		if meta.Operator && meta.Adopt {
+			log.Warn("deprovisioning someone onboard has no record of, as an operator asked (--adopt)", "profile", requested.Name)
+			return requested, nil
+		}
+		log.Warn("deprovision refused: onboard never provisioned this person")
+		return nil, Forbidden("email", "onboard has no record of provisioning this person, so it will not deprovision them; "+
+			"an operator can, with onboard provision --deprovision --adopt")
+	}
+	given := e.Config.Profiles[record.Profile]
+	if given == nil {
+		return nil, Forbidden("profile", "the profile this person was given (%s) is no longer in the policy; "+
+			"an operator can deprovision them with onboard provision --deprovision --adopt --profile NAME", record.Profile)
+	}
+	if named != "" && named != given.Name {
+		log.Warn("deprovision names another profile than the one the person was given; acting by the given one",
+			"requested_profile", requested.Name, "given_profile", given.Name)
+	}
+	return given, nil
+}
+
+// applied records what a request did: which targets acted (kept even when
+// another failed, so a later deprovision reaches them) and, when it
+// completed, the action and the profile now given.
+func (r *PersonRecord) applied(action Action, profile string, results map[string]TargetResult, completed bool) {
+	if action == ActionProvision && len(results) > 0 {
+		r.Profile = profile
+		r.Active = true
+		r.merge(results)
+	}
+	if !completed {
+		return
+	}
+	if action == ActionDeprovision {
+		r.Active = false
+	}
+	if r.Actions == nil {
+		r.Actions = map[Action]int64{}
+	}
+	r.Actions[action]++
+}
+
+func opposite(a Action) Action {
+	if a == ActionDeprovision {
+		return ActionProvision
+	}
+	return ActionDeprovision
 }
 
 // run applies the request to the profile's targets, then sends a welcome if due.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -184,63 +183,4 @@ func (j *Journal) resetWelcome(ctx context.Context) error {
 		return nil
 	}
 	return j.put(ctx, j.key("welcome"), nil)
-}
-
-// actionCounts is how many provisions and deprovisions of a person have
-// completed. A request without a caller's key or a message id is keyed by
-// its content, and the same content can be a new intent: someone hired,
-// let go and hired again sends the first request again word for word. So
-// such a request's key also carries how often the opposite action has
-// completed; a duplicate delivery in between still finds the first answer.
-type actionCounts map[Action]int64
-
-func opposite(a Action) Action {
-	if a == ActionDeprovision {
-		return ActionProvision
-	}
-	return ActionDeprovision
-}
-
-func (j *Journal) actionCounts(ctx context.Context) (actionCounts, int64, error) {
-	v, err := j.store.Get(ctx, j.key("actions"))
-	if errors.Is(err, state.ErrNotFound) {
-		return actionCounts{}, 0, nil
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	counts := actionCounts{}
-	if err := json.Unmarshal(v.Data, &counts); err != nil {
-		return nil, 0, err
-	}
-	return counts, v.Version, nil
-}
-
-// epoch is the part of a content-derived key that changes when the
-// opposite of action has completed for the person since.
-func (j *Journal) epoch(ctx context.Context, action Action) (string, error) {
-	counts, _, err := j.actionCounts(ctx)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%s-%d", opposite(action), counts[opposite(action)]), nil
-}
-
-// completed counts a completed action of the person.
-func (j *Journal) completed(ctx context.Context, action Action) error {
-	for range 5 {
-		counts, version, err := j.actionCounts(ctx)
-		if err != nil {
-			return err
-		}
-		counts[action]++
-		data, err := json.Marshal(counts)
-		if err != nil {
-			return err
-		}
-		if _, err = j.store.Put(ctx, j.key("actions"), data, version, 0); !errors.Is(err, state.ErrConflict) {
-			return err
-		}
-	}
-	return state.ErrConflict
 }

@@ -11,12 +11,16 @@ type Person struct {
 	// Attributes are the request's attribute values, already limited to the
 	// keys the profile allows.
 	Attributes map[string]string
+	// Given is, for a deprovision, what onboard made for the person in each
+	// target (their record): targets act on it, not on a lookup by email.
+	Given map[string]TargetRecord
 }
 
 // Authorize applies policy to a normalised request: the email's domain must be
-// allowed, the profile must exist, and only the profile's allowed attribute
-// keys may be set. It is the boundary between a public form and admin rights.
-func (c *Config) Authorize(req Request) (Person, *Profile, *Error) {
+// allowed, the profile must exist and be requestable (unless an operator on
+// the CLI asks), and only the profile's allowed attribute keys may be set,
+// to allowed values. It is the boundary between a public form and admin rights.
+func (c *Config) Authorize(req Request, operator bool) (Person, *Profile, *Error) {
 	if len(c.allowedDomains) > 0 && !c.allowedDomains[EmailDomain(req.Email)] {
 		return Person{}, nil, Forbidden("email", "email domain is not allowed")
 	}
@@ -28,13 +32,13 @@ func (c *Config) Authorize(req Request) (Person, *Profile, *Error) {
 		return Person{}, nil, Invalid("profile", "required: no default_profile is configured")
 	}
 	profile := c.Profiles[name]
-	if profile == nil {
+	if profile == nil || (!operator && !profile.IsRequestable()) {
 		// Unknown and forbidden look the same so a form cannot enumerate profiles.
 		return Person{}, nil, Forbidden("profile", "profile is not allowed")
 	}
-	allowed := make(map[string]bool, len(profile.AttributesAllowed))
-	for _, k := range profile.AttributesAllowed {
-		allowed[k] = true
+	allowed := make(map[string]AllowedAttribute, len(profile.AttributesAllowed))
+	for _, a := range profile.AttributesAllowed {
+		allowed[a.Name] = a
 	}
 	keys := make([]string, 0, len(req.Attributes))
 	for k := range req.Attributes {
@@ -42,8 +46,12 @@ func (c *Config) Authorize(req Request) (Person, *Profile, *Error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if !allowed[k] {
+		a, ok := allowed[k]
+		if !ok {
 			return Person{}, nil, Invalid("attributes."+k, "attribute is not allowed for profile %q", name)
+		}
+		if !a.admits(req.Attributes[k]) {
+			return Person{}, nil, Invalid("attributes."+k, "value is not allowed for profile %q: give %s", name, a.describe())
 		}
 	}
 	if profile.Looker != nil && profile.Looker.Kind == LookerEmbed && req.ExternalUserID == "" {
@@ -55,9 +63,10 @@ func (c *Config) Authorize(req Request) (Person, *Profile, *Error) {
 	}, profile, nil
 }
 
-// CheckBulk is the deprovision circuit breaker: a bulk request or import
-// that would deprovision more than max_deprovision people is refused as a
-// whole, before anything runs, unless force is set.
+// CheckBulk refuses, as a whole and before anything runs, a bulk request or
+// import that would deprovision more than max_deprovision people: the
+// rolling breaker would stop it part way, leaving the list half done.
+// force (the CLI's --force, never a request's) lets an import through.
 func (c *Config) CheckBulk(reqs []Request, force bool) *Error {
 	n := 0
 	for _, r := range reqs {
@@ -69,5 +78,5 @@ func (c *Config) CheckBulk(reqs []Request, force bool) *Error {
 		return nil
 	}
 	return Forbidden("action", "this bulk request deprovisions %d people, more than max_deprovision (%d); nothing was done. "+
-		"Check the list, then resend with force (HTTP: ?force=true) if it is right", n, *c.MaxDeprovision)
+		"Check the list; if it is right, an operator can run it with onboard import --force", n, *c.MaxDeprovision)
 }

@@ -44,6 +44,13 @@ func TestConfigErrors(t *testing.T) {
 		{"legacy template id", "profiles:\n  a:\n    looker: {}\nemail: {provider: sendgrid, from: a@example.com, template_id: '1234'}\n", "email.template_id"},
 		{"bad domain", "allowed_email_domains: ['exa mple.com']\nprofiles:\n  a:\n    looker: {}\n", "allowed_email_domains"},
 		{"aac without workspace", "profiles:\n  a:\n    aac: {roles: [x]}\n", "aac.workspace"},
+		{"default not requestable", "default_profile: a\nprofiles:\n  a:\n    requestable: false\n    looker: {}\n", "requestable: false"},
+		{"protected not an email", "protected: [bob]\nprofiles:\n  a:\n    looker: {}\n", "protected"},
+		{"attribute values and pattern", "profiles:\n  a:\n    attributes_allowed: [{name: r, values: [x], pattern: y}]\n    looker: {}\n", "not both"},
+		{"attribute values empty", "profiles:\n  a:\n    attributes_allowed: [{name: r, values: []}]\n    looker: {}\n", "values is empty"},
+		{"attribute pattern invalid", "profiles:\n  a:\n    attributes_allowed: [{name: r, pattern: '('}]\n    looker: {}\n", "pattern"},
+		{"attribute entry unknown key", "profiles:\n  a:\n    attributes_allowed: [{name: r, value: x}]\n    looker: {}\n", "unknown key"},
+		{"attribute listed twice", "profiles:\n  a:\n    attributes_allowed: [r, {name: r, values: [x]}]\n    looker: {}\n", "listed twice"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,17 +82,22 @@ func TestConfigPath(t *testing.T) {
 func TestAuthorize(t *testing.T) {
 	cfg := exampleConfig(t)
 	cases := []struct {
-		name   string
-		req    Request
-		status int
-		field  string
+		name     string
+		req      Request
+		operator bool
+		status   int
+		field    string
 	}{
-		{"lookalike domain", Request{Email: "ada@evil-example.com"}, 403, "email"},
-		{"subdomain", Request{Email: "ada@sub.example.com"}, 403, "email"},
-		{"unknown profile", Request{Email: "ada@example.com", Profile: "root"}, 403, "profile"},
-		{"attribute not allowed", Request{Email: "ada@example.com", Attributes: map[string]string{"department": "finance"}}, 400, "attributes.department"},
-		{"attribute allowed elsewhere only", Request{Email: "ada@example.com", Profile: "admin-lite", Attributes: map[string]string{"region": "EU"}}, 400, "attributes.region"},
-		{"embed needs external id", Request{Email: "ada@example.com", Profile: "customer"}, 400, "external_user_id"},
+		{"lookalike domain", Request{Email: "ada@evil-example.com"}, false, 403, "email"},
+		{"subdomain", Request{Email: "ada@sub.example.com"}, false, 403, "email"},
+		{"unknown profile", Request{Email: "ada@example.com", Profile: "root"}, false, 403, "profile"},
+		{"unknown profile, operator", Request{Email: "ada@example.com", Profile: "root"}, true, 403, "profile"},
+		{"profile not requestable", Request{Email: "ada@example.com", Profile: "admin-lite"}, false, 403, "profile"},
+		{"attribute not allowed", Request{Email: "ada@example.com", Attributes: map[string]string{"department": "finance"}}, false, 400, "attributes.department"},
+		{"attribute allowed elsewhere only", Request{Email: "ada@example.com", Profile: "admin-lite", Attributes: map[string]string{"region": "EU"}}, true, 400, "attributes.region"},
+		{"value not in the list", Request{Email: "ada@example.com", Attributes: map[string]string{"region": "emea"}}, false, 400, "attributes.region"},
+		{"value not matching the pattern", Request{Email: "ada@example.com", Profile: "customer", ExternalUserID: "c-1", Attributes: map[string]string{"region": "EMEA1"}}, false, 400, "attributes.region"},
+		{"embed needs external id", Request{Email: "ada@example.com", Profile: "customer"}, false, 400, "external_user_id"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,16 +105,25 @@ func TestAuthorize(t *testing.T) {
 			if nerr != nil {
 				t.Fatal(nerr)
 			}
-			_, _, err := cfg.Authorize(req)
+			_, _, err := cfg.Authorize(req, tc.operator)
 			if err == nil || err.Status != tc.status || err.Field != tc.field {
 				t.Errorf("got %+v, want %d on %q", err, tc.status, tc.field)
 			}
 		})
 	}
 	req, _ := Request{Email: "Ada@EXAMPLE.com", Attributes: map[string]string{"region": "EMEA"}}.Normalize()
-	person, profile, err := cfg.Authorize(req)
+	person, profile, err := cfg.Authorize(req, false)
 	if err != nil || profile.Name != "analyst" || person.Attributes["region"] != "EMEA" {
 		t.Errorf("default profile: %v %v %+v", err, profile, person)
+	}
+	// An operator on the CLI may give a profile no request can choose.
+	req, _ = Request{Email: "ada@example.com", Profile: "admin-lite"}.Normalize()
+	if _, profile, err := cfg.Authorize(req, true); err != nil || profile.Name != "admin-lite" {
+		t.Errorf("operator giving admin-lite: %v", err)
+	}
+	req, _ = Request{Email: "ada@example.com", Profile: "customer", ExternalUserID: "c-1", Attributes: map[string]string{"region": "EMEA"}}.Normalize()
+	if _, _, err := cfg.Authorize(req, false); err != nil {
+		t.Errorf("a value matching the pattern was refused: %v", err)
 	}
 }
 

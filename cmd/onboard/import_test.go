@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -252,8 +253,17 @@ func TestImportDeprovisionCircuitBreaker(t *testing.T) {
 	if n := len(w.looker.Requests()); n != 0 {
 		t.Errorf("the refused import made %d Looker calls", n)
 	}
-	if _, errOut, code := w.run("import", "--force", file); code != 0 {
-		t.Errorf("forced: exit %d\n%s", code, errOut)
+	// Forced, each leaver still needs a record of what onboard gave them:
+	// these were never provisioned by onboard.
+	if out, _, code := w.run("import", "--force", file); code != 1 || !regexp.MustCompile(`failed\s+11`).MatchString(out) {
+		t.Errorf("forced, for people onboard never provisioned: exit %d\n%s", code, out)
+	}
+	failures, err := os.ReadFile(filepath.Join(w.dir, "leavers-11.failures.csv"))
+	if err != nil || !strings.Contains(string(failures), "no record of provisioning") {
+		t.Errorf("failures file: %v\n%s", err, failures)
+	}
+	if _, errOut, code := w.run("import", "--force", "--adopt", file); code != 0 {
+		t.Errorf("forced and adopted: exit %d\n%s", code, errOut)
 	}
 }
 

@@ -54,11 +54,12 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	concurrency := fs.Int("concurrency", 4, fmt.Sprintf("rows processed at once; Looker's API threads are shared with its users, so keep it modest.\n"+
 		"With --via https://… rows go in bulk bodies of up to %d, each worked on %d rows at a time by the function,\n"+
 		"so ceil(N/%d) bodies are in flight; with --via pubsub:/sqs: N bounds the publishes in flight", bulkBodyRows, httpapi.BulkConcurrency, httpapi.BulkConcurrency))
-	force := fs.Bool("force", false, "allow deprovisioning more people than max_deprovision")
+	force := fs.Bool("force", false, "allow deprovisioning more people than max_deprovision, and through an open breaker\n(local imports only: a deployed function never takes force from a request)")
+	adopt := fs.Bool("adopt", false, "deprovision rows also reach people onboard has no record of, by the row's profile (local imports only)")
 	via := fs.String("via", "", "send rows to a deployed bundle instead of running them here: https://FUNCTION_URL, pubsub:projects/P/topics/T or sqs:QUEUE_URL")
 	dryRun := fs.Bool("dry-run", false, "read every target and print per person what would change, writing nothing (what `onboard plan` does)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: onboard import [--concurrency N] [--force] [--dry-run] [--via DEST] FILE.csv
+		fmt.Fprint(stderr, `Usage: onboard import [--concurrency N] [--force] [--adopt] [--dry-run] [--via DEST] FILE.csv
 
 Provisions every row of a CSV file with the same engine, policy and state
 store as the functions. Columns (a header line is required): email, and name
@@ -97,6 +98,10 @@ Flags:
 		fmt.Fprintln(stderr, "onboard import: --concurrency must be between 1 and 32")
 		return 2
 	}
+	if (*force || *adopt) && *via != "" {
+		fmt.Fprintln(stderr, "onboard import: --force and --adopt work only for an import run here; a deployed function never takes them from a request")
+		return 2
+	}
 	path := fs.Arg(0)
 	header, rows, problems := readImportFile(path)
 	cfg, err := core.LoadConfig(core.ConfigPath(os.Getenv))
@@ -104,7 +109,9 @@ Flags:
 		fmt.Fprintf(stderr, "onboard import: %v\n", err)
 		return 1
 	}
-	problems = append(problems, validateRows(cfg, rows)...)
+	// Rows sent --via are requests to a function like any form's, so they
+	// are held to what a request may choose.
+	problems = append(problems, validateRows(cfg, rows, *via == "")...)
 	if len(problems) > 0 {
 		fmt.Fprintf(stderr, "onboard import: %s has %d problem(s); nothing was done:\n", path, len(problems))
 		for _, p := range problems {
@@ -117,7 +124,7 @@ Flags:
 		reqs[i] = r.req
 	}
 	if berr := cfg.CheckBulk(reqs, *force); berr != nil {
-		fmt.Fprintf(stderr, "onboard import: %s\n", strings.Replace(berr.Message, "(HTTP: ?force=true)", "(--force)", 1))
+		fmt.Fprintf(stderr, "onboard import: %s\n", berr.Message)
 		return 2
 	}
 
@@ -131,7 +138,7 @@ Flags:
 			fmt.Fprintln(stderr, "onboard import: --dry-run runs here; it cannot go --via a deployed bundle")
 			return 2
 		}
-		s, err := openVia(ctx, *via, *force)
+		s, err := openVia(ctx, *via)
 		if err != nil {
 			fmt.Fprintf(stderr, "onboard import: %v\n", err)
 			return 2
@@ -146,7 +153,7 @@ Flags:
 		}
 		defer l.close()
 		l.sandboxNote(stderr)
-		results = runLocally(ctx, l, rows, *concurrency, *dryRun, stdout, progress)
+		results = runLocally(ctx, l, rows, *concurrency, *dryRun, core.Meta{Trigger: "import", Operator: true, Force: *force, Adopt: *adopt}, stdout, progress)
 	}
 	progress.finish()
 	if *dryRun {
@@ -175,7 +182,8 @@ Flags:
 
 // runLocally runs the rows through this process's engine, a row per unit;
 // a dry run prints each row's plan as it comes.
-func runLocally(ctx context.Context, l *local, rows []row, concurrency int, dryRun bool, stdout io.Writer, progress *progress) []rowResult {
+// meta is every row's: an operator's, with their --force and --adopt.
+func runLocally(ctx context.Context, l *local, rows []row, concurrency int, dryRun bool, meta core.Meta, stdout io.Writer, progress *progress) []rowResult {
 	var planOut sync.Mutex
 	return runRows(ctx, singleRows(rows), concurrency, func(ctx context.Context, unit []row) []rowResult {
 		r := unit[0]
@@ -184,7 +192,7 @@ func runLocally(ctx context.Context, l *local, rows []row, concurrency int, dryR
 			plan = &core.Plan{}
 			ctx = core.WithPlan(ctx, plan)
 		}
-		res, herr := l.app.Engine.Handle(ctx, r.req, core.Meta{Trigger: "import"})
+		res, herr := l.app.Engine.Handle(ctx, r.req, meta)
 		if plan != nil && herr == nil {
 			planOut.Lock()
 			fmt.Fprintf(stdout, "line %d ", r.line)
@@ -282,14 +290,15 @@ func rowRequest(header, rec []string) core.Request {
 }
 
 // validateRows normalises each row and applies policy to it, changing
-// nothing anywhere, and reports every bad row with its line.
-func validateRows(cfg *core.Config, rows []row) []string {
+// nothing anywhere, and reports every bad row with its line. operator is
+// false when the rows go to a deployed function.
+func validateRows(cfg *core.Config, rows []row, operator bool) []string {
 	var problems []string
 	for i := range rows {
 		r := &rows[i]
 		req, err := r.req.Normalize()
 		if err == nil {
-			_, _, err = cfg.Authorize(req)
+			_, _, err = cfg.Authorize(req, operator)
 		}
 		if err != nil {
 			col := err.Field

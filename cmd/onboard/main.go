@@ -30,6 +30,7 @@ Commands:
   import     provision every row of a CSV file, validated first, resumable
   plan       print what an import would change, writing nothing (import --dry-run)
   audit      print the audit log of every write onboard made to a target
+  breaker    the deprovision breaker: status, release
   aac        Alteryx Analytics Cloud: seed-token stores a new token chain head
   help       show this help, or a command's: onboard help import
 
@@ -82,6 +83,7 @@ var commands map[string]func([]string, io.Writer, io.Writer) int
 func init() {
 	commands = map[string]func([]string, io.Writer, io.Writer) int{
 		"serve": serve, "audit": audit, "aac": aacCmd, "provision": provision, "import": importCmd, "plan": planCmd,
+		"breaker": breakerCmd,
 	}
 }
 

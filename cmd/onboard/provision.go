@@ -44,7 +44,9 @@ func provision(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&req.ExternalUserID, "external-user-id", "", "embed user key, for kind: embed profiles")
 	fs.StringVar(&req.IdempotencyKey, "idempotency-key", "", "key to deduplicate on (default: a hash of the request)")
 	fs.Var(attrs, "attr", "user attribute key=value, repeatable (only keys the profile allows)")
-	deprovision := fs.Bool("deprovision", false, "disable (or delete, as the profile says) instead of provisioning")
+	deprovision := fs.Bool("deprovision", false, "disable (or delete, as the profile they were given says) instead of provisioning")
+	adopt := fs.Bool("adopt", false, "with --deprovision: also for someone onboard never provisioned, by --profile (or default_profile)")
+	force := fs.Bool("force", false, "with --deprovision: go through an open deprovision breaker (still counted)")
 	asJSON := fs.Bool("json", false, "print the answer as JSON, as the HTTP function would")
 	dryRun := fs.Bool("dry-run", false, "read every target and print what would change, without writing anything")
 	fs.Usage = func() {
@@ -54,10 +56,16 @@ Provisions one person with the same engine, policy and state store as the
 functions, and prints what each target did. Without LOOKERSDK_BASE_URL it
 runs against the sandbox's in-memory fakes.
 
+As an operator you may give any profile, also one marked requestable: false.
+A deprovision acts by the profile onboard gave the person (its record), never
+by --profile; someone onboard has no record of needs --adopt, and a person on
+the protected list is never deprovisioned.
+
 Examples:
   onboard provision --email ada@example.com --name "Ada Lovelace" --attr region=EMEA
   onboard provision --email ada@example.com --name "Ada Lovelace" --dry-run
   onboard provision --email ada@example.com --deprovision
+  onboard provision --email bob@example.com --deprovision --adopt --profile analyst
 
 Flags:
 `)
@@ -68,6 +76,10 @@ Flags:
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "onboard provision: unexpected argument %q (flags go before nothing else)\n", fs.Arg(0))
+		return 2
+	}
+	if (*adopt || *force) && !*deprovision {
+		fmt.Fprintln(stderr, "onboard provision: --adopt and --force go with --deprovision")
 		return 2
 	}
 	if *deprovision {
@@ -84,7 +96,7 @@ Flags:
 			fmt.Fprintf(stderr, "onboard provision: %v\n", err)
 			return 1
 		}
-		_, _, verr = cfg.Authorize(norm)
+		_, _, verr = cfg.Authorize(norm, true)
 	}
 	if verr != nil {
 		fmt.Fprintf(stderr, "onboard provision: %s\n", flagError(verr))
@@ -104,7 +116,7 @@ Flags:
 		plan = &core.Plan{}
 		ctx = core.WithPlan(ctx, plan)
 	}
-	res, herr := l.app.Engine.Handle(ctx, norm, core.Meta{Trigger: "cli"})
+	res, herr := l.app.Engine.Handle(ctx, norm, core.Meta{Trigger: "cli", Operator: true, Adopt: *adopt, Force: *force})
 	if *asJSON {
 		_ = json.NewEncoder(stdout).Encode(res)
 	} else {

@@ -46,9 +46,7 @@ type sender interface {
 // openVia parses --via: an https URL (the HTTP function), pubsub:TOPIC or
 // sqs:QUEUE_URL. Each row carries its content's fingerprint as idempotency
 // key, so importing the same file again is deduplicated by the bundle.
-// force is --force, passed on because the function checks max_deprovision
-// again for every bulk body.
-func openVia(ctx context.Context, via string, force bool) (sender, error) {
+func openVia(ctx context.Context, via string) (sender, error) {
 	switch {
 	case strings.HasPrefix(via, "http://") || strings.HasPrefix(via, "https://"):
 		u, err := url.Parse(via)
@@ -62,11 +60,6 @@ func openVia(ctx context.Context, via string, force bool) (sender, error) {
 		secret := os.Getenv("ONBOARD_WEBHOOK_SECRET")
 		if secret == "" {
 			return nil, fmt.Errorf("--via %s: set ONBOARD_WEBHOOK_SECRET to the deployed function's webhook secret", shown)
-		}
-		if force {
-			q := u.Query()
-			q.Set("force", "true")
-			u.RawQuery = q.Encode()
 		}
 		// A full body takes a while (GCP's function allows it 5 minutes);
 		// giving up sooner only resends rows the function is still running.

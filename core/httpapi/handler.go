@@ -99,7 +99,7 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 			valid = append(valid, it.Request)
 		}
 	}
-	if err := h.Engine.Config.CheckBulk(valid, r.URL.Query().Get("force") == "true"); err != nil {
+	if err := h.Engine.Config.CheckBulk(valid, false); err != nil {
 		log.Warn("bulk request refused", "reason", err.Message)
 		rep := errorReply(err, nil, requestID)
 		writeJSON(w, rep.httpStatus, rep.body)

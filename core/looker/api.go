@@ -3,6 +3,7 @@ package looker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -130,6 +131,29 @@ func (c *Client) User(ctx context.Context, id ID) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &u, nil
+}
+
+// Me returns the user the API credentials belong to (GET /user). It is
+// asked once per client: the credentials, and so the user, live as long.
+func (c *Client) Me(ctx context.Context) (*User, error) {
+	c.mu.Lock()
+	me := c.me
+	c.mu.Unlock()
+	if me != nil {
+		return me, nil
+	}
+	var u User
+	err := c.call(ctx, request{method: http.MethodGet, op: "GET /user", path: "/user", query: fieldsQuery("id,email"), idempotent: true}, nil, &u)
+	if err != nil {
+		return nil, err
+	}
+	if u.ID == "" {
+		return nil, errors.New("looker: GET /user: answer carried no user id")
+	}
+	c.mu.Lock()
+	c.me = &u
+	c.mu.Unlock()
 	return &u, nil
 }
 

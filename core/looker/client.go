@@ -38,7 +38,8 @@ type Client struct {
 
 	mu       sync.Mutex
 	tokens   oauth2.TokenSource
-	tokenGen int // bumped when a 401 proves the cached token dead
+	tokenGen int   // bumped when a 401 proves the cached token dead
+	me       *User // the API user, once asked
 }
 
 // New returns a client for cfg. It does not log in: call Login to warm the

@@ -301,10 +301,12 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 	var (
 		mu      sync.Mutex
 		changes []string
+		granted []string
 	)
-	changed := func(what string) {
+	changed := func(what string, grants ...string) {
 		mu.Lock()
 		changes = append(changes, what)
+		granted = append(granted, grants...)
 		mu.Unlock()
 	}
 	tasks := []func(context.Context) error{
@@ -322,7 +324,7 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 			if err := t.client.SetDisabled(ctx, u.ID, false); err != nil {
 				return err
 			}
-			changed("enabled")
+			changed("enabled", "enabled")
 			return nil
 		})
 	}
@@ -333,7 +335,9 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 		return core.TargetResult{}, err
 	}
 	slices.Sort(changes)
+	slices.Sort(granted)
 	res.Changes = changes
+	res.Granted = granted
 	res.Welcome = welcome
 	if !created && len(changes) > 0 {
 		res.Status = core.StatusUpdated
@@ -370,7 +374,7 @@ func (t *Target) setupLink(ctx context.Context, id ID, res *core.TargetResult) e
 // grantRoles adds the profile's roles to the user's direct roles. Looker only
 // offers "replace", so it reads, unions and writes; a user created by this
 // request has no roles, so the read is skipped.
-func (t *Target) grantRoles(ctx context.Context, id ID, want []ID, created bool, changed func(string)) error {
+func (t *Target) grantRoles(ctx context.Context, id ID, want []ID, created bool, changed func(string, ...string)) error {
 	if len(want) == 0 {
 		return nil
 	}
@@ -382,26 +386,32 @@ func (t *Target) grantRoles(ctx context.Context, id ID, want []ID, created bool,
 		}
 	}
 	union := slices.Clone(current)
+	var added []string
 	for _, r := range want {
 		if !slices.Contains(union, r) {
 			union = append(union, r)
+			added = append(added, "role:"+string(r))
 		}
 	}
-	if len(union) == len(current) {
+	if len(added) == 0 {
 		return nil
 	}
 	if err := t.client.SetRoles(ctx, id, union); err != nil {
 		return err
 	}
-	changed("roles")
+	changed("roles", added...)
 	return nil
 }
 
-func (t *Target) grantGroups(ctx context.Context, u *User, want []ID, changed func(string)) error {
-	var missing []func(context.Context) error
+func (t *Target) grantGroups(ctx context.Context, u *User, want []ID, changed func(string, ...string)) error {
+	var (
+		missing []func(context.Context) error
+		added   []string
+	)
 	for _, gid := range want {
 		if !slices.Contains(u.GroupIDs, gid) {
 			missing = append(missing, func(ctx context.Context) error { return t.client.AddToGroup(ctx, gid, u.ID) })
+			added = append(added, "group:"+string(gid))
 		}
 	}
 	if len(missing) == 0 {
@@ -410,11 +420,11 @@ func (t *Target) grantGroups(ctx context.Context, u *User, want []ID, changed fu
 	if err := parallel(ctx, missing...); err != nil {
 		return err
 	}
-	changed("groups")
+	changed("groups", added...)
 	return nil
 }
 
-func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeValue, created bool, changed func(string)) error {
+func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeValue, created bool, changed func(string, ...string)) error {
 	if len(want) == 0 {
 		return nil
 	}
@@ -429,12 +439,16 @@ func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeVal
 			return err
 		}
 	}
-	var writes []func(context.Context) error
+	var (
+		writes []func(context.Context) error
+		set    []string
+	)
 	for _, a := range want {
 		if cur, ok := current[a.id]; ok && cur.Value == a.value {
 			continue
 		}
 		writes = append(writes, func(ctx context.Context) error { return t.client.SetAttributeValue(ctx, id, a.id, a.value) })
+		set = append(set, "attribute:"+string(a.id))
 	}
 	if len(writes) == 0 {
 		return nil
@@ -442,7 +456,7 @@ func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeVal
 	if err := parallel(ctx, writes...); err != nil {
 		return err
 	}
-	changed("attributes")
+	changed("attributes", set...)
 	return nil
 }
 
@@ -491,16 +505,23 @@ func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *core.Loo
 }
 
 // Deprovision implements core.Target: disable by default, delete when the
-// profile says so. Someone who is not in Looker is already deprovisioned.
+// profile the person was given says so. It acts on the user onboard made or
+// adopted for them (their record), not on whoever holds the email now; only
+// an operator's --adopt, with no record, looks them up. Someone who is not
+// in Looker is already deprovisioned, and the API user onboard signs in as
+// is never touched.
 func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
 	lp := prof.Looker
 	var (
 		user *User
 		err  error
 	)
-	if lp.Kind == core.LookerEmbed {
+	switch given := p.Given[TargetName]; {
+	case given.ID != "":
+		user, err = t.client.User(ctx, ID(given.ID))
+	case lp.Kind == core.LookerEmbed:
 		user, err = t.client.UserByEmbedID(ctx, p.ExternalUserID)
-	} else {
+	default:
 		user, _, err = t.findByEmail(ctx, p.Email)
 	}
 	if err != nil {
@@ -508,6 +529,13 @@ func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Prof
 	}
 	if user == nil {
 		return core.TargetResult{Status: core.StatusUnchanged}, nil
+	}
+	me, err := t.client.Me(ctx)
+	if err != nil {
+		return core.TargetResult{}, classify(err)
+	}
+	if me.ID == user.ID {
+		return core.TargetResult{}, core.Refused(TargetName, "this is the API user onboard signs in to Looker as; it is never deprovisioned", nil)
 	}
 	res := core.TargetResult{ID: string(user.ID)}
 	switch {

@@ -37,7 +37,7 @@ func newFixture(t *testing.T, opts lookertest.Options, emailProvider string) *fi
 }
 
 func analyst() *core.Profile {
-	return &core.Profile{Name: "analyst", AttributesAllowed: []string{"region"}, Looker: &core.LookerProfile{
+	return &core.Profile{Name: "analyst", AttributesAllowed: []core.AllowedAttribute{{Name: "region"}}, Looker: &core.LookerProfile{
 		Kind: core.LookerRegular, Roles: []string{"Viewer"}, Groups: []string{"Analysts"},
 		Attributes: map[string]string{"department": "analytics"}, Deprovision: core.DeprovisionDisable,
 	}}

@@ -82,7 +82,9 @@ func Seed(l *lookertest.Server, cfg *core.Config) {
 	var roles, groups, attrs []string
 	for _, name := range cfg.ProfileNames() {
 		p := cfg.Profiles[name]
-		attrs = append(attrs, p.AttributesAllowed...)
+		for _, a := range p.AttributesAllowed {
+			attrs = append(attrs, a.Name)
+		}
 		if p.Looker == nil {
 			continue
 		}

@@ -47,6 +47,7 @@ func newRoute(method, tmpl string, h func(*Server, *call) reply) route {
 var routes = []route{
 	{method: "POST", segments: splitPath("/login"), handle: (*Server).login, public: true},
 	newRoute("DELETE", "/logout", (*Server).logout),
+	newRoute("GET", "/user", (*Server).me),
 	newRoute("GET", "/users", (*Server).allUsers),
 	newRoute("POST", "/users", (*Server).createUser),
 	newRoute("GET", "/users/search", (*Server).searchUsers),
@@ -266,6 +267,16 @@ func (s *Server) getUser(c *call) reply {
 		return *rp
 	}
 	return okReply(s.render(u))
+}
+
+// unlistedAPIUserID is the id of the API user of a fake seeded without one.
+const unlistedAPIUserID = "api"
+
+func (s *Server) me(*call) reply {
+	if u := s.users[s.apiUser]; u != nil {
+		return okReply(s.render(u))
+	}
+	return okReply(User{ID: unlistedAPIUserID})
 }
 
 func (s *Server) allUsers(c *call) reply {

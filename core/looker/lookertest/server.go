@@ -120,6 +120,10 @@ type SeedUser struct {
 	LoggedIn bool
 	RoleIDs  []string
 	GroupIDs []string
+	// APIUser makes this the user the API credentials belong to, the one
+	// GET /user answers. Without one, GET /user answers an API user that
+	// is not among Users(), so seeding none keeps user counts as they are.
+	APIUser bool
 }
 
 // Server is a running fake Looker. All methods are safe for concurrent use.
@@ -133,6 +137,7 @@ type Server struct {
 	mu       sync.Mutex
 	nextID   int
 	users    map[string]*user
+	apiUser  string // id of the seeded user GET /user answers, if any
 	roles    map[string]*role
 	groups   map[string]*group
 	attrs    map[string]*userAttr
@@ -372,6 +377,9 @@ func (s *Server) AddUser(su SeedUser) string {
 	u.roleIDs = append([]string{}, su.RoleIDs...)
 	u.groupIDs = append([]string{}, su.GroupIDs...)
 	s.users[u.id] = u
+	if su.APIUser {
+		s.apiUser = u.id
+	}
 	return u.id
 }
 

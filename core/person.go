@@ -1,0 +1,224 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/onboard-dev/onboard/core/state"
+)
+
+// PersonRecord is what onboard gave one person: the profile and, per
+// target, the user it made or adopted and the grants it added. A
+// deprovision acts on this record, never on a profile or user a request
+// names, so a form cannot turn "disable" into "delete" or reach someone
+// onboard never provisioned.
+//
+// The same stored item carries the person lease (one request at a time
+// changes a person's grants: Looker's roles are read, unioned and
+// replaced, and two requests doing that at once lose one's roles) and the
+// counts of completed actions, so a request reads and writes one item for
+// all three.
+type PersonRecord struct {
+	// Profile is the profile the person was last given; empty when onboard
+	// never provisioned them.
+	Profile string `json:"profile,omitempty"`
+	// Active is false once they were deprovisioned.
+	Active  bool                    `json:"active"`
+	Targets map[string]TargetRecord `json:"targets,omitempty"`
+	// Actions counts completed provisions and deprovisions: see Handle's
+	// content-derived keys.
+	Actions   map[Action]int64 `json:"actions,omitempty"`
+	UpdatedAt time.Time        `json:"updated_at"`
+
+	LeaseOwner string    `json:"lease_owner,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+}
+
+// TargetRecord is what onboard made in one target for one person.
+type TargetRecord struct {
+	// ID is the target's id of the user onboard made or adopted.
+	ID string `json:"id,omitempty"`
+	// Granted lists the grants onboard added, as the target names them
+	// ("role:7", "group:3"): what a mover's old profile gave is exactly
+	// what may be taken away, and nothing an admin granted by hand.
+	Granted []string `json:"granted,omitempty"`
+}
+
+// Provisioned says whether onboard ever gave the person a profile.
+func (r PersonRecord) Provisioned() bool { return r.Profile != "" }
+
+func personKey(email string) string { return "person/" + strings.ToLower(email) }
+
+// ReadPerson returns the person's record; a person onboard never saw has
+// a zero record and version 0.
+func ReadPerson(ctx context.Context, store state.Store, email string) (PersonRecord, int64, error) {
+	var rec PersonRecord
+	v, err := store.Get(ctx, personKey(email))
+	if errors.Is(err, state.ErrNotFound) || (err == nil && len(v.Data) == 0) {
+		return rec, v.Version, nil
+	}
+	if err != nil {
+		return rec, 0, err
+	}
+	if err := json.Unmarshal(v.Data, &rec); err != nil {
+		return rec, 0, fmt.Errorf("person record of %s is unreadable: %w", email, err)
+	}
+	return rec, v.Version, nil
+}
+
+// errPersonBusy means another request holds the person's lease.
+var errPersonBusy = errors.New("another request is changing this person")
+
+// personLease is one request's hold on a person's record. It is renewed
+// while the request runs and written back, with what the request did,
+// when it ends.
+type personLease struct {
+	store state.Store
+	email string
+	owner string
+	lease time.Duration
+
+	mu      sync.Mutex
+	rec     PersonRecord
+	version int64
+	lost    error
+}
+
+// acquirePerson takes the person's lease, starting from a record read
+// earlier (rec at version), and re-reading on a lost race. It waits up to
+// wait for a lease another request holds, then gives up with errPersonBusy
+// and the time that lease still has to run.
+func acquirePerson(ctx context.Context, store state.Store, email, owner string, lease, wait time.Duration, rec PersonRecord, version int64) (*personLease, time.Duration, error) {
+	deadline := time.Now().Add(wait)
+	pause := 50 * time.Millisecond
+	for {
+		now := time.Now()
+		if rec.LeaseOwner == "" || rec.LeaseOwner == owner || !now.Before(rec.LeaseUntil) {
+			held := rec
+			held.LeaseOwner, held.LeaseUntil = owner, now.Add(lease)
+			v, err := putPerson(ctx, store, email, held, version)
+			if err == nil {
+				return &personLease{store: store, email: email, owner: owner, lease: lease, rec: held, version: v}, 0, nil
+			}
+			if !errors.Is(err, state.ErrConflict) {
+				return nil, 0, err
+			}
+		} else if !now.Add(pause).Before(deadline) {
+			return nil, time.Until(rec.LeaseUntil), errPersonBusy
+		} else {
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return nil, 0, context.Cause(ctx)
+			}
+			pause = min(pause*2, time.Second)
+		}
+		var err error
+		if rec, version, err = ReadPerson(ctx, store, email); err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+func putPerson(ctx context.Context, store state.Store, email string, rec PersonRecord, version int64) (int64, error) {
+	rec.UpdatedAt = time.Now().UTC()
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return 0, err
+	}
+	return store.Put(ctx, personKey(email), data, version, 0)
+}
+
+// record returns the record as the lease found it.
+func (l *personLease) record() PersonRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rec
+}
+
+// keep renews the lease every third of its length until stop is called,
+// so a slow run keeps the person. A renewal that finds the lease taken
+// (this request outlived it while the store was unreachable) is kept in
+// lost for release to report.
+func (l *personLease) keep(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(l.lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				l.mu.Lock()
+				rec := l.rec
+				rec.LeaseUntil = time.Now().Add(l.lease)
+				v, err := putPerson(ctx, l.store, l.email, rec, l.version)
+				if err == nil {
+					l.rec, l.version = rec, v
+				} else if errors.Is(err, state.ErrConflict) {
+					l.lost = errors.New("the person lease was lost while the request ran")
+				}
+				l.mu.Unlock()
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// release writes the record changed by update and gives up the lease.
+func (l *personLease) release(ctx context.Context, update func(*PersonRecord)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for range 5 {
+		rec := l.rec
+		update(&rec)
+		rec.LeaseOwner, rec.LeaseUntil = "", time.Time{}
+		_, err := putPerson(ctx, l.store, l.email, rec, l.version)
+		if !errors.Is(err, state.ErrConflict) {
+			return errors.Join(err, l.lost)
+		}
+		// Someone wrote since: only a takeover after the lease ran out can,
+		// and then their view wins unless the lease is still ours.
+		cur, v, rerr := ReadPerson(ctx, l.store, l.email)
+		if rerr != nil {
+			return rerr
+		}
+		if cur.LeaseOwner != l.owner {
+			return errors.Join(errors.New("the person lease was taken over before the request finished"), l.lost)
+		}
+		l.rec, l.version = cur, v
+	}
+	return state.ErrConflict
+}
+
+// merge adds what one request did in each target to the record.
+func (r *PersonRecord) merge(results map[string]TargetResult) {
+	if len(results) == 0 {
+		return
+	}
+	if r.Targets == nil {
+		r.Targets = map[string]TargetRecord{}
+	}
+	for name, res := range results {
+		tr := r.Targets[name]
+		if res.ID != "" {
+			tr.ID = res.ID
+		}
+		for _, g := range res.Granted {
+			if !slices.Contains(tr.Granted, g) {
+				tr.Granted = append(tr.Granted, g)
+			}
+		}
+		r.Targets[name] = tr
+	}
+}

@@ -1,0 +1,225 @@
+package core
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/onboard-dev/onboard/core/state"
+	"github.com/onboard-dev/onboard/core/state/filestore"
+)
+
+const twoProfiles = `default_profile: analyst
+protected: [boss@example.com]
+profiles:
+  analyst:
+    looker: {roles: [Viewer], deprovision: disable}
+  admin-lite:
+    looker: {roles: [Developer], deprovision: delete}
+`
+
+// grantingTarget keeps, per person, the roles it granted the way Looker
+// does: read the current set, add the profile's, write the union back.
+// It records the profile every deprovision acted by.
+type grantingTarget struct {
+	mu            sync.Mutex
+	roles         map[string][]string
+	deprovisioned []string // profile names
+	pause         time.Duration
+	running       atomic.Int32
+	overlapped    atomic.Bool
+}
+
+func (*grantingTarget) Name() string          { return "granting" }
+func (*grantingTarget) Handles(*Profile) bool { return true }
+
+func (g *grantingTarget) Provision(ctx context.Context, p Person, prof *Profile) (TargetResult, error) {
+	if g.running.Add(1) > 1 {
+		g.overlapped.Store(true)
+	}
+	defer g.running.Add(-1)
+	g.mu.Lock()
+	current := slices.Clone(g.roles[p.Email])
+	g.mu.Unlock()
+	time.Sleep(g.pause) // the round trip between Looker's GET and PUT
+	var added []string
+	for _, r := range prof.Looker.Roles {
+		if !slices.Contains(current, r) {
+			current = append(current, r)
+			added = append(added, "role:"+r)
+		}
+	}
+	g.mu.Lock()
+	g.roles[p.Email] = current
+	g.mu.Unlock()
+	return TargetResult{Status: StatusUpdated, ID: "user-" + p.Email, Granted: added}, nil
+}
+
+func (g *grantingTarget) Deprovision(_ context.Context, p Person, prof *Profile) (TargetResult, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.deprovisioned = append(g.deprovisioned, prof.Name)
+	return TargetResult{Status: StatusDisabled, ID: p.Given["granting"].ID}, nil
+}
+
+func newGrantingEngine(t *testing.T, store state.Store) (*Engine, *grantingTarget) {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(twoProfiles))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store == nil {
+		if store, err = filestore.Open(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+	}
+	g := &grantingTarget{roles: map[string][]string{}}
+	return &Engine{Config: cfg, Targets: []Target{g}, Store: store}, g
+}
+
+func handle(t *testing.T, e *Engine, r Request, meta Meta) (Result, *Error) {
+	t.Helper()
+	req, verr := r.Normalize()
+	if verr != nil {
+		t.Fatal(verr)
+	}
+	return e.Handle(context.Background(), req, meta)
+}
+
+// A deprovision acts by the profile the person was given, not the one the
+// request names: an analyst (disable) sent a deprovision naming admin-lite
+// (delete) is disabled. What onboard made is on record.
+func TestDeprovisionActsByTheGivenProfile(t *testing.T) {
+	e, g := newGrantingEngine(t, nil)
+	if _, err := handle(t, e, Request{Email: "ada@example.com"}, Meta{Trigger: "http"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := ReadPerson(context.Background(), e.Store, "ADA@example.com")
+	if err != nil || rec.Profile != "analyst" || !rec.Active || rec.Targets["granting"].ID != "user-ada@example.com" ||
+		!slices.Equal(rec.Targets["granting"].Granted, []string{"role:Viewer"}) {
+		t.Fatalf("person record after provisioning: %+v, %v", rec, err)
+	}
+	res, herr := handle(t, e, Request{Email: "ada@example.com", Action: ActionDeprovision, Profile: "admin-lite"}, Meta{Trigger: "http", Operator: false})
+	if herr != nil {
+		t.Fatal(herr)
+	}
+	if !slices.Equal(g.deprovisioned, []string{"analyst"}) || res.Targets["granting"].ID != "user-ada@example.com" {
+		t.Errorf("deprovisioned by %v acting on %q, want the given analyst profile and the recorded user", g.deprovisioned, res.Targets["granting"].ID)
+	}
+	if rec, _, _ := ReadPerson(context.Background(), e.Store, "ada@example.com"); rec.Active || rec.Profile != "analyst" {
+		t.Errorf("record after deprovisioning: %+v", rec)
+	}
+}
+
+// Someone onboard never provisioned is not deprovisioned by a request, nor
+// by an operator without --adopt; with it, by the profile they name.
+func TestDeprovisionNeedsARecordOrAnOperatorsAdopt(t *testing.T) {
+	e, g := newGrantingEngine(t, nil)
+	stranger := Request{Email: "root@example.com", Action: ActionDeprovision}
+	for _, meta := range []Meta{{Trigger: "http"}, {Trigger: "sqs", Adopt: true}, {Trigger: "cli", Operator: true}} {
+		_, herr := handle(t, e, stranger, meta)
+		if herr == nil || herr.Status != http.StatusForbidden || herr.Retryable() {
+			t.Errorf("%+v: %v, want a permanent 403", meta, herr)
+		}
+	}
+	if len(g.deprovisioned) != 0 {
+		t.Fatalf("refused deprovisions reached the target: %v", g.deprovisioned)
+	}
+	if _, err := e.Store.Get(context.Background(), breakerKey); err == nil {
+		t.Error("a refused deprovision was counted by the breaker")
+	}
+	adopt := stranger
+	adopt.Profile = "admin-lite"
+	if _, herr := handle(t, e, adopt, Meta{Trigger: "cli", Operator: true, Adopt: true}); herr != nil {
+		t.Fatal(herr)
+	}
+	if !slices.Equal(g.deprovisioned, []string{"admin-lite"}) {
+		t.Errorf("adopted deprovision acted by %v", g.deprovisioned)
+	}
+}
+
+// A protected person is never deprovisioned, whoever asks.
+func TestProtectedPeopleAreNeverDeprovisioned(t *testing.T) {
+	e, g := newGrantingEngine(t, nil)
+	if _, err := handle(t, e, Request{Email: "Boss@Example.com"}, Meta{Trigger: "http"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, meta := range []Meta{{Trigger: "http"}, {Trigger: "cli", Operator: true, Adopt: true, Force: true}} {
+		_, herr := handle(t, e, Request{Email: "boss@example.com", Action: ActionDeprovision}, meta)
+		if herr == nil || herr.Status != http.StatusForbidden || herr.Field != "email" {
+			t.Errorf("%+v: %v, want 403 on email", meta, herr)
+		}
+	}
+	if len(g.deprovisioned) != 0 {
+		t.Errorf("a protected person was deprovisioned: %v", g.deprovisioned)
+	}
+}
+
+// Two requests for one person at once are serialised by the person lease:
+// Looker's roles are read, unioned and replaced, and without the lease the
+// second write drops the first one's role while both answer "updated".
+// The engines share a store, as two instances do.
+func TestConcurrentRequestsForOnePersonKeepEveryGrant(t *testing.T) {
+	first, g := newGrantingEngine(t, nil)
+	second := &Engine{Config: first.Config, Targets: first.Targets, Store: first.Store}
+	g.pause = 100 * time.Millisecond
+	var wg sync.WaitGroup
+	for _, run := range []struct {
+		e       *Engine
+		profile string
+	}{{first, "analyst"}, {second, "admin-lite"}} {
+		wg.Go(func() {
+			if _, herr := handle(t, run.e, Request{Email: "ada@example.com", Profile: run.profile}, Meta{Trigger: "cli", Operator: true}); herr != nil {
+				t.Error(herr)
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(g.roles["ada@example.com"])
+	if got := g.roles["ada@example.com"]; !slices.Equal(got, []string{"Developer", "Viewer"}) || g.overlapped.Load() {
+		t.Errorf("roles %v (overlapped: %v), want both profiles' roles", got, g.overlapped.Load())
+	}
+	rec, _, _ := ReadPerson(context.Background(), first.Store, "ada@example.com")
+	if granted := rec.Targets["granting"].Granted; len(granted) != 2 || rec.LeaseOwner != "" {
+		t.Errorf("record: %+v", rec)
+	}
+}
+
+// The person lease is renewed while a request runs: a slow run is not
+// taken over when its first lease runs out.
+func TestPersonLeaseIsRenewedWhileTheRequestRuns(t *testing.T) {
+	first, g := newGrantingEngine(t, nil)
+	first.Lease = 150 * time.Millisecond
+	second := &Engine{Config: first.Config, Targets: first.Targets, Store: first.Store, Lease: first.Lease}
+	g.pause = 600 * time.Millisecond
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = handle(t, first, Request{Email: "ada@example.com"}, Meta{Trigger: "http"}) })
+	time.Sleep(300 * time.Millisecond) // the first lease has run out, the renewed one has not
+	_, herr := handle(t, second, Request{Email: "ada@example.com", Profile: "analyst", IdempotencyKey: "other"}, Meta{Trigger: "http"})
+	wg.Wait()
+	if herr != nil {
+		t.Fatal(herr)
+	}
+	if g.overlapped.Load() {
+		t.Error("the second request ran while the first still held the person")
+	}
+}
+
+// A 409 tells the caller to come back soon, not after the whole lease.
+func TestInProgressAnswerHasAShortRetryAfter(t *testing.T) {
+	e, _ := newGrantingEngine(t, nil)
+	e.Lease = time.Hour
+	req, _ := Request{Email: "ada@example.com", IdempotencyKey: "k1"}.Normalize()
+	if _, _, err := e.Store.Claim(context.Background(), "idempotency/k1", req.Fingerprint(), "someone", time.Hour, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	_, herr := e.Handle(context.Background(), req, Meta{Trigger: "http"})
+	if herr == nil || herr.Status != http.StatusConflict || herr.RetryAfter > 5*time.Second || herr.RetryAfter < time.Second {
+		t.Errorf("in progress: %+v", herr)
+	}
+}
