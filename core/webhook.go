@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/onboard-dev/onboard/core/state"
 )
 
 // SignatureHeader carries "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>".
@@ -29,6 +31,10 @@ type WebhookAuth struct {
 	Secret   func(context.Context) (string, error)
 	Insecure bool
 	Now      func() time.Time
+	// Replays is the shared store where a signature is claimed on first use,
+	// so a captured request replayed to another instance is refused too.
+	// Without one (tests of a single instance) the claim is kept in memory.
+	Replays state.Store
 
 	mu   sync.Mutex
 	seen map[string]time.Time // signature → when it stops being acceptable anyway
@@ -51,11 +57,12 @@ func signature(secret, ts string, body []byte) []byte {
 // Verify returns nil when the request carries the secret as a bearer token or
 // a fresh, unreplayed signature of this exact body. The reason for a refusal is
 // returned for logging only: callers answer a bare 401 whatever it is, so a
-// caller learns nothing about which check failed.
+// caller learns nothing about which check failed, except ErrAuthUnavailable
+// (a secret or the replay store could not be read), which is a 503.
 func (a *WebhookAuth) Verify(ctx context.Context, h http.Header, body []byte) error {
 	secret, err := a.secret(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the webhook secret: %w", err)
+		return fmt.Errorf("%w: reading the webhook secret: %w", ErrAuthUnavailable, err)
 	}
 	if secret == "" {
 		if a.Insecure {
@@ -64,7 +71,7 @@ func (a *WebhookAuth) Verify(ctx context.Context, h http.Header, body []byte) er
 		return errors.New("no webhook secret configured (ONBOARD_WEBHOOK_SECRET); refusing every request")
 	}
 	if sig := h.Get(SignatureHeader); sig != "" {
-		return a.verifySignature(secret, sig, body)
+		return a.verifySignature(ctx, secret, sig, body)
 	}
 	auth := h.Get("Authorization")
 	scheme, token, ok := strings.Cut(auth, " ")
@@ -80,7 +87,7 @@ func (a *WebhookAuth) Verify(ctx context.Context, h http.Header, body []byte) er
 	return nil
 }
 
-func (a *WebhookAuth) verifySignature(secret, header string, body []byte) error {
+func (a *WebhookAuth) verifySignature(ctx context.Context, secret, header string, body []byte) error {
 	var ts string
 	var candidates [][]byte
 	for _, part := range strings.Split(header, ",") {
@@ -108,15 +115,38 @@ func (a *WebhookAuth) verifySignature(secret, header string, body []byte) error 
 	want := signature(secret, ts, body)
 	for _, c := range candidates {
 		if hmac.Equal(want, c) {
-			return a.rememberSignature(hex.EncodeToString(c), signedAt.Add(SignatureTolerance), now)
+			return a.claimSignature(ctx, c, signedAt.Add(SignatureTolerance), now)
 		}
 	}
 	return errors.New("signature does not match")
 }
 
-// rememberSignature refuses a signature seen before within its validity
-// window: a captured request cannot be replayed. The memory is per instance;
-// the idempotency store makes a replay that lands elsewhere harmless anyway.
+// claimSignature refuses a signature used before within its validity
+// window: a captured request cannot be replayed, on this instance or any
+// other. (The idempotency record alone does not stop a replay: after the
+// person was deprovisioned, a replayed provision is a new intent.)
+func (a *WebhookAuth) claimSignature(ctx context.Context, sig []byte, expires, now time.Time) error {
+	if a.Replays == nil {
+		return a.rememberSignature(hex.EncodeToString(sig), expires, now)
+	}
+	// The key is a hash, so the store never holds a usable signature; the
+	// mark outlives the window in which the timestamp would be accepted.
+	sum := sha256.Sum256(sig)
+	_, err := a.Replays.Put(ctx, "signature/"+hex.EncodeToString(sum[:]), nil, 0, expires.Sub(now)+time.Minute)
+	switch {
+	case errors.Is(err, state.ErrConflict):
+		return errors.New("replayed signature")
+	case err != nil:
+		return fmt.Errorf("%w: claiming the signature: %w", ErrAuthUnavailable, err)
+	}
+	return nil
+}
+
+// ErrAuthUnavailable marks a refusal that is not the caller's fault (the
+// store could not be reached): the answer is 503, so the sender retries.
+var ErrAuthUnavailable = errors.New("authentication could not be checked")
+
+// rememberSignature is claimSignature for one instance without a store.
 func (a *WebhookAuth) rememberSignature(sig string, expires, now time.Time) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -2,9 +2,14 @@ package core
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/onboard-dev/onboard/core/state"
+	"github.com/onboard-dev/onboard/core/state/filestore"
 )
 
 func TestWebhookAuth(t *testing.T) {
@@ -98,4 +103,41 @@ const signatureVectorHex = "218673b4fee630d3744eb7a41349b5a713d887445faf18f3e147
 
 func staticSecret(v string) func(context.Context) (string, error) {
 	return func(context.Context) (string, error) { return v, nil }
+}
+
+// A signature is claimed in the shared store: a captured request replayed
+// to another instance is refused there too.
+func TestSignatureReplayIsRefusedOnEveryInstance(t *testing.T) {
+	store, err := filestore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	body := []byte(`{"email":"ada@example.com"}`)
+	h := http.Header{SignatureHeader: {Sign("s3cret-value", time.Now(), body)}}
+	first := &WebhookAuth{Secret: staticSecret("s3cret-value"), Replays: store}
+	second := &WebhookAuth{Secret: staticSecret("s3cret-value"), Replays: store}
+	if err := first.Verify(context.Background(), h, body); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Verify(context.Background(), h, body); err == nil || !strings.Contains(err.Error(), "replayed") {
+		t.Errorf("replay to another instance: %v", err)
+	}
+	// A fresh signature of the same body is a new request.
+	h2 := http.Header{SignatureHeader: {Sign("s3cret-value", time.Now().Add(time.Second), body)}}
+	if err := second.Verify(context.Background(), h2, body); err != nil {
+		t.Errorf("a fresh signature: %v", err)
+	}
+	// A store that cannot be reached is not the caller's fault.
+	down := &WebhookAuth{Secret: staticSecret("s3cret-value"), Replays: unreachableStore{store}}
+	h3 := http.Header{SignatureHeader: {Sign("s3cret-value", time.Now().Add(2*time.Second), body)}}
+	if err := down.Verify(context.Background(), h3, body); !errors.Is(err, ErrAuthUnavailable) {
+		t.Errorf("with the store closed: %v, want ErrAuthUnavailable", err)
+	}
+}
+
+type unreachableStore struct{ state.Store }
+
+func (unreachableStore) Put(context.Context, string, []byte, int64, time.Duration) (int64, error) {
+	return 0, errors.New("connection refused")
 }

@@ -195,6 +195,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Auth: &core.WebhookAuth{
 			Secret:   func(ctx context.Context) (string, error) { return secret(ctx, "ONBOARD_WEBHOOK_SECRET") },
 			Insecure: getenv("ONBOARD_INSECURE_NO_AUTH") == "1",
+			Replays:  a.Store,
 		},
 		Log: log,
 	}

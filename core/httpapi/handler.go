@@ -73,6 +73,12 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.Auth.Verify(r.Context(), r.Header, body); err != nil {
+		if errors.Is(err, core.ErrAuthUnavailable) {
+			log.Error("webhook authentication could not be checked", "error", err.Error())
+			w.Header().Set("Retry-After", strconv.Itoa(int(core.DefaultRetryAfterUnavailable.Seconds())))
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily unavailable, retry later"})
+			return
+		}
 		log.Warn("webhook authentication failed", "reason", err.Error(), "remote", r.RemoteAddr)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unauthorized"})
 		return
