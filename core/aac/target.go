@@ -212,7 +212,7 @@ func (t *Target) invite(ctx context.Context, workspace string, roleNames []strin
 		// One line per call, not per person: it shows the batching at work.
 		t.log.Info("AAC batch invite", "workspace", workspace, "invited", len(emails), "requests", len(ms), "dry_run", core.PlanFrom(ctx) != nil)
 		for k, email := range emails {
-			res := core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}}
+			res := core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}, Granted: []string{"workspace:" + workspace}}
 			if len(ids) == len(emails) {
 				res.ID = string(ids[k])
 			}
@@ -250,7 +250,7 @@ func (t *Target) inviteEach(ctx context.Context, workspace string, wsID ID, role
 		} else {
 			ids, ierr := t.client.InviteBatch(ctx, workspace, wsID, Invite{Emails: []string{email}, Roles: roles})
 			t.recordInvite(ms, who, []string{email}, nil, ierr)
-			o.res = core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}}
+			o.res = core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}, Granted: []string{"workspace:" + workspace}}
 			if len(ids) == 1 {
 				o.res.ID = string(ids[0])
 			}

@@ -111,7 +111,7 @@ func (t *Target) provision(ctx context.Context, p core.Person, want []string) (c
 			FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Groups: groups, InvitedByEmail: t.opts.InvitedByEmail,
 		})
 		if err == nil {
-			res := core.TargetResult{Status: core.StatusCreated, Changes: t.changes(len(groups) > 0)}
+			res := core.TargetResult{Status: core.StatusCreated, Changes: t.changes(len(groups) > 0), Granted: groupGrants(groups)}
 			if created != nil {
 				res.ID = created.ID
 			}
@@ -150,8 +150,17 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, groups []string) (
 	if err := t.client.UpdateUser(ctx, t.site, u.Email, UserUpdate{Groups: append(slices.Clone(u.Groups), missing...)}); err != nil {
 		return core.TargetResult{}, err
 	}
-	res.Status, res.Changes = core.StatusUpdated, t.changes(true)
+	res.Status, res.Changes, res.Granted = core.StatusUpdated, t.changes(true), groupGrants(missing)
 	return res, nil
+}
+
+// groupGrants names, for the person record, the groups onboard added.
+func groupGrants(groups []string) []string {
+	grants := make([]string, len(groups))
+	for i, g := range groups {
+		grants[i] = "group:" + g
+	}
+	return grants
 }
 
 // Deprovision implements core.Target: the user is deleted from the site.
