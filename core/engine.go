@@ -209,10 +209,17 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 		stored.IdempotencyKey = res.IdempotencyKey
 		return stored, nil
 	}
+	// Renewed while the request runs: a slow run must not be taken over by
+	// a redelivery, which would do the work a second time.
+	stopRenewing := state.KeepLease(ctx, e.Store, key, meta.RequestID, e.lease(), func(err error) {
+		log.Warn("the idempotency lease could not be kept; a redelivery may run this request again", "error", err.Error())
+	})
+	defer stopRenewing()
 	// The record outlives a cancelled request: recording the outcome is what
 	// keeps the next delivery from redoing or blocking on the work.
 	bg := context.WithoutCancel(ctx)
 	release := func(cerr *Error) (Result, *Error) {
+		stopRenewing()
 		if err := e.Store.Release(bg, key, meta.RequestID); err != nil {
 			log.Warn("releasing the idempotency record failed; a retry waits for the lease", "error", err.Error())
 		}
@@ -248,6 +255,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 	if cerr != nil {
 		return release(cerr)
 	}
+	stopRenewing()
 	data, err := json.Marshal(res)
 	if err == nil {
 		err = e.Store.Complete(bg, key, meta.RequestID, data, DefaultRecordTTL)

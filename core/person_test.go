@@ -223,3 +223,37 @@ func TestInProgressAnswerHasAShortRetryAfter(t *testing.T) {
 		t.Errorf("in progress: %+v", herr)
 	}
 }
+
+// The idempotency lease is renewed while a request runs: a redelivery
+// arriving after the first lease ran out finds the request in progress
+// (409) instead of taking it over and doing the work a second time.
+func TestIdempotencyLeaseIsRenewedWhileTheRequestRuns(t *testing.T) {
+	first, g := newGrantingEngine(t, nil)
+	first.Lease = 150 * time.Millisecond
+	second := &Engine{Config: first.Config, Targets: first.Targets, Store: first.Store, Lease: first.Lease}
+	g.pause = 600 * time.Millisecond
+	calls := atomic.Int32{}
+	counting := &countingTarget{Target: g, calls: &calls}
+	first.Targets, second.Targets = []Target{counting}, []Target{counting}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = handle(t, first, Request{Email: "ada@example.com", IdempotencyKey: "form-7"}, Meta{Trigger: "http"})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	_, herr := handle(t, second, Request{Email: "ada@example.com", IdempotencyKey: "form-7"}, Meta{Trigger: "http"})
+	<-done
+	if herr == nil || herr.Status != http.StatusConflict || calls.Load() != 1 {
+		t.Errorf("redelivery during a slow run: %v, %d target runs; want 409 and one run", herr, calls.Load())
+	}
+}
+
+type countingTarget struct {
+	Target
+	calls *atomic.Int32
+}
+
+func (c *countingTarget) Provision(ctx context.Context, p Person, prof *Profile) (TargetResult, error) {
+	c.calls.Add(1)
+	return c.Target.Provision(ctx, p, prof)
+}
