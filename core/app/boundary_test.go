@@ -69,3 +69,24 @@ func TestTheAPIUserIsNeverDeprovisioned(t *testing.T) {
 		t.Error("the API user was disabled")
 	}
 }
+
+// A form can make onboard adopt an admin's existing Looker user (a
+// provision for their email), but never deprovision them next.
+func TestALookerAdminIsNeverDeprovisioned(t *testing.T) {
+	h := newHarness(t, nil)
+	adminRole, ok := h.looker.RoleID("Admin")
+	if !ok {
+		t.Fatal("the fake has no Admin role")
+	}
+	h.looker.AddUser(lookertest.SeedUser{FirstName: "Grace", LastName: "Admin", Email: "grace@example.com", RoleIDs: []string{adminRole}})
+	if a := h.post(t, `{"email":"grace@example.com","name":"Grace Admin"}`); a.status != http.StatusOK {
+		t.Fatalf("provision: %d %s", a.status, a.raw)
+	}
+	a := h.post(t, `{"action":"deprovision","email":"grace@example.com"}`)
+	if a.status != http.StatusBadGateway {
+		t.Errorf("deprovision of an admin: %d %s", a.status, a.raw)
+	}
+	if u, _ := h.looker.UserByEmail("grace@example.com"); u.IsDisabled {
+		t.Error("the admin was disabled")
+	}
+}

@@ -537,6 +537,15 @@ func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Prof
 	if me.ID == user.ID {
 		return core.TargetResult{}, core.Refused(TargetName, "this is the API user onboard signs in to Looker as; it is never deprovisioned", nil)
 	}
+	admin, err := t.isAdmin(ctx, user)
+	if err != nil {
+		return core.TargetResult{}, classify(err)
+	}
+	if admin {
+		// A form that provisioned an admin's email (onboard then adopts the
+		// existing user) must not be able to lock the admin out next.
+		return core.TargetResult{}, core.Refused(TargetName, "this Looker user has the Admin role; onboard never deprovisions admins: remove the role in Looker first", nil)
+	}
 	res := core.TargetResult{ID: string(user.ID)}
 	switch {
 	case lp.Deprovision == core.DeprovisionDelete:
@@ -553,6 +562,23 @@ func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Prof
 	}
 	return res, nil
 }
+
+// isAdmin says whether u holds Looker's built-in Admin role directly. An
+// instance without a role of that name has no admins to protect this way.
+func (t *Target) isAdmin(ctx context.Context, u *User) (bool, error) {
+	roles, err := t.roles.resolve(ctx, []string{adminRole})
+	var missing *missingError
+	if errors.As(err, &missing) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(u.RoleIDs, roles[0].id), nil
+}
+
+// adminRole is the name of the role Looker creates on every instance.
+const adminRole = "Admin"
 
 // classify turns a client error into the answer the caller should get:
 // Looker overloaded or unreachable → retry later; anything else Looker
