@@ -267,6 +267,12 @@ func (s deadStore) Complete(ctx context.Context, key, owner string, result []byt
 	}
 	return s.Store.Complete(ctx, key, owner, result, ttl)
 }
+func (s deadStore) Renew(ctx context.Context, key, owner string, lease time.Duration) error {
+	if s.sw.dead() {
+		return errDead
+	}
+	return s.Store.Renew(ctx, key, owner, lease)
+}
 func (s deadStore) Release(ctx context.Context, key, owner string) error {
 	if s.sw.dead() {
 		return errDead

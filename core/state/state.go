@@ -95,6 +95,11 @@ type Store interface {
 	// Complete stores the result and marks the record completed, only if
 	// owner still holds it (ErrConflict otherwise). ttl restarts from now.
 	Complete(ctx context.Context, key, owner string, result []byte, ttl time.Duration) error
+	// Renew extends the lease of an in-progress record owner holds to
+	// now+lease, so a run slower than one lease keeps others out (see
+	// KeepLease). ErrConflict when owner no longer holds it: the record is
+	// gone, completed, or taken over by another owner.
+	Renew(ctx context.Context, key, owner string, lease time.Duration) error
 	// Release deletes an in-progress record owner holds, so a retry can claim
 	// it at once (after a retryable failure). Not holding it is not an error.
 	Release(ctx context.Context, key, owner string) error

@@ -271,6 +271,56 @@ func (s *Store) Complete(ctx context.Context, key, owner string, result []byte, 
 	return fmt.Errorf("dynamostore: complete of %q lost %d races in a row", key, maxRaces)
 }
 
+// Renew implements state.Store. The first write only moves lease_until,
+// on condition that the record is owner's, in progress, live, and expires
+// no earlier than the new lease (records normally outlive their lease by
+// far). When that condition fails on a record owner does hold, its expiry
+// came first: the next write moves both, on condition that the expiry is
+// still the one it read, so no other writer's change is overwritten.
+func (s *Store) Renew(ctx context.Context, key, owner string, lease time.Duration) error {
+	if err := rules.CheckClaim(key, owner, lease); err != nil {
+		return err
+	}
+	var seen *state.Record // the record a failed condition showed
+	for range maxRaces {
+		now := s.now()
+		leaseUntil := now.Add(lease)
+		values := map[string]types.AttributeValue{
+			":owner": str(owner), ":false": boolean(false), ":now_s": nowSeconds(now), ":lease_until": epochMillis(leaseUntil),
+		}
+		set := []string{"#lease_until = :lease_until"}
+		cond := "#owner = :owner AND #completed = :false AND (attribute_not_exists(#expires_at) OR #expires_at > :now_s)"
+		if seen != nil && !seen.ExpiresAt.IsZero() && seen.ExpiresAt.Before(leaseUntil) {
+			set = append(set, "#expires_at = :lease_end_s")
+			cond += " AND #expires_at = :seen_expires_at"
+			values[":seen_expires_at"] = epochSeconds(seen.ExpiresAt)
+		} else {
+			cond += " AND (attribute_not_exists(#expires_at) OR #expires_at >= :lease_end_s)"
+		}
+		values[":lease_end_s"] = epochSeconds(leaseUntil)
+		_, err := s.write(ctx, &dynamodb.UpdateItemInput{
+			Key:                       itemKey(kindRecord, key),
+			UpdateExpression:          updateExpression(set, nil),
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeValues: values,
+		})
+		if err == nil {
+			return nil
+		}
+		cur, err := s.explain(ctx, err, kindRecord, key)
+		if err != nil {
+			return fmt.Errorf("dynamostore: renew: %w", err)
+		}
+		if seen, err = decodeRecord(key, cur); err != nil {
+			return err
+		}
+		if _, err := rules.Renew(seen, now, owner, lease); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("dynamostore: renew of %q lost %d races in a row", key, maxRaces)
+}
+
 // Release implements state.Store.
 func (s *Store) Release(ctx context.Context, key, owner string) error {
 	if err := rules.CheckKey(key); err != nil {

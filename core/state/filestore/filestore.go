@@ -333,6 +333,25 @@ func (s *Store) Complete(ctx context.Context, key, owner string, result []byte, 
 	})
 }
 
+// Renew implements state.Store.
+func (s *Store) Renew(ctx context.Context, key, owner string, lease time.Duration) error {
+	if err := rules.CheckClaim(key, owner, lease); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIdempotency)
+		cur, err := getRecord(b, key)
+		if err != nil {
+			return err
+		}
+		rec, err := rules.Renew(cur, s.opts.Now(), owner, lease)
+		if err != nil {
+			return err
+		}
+		return putRecord(b, rec)
+	})
+}
+
 // Release implements state.Store.
 func (s *Store) Release(ctx context.Context, key, owner string) error {
 	if err := rules.CheckKey(key); err != nil {

@@ -18,7 +18,7 @@
 // stored under "%%sha256:<hex>", which no escaped key can equal. The key
 // field always holds the original.
 //
-// Claim, Complete, Release and Put are read-modify-write transactions:
+// Claim, Complete, Renew, Release and Put are read-modify-write transactions:
 // the read and the conditional write commit together or not at all, and
 // Firestore retries a transaction that lost a race with fresh data.
 //
@@ -308,6 +308,24 @@ func (s *Store) Complete(ctx context.Context, key, owner string, result []byte, 
 	})
 	if err != nil {
 		return fmt.Errorf("firestorestore: complete: %w", err)
+	}
+	return nil
+}
+
+// Renew implements state.Store.
+func (s *Store) Renew(ctx context.Context, key, owner string, lease time.Duration) error {
+	if err := rules.CheckClaim(key, owner, lease); err != nil {
+		return err
+	}
+	err := s.onRecord(ctx, key, func(cur *state.Record, now time.Time) (*state.Record, bool, error) {
+		rec, err := rules.Renew(cur, now, owner, lease)
+		if err != nil {
+			return nil, false, err
+		}
+		return &rec, false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("firestorestore: renew: %w", err)
 	}
 	return nil
 }

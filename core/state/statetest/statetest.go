@@ -78,6 +78,9 @@ func Run(t *testing.T, open Opener) {
 		{"LeaseExpiryTakeover", testLeaseExpiryTakeover},
 		{"LateCompleteWithoutTakeover", testLateCompleteWithoutTakeover},
 		{"Release", testRelease},
+		{"RenewKeepsOthersOut", testRenewKeepsOthersOut},
+		{"RenewOnlyByTheHolder", testRenewOnlyByTheHolder},
+		{"RenewOutlivesRecordTTL", testRenewOutlivesRecordTTL},
 		{"RecordExpiry", testRecordExpiry},
 		{"ValueCAS", testValueCAS},
 		{"ValueExpiry", testValueExpiry},
@@ -87,6 +90,7 @@ func Run(t *testing.T, open Opener) {
 		{"Audit", testAudit},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"ConcurrentRenewAndTakeover", testConcurrentRenewAndTakeover},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,6 +145,13 @@ func (h *harness) release(key, owner string) {
 	h.t.Helper()
 	if err := h.s.Release(h.ctx(), key, owner); err != nil {
 		h.t.Fatalf("Release(%q, %q): %v", key, owner, err)
+	}
+}
+
+func (h *harness) renew(key, owner string, want error) {
+	h.t.Helper()
+	if err := h.s.Renew(h.ctx(), key, owner, lease); !errors.Is(err, want) {
+		h.t.Fatalf("Renew(%q, %q) = %v, want %v", key, owner, err, want)
 	}
 }
 
@@ -288,6 +299,82 @@ func testRelease(t *testing.T, h *harness) {
 	}
 }
 
+func testRenewKeepsOthersOut(t *testing.T, h *harness) {
+	h.claim("k", "fp", "a", state.Claimed)
+	h.clock.Advance(lease - slack)
+	h.renew("k", "a", nil)
+	renewedAt := h.clock.Now()
+	h.clock.Advance(2 * slack) // past the original lease
+	rec := h.claim("k", "fp", "b", state.InProgress)
+	if rec.Owner != "a" || rec.LeaseUntil.Before(renewedAt.Add(lease)) || rec.LeaseUntil.After(renewedAt.Add(lease+slack)) {
+		t.Fatalf("after Renew: %+v, want owner a until about %v", rec, renewedAt.Add(lease))
+	}
+	// Renewing again and again keeps it for as long as the run takes.
+	for range 3 {
+		h.clock.Advance(lease - slack)
+		h.renew("k", "a", nil)
+	}
+	h.claim("k", "fp", "b", state.InProgress)
+	// Left to run out, the renewed lease ends like any other.
+	h.clock.Advance(lease + slack)
+	if rec := h.claim("k", "fp", "b", state.Claimed); rec.Owner != "b" {
+		t.Fatalf("after the renewed lease ran out: %+v, want owner b", rec)
+	}
+	// A holder whose lease ran out, but which nobody took over, still holds
+	// it (as for Complete): renewing it is safe.
+	h.claim("lapsed", "fp", "a", state.Claimed)
+	h.clock.Advance(lease + slack)
+	h.renew("lapsed", "a", nil)
+	h.claim("lapsed", "fp", "b", state.InProgress)
+	h.complete("lapsed", "a", []byte("done"), nil)
+}
+
+func testRenewOnlyByTheHolder(t *testing.T, h *harness) {
+	h.claim("k", "fp", "a", state.Claimed)
+	h.renew("k", "b", state.ErrConflict)
+	h.clock.Advance(lease + slack)
+	if rec := h.claim("k", "fp", "b", state.Claimed); rec.Owner != "b" {
+		t.Fatalf("a non-owner's Renew kept the lease alive: %+v", rec)
+	}
+	h.renew("k", "a", state.ErrConflict) // taken over
+	if rec := h.claim("k", "fp", "c", state.InProgress); rec.Owner != "b" {
+		t.Fatalf("the old owner's Renew changed the record: %+v", rec)
+	}
+
+	h.renew("missing", "a", state.ErrConflict)
+	h.claim("missing", "fp", "b", state.Claimed) // Renew created nothing
+
+	h.claim("done", "fp", "a", state.Claimed)
+	h.complete("done", "a", []byte("r"), nil)
+	h.renew("done", "a", state.ErrConflict)
+	if rec := h.claim("done", "fp", "b", state.Completed); string(rec.Result) != "r" {
+		t.Fatalf("Renew of a completed record changed it: %+v", rec)
+	}
+
+	h.claim("released", "fp", "a", state.Claimed)
+	h.release("released", "a")
+	h.renew("released", "a", state.ErrConflict)
+	h.claim("released", "fp", "b", state.Claimed)
+
+	h.claimTTL("expired", "fp", "a", time.Second, state.Claimed)
+	h.clock.Advance(lease + slack) // record and lease both gone
+	h.renew("expired", "a", state.ErrConflict)
+	h.claim("expired", "other-fp", "b", state.Claimed)
+}
+
+// testRenewOutlivesRecordTTL: a record never expires before its lease
+// does, renewed or not, whatever the TTL it was claimed with.
+func testRenewOutlivesRecordTTL(t *testing.T, h *harness) {
+	h.claimTTL("short", "fp", "a", time.Second, state.Claimed)
+	h.clock.Advance(lease - slack)
+	h.renew("short", "a", nil)
+	h.clock.Advance(lease - slack) // past the record's original expiry
+	h.claim("short", "other-fp", "b", state.Mismatch)
+	h.claim("short", "fp", "b", state.InProgress)
+	h.renew("short", "a", nil)
+	h.complete("short", "a", []byte("r"), nil)
+}
+
 func testRecordExpiry(t *testing.T, h *harness) {
 	h.claim("k", "fp", "a", state.Claimed)
 	h.complete("k", "a", []byte("r"), nil) // ttl restarts here
@@ -387,6 +474,9 @@ func testInvalidArguments(t *testing.T, h *harness) {
 	_, _, checks[`Claim(key "")`] = h.s.Claim(ctx, "", "fp", "a", lease, ttl)
 	_, _, checks[`Claim(owner "")`] = h.s.Claim(ctx, "k", "fp", "", lease, ttl)
 	_, _, checks["Claim(lease 0)"] = h.s.Claim(ctx, "k", "fp", "a", 0, ttl)
+	checks[`Renew(key "")`] = h.s.Renew(ctx, "", "a", lease)
+	checks[`Renew(owner "")`] = h.s.Renew(ctx, "k", "", lease)
+	checks["Renew(lease 0)"] = h.s.Renew(ctx, "k", "a", 0)
 	_, checks[`Put(key "")`] = h.s.Put(ctx, "", []byte("x"), 0, 0)
 	_, checks[`Get(key "")`] = h.s.Get(ctx, "")
 	for call, err := range checks {
@@ -511,6 +601,58 @@ func testConcurrentClaims(t *testing.T, h *harness) {
 			t.Errorf("delivery %d saw owner %q, but %q won", i, records[i].Owner, records[winner].Owner)
 		}
 	}
+}
+
+// testConcurrentRenewAndTakeover races the owner of a lapsed lease,
+// renewing it, against deliveries claiming it: either the renewal wins and
+// every claim finds it in progress, or one claim wins and the renewal is a
+// conflict; never both.
+func testConcurrentRenewAndTakeover(t *testing.T, h *harness) {
+	const claimers, rounds = 10, 6
+	renewWon := 0
+	for round := range rounds {
+		key := fmt.Sprint("race-", round)
+		h.claim(key, "fp", "a", state.Claimed)
+		h.clock.Advance(lease + slack)
+		var renewErr error
+		outcomes := make([]state.ClaimOutcome, claimers)
+		records := make([]state.Record, claimers)
+		errs := make([]error, claimers)
+		// The renewal starts at a different place among the claims each
+		// round, so that either side gets to win.
+		renewAt := round * claimers / (rounds - 1)
+		fanOut(claimers+1, func(i int) {
+			switch {
+			case i == renewAt:
+				renewErr = h.s.Renew(h.ctx(), key, "a", lease)
+			case i > renewAt:
+				i--
+				fallthrough
+			default:
+				outcomes[i], records[i], errs[i] = h.s.Claim(h.ctx(), key, "fp", fmt.Sprint("delivery-", i), lease, ttl)
+			}
+		})
+		claimed := []string{}
+		for i := range claimers {
+			switch {
+			case errs[i] != nil:
+				t.Fatalf("%s: delivery %d: %v", key, i, errs[i])
+			case outcomes[i] == state.Claimed:
+				claimed = append(claimed, records[i].Owner)
+			case outcomes[i] != state.InProgress:
+				t.Fatalf("%s: delivery %d: %v, want claimed or in_progress", key, i, outcomes[i])
+			}
+		}
+		holder := h.claim(key, "fp", "observer", state.InProgress).Owner
+		switch {
+		case renewErr == nil && len(claimed) == 0 && holder == "a":
+			renewWon++
+		case errors.Is(renewErr, state.ErrConflict) && len(claimed) == 1 && holder == claimed[0]:
+		default:
+			t.Fatalf("%s: Renew = %v, claims won by %v, holder %q: want exactly one winner", key, renewErr, claimed, holder)
+		}
+	}
+	t.Logf("the renewal won %d of %d rounds", renewWon, rounds)
 }
 
 func testConcurrentPuts(t *testing.T, h *harness) {

@@ -112,6 +112,24 @@ func Complete(cur *state.Record, now time.Time, owner string, result []byte, ttl
 	return rec, true, nil
 }
 
+// Renew decides a Renew: cur with its lease running to now+lease, or
+// state.ErrConflict when owner no longer holds cur (absent, expired,
+// completed, or another owner's). A lease that ran out is still owner's to
+// renew while nobody took it over, as with Complete. The record's expiry
+// moves out with the lease when it would come first, so TTL deletion never
+// ends a renewed lease.
+func Renew(cur *state.Record, now time.Time, owner string, lease time.Duration) (state.Record, error) {
+	if !Releasable(cur, owner) || Expired(cur.ExpiresAt, now) {
+		return state.Record{}, state.ErrConflict
+	}
+	rec := *cur
+	rec.LeaseUntil = now.Add(lease)
+	if !rec.ExpiresAt.IsZero() && rec.ExpiresAt.Before(rec.LeaseUntil) {
+		rec.ExpiresAt = rec.LeaseUntil
+	}
+	return rec, nil
+}
+
 // Releasable reports whether owner may delete cur: only its own record, and
 // only while in progress, so a late Release never erases a result.
 func Releasable(cur *state.Record, owner string) bool {
