@@ -39,7 +39,7 @@ func TestTrustsTokenURL(t *testing.T) {
 		"https://evil.example/as/token":                     false,
 		"https://pingauth.alteryxcloud.com/as/token?x=1":    false,
 		"https:pingauth.alteryxcloud.com/as/token":          false,
-		"":                                                  false,
+		"": false,
 	} {
 		if got := cfg.trustsTokenURL(raw); got != want {
 			t.Errorf("trustsTokenURL(%q) = %v, want %v", raw, got, want)
