@@ -182,11 +182,17 @@ func (c *Chain) Token(ctx context.Context) (string, error) {
 	if tok, ok := c.cached(); ok {
 		return tok, nil
 	}
-	ch := c.flight.DoChan("", func() (any, error) {
+	ch := c.flight.DoChan("", func() (tok any, err error) {
 		// Detached: a rotation abandoned halfway would waste the token it got.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*(c.ts.cfg.Lease+c.ts.cfg.Timeout))
 		defer cancel()
-		return c.obtain(fctx)
+		// Safely: DoChan's function runs in a goroutine of its own, and
+		// singleflight re-raises its panic where nothing can recover it.
+		err = core.Safely(func() (err error) {
+			tok, err = c.obtain(fctx)
+			return err
+		})
+		return tok, err
 	})
 	select {
 	case r := <-ch:
