@@ -54,13 +54,20 @@ func (b *Batch) Do(ctx context.Context, fn func(context.Context)) error {
 }
 
 // Go is Do in a new goroutine: it returns once a slot is free and fn has
-// been started, so items start in the order Go is called. Wait waits for them.
-func (b *Batch) Go(ctx context.Context, fn func(context.Context)) error {
+// been started, so items start in the order Go is called. Wait waits for
+// them. A panic in fn is handed to onPanic, in fn's goroutine, as the
+// item's failure (see Go): the item is settled and its slot given back, and
+// the other items and the process go on.
+func (b *Batch) Go(ctx context.Context, fn func(context.Context), onPanic func(*Error)) error {
 	it, err := b.start(ctx)
 	if err != nil {
 		return err
 	}
-	b.wg.Go(func() { it.run(ctx, fn) })
+	b.wg.Go(func() {
+		if e := recovered(func() { it.run(ctx, fn) }); e != nil {
+			onPanic(e)
+		}
+	})
 	return nil
 }
 
@@ -184,7 +191,10 @@ func Await[T any](ctx context.Context, ch <-chan T) (v T, ok bool) {
 
 // parallel runs fn(0) … fn(n-1) concurrently as parts of the request's
 // batch item, so that the item's slot is given back only when all of them
-// are waiting in Await.
+// are waiting in Await. A panic in one of them is raised again in the
+// caller's goroutine once all have returned, where the request's own
+// recovery (Batch.Go's, the server's) makes it this request's failure
+// rather than the process's end.
 func parallel(ctx context.Context, n int, fn func(int)) {
 	if n <= 0 {
 		return
@@ -192,14 +202,20 @@ func parallel(ctx context.Context, n int, fn func(int)) {
 	it := itemFrom(ctx)
 	it.fork(n)
 	var wg sync.WaitGroup
+	panics := make([]*Error, n)
 	for i := range n {
 		wg.Go(func() {
 			defer it.stop(false)
-			fn(i)
+			panics[i] = recovered(func() { fn(i) })
 		})
 	}
 	wg.Wait()
 	it.unblock(ctx)
+	for _, e := range panics {
+		if e != nil {
+			panic(e.Err)
+		}
+	}
 }
 
 // fork: the calling goroutine stops working (it waits for n new ones).

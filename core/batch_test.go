@@ -62,7 +62,7 @@ func TestBatchWaitingItemsGiveTheirSlotBack(t *testing.T) {
 					if call.join(ctx, i) {
 						ok.Add(1)
 					}
-				})
+				}, failOnPanic(t))
 			}
 		}()
 		select {
@@ -98,7 +98,7 @@ func TestBatchSettlesWhenEveryItemJoinedOrFinished(t *testing.T) {
 			if call.flushes.Load() > 0 {
 				flushedEarly.Store(true)
 			}
-		})
+		}, failOnPanic(t))
 	}
 	time.Sleep(20 * time.Millisecond) // let the joiners wait; the call must not go out meanwhile
 	if call.flushes.Load() != 0 {
@@ -127,7 +127,7 @@ func TestBatchBoundsConcurrency(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 			now.Add(-1)
-		})
+		}, failOnPanic(t))
 	}
 	waitOrFail(t, b)
 	if p := peak.Load(); p != 3 {
@@ -153,13 +153,13 @@ func TestBatchItemKeepsItsSlotWhileAnyPartWorks(t *testing.T) {
 			close(partWorking)
 			<-finishPart
 		})
-	})
+	}, failOnPanic(t))
 	<-partWorking
 	go func() {
 		_ = b.Go(context.Background(), func(ctx context.Context) {
 			secondStarted.Store(true)
 			call.join(ctx, 1)
-		})
+		}, failOnPanic(t))
 	}()
 	time.Sleep(20 * time.Millisecond)
 	if secondStarted.Load() {
@@ -208,7 +208,7 @@ func TestBatchEndsAndSettled(t *testing.T) {
 	b := NewBatch(1)
 	b.Add(2)
 	hold := make(chan struct{})
-	_ = b.Go(context.Background(), func(context.Context) { <-hold })
+	_ = b.Go(context.Background(), func(context.Context) { <-hold }, failOnPanic(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	ran := false
@@ -231,4 +231,9 @@ func waitOrFail(t *testing.T, b *Batch) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the batch's items did not finish: deadlocked")
 	}
+}
+
+// failOnPanic is Batch.Go's onPanic for items that must not panic.
+func failOnPanic(t *testing.T) func(*Error) {
+	return func(e *Error) { t.Errorf("an item panicked: %v", e.Err) }
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -310,5 +312,37 @@ func TestImportDryRunWritesNothing(t *testing.T) {
 	}
 	if n := len(w.looker.Users()); n != 3 {
 		t.Errorf("%d users after the real import, want 3", n)
+	}
+}
+
+// A unit of rows runs in a goroutine of its own: a panic while sending it
+// fails only its rows (500, internal error), each reported done once, and
+// the other units and the process go on.
+func TestPanickingUnitFailsOnlyItsRows(t *testing.T) {
+	units := [][]row{
+		{{line: 2, req: core.Request{Email: "a@example.com"}}},
+		{{line: 3, req: core.Request{Email: "boom@example.com"}}, {line: 4, req: core.Request{Email: "b@example.com"}}},
+		{{line: 5, req: core.Request{Email: "c@example.com"}}},
+	}
+	send := func(_ context.Context, unit []row) []rowResult {
+		if unit[0].req.Email == "boom@example.com" {
+			panic("send bug")
+		}
+		return []rowResult{{status: core.StatusCreated}}
+	}
+	var mu sync.Mutex
+	done := 0
+	results := runRows(context.Background(), units, 2, send, func(rowResult) { mu.Lock(); done++; mu.Unlock() })
+	if len(results) != 4 || done != 4 {
+		t.Fatalf("%d results, %d reported done: want 4 and 4", len(results), done)
+	}
+	for i, want := range []int{0, 500, 500, 0} {
+		r := results[i]
+		switch {
+		case want == 0 && (r.err != nil || r.status != core.StatusCreated):
+			t.Errorf("row %d: %+v, want created", i, r)
+		case want != 0 && (r.err == nil || r.err.Status != want || r.err.Message != "internal error"):
+			t.Errorf("row %d: %+v, want a 500 internal error", i, r)
+		}
 	}
 }

@@ -334,6 +334,12 @@ func runRows(ctx context.Context, units [][]row, concurrency int, send func(cont
 		out := results[first : first+len(u)]
 		err := batch.Go(ctx, func(ctx context.Context) {
 			copy(out, withRetries(ctx, u, send, done))
+		}, func(e *core.Error) {
+			slog.Error("panic while importing rows; they fail, the others go on", "error", e.Err.Error())
+			for j := range out {
+				out[j] = rowResult{err: e}
+				done(out[j])
+			}
 		})
 		if err != nil {
 			batch.Wait()

@@ -32,7 +32,8 @@ func BenchmarkBulkInvites(b *testing.B) {
 					batch := core.NewBatch(concurrency)
 					batch.Add(people)
 					for i := range people {
-						_ = batch.Go(context.Background(), func(ctx context.Context) { _, _ = e.Handle(ctx, req(i), core.Meta{}) })
+						_ = batch.Go(context.Background(), func(ctx context.Context) { _, _ = e.Handle(ctx, req(i), core.Meta{}) },
+							func(e *core.Error) { b.Errorf("panic: %v", e.Err) })
 					}
 					batch.Wait()
 					continue

@@ -25,7 +25,9 @@ type Config struct {
 	// TokenURL and ClientID override what the access token's claims say
 	// (iss + "/token", client_id). Before the first access token is seen
 	// there are no claims to read, so a chain seeded with a bare refresh
-	// token needs them, or a seed that includes the access token.
+	// token needs them, or a seed that includes the access token. An
+	// issuer from the claims is used only on a trusted host (see
+	// trustsTokenURL); any other token endpoint needs TokenURL.
 	TokenURL string
 	ClientID string
 

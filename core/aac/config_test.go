@@ -18,3 +18,31 @@ func TestTokenURLFromIssuer(t *testing.T) {
 		}
 	}
 }
+
+// A token endpoint named by unverified claims is used only on Alteryx's
+// identity hosts or AAC_BASE_URL's own host.
+func TestTrustsTokenURL(t *testing.T) {
+	cfg := &Config{BaseURL: "https://us1.alteryxcloud.com"}
+	for raw, want := range map[string]bool{
+		"https://pingauth.alteryxcloud.com/as/token":        true,
+		"https://pingauth-us1-4.alteryxcloud.com/as/token":  true,
+		"https://PingAuth.AlteryxCloud.com/as/token":        true,
+		"https://us1.alteryxcloud.com/as/token":             true, // AAC_BASE_URL's host
+		"http://pingauth.alteryxcloud.com/as/token":         false,
+		"https://pingauth.alteryxcloud.com:8443/as/token":   false,
+		"https://pingauth.alteryxcloud.com.evil.example/as": false,
+		"https://pingauth.alteryxcloud.com@evil.example/as": false,
+		"https://evil-pingauth.alteryxcloud.com/as/token":   false,
+		"https://workspace.us1.alteryxcloud.com/as/token":   false, // a customer-named workspace host
+		"https://us1.alteryxcloud.com:444/as/token":         false,
+		"http://us1.alteryxcloud.com/as/token":              false,
+		"https://evil.example/as/token":                     false,
+		"https://pingauth.alteryxcloud.com/as/token?x=1":    false,
+		"https:pingauth.alteryxcloud.com/as/token":          false,
+		"": false,
+	} {
+		if got := cfg.trustsTokenURL(raw); got != want {
+			t.Errorf("trustsTokenURL(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}

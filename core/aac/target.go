@@ -88,7 +88,7 @@ func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profil
 func (t *Target) enqueue(ap *core.AACProfile, m *member) {
 	cfg := t.client.cfg
 	if cfg.BatchWindow <= 0 {
-		go t.run(&batch{workspace: ap.Workspace, roles: ap.Roles, members: []*member{m}})
+		t.start(&batch{workspace: ap.Workspace, roles: ap.Roles, members: []*member{m}})
 		return
 	}
 	scope := core.BatchFrom(m.ctx)
@@ -122,7 +122,7 @@ func (t *Target) enqueue(ap *core.AACProfile, m *member) {
 	core.Joined(m.ctx)
 	if full {
 		b.timer.Stop()
-		go t.run(b)
+		t.start(b)
 	}
 }
 
@@ -137,7 +137,7 @@ func (t *Target) flush(key string, b *batch) {
 	delete(t.pending, key)
 	t.mu.Unlock()
 	b.timer.Stop()
-	go t.run(b)
+	t.start(b)
 }
 
 // batchKey groups invites that can share a call: same workspace, same
@@ -147,6 +147,19 @@ func batchKey(ap *core.AACProfile, scope *core.Batch, dryRun bool) string {
 	roles := slices.Clone(ap.Roles)
 	slices.Sort(roles)
 	return fmt.Sprintf("%p\x00%t\x00%s\x00%s", scope, dryRun, ap.Workspace, strings.Join(roles, "\x00"))
+}
+
+// start runs b in a goroutine of its own. A panic there fails every member
+// still waiting (500, internal error), rather than the process.
+func (t *Target) start(b *batch) {
+	core.Go(func() { t.run(b) }, func(e *core.Error) {
+		for _, m := range b.members {
+			select {
+			case m.done <- outcome{err: e}:
+			default: // answered before the panic
+			}
+		}
+	})
 }
 
 // run invites a batch's members and hands each its own outcome. Members

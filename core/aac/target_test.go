@@ -4,17 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/aac"
 	"github.com/onboard-dev/onboard/core/aac/aactest"
+	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
 // provisionAll runs one Provision per email at once on one instance, as an
@@ -28,6 +32,56 @@ func provisionAll(in *instance, prof *core.Profile, emails ...string) ([]core.Ta
 	wg.Wait()
 	return res, errs
 }
+
+// The batch call and the token rotation run in goroutines of their own: a
+// panic there fails the requests waiting for them (a retryable 500,
+// internal error), not the process, and the next request goes through.
+func TestPanicInATargetGoroutineFailsOnlyItsRequests(t *testing.T) {
+	for name, pathSuffix := range map[string]string{
+		"batch call":     "/people/batch",
+		"token rotation": aactest.TokenPath,
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, aactest.Options{}, nil)
+			w.seedSecret(workspace, w.wsID)
+			var panicked atomic.Bool
+			panicOnce := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, pathSuffix) && panicked.CompareAndSwap(false, true) {
+					panic(name + " bug")
+				}
+				return http.DefaultTransport.RoundTrip(r)
+			})
+			logs := &logbuf.Buffer{}
+			log := logging.New(logs, slog.LevelDebug, nil)
+			// A rotation that panicked keeps its lease to the end, as one
+			// that crashed would: a short one keeps the test short.
+			c, err := aac.New(w.config(func(c *aac.Config) { c.Lease = time.Second }), w.store, log, panicOnce)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := &instance{client: c, target: aac.NewTarget(c, log), logs: logs}
+
+			_, errs := provisionAll(in, profile(workspace), emailN(1), emailN(2))
+			if !panicked.Load() {
+				t.Fatal("nothing panicked")
+			}
+			for i, err := range errs {
+				ce := asCoreError(t, err)
+				if ce.Status != http.StatusInternalServerError || ce.Message != "internal error" || !ce.Retryable() ||
+					ce.Err == nil || !strings.Contains(ce.Err.Error(), name+" bug") {
+					t.Errorf("request %d: %d %q (cause %v), want a retryable 500 internal error caused by the panic", i, ce.Status, ce.Message, ce.Err)
+				}
+			}
+			if res, err := in.provision(emailN(3)); err != nil || res.Status != core.StatusCreated {
+				t.Fatalf("the next request: %+v, %v", res, err)
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 type inviteBody struct {
 	Emails []string          `json:"emails"`

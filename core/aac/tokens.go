@@ -12,6 +12,7 @@ import (
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -181,11 +182,17 @@ func (c *Chain) Token(ctx context.Context) (string, error) {
 	if tok, ok := c.cached(); ok {
 		return tok, nil
 	}
-	ch := c.flight.DoChan("", func() (any, error) {
+	ch := c.flight.DoChan("", func() (tok any, err error) {
 		// Detached: a rotation abandoned halfway would waste the token it got.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*(c.ts.cfg.Lease+c.ts.cfg.Timeout))
 		defer cancel()
-		return c.obtain(fctx)
+		// Safely: DoChan's function runs in a goroutine of its own, and
+		// singleflight re-raises its panic where nothing can recover it.
+		err = core.Safely(func() (err error) {
+			tok, err = c.obtain(fctx)
+			return err
+		})
+		return tok, err
 	})
 	select {
 	case r := <-ch:
@@ -528,7 +535,37 @@ func (c *Chain) endpoint(st chainState) (endpoint, error) {
 		c.ts.log.Error("AAC token endpoint or client id unknown", "chain", c.label)
 		return ep, e
 	}
+	if c.ts.cfg.TokenURL == "" && !c.ts.cfg.trustsTokenURL(ep.url) {
+		e := core.Unavailable(TargetName, adminRetryAfter, errors.New("aac: untrusted token endpoint"))
+		e.Message = fmt.Sprintf("cannot refresh %s: the token endpoint its access token names is neither an Alteryx identity host (%s) nor AAC_BASE_URL's host, and onboard sends a refresh token to no other host unless told to: set AAC_TOKEN_URL to the Token Endpoint URL AAC's OAuth 2.0 API Tokens page shows", c.label, alteryxIdentityHosts)
+		c.ts.log.Error("refused to send an AAC refresh token to the token endpoint an access token's claims name; set AAC_TOKEN_URL if it is genuine", "chain", c.label, "token_url", ep.url)
+		return ep, e
+	}
 	return ep, nil
+}
+
+// alteryxIdentityHosts are the hosts of Alteryx's token service
+// (PingFederate): pingauth.alteryxcloud.com, and regional ones such as
+// pingauth-us1-4.alteryxcloud.com.
+const alteryxIdentityHosts = "pingauth.alteryxcloud.com, pingauth-*.alteryxcloud.com"
+
+var alteryxIdentityHostRE = regexp.MustCompile(`^pingauth(-[a-z0-9-]+)?\.alteryxcloud\.com$`)
+
+// trustsTokenURL reports whether a token endpoint read from a token's
+// claims may receive a refresh token without AAC_TOKEN_URL naming it. The
+// claims are not verified (anyone can mint a JWT naming any issuer), so
+// only two kinds of host qualify: Alteryx's identity service over https on
+// its default port, and AAC_BASE_URL's own scheme and host, which already
+// receives the access tokens (and is where a sandbox's fake issues them).
+func (cfg *Config) trustsTokenURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return false
+	}
+	if base, err := url.Parse(cfg.BaseURL); err == nil && base.Host != "" && u.Scheme == base.Scheme && strings.EqualFold(u.Host, base.Host) {
+		return true
+	}
+	return u.Scheme == "https" && u.Port() == "" && alteryxIdentityHostRE.MatchString(strings.ToLower(u.Hostname()))
 }
 
 // tokenError classifies a failed refresh that did not spend the chain.
@@ -617,7 +654,8 @@ func refreshAfter(issued, expiry time.Time) time.Time {
 
 // claims are the JWT claims onboard reads from an access token. They are
 // hints for reaching the token endpoint, not trust decisions, so the
-// signature is not checked: AAC checks it on every call.
+// signature is not checked (AAC checks it on every call), and an issuer
+// they name is only used on a host trustsTokenURL accepts.
 type claims struct {
 	Iss      string  `json:"iss"`
 	ClientID string  `json:"client_id"`

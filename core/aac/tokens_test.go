@@ -3,8 +3,11 @@ package aac_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -295,6 +298,69 @@ func TestUnknownTokenEndpoint(t *testing.T) {
 	}
 	if n := len(w.fake.Refreshes()); n != 0 {
 		t.Errorf("%d token endpoint calls, want none", n)
+	}
+}
+
+// forgedAccessToken is a JWT-shaped token with the claims an attacker
+// chooses; nothing checks its signature before the claims are read.
+func forgedAccessToken(iss, clientID string, exp time.Time) string {
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return enc(map[string]string{"alg": "RS256", "typ": "JWT"}) + "." +
+		enc(map[string]any{"iss": iss, "client_id": clientID, "exp": exp.Unix(), "iat": time.Now().Unix()}) + ".c2ln"
+}
+
+// A token whose claims name a foreign issuer never gets the refresh token
+// sent there, whether the claims come with a fresh access token or were
+// learned into the stored head earlier: without AAC_TOKEN_URL the answer
+// names that setting, and with it set the chain refreshes where it says.
+func TestForeignIssuerNeverGetsTheRefreshToken(t *testing.T) {
+	var evilCalls atomic.Int64
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		evilCalls.Add(1)
+		http.Error(w, "thanks", http.StatusBadRequest)
+	}))
+	t.Cleanup(evil.Close)
+
+	for name, access := range map[string]string{
+		"fresh access token": forgedAccessToken(evil.URL+"/as", "evil-client", time.Now().Add(time.Hour)),
+		"learned endpoint":   forgedAccessToken(evil.URL+"/as", "evil-client", time.Now().Add(-time.Minute)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, aactest.Options{}, nil)
+			g := w.fake.NewWorkspaceGrant(w.wsID)
+			if _, err := aac.Seed(context.Background(), w.store, aac.WorkspaceChainKey(w.fake.URL, workspace),
+				aac.Credentials{RefreshToken: g.RefreshToken, AccessToken: access}, "test"); err != nil {
+				t.Fatal(err)
+			}
+			in := w.instance(t, func(c *aac.Config) { c.TokenURL = "" })
+			_, err := in.provision("ada@example.com")
+			ce := asCoreError(t, err)
+			if !ce.Retryable() || !strings.Contains(ce.Error(), "AAC_TOKEN_URL") {
+				t.Errorf("answer %q (retryable %v), want a retryable one naming AAC_TOKEN_URL", ce.Error(), ce.Retryable())
+			}
+			if n := evilCalls.Load(); n != 0 {
+				t.Fatalf("the foreign issuer received %d requests", n)
+			}
+			if strings.Contains(in.logs.String(), g.RefreshToken) {
+				t.Error("the refresh token reached the log")
+			}
+			if live := w.fake.LiveRefreshToken(g.Chain); live != g.RefreshToken {
+				t.Error("the seed was spent")
+			}
+
+			// The admin confirms the real endpoint: the same head refreshes there.
+			fixed := w.instance(t, func(c *aac.Config) { c.TokenURL = w.fake.TokenURL() })
+			if _, err := fixed.provision("ada@example.com"); err != nil {
+				t.Fatalf("with AAC_TOKEN_URL set: %v", err)
+			}
+			checkLinear(t, w.fake.Refreshes(), g.RefreshToken)
+			if n := evilCalls.Load(); n != 0 {
+				t.Fatalf("the foreign issuer received %d requests", n)
+			}
+		})
 	}
 }
 

@@ -148,7 +148,10 @@ func (h *Handler) answerBulk(ctx context.Context, items []core.ParsedItem, meta 
 	for i, item := range items {
 		m := meta
 		m.RequestID = meta.RequestID + "-" + strconv.Itoa(i)
-		err := batch.Go(ctx, func(ctx context.Context) { out[i] = h.answer(ctx, item, m) })
+		err := batch.Go(ctx, func(ctx context.Context) { out[i] = h.answer(ctx, item, m) }, func(e *core.Error) {
+			h.logger().Error("panic while answering a bulk item; it fails alone", "request_id", m.RequestID, "error", e.Err.Error())
+			out[i] = errorReply(e, nil, m.RequestID)
+		})
 		if err != nil {
 			out[i] = errorReply(&core.Error{Status: http.StatusServiceUnavailable, RetryAfter: core.DefaultRetryAfterUnavailable,
 				Message: "not run: the request ended before this item started", Err: err}, nil, m.RequestID)

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/onboard-dev/onboard/core"
 )
 
 // entry is a role, group or user attribute as a profile refers to it.
@@ -57,15 +59,21 @@ func (k *catalog) resolve(ctx context.Context, refs []string) ([]entry, error) {
 // and cancel it), so it runs detached, bounded by the client's timeouts,
 // while each caller waits only as long as its own context allows.
 func (k *catalog) reload(ctx context.Context) ([]entry, error) {
-	ch := k.flight.DoChan("", func() (any, error) {
-		entries, err := k.fetch(context.WithoutCancel(ctx))
-		if err != nil {
-			return nil, err
-		}
-		k.mu.Lock()
-		k.entries, k.loaded = entries, true
-		k.mu.Unlock()
-		return entries, nil
+	// Safely: DoChan's function runs in a goroutine of its own, and
+	// singleflight re-raises its panic where nothing can recover it.
+	ch := k.flight.DoChan("", func() (v any, err error) {
+		err = core.Safely(func() error {
+			entries, err := k.fetch(context.WithoutCancel(ctx))
+			if err != nil {
+				return err
+			}
+			k.mu.Lock()
+			k.entries, k.loaded = entries, true
+			k.mu.Unlock()
+			v = entries
+			return nil
+		})
+		return v, err
 	})
 	select {
 	case r := <-ch:

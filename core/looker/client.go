@@ -126,10 +126,10 @@ func (c *Client) token(ctx context.Context) (*oauth2.Token, int, error) {
 		err error
 	}
 	done := make(chan result, 1)
-	go func() {
+	core.Go(func() {
 		t, err := ts.Token()
 		done <- result{t, err}
-	}()
+	}, func(e *core.Error) { done <- result{nil, e} })
 	select {
 	case r := <-done:
 		return r.tok, gen, r.err

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/onboard-dev/onboard/core"
 )
 
@@ -611,10 +609,10 @@ func classify(err error) error {
 	return core.Unavailable(TargetName, 0, err)
 }
 
-// parallel runs independent calls concurrently and returns the first error,
-// cancelling the rest.
+// parallel runs independent calls concurrently and returns the first error
+// (a panic included), cancelling the rest.
 func parallel(ctx context.Context, tasks ...func(context.Context) error) error {
-	g, ctx := errgroup.WithContext(ctx)
+	g, ctx := core.NewGroup(ctx)
 	for _, task := range tasks {
 		g.Go(func() error { return task(ctx) })
 	}

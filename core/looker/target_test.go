@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -366,6 +367,57 @@ func TestSharedCatalogFetchSurvivesOneCallersFailure(t *testing.T) {
 	}
 	if adaErr != nil {
 		t.Errorf("ada failed with bob: %v", adaErr)
+	}
+}
+
+// A target's calls run in goroutines of their own, beyond the engine's
+// recover: grant tasks (parallel), the shared role/group/attribute fetch
+// (singleflight) and the login. A panic in any of them must fail only its
+// request, as a retryable internal error with the stack kept for the log,
+// and leave the process, and the next request, alone.
+func TestPanicInATargetGoroutineFailsOnlyItsRequest(t *testing.T) {
+	for name, at := range map[string]struct{ method, pathPrefix string }{
+		"grant task":    {http.MethodPost, "/api/4.0/groups/"},
+		"catalog fetch": {http.MethodGet, "/api/4.0/roles"},
+		"login":         {http.MethodPost, "/api/4.0/login"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := lookertest.NewTestServer(t, lookertest.Options{})
+			srv.AddRole("Viewer")
+			srv.AddGroup("Analysts")
+			srv.AddUserAttribute("department", false)
+			srv.AddUserAttribute("region", false)
+			var panicked atomic.Bool
+			panicOnce := roundTripper(func(r *http.Request) (*http.Response, error) {
+				if r.Method == at.method && strings.HasPrefix(r.URL.Path, at.pathPrefix) && panicked.CompareAndSwap(false, true) {
+					panic(name + " bug")
+				}
+				return http.DefaultTransport.RoundTrip(r)
+			})
+			c := New(Config{BaseURL: srv.URL, ClientID: lookertest.DefaultClientID, ClientSecret: lookertest.DefaultClientSecret,
+				Timeout: 5 * time.Second, MaxAttempts: 1}, panicOnce)
+			target := NewTarget(c, core.EmailNone, nil)
+
+			_, err := target.Provision(context.Background(), ada, analyst())
+			var ce *core.Error
+			if !panicked.Load() || !errors.As(err, &ce) {
+				t.Fatalf("panicked %v, error %v (%T): want the panic as a *core.Error", panicked.Load(), err, err)
+			}
+			if ce.Status != http.StatusInternalServerError || ce.Message != "internal error" || !ce.Retryable() {
+				t.Errorf("answer %d %q (retryable %v), want a retryable 500 internal error", ce.Status, ce.Message, ce.Retryable())
+			}
+			if cause := ce.Err.Error(); !strings.Contains(cause, name+" bug") || !strings.Contains(cause, "target_test.go") {
+				t.Errorf("cause %q: want the panic value and its stack, for the log", cause)
+			}
+			if strings.Contains(ce.Error(), "bug") {
+				t.Errorf("the answer %q shows the panic", ce.Error())
+			}
+
+			bob := core.Person{Email: "bob@example.com", FirstName: "Bob"}
+			if res, err := target.Provision(context.Background(), bob, analyst()); err != nil || res.Status != core.StatusCreated {
+				t.Fatalf("the next request: %+v, %v", res, err)
+			}
+		})
 	}
 }
 

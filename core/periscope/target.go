@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/onboard-dev/onboard/core"
 )
 
@@ -100,7 +98,7 @@ func (t *Target) provision(ctx context.Context, p core.Person, want []string) (c
 		groups []string
 		user   *User
 	)
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := core.NewGroup(ctx)
 	g.Go(func() (err error) { groups, err = t.groups.ensure(gctx, want); return })
 	g.Go(func() (err error) { user, err = t.client.GetUser(gctx, t.site, p.Email); return })
 	if err := g.Wait(); err != nil {

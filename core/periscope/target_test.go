@@ -64,6 +64,7 @@ type setup struct {
 	testMode  bool
 	onRequest func(periscopetest.Request)
 	keys      map[string]string // what onboard sends; the fake's keys by default
+	transport http.RoundTripper // the client's; the default when nil
 }
 
 func newFixture(t *testing.T, s setup) *fixture {
@@ -81,7 +82,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 	if keys == nil {
 		keys = map[string]string{"acme": keyAcme, "beta": keyBeta}
 	}
-	f.client, err = New(Config{BaseURL: f.fake.URL + "/api/v1/", Keys: StaticKeys(keys), TestMode: cfg.Periscope.TestMode, BaseDelay: time.Millisecond}, nil)
+	f.client, err = New(Config{BaseURL: f.fake.URL + "/api/v1/", Keys: StaticKeys(keys), TestMode: cfg.Periscope.TestMode, BaseDelay: time.Millisecond}, s.transport)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +278,33 @@ func TestUserMadeDuringCreateIsUpdated(t *testing.T) {
 		t.Errorf("users %+v", users)
 	}
 }
+
+// The lookup runs in a goroutine of its own, beside the groups: a panic
+// there fails that site for this request (a retryable 500), not the process.
+func TestPanicInALookupFailsOnlyItsRequest(t *testing.T) {
+	var panicked atomic.Bool
+	f := newFixture(t, setup{transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodGet && r.Header.Get("HTTP-X-EMAIL") == "ada@example.com" && panicked.CompareAndSwap(false, true) {
+			panic("lookup bug")
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})})
+	_, err := f.handle(t, `{"email":"ada@example.com","profile":"ops"}`)
+	if err == nil || err.Err == nil {
+		t.Fatalf("answer %v, want the panic as the request's failure", err)
+	}
+	if err.Status != http.StatusInternalServerError || err.Message != "internal error" || !err.Retryable() ||
+		!strings.Contains(err.Err.Error(), "lookup bug") {
+		t.Fatalf("answer %d %q (cause %v), want a retryable 500 internal error caused by the panic", err.Status, err.Message, err.Err)
+	}
+	if res := mustHandle(t, f, `{"email":"bob@example.com","profile":"ops"}`); res.Status != core.StatusCreated {
+		t.Errorf("the next request: %s %+v", res.Status, res.Targets)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestDeprovisionDeletesOnEverySite(t *testing.T) {
 	f := newFixture(t, setup{})
