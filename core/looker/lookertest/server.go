@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -95,6 +96,9 @@ type Fault struct {
 	// DropConnection closes the connection without any response, as a crashed
 	// node or idle-timeout proxy would; Status and Body are ignored.
 	DropConnection bool
+	// AfterActing serves the request first, then throws its answer away and
+	// fails as above: Looker made the change, and the client cannot know.
+	AfterActing bool
 }
 
 // PasswordReset records one create_user_credentials_email_password_reset call.
@@ -543,10 +547,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if f, ok := s.faults.Take(func(f Fault) bool {
 		return requestMatches(f.Method, patternSegments(f.Path), req.Method, req.segments)
 	}); ok {
+		if f.AfterActing {
+			s.route(httptest.NewRecorder(), req)
+		}
 		f.reply().Write(w, writeFaultError)
 		return
 	}
-	rt, params := findRoute(r.Method, req.segments)
+	s.route(w, req)
+}
+
+// route serves req with its handler; the caller holds s.mu.
+func (s *Server) route(w http.ResponseWriter, req Request) {
+	rt, params := findRoute(req.Method, req.segments)
 	if rt == nil {
 		writeJSON(w, http.StatusNotFound, notFound(), nil)
 		return
@@ -556,7 +568,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, c, rt.handle(s, c))
 		return
 	}
-	if !s.authorized(r.Header.Get("Authorization")) {
+	if !s.authorized(req.Header.Get("Authorization")) {
 		writeJSON(w, http.StatusUnauthorized, apiError{"Requires authentication.", docURL}, nil)
 		return
 	}
