@@ -13,12 +13,14 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,6 +145,7 @@ type Server struct {
 	tokens   map[string]time.Time // token -> expiry
 	requests []Request
 	faults   fakehttp.Faults[Fault]
+	chaos    *fakehttp.Chaos[Fault]
 	sent     []string
 	resets   []PasswordReset
 }
@@ -402,6 +405,30 @@ func (s *Server) UserByEmail(email string) (User, bool) {
 	return User{}, false
 }
 
+// RoleID returns the id of the role called name, "" when there is none.
+func (s *Server) RoleID(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.roles {
+		if strings.EqualFold(r.name, name) {
+			return r.id
+		}
+	}
+	return ""
+}
+
+// GroupID returns the id of the group called name, "" when there is none.
+func (s *Server) GroupID(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.groups {
+		if strings.EqualFold(g.name, name) {
+			return g.id
+		}
+	}
+	return ""
+}
+
 // UserRoleIDs returns the user's direct role ids (nil for an unknown user).
 func (s *Server) UserRoleIDs(userID string) []string {
 	s.mu.Lock()
@@ -483,6 +510,48 @@ func (s *Server) InjectFault(f Fault) {
 	s.faults.Add(f, f.Times)
 }
 
+// InjectChaos fails requests at random, reproducibly (see fakehttp.Chaos):
+// a request takes a fault its Method and Path match, by that fault's share.
+// Times is ignored; faults added with InjectFault are served first.
+func (s *Server) InjectChaos(c *fakehttp.Chaos[Fault]) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chaos = c
+}
+
+// chaosKey describes req by what is the same from run to run, for a chaos
+// schedule: a user by their names, not the id this fake happened to give
+// them, and a create by its names, not its body (a client may send random
+// values). The caller holds s.mu.
+func (s *Server) chaosKey(req Request) string {
+	segs := slices.Clone(req.segments)
+	if len(segs) > 1 && segs[0] == "users" {
+		segs[1] = s.stableUser(segs[1])
+	}
+	key := req.Method + " /" + strings.Join(segs, "/") + "?" + req.Query.Encode()
+	var body struct {
+		UserID    json.RawMessage `json:"user_id"`
+		FirstName *string         `json:"first_name"`
+		LastName  *string         `json:"last_name"`
+	}
+	if json.Unmarshal(req.Body, &body) == nil {
+		if id, ok := idString(body.UserID); ok {
+			key += " user=" + s.stableUser(id)
+		}
+		if body.FirstName != nil || body.LastName != nil {
+			key += " names=" + deref(body.FirstName) + "|" + deref(body.LastName)
+		}
+	}
+	return key
+}
+
+func (s *Server) stableUser(id string) string {
+	if u := s.users[id]; u != nil {
+		return "user(" + u.firstName + "|" + u.lastName + ")"
+	}
+	return id
+}
+
 // RevokeTokens invalidates every issued token, as an admin or a server
 // restart would, so clients must log in again after a 401.
 func (s *Server) RevokeTokens() {
@@ -544,9 +613,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.opts.SpecViolation(err)
 		}
 	}
-	if f, ok := s.faults.Take(func(f Fault) bool {
-		return requestMatches(f.Method, patternSegments(f.Path), req.Method, req.segments)
-	}); ok {
+	matches := func(f Fault) bool { return requestMatches(f.Method, patternSegments(f.Path), req.Method, req.segments) }
+	f, ok := s.faults.Take(matches)
+	if !ok && s.chaos != nil {
+		f, ok = s.chaos.Pick(s.chaosKey(req), matches)
+	}
+	if ok {
 		if f.AfterActing {
 			s.route(httptest.NewRecorder(), req)
 		}

@@ -3,6 +3,7 @@ package lookertest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onboard-dev/onboard/internal/fakehttp"
 )
 
 func TestLogin(t *testing.T) {
@@ -483,6 +486,37 @@ func TestFaultAfterActing(t *testing.T) {
 				t.Errorf("%d users: an unauthenticated request acted", n)
 			}
 		})
+	}
+}
+
+// Chaos decides by user, not by the id a user happened to get: users
+// created in another order see the same faults.
+func TestChaosFollowsUsersNotIDs(t *testing.T) {
+	names := []string{"Ada", "Bob", "Cy", "Di", "Ed"}
+	outcomes := func(order []string) map[string][]int {
+		s, c := newFake(t, Options{})
+		c.checkResponses = false
+		chaos := fakehttp.NewChaos(fakehttp.NewSchedule(3), fakehttp.Chance[Fault]{Fault: Fault{Method: "GET", Status: 503}, Share: 0.3})
+		s.InjectChaos(chaos)
+		ids := map[string]string{}
+		for _, n := range order {
+			ids[n] = c.newUser(n, "X", "").ID
+		}
+		out := map[string][]int{}
+		for _, n := range names {
+			for range 10 {
+				out[n] = append(out[n], c.do("GET", "/users/"+ids[n], nil, nil).status)
+			}
+		}
+		if fired := chaos.Fired()[0]; fired == 0 || fired == len(names)*10 {
+			t.Errorf("%d of %d requests failed, want about 30%%", fired, len(names)*10)
+		}
+		return out
+	}
+	reversed := slices.Clone(names)
+	slices.Reverse(reversed)
+	if a, b := outcomes(names), outcomes(reversed); !maps.EqualFunc(a, b, slices.Equal) {
+		t.Errorf("same seed, other creation order, other faults:\n%v\n%v", a, b)
 	}
 }
 
