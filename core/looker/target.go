@@ -238,6 +238,9 @@ func (t *Target) create(ctx context.Context, p core.Person, g grants) (core.Targ
 	}
 	if err != nil {
 		made, ferr := t.markedUser(ctx, p, mark)
+		if ferr != nil {
+			t.log.Warn("looking for the user of an unanswered create failed; the redelivery looks again", "error", ferr.Error())
+		}
 		if ferr != nil || made == nil {
 			// Not there (yet), or not visible: the note stays, and the
 			// redelivery looks for the mark again before creating.
