@@ -86,7 +86,7 @@ func runChaos(t *testing.T, people int, env map[string]string, stores map[string
 	fakes := awstest.Start(t)
 	strangers := map[string]bool{}
 	for i := range chaosStrangers {
-		_, first, last := chaosPerson(i * 40)
+		_, first, last := chaosPerson(i * people / chaosStrangers)
 		strangers[fakes.Looker.AddUser(lookertest.SeedUser{FirstName: first, LastName: last})] = true
 	}
 	schedule := fakehttp.NewSchedule(seed)
