@@ -329,6 +329,91 @@ func TestCrashBetweenEverySteps(t *testing.T) {
 	}
 }
 
+// callsBeforeCreate counts the outside calls a new user's flow makes
+// before POST /users (login aside, as deadSwitch counts them).
+func callsBeforeCreate(t *testing.T, req core.Request) int64 {
+	t.Helper()
+	w := newWorld(t, lookertest.Options{})
+	deliverUntilDone(t, w.instance(t, openFileStore(t, t.TempDir()), nil), req)
+	n := int64(0)
+	for _, r := range w.looker.Requests() {
+		if r.Method == http.MethodPost && r.Path == "/users" {
+			return n
+		}
+		if r.Path != "/login" {
+			n++
+		}
+	}
+	t.Fatal("the flow made no POST /users")
+	return 0
+}
+
+// A process that dies right after POST /users, before anything else is
+// written, leaves a user only its mark identifies: with names or without,
+// the redelivery finishes that user instead of making a second.
+func TestCrashRightAfterCreateIsResumed(t *testing.T) {
+	named := request(t, "resume@example.com")
+	nameless, err := core.Request{Email: "resume@example.com", IdempotencyKey: "zap-nameless"}.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, req := range map[string]core.Request{"named": named, "nameless": nameless} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, lookertest.Options{})
+			store := openFileStore(t, t.TempDir())
+			sw := &deadSwitch{after: callsBeforeCreate(t, req) + 1}
+			if _, err := w.instance(t, deadStore{store, sw}, sw).Handle(context.Background(), req, core.Meta{Trigger: "test"}); err == nil {
+				t.Fatal("the killed instance reported success")
+			}
+			if n := w.looker.Count("POST", "/users"); n != 1 {
+				t.Fatalf("POST /users reached Looker %d times before the crash", n)
+			}
+			deliverUntilDone(t, w.instance(t, store, nil), req)
+			if n := w.looker.Count("POST", "/users"); n != 1 {
+				t.Errorf("the redelivery created again (%d POST /users)", n)
+			}
+			w.assertOneUserOneEmail(t, "resume@example.com")
+		})
+	}
+}
+
+// A create whose connection was reset before Looker acted leaves its
+// outcome unknown, and the journal says a create was under way. A user
+// with the person's names and no login that does exist is someone else's:
+// neither this delivery nor the redelivery may take it.
+func TestUnknownCreateNeverAdoptsSameNamedStranger(t *testing.T) {
+	w := newWorld(t, lookertest.Options{})
+	stranger := w.looker.AddUser(lookertest.SeedUser{FirstName: "Ada", LastName: "Lovelace"})
+	w.looker.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", DropConnection: true, Times: 1})
+	res := deliverUntilDone(t, w.instance(t, openFileStore(t, t.TempDir()), nil), request(t, "ada@example.com"))
+	if res.Targets["looker"].ID == stranger {
+		t.Fatalf("the stranger %s was adopted", stranger)
+	}
+	for _, u := range w.looker.Users() {
+		if u.ID == stranger && (u.CredentialsEmail != nil || len(u.GroupIDs) != 0 || len(u.RoleIDs) != 0) {
+			t.Errorf("the stranger was changed: %+v", u)
+		}
+	}
+	if n := len(w.looker.Users()); n != 2 {
+		t.Errorf("%d users, want the stranger and Ada's own", n)
+	}
+	if n := len(w.sendgrid.Messages()); n != 1 {
+		t.Errorf("%d welcome emails", n)
+	}
+}
+
+// A create Looker refused (429 beyond what the client waits) made nobody,
+// so the retry has no one to look for and creates straight away.
+func TestRefusedCreateLeavesNothingToLookFor(t *testing.T) {
+	w := newWorld(t, lookertest.Options{})
+	w.looker.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", Status: http.StatusTooManyRequests, RetryAfter: "120", Times: 1})
+	deliverUntilDone(t, w.instance(t, openFileStore(t, t.TempDir()), nil), request(t, "ada@example.com"))
+	if n := w.looker.Count("GET", "/users/search"); n != 0 {
+		t.Errorf("%d searches for the user of a create Looker refused", n)
+	}
+	w.assertOneUserOneEmail(t, "ada@example.com")
+}
+
 // TestCancelledBetweenSteps cancels the request's context after each call:
 // the instance lives on, rolls back what it half made and releases its
 // claim, and the redelivery completes the job.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/onboard-dev/onboard/core/internal/jsonid"
@@ -25,6 +26,9 @@ type User struct {
 	RoleIDs          []ID              `json:"role_ids"`
 	GroupIDs         []ID              `json:"group_ids"`
 	CredentialsEmail *CredentialsEmail `json:"credentials_email"`
+	// UIState is the one writable free-form field of a User; onboard marks
+	// the users it creates there (see Target.create).
+	UIState map[string]string `json:"ui_state"`
 
 	// The other ways to log in; only checked for presence.
 	CredentialsEmbed  []json.RawMessage `json:"credentials_embed"`
@@ -80,9 +84,10 @@ type UserAttributeValue struct {
 
 // userWrite holds the fields of User that Swagger 2 marks writable and we set.
 type userWrite struct {
-	FirstName  *string `json:"first_name,omitempty"`
-	LastName   *string `json:"last_name,omitempty"`
-	IsDisabled *bool   `json:"is_disabled,omitempty"`
+	FirstName  *string           `json:"first_name,omitempty"`
+	LastName   *string           `json:"last_name,omitempty"`
+	IsDisabled *bool             `json:"is_disabled,omitempty"`
+	UIState    map[string]string `json:"ui_state,omitempty"`
 }
 
 const userFields = "id,first_name,last_name,email,is_disabled,role_ids,group_ids,credentials_email"
@@ -179,32 +184,52 @@ func (c *Client) SearchUserByEmail(ctx context.Context, email string) (*User, er
 	return nil, nil
 }
 
-// UsersWithoutLogin lists users with exactly these names that nobody can
-// log in as. Search matches names as LIKE patterns, so results are
-// filtered for exact equality here.
-func (c *Client) UsersWithoutLogin(ctx context.Context, firstName, lastName string) ([]User, error) {
-	var users []User
-	err := c.call(ctx, request{
-		method: http.MethodGet, op: "GET /users/search", path: "/users/search",
-		query:      url.Values{"first_name": {firstName}, "last_name": {lastName}, "fields": {loginFields}, "limit": {"50"}},
-		idempotent: true,
-	}, nil, &users)
-	var out []User
-	for _, u := range users {
-		if u.FirstName == firstName && u.LastName == lastName && u.hasNoLogin() {
-			out = append(out, u)
+// markedPage is how many users one page of UserWithMark's search holds.
+const markedPage = 100
+
+// UserWithMark finds the user nobody can log in as yet whose ui_state holds
+// key = mark. No search filters on ui_state, so it searches by the names
+// the user was created with (LIKE patterns, so possibly more than the exact
+// names) or, without names, lists every user, and decides by the mark alone.
+// An empty mark matches nobody.
+func (c *Client) UserWithMark(ctx context.Context, firstName, lastName, key, mark string) (*User, error) {
+	if mark == "" {
+		return nil, nil
+	}
+	q := url.Values{"fields": {loginFields + ",ui_state"}, "sorts": {"id"}, "limit": {strconv.Itoa(markedPage)}}
+	if firstName != "" {
+		q.Set("first_name", firstName)
+	}
+	if lastName != "" {
+		q.Set("last_name", lastName)
+	}
+	for offset := 0; ; offset += markedPage {
+		q.Set("offset", strconv.Itoa(offset))
+		var users []User
+		err := c.call(ctx, request{
+			method: http.MethodGet, op: "GET /users/search", path: "/users/search", query: q, idempotent: true,
+		}, nil, &users)
+		if err != nil {
+			return nil, err
+		}
+		for i := range users {
+			if users[i].UIState[key] == mark && users[i].hasNoLogin() {
+				return &users[i], nil
+			}
+		}
+		if len(users) < markedPage {
+			return nil, nil
 		}
 	}
-	return out, err
 }
 
-// CreateUser creates a user with names only: Swagger 2 marks email and
-// credentials read-only on User, so the email credential is a second call.
-func (c *Client) CreateUser(ctx context.Context, firstName, lastName string) (*User, error) {
+// CreateUser creates a user with names and a ui_state: Swagger 2 marks email
+// and credentials read-only on User, so the email credential is a second call.
+func (c *Client) CreateUser(ctx context.Context, firstName, lastName string, uiState map[string]string) (*User, error) {
 	var u User
 	err := c.call(ctx, request{
 		method: http.MethodPost, op: "POST /users", path: "/users", query: fieldsQuery(userFields),
-	}, userWrite{FirstName: &firstName, LastName: &lastName}, &u)
+	}, userWrite{FirstName: &firstName, LastName: &lastName, UIState: uiState}, &u)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package looker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -133,7 +134,7 @@ func TestRetryAfterBeyondCapIsReturned(t *testing.T) {
 func TestCreateIsNotRetriedWhenLookerMayHaveActed(t *testing.T) {
 	c, srv := newTestClient(t, lookertest.Options{})
 	srv.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", Status: 503, Times: 1, Body: `{"message":"x","documentation_url":"x"}`})
-	if _, err := c.CreateUser(context.Background(), "Ada", "L"); err == nil {
+	if _, err := c.CreateUser(context.Background(), "Ada", "L", nil); err == nil {
 		t.Fatal("want the 503")
 	}
 	if n := srv.Count("POST", "/users"); n != 1 {
@@ -141,8 +142,59 @@ func TestCreateIsNotRetriedWhenLookerMayHaveActed(t *testing.T) {
 	}
 	// 429 means Looker did not act, so that one is retried.
 	srv.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", Status: 429, Times: 1, Body: `{"message":"x","documentation_url":"x"}`})
-	if _, err := c.CreateUser(context.Background(), "Ada", "L"); err != nil {
+	if _, err := c.CreateUser(context.Background(), "Ada", "L", nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// UserWithMark decides by the mark alone, pages past the first answer, and
+// never returns a user someone can log in as.
+func TestUserWithMark(t *testing.T) {
+	c, srv := newTestClient(t, lookertest.Options{})
+	ctx := context.Background()
+	mark := func(v string) map[string]string { return map[string]string{"k": v} }
+	if _, err := c.CreateUser(ctx, "Ada", "Lovelace", nil); err != nil { // same names, no mark
+		t.Fatal(err)
+	}
+	ada, err := c.CreateUser(ctx, "Ada", "Lovelace", mark("ada"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range markedPage + 20 { // nameless users, enough for two pages
+		if _, err := c.CreateUser(ctx, "", "", mark(fmt.Sprint("n-", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := fmt.Sprint("n-", markedPage+19)
+	lastUser, err := c.UserWithMark(ctx, "", "", "k", last)
+	if err != nil || lastUser == nil || lastUser.UIState["k"] != last {
+		t.Fatalf("nameless, on the second page: %+v, %v", lastUser, err)
+	}
+	if n := srv.Count("GET", "/users/search"); n != 2 {
+		t.Errorf("%d searches for a user on the second page", n)
+	}
+	for _, tc := range []struct {
+		first, last, mark string
+		want              ID
+	}{
+		{"Ada", "Lovelace", "ada", ada.ID},
+		{"Ada", "Lovelace", "someone else's", ""},
+		{"Ada", "Lovelace", "", ""},
+		{"", "", "ada", ada.ID},
+	} {
+		u, err := c.UserWithMark(ctx, tc.first, tc.last, "k", tc.mark)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (u == nil) != (tc.want == "") || (u != nil && u.ID != tc.want) {
+			t.Errorf("%q %q mark %q: got %+v, want %q", tc.first, tc.last, tc.mark, u, tc.want)
+		}
+	}
+	if err := c.CreateEmailCredentials(ctx, ada.ID, "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := c.UserWithMark(ctx, "Ada", "Lovelace", "k", "ada"); err != nil || u != nil {
+		t.Errorf("a user with a login was returned: %+v, %v", u, err)
 	}
 }
 
@@ -154,7 +206,7 @@ func TestConnectionRefusedIsRetriedForCreate(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	c := New(Config{BaseURL: "http://" + addr, ClientID: "a", ClientSecret: "b", Timeout: time.Second, BaseDelay: time.Millisecond, MaxAttempts: 3}, nil)
-	_, err = c.CreateUser(context.Background(), "Ada", "L")
+	_, err = c.CreateUser(context.Background(), "Ada", "L", nil)
 	var te *httpretry.TransportError
 	if !errors.As(err, &te) {
 		t.Fatalf("got %v, want a TransportError", err)
@@ -203,7 +255,7 @@ func TestIDsDecodeFromNumbers(t *testing.T) {
 
 func TestAPIErrorCarriesValidationDetails(t *testing.T) {
 	c, srv := newTestClient(t, lookertest.Options{})
-	u, err := c.CreateUser(context.Background(), "A", "B")
+	u, err := c.CreateUser(context.Background(), "A", "B", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,18 @@ package looker
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 // TargetName is how results and errors name Looker.
@@ -141,17 +145,21 @@ func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profil
 	return res, classify(err)
 }
 
-// pendingNote is the journal entry about a user this target is creating for
-// the person: "creating" just before POST /users, then the new user's id
-// until its email credential exists. An email lookup cannot find such a
-// user, so this note is what keeps a crash from leaving an orphan and the
-// redelivery from making a second user.
+// pendingNote is the journal entry about a user this target is creating
+// for the person: "creating:<mark>", written before POST /users, until the
+// new user has its email credential. markKey = <mark> goes into the new
+// user's ui_state in the same POST, so whatever becomes of the answer (a
+// 5xx after Looker acted, a reset, a timeout, this process dying), a later
+// look finds exactly the user that POST made, and never anyone else's. An
+// email lookup cannot find such a user yet; this note and the mark are
+// what keep it from being orphaned and the retry from making a second one.
 const (
 	pendingNote     = "pending_user"
 	pendingCreating = "creating"
+	markKey         = "onboard_create"
 )
 
-// pendingUser returns the half-made user a crashed delivery left behind, if any.
+// pendingUser returns the half-made user an earlier try left behind, if any.
 func (t *Target) pendingUser(ctx context.Context, p core.Person) (*User, error) {
 	j := core.JournalFrom(ctx)
 	note, err := j.Recall(ctx, TargetName, pendingNote)
@@ -159,9 +167,12 @@ func (t *Target) pendingUser(ctx context.Context, p core.Person) (*User, error) 
 		return nil, err
 	}
 	var u *User
-	if note == pendingCreating {
-		u, err = t.orphan(ctx, p)
+	if rest, creating := strings.CutPrefix(note, pendingCreating); creating {
+		// A bare "creating" (written before marks existed) names no mark,
+		// and so no user: nothing is adopted by names alone.
+		u, err = t.markedUser(ctx, p, strings.TrimPrefix(rest, ":"))
 	} else if u, err = t.client.User(ctx, ID(note)); err == nil && u != nil && !u.hasNoLogin() {
+		// An older release noted the new user's id after POST /users.
 		u = nil
 	}
 	if err != nil {
@@ -174,18 +185,20 @@ func (t *Target) pendingUser(ctx context.Context, p core.Person) (*User, error) 
 	return u, nil
 }
 
-// orphan finds the user a delivery that died during POST /users may have
-// made: same names, no way to log in. Without names there is nothing safe
-// to match on, and a second user is the lesser harm.
-func (t *Target) orphan(ctx context.Context, p core.Person) (*User, error) {
-	if p.FirstName == "" && p.LastName == "" {
-		return nil, nil
+// markedUser finds the login-less user a create with this mark made.
+func (t *Target) markedUser(ctx context.Context, p core.Person, mark string) (*User, error) {
+	return t.client.UserWithMark(ctx, p.FirstName, p.LastName, markKey, mark)
+}
+
+// mayHaveActed reports whether a write that failed may still have been
+// carried out: Looker answered 5xx, or no answer came (a reset, a
+// timeout). A 4xx, a 429 included, and a refused connection mean it was not.
+func mayHaveActed(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return false
 	}
-	users, err := t.client.UsersWithoutLogin(ctx, p.FirstName, p.LastName)
-	if err != nil || len(users) == 0 {
-		return nil, err
-	}
-	return &users[0], nil
+	status := httpretry.StatusOf(err)
+	return status == 0 || status >= 500
 }
 
 // findByEmail looks a user up by email credential. Looker (Google Cloud core)
@@ -209,15 +222,30 @@ func (t *Target) create(ctx context.Context, p core.Person, g grants) (core.Targ
 	if err := j.MarkWelcomeDue(ctx); err != nil {
 		return core.TargetResult{}, err
 	}
-	if err := j.Remember(ctx, TargetName, pendingNote, pendingCreating); err != nil {
+	mark := rand.Text()
+	if err := j.Remember(ctx, TargetName, pendingNote, pendingCreating+":"+mark); err != nil {
 		return core.TargetResult{}, err
 	}
-	u, err := t.client.CreateUser(ctx, p.FirstName, p.LastName)
+	u, err := t.client.CreateUser(ctx, p.FirstName, p.LastName, map[string]string{markKey: mark})
+	if err != nil && !mayHaveActed(err) {
+		// Refused before acting: there is nothing to look for later.
+		if ferr := j.Forget(ctx, TargetName, pendingNote); ferr != nil {
+			t.log.Warn("clearing the pending-user note failed", "error", ferr.Error())
+		}
+		return core.TargetResult{}, err
+	}
 	if err != nil {
-		return core.TargetResult{}, err
-	}
-	if err := j.Remember(ctx, TargetName, pendingNote, string(u.ID)); err != nil {
-		return core.TargetResult{}, errors.Join(err, t.rollback(ctx, u.ID))
+		made, ferr := t.markedUser(ctx, p, mark)
+		if ferr != nil {
+			t.log.Warn("looking for the user of an unanswered create failed; the redelivery looks again", "error", ferr.Error())
+		}
+		if ferr != nil || made == nil {
+			// Not there (yet), or not visible: the note stays, and the
+			// redelivery looks for the mark again before creating.
+			return core.TargetResult{}, err
+		}
+		t.log.Warn("Looker failed to answer a create it carried out; finishing the user it made", "user_id", string(made.ID), "error", err.Error())
+		u = made
 	}
 	return t.finishCreate(ctx, u, p, g, true)
 }

@@ -184,6 +184,74 @@ func TestGrantFailureLeavesNoOrphan(t *testing.T) {
 	}
 }
 
+// A create Looker carried out but answered with an error, or whose answer
+// was lost, is finished in the same delivery: the user carrying this
+// create's mark is adopted, completed and welcomed.
+func TestCreateThatFailedAfterActingIsAdopted(t *testing.T) {
+	for name, fault := range map[string]lookertest.Fault{
+		"500 after acting":        {Status: 500, AfterActing: true},
+		"connection reset after":  {DropConnection: true, AfterActing: true},
+		"nameless, 500 after act": {Status: 500, AfterActing: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+			person := ada
+			if strings.HasPrefix(name, "nameless") {
+				person.FirstName, person.LastName = "", ""
+				f.srv.AddUser(lookertest.SeedUser{Email: "someone@example.com"}) // the search must page past others
+			}
+			fault.Method, fault.Path, fault.Times = "POST", "/users", 1
+			f.srv.InjectFault(fault)
+			res, err := f.target.Provision(context.Background(), person, analyst())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != core.StatusCreated || !res.Welcome || res.SetupURL == "" {
+				t.Errorf("result %+v, want created with a welcome", res)
+			}
+			u := f.user(t, "ada@example.com")
+			if u.ID != res.ID || u.CredentialsEmail == nil {
+				t.Errorf("user %+v", u)
+			}
+			if got := f.srv.UserRoleIDs(u.ID); !slices.Equal(got, []string{f.ids["Viewer"]}) {
+				t.Errorf("roles %v", got)
+			}
+			if got := f.srv.UserGroupIDs(u.ID); !slices.Equal(got, []string{f.ids["Analysts"]}) {
+				t.Errorf("groups %v", got)
+			}
+			if n := f.srv.Count("POST", "/users"); n != 1 {
+				t.Errorf("POST /users sent %d times, want the one adopted", n)
+			}
+			for _, u := range f.srv.Users() {
+				if u.CredentialsEmail == nil {
+					t.Errorf("login-less user %s left behind", u.ID)
+				}
+			}
+		})
+	}
+}
+
+// A same-named user nobody can log in as is someone else's (an admin's
+// placeholder, another tool's half-made user): without this create's mark
+// it is never taken, even when the create's outcome is unknown.
+func TestCreateNeverAdoptsSameNamedStranger(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	stranger := f.srv.AddUser(lookertest.SeedUser{FirstName: "Ada", LastName: "Lovelace"})
+	f.srv.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", Status: 500, Times: 1})
+	_, err := f.target.Provision(context.Background(), ada, analyst())
+	var ce *core.Error
+	if !errors.As(err, &ce) || !ce.Retryable() {
+		t.Fatalf("got %v, want a retryable error: the create's outcome is unknown", err)
+	}
+	users := f.srv.Users()
+	if len(users) != 1 || users[0].ID != stranger || users[0].CredentialsEmail != nil || len(users[0].GroupIDs) != 0 {
+		t.Fatalf("users %+v, want the stranger alone and untouched", users)
+	}
+	if n := f.srv.Count("POST", "/users/{id}/credentials_email"); n != 0 {
+		t.Errorf("%d credential writes after a create that made nothing", n)
+	}
+}
+
 func TestConflictOnCredentialsAdoptsExistingUser(t *testing.T) {
 	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
 	// The lookup misses (as when another delivery creates the user a moment

@@ -1,12 +1,15 @@
 // Package fakehttp holds what every fake SaaS server needs and no vendor
-// defines: a test-scoped HTTP server, injected faults that wear out, and
-// ways to fail like a network does.
+// defines: a test-scoped HTTP server, injected faults that wear out, ways
+// to fail like a network does, and reproducible random faults for chaos tests.
 package fakehttp
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 )
 
@@ -112,4 +115,84 @@ func DropConnection(w http.ResponseWriter) {
 		}
 	}
 	panic(http.ErrAbortHandler) // net/http aborts the response instead
+}
+
+// Schedule decides which requests a chaos test fails, reproducibly: a
+// decision depends only on the seed, on the request's key and on how many
+// requests with that key came before, never on the order in which requests
+// with different keys arrive. A key is the fake's description of a request
+// without the ids the fake handed out or random values the client sent, so
+// concurrent runs with one seed fail the same requests.
+type Schedule struct {
+	seed uint64
+	mu   sync.Mutex
+	seen map[string]uint64
+}
+
+// NewSchedule returns the schedule of seed.
+func NewSchedule(seed uint64) *Schedule { return &Schedule{seed: seed, seen: map[string]uint64{}} }
+
+// Seed is the schedule's seed: print it, so that a failure can be replayed.
+func (s *Schedule) Seed() uint64 { return s.seed }
+
+// draw returns a number in [0, 1) for the next request with key.
+func (s *Schedule) draw(key string) float64 {
+	s.mu.Lock()
+	n := s.seen[key]
+	s.seen[key]++
+	s.mu.Unlock()
+	var buf [16]byte
+	binary.BigEndian.PutUint64(buf[:8], s.seed)
+	binary.BigEndian.PutUint64(buf[8:], n)
+	sum := sha256.Sum256(append(buf[:], key...))
+	return float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53)
+}
+
+// Chance is a fault to inject into a share (0 to 1) of the requests it matches.
+type Chance[F any] struct {
+	Fault F
+	Share float64
+}
+
+// Chaos fails requests at random, by a Schedule. It is safe for concurrent use.
+type Chaos[F any] struct {
+	schedule *Schedule
+	chances  []Chance[F]
+
+	mu    sync.Mutex
+	fired []int
+}
+
+// NewChaos returns chaos that injects each chance's fault into its share of
+// the requests it matches, drawing from s.
+func NewChaos[F any](s *Schedule, chances ...Chance[F]) *Chaos[F] {
+	return &Chaos[F]{schedule: s, chances: chances, fired: make([]int, len(chances))}
+}
+
+// Pick draws once for a request with key; the chances match accepts share
+// the draw in order (shares 0.1 then 0.05: a tenth of the requests get the
+// first fault, a twentieth the second), and the fault drawn is returned.
+func (c *Chaos[F]) Pick(key string, match func(F) bool) (F, bool) {
+	draw, at := c.schedule.draw(key), 0.0
+	for i, ch := range c.chances {
+		if !match(ch.Fault) {
+			continue
+		}
+		if at += ch.Share; draw < at {
+			c.mu.Lock()
+			c.fired[i]++
+			c.mu.Unlock()
+			return ch.Fault, true
+		}
+	}
+	var zero F
+	return zero, false
+}
+
+// Fired reports how many requests each chance failed, in NewChaos's order,
+// so that a test can tell the chaos really happened.
+func (c *Chaos[F]) Fired() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]int(nil), c.fired...)
 }

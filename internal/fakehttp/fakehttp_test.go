@@ -1,9 +1,13 @@
 package fakehttp
 
 import (
+	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 )
 
@@ -97,5 +101,56 @@ func TestCloseAtEnd(t *testing.T) {
 	})
 	if !c.closed {
 		t.Fatal("not closed when the test ended")
+	}
+}
+
+// decisions runs keys through a fresh chaos of seed, in the given order, and
+// returns which fault each request got ("" for none), by key and occurrence.
+func decisions(seed uint64, keys []string) map[string][]string {
+	c := NewChaos(NewSchedule(seed), Chance[string]{"a", 0.2}, Chance[string]{"b", 0.2})
+	out := map[string][]string{}
+	for _, k := range keys {
+		f, _ := c.Pick(k, func(string) bool { return true })
+		out[k] = append(out[k], f)
+	}
+	return out
+}
+
+func TestChaosIsReproducibleWhateverTheOrder(t *testing.T) {
+	var keys []string
+	for i := range 50 {
+		for range 4 {
+			keys = append(keys, fmt.Sprint("GET /users/", i))
+		}
+	}
+	shuffled := slices.Clone(keys)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	first, again := decisions(7, keys), decisions(7, shuffled)
+	if !maps.EqualFunc(first, again, slices.Equal) {
+		t.Error("one seed made different decisions when the requests came in another order")
+	}
+	if maps.EqualFunc(first, decisions(8, keys), slices.Equal) {
+		t.Error("another seed made the same 200 decisions")
+	}
+}
+
+func TestChaosShares(t *testing.T) {
+	c := NewChaos(NewSchedule(42),
+		Chance[string]{"writes only", 1}, // matches nothing below: takes no share
+		Chance[string]{"a", 0.1},
+		Chance[string]{"b", 0.05},
+	)
+	const n = 20000
+	got := map[string]int{}
+	for i := range n {
+		if f, ok := c.Pick(fmt.Sprint("key-", i%100), func(f string) bool { return f != "writes only" }); ok {
+			got[f]++
+		}
+	}
+	if a, b := float64(got["a"])/n, float64(got["b"])/n; a < 0.09 || a > 0.11 || b < 0.04 || b > 0.06 || got["writes only"] != 0 {
+		t.Errorf("shares a=%.3f b=%.3f, writes only %d; want 0.1, 0.05 and 0", a, b, got["writes only"])
+	}
+	if fired := c.Fired(); !slices.Equal(fired, []int{0, got["a"], got["b"]}) {
+		t.Errorf("Fired() = %v, want %v", fired, []int{0, got["a"], got["b"]})
 	}
 }

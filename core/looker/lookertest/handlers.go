@@ -340,10 +340,13 @@ type userWritable map[string]json.RawMessage
 func (w userWritable) apply(u *user) error {
 	var first, last *string
 	var disabled, canManage *bool
+	// ui_state is decoded into a map of its own: decoding into the user's
+	// would merge keys, and into a map an unapplied PATCH still shares.
+	var uiState map[string]string
 	targets := map[string]any{
 		"first_name": &first, "last_name": &last, "is_disabled": &disabled,
 		"locale": &u.locale, "home_folder_id": &u.homeFolderID,
-		"models_dir_validated": &u.modelsDirValidated, "ui_state": &u.uiState,
+		"models_dir_validated": &u.modelsDirValidated, "ui_state": &uiState,
 		"can_manage_api3_creds": &canManage,
 	}
 	for _, k := range sortedKeys(w) {
@@ -358,6 +361,9 @@ func (w userWritable) apply(u *user) error {
 	}
 	if _, sent := w["last_name"]; sent {
 		u.lastName = deref(last)
+	}
+	if _, sent := w["ui_state"]; sent {
+		u.uiState = uiState
 	}
 	if disabled != nil {
 		u.disabled = *disabled

@@ -13,11 +13,14 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,6 +98,9 @@ type Fault struct {
 	// DropConnection closes the connection without any response, as a crashed
 	// node or idle-timeout proxy would; Status and Body are ignored.
 	DropConnection bool
+	// AfterActing serves the request first, then throws its answer away and
+	// fails as above: Looker made the change, and the client cannot know.
+	AfterActing bool
 }
 
 // PasswordReset records one create_user_credentials_email_password_reset call.
@@ -144,6 +150,7 @@ type Server struct {
 	tokens   map[string]time.Time // token -> expiry
 	requests []Request
 	faults   fakehttp.Faults[Fault]
+	chaos    *fakehttp.Chaos[Fault]
 	sent     []string
 	resets   []PasswordReset
 }
@@ -418,6 +425,30 @@ func (s *Server) UserByEmail(email string) (User, bool) {
 	return User{}, false
 }
 
+// RoleID returns the id of the role called name, "" when there is none.
+func (s *Server) RoleID(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.roles {
+		if strings.EqualFold(r.name, name) {
+			return r.id
+		}
+	}
+	return ""
+}
+
+// GroupID returns the id of the group called name, "" when there is none.
+func (s *Server) GroupID(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.groups {
+		if strings.EqualFold(g.name, name) {
+			return g.id
+		}
+	}
+	return ""
+}
+
 // UserRoleIDs returns the user's direct role ids (nil for an unknown user).
 func (s *Server) UserRoleIDs(userID string) []string {
 	s.mu.Lock()
@@ -499,6 +530,48 @@ func (s *Server) InjectFault(f Fault) {
 	s.faults.Add(f, f.Times)
 }
 
+// InjectChaos fails requests at random, reproducibly (see fakehttp.Chaos):
+// a request takes a fault its Method and Path match, by that fault's share.
+// Times is ignored; faults added with InjectFault are served first.
+func (s *Server) InjectChaos(c *fakehttp.Chaos[Fault]) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chaos = c
+}
+
+// chaosKey describes req by what is the same from run to run, for a chaos
+// schedule: a user by their names, not the id this fake happened to give
+// them, and a create by its names, not its body (a client may send random
+// values). The caller holds s.mu.
+func (s *Server) chaosKey(req Request) string {
+	segs := slices.Clone(req.segments)
+	if len(segs) > 1 && segs[0] == "users" {
+		segs[1] = s.stableUser(segs[1])
+	}
+	key := req.Method + " /" + strings.Join(segs, "/") + "?" + req.Query.Encode()
+	var body struct {
+		UserID    json.RawMessage `json:"user_id"`
+		FirstName *string         `json:"first_name"`
+		LastName  *string         `json:"last_name"`
+	}
+	if json.Unmarshal(req.Body, &body) == nil {
+		if id, ok := idString(body.UserID); ok {
+			key += " user=" + s.stableUser(id)
+		}
+		if body.FirstName != nil || body.LastName != nil {
+			key += " names=" + deref(body.FirstName) + "|" + deref(body.LastName)
+		}
+	}
+	return key
+}
+
+func (s *Server) stableUser(id string) string {
+	if u := s.users[id]; u != nil {
+		return "user(" + u.firstName + "|" + u.lastName + ")"
+	}
+	return id
+}
+
 // RevokeTokens invalidates every issued token, as an admin or a server
 // restart would, so clients must log in again after a 401.
 func (s *Server) RevokeTokens() {
@@ -560,13 +633,24 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.opts.SpecViolation(err)
 		}
 	}
-	if f, ok := s.faults.Take(func(f Fault) bool {
-		return requestMatches(f.Method, patternSegments(f.Path), req.Method, req.segments)
-	}); ok {
+	matches := func(f Fault) bool { return requestMatches(f.Method, patternSegments(f.Path), req.Method, req.segments) }
+	f, ok := s.faults.Take(matches)
+	if !ok && s.chaos != nil {
+		f, ok = s.chaos.Pick(s.chaosKey(req), matches)
+	}
+	if ok {
+		if f.AfterActing {
+			s.route(httptest.NewRecorder(), req)
+		}
 		f.reply().Write(w, writeFaultError)
 		return
 	}
-	rt, params := findRoute(r.Method, req.segments)
+	s.route(w, req)
+}
+
+// route serves req with its handler; the caller holds s.mu.
+func (s *Server) route(w http.ResponseWriter, req Request) {
+	rt, params := findRoute(req.Method, req.segments)
 	if rt == nil {
 		writeJSON(w, http.StatusNotFound, notFound(), nil)
 		return
@@ -576,7 +660,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, c, rt.handle(s, c))
 		return
 	}
-	if !s.authorized(r.Header.Get("Authorization")) {
+	if !s.authorized(req.Header.Get("Authorization")) {
 		writeJSON(w, http.StatusUnauthorized, apiError{"Requires authentication.", docURL}, nil)
 		return
 	}

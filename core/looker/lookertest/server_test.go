@@ -2,6 +2,8 @@ package lookertest
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onboard-dev/onboard/internal/fakehttp"
 )
 
 func TestLogin(t *testing.T) {
@@ -137,6 +141,39 @@ func TestCreateUserIgnoresReadOnlyFields(t *testing.T) {
 	}
 	if len(v.all()) != 1 {
 		t.Errorf("violations = %v, want exactly one", v.all())
+	}
+}
+
+// ui_state is the one writable object on User: a client can keep its own
+// keys there, and the fake stores, returns and replaces it as a whole.
+func TestUIState(t *testing.T) {
+	s, c := newFake(t, Options{})
+	var u User
+	c.call("POST", "/users", nil, map[string]any{"first_name": "Ada", "ui_state": map[string]string{"mark": "m-1"}}, http.StatusOK, &u)
+	if u.UIState["mark"] != "m-1" {
+		t.Fatalf("create answered ui_state %v", u.UIState)
+	}
+	var got User
+	c.call("GET", "/users/"+u.ID, url.Values{"fields": {"id,ui_state"}}, nil, http.StatusOK, &got)
+	if got.UIState["mark"] != "m-1" || got.FirstName != "" {
+		t.Errorf("GET with fields=id,ui_state: %+v", got)
+	}
+	var found []User
+	c.call("GET", "/users/search", url.Values{"first_name": {"Ada"}, "fields": {"id,ui_state"}}, nil, http.StatusOK, &found)
+	if len(found) != 1 || found[0].UIState["mark"] != "m-1" {
+		t.Errorf("search: %+v", found)
+	}
+	var replaced, cleared User
+	c.call("PATCH", "/users/"+u.ID, nil, map[string]any{"ui_state": map[string]string{"other": "x"}}, http.StatusOK, &replaced)
+	if len(replaced.UIState) != 1 || replaced.UIState["other"] != "x" {
+		t.Errorf("PATCH ui_state must replace the dictionary: %v", replaced.UIState)
+	}
+	c.call("PATCH", "/users/"+u.ID, nil, map[string]any{"ui_state": nil}, http.StatusOK, &cleared)
+	if cleared.UIState != nil {
+		t.Errorf("PATCH ui_state null: %v", cleared.UIState)
+	}
+	if all := s.Users(); len(all) != 1 || all[0].UIState != nil {
+		t.Errorf("stored: %+v", all)
 	}
 }
 
@@ -414,6 +451,73 @@ func TestFaultDropConnection(t *testing.T) {
 		t.Fatalf("want a transport error, got status %d", resp.StatusCode)
 	}
 	c.call("POST", "/users", nil, map[string]any{}, http.StatusOK, nil)
+}
+
+// A fault after acting is Looker making the change and the answer being
+// lost: a 500, or a connection reset, after the user exists.
+func TestFaultAfterActing(t *testing.T) {
+	for _, f := range []Fault{
+		{Method: "POST", Path: "/users", Status: http.StatusInternalServerError, AfterActing: true, Times: 1},
+		{Method: "POST", Path: "/users", DropConnection: true, AfterActing: true, Times: 1},
+	} {
+		t.Run(fmt.Sprintf("drop=%t", f.DropConnection), func(t *testing.T) {
+			s, c := newFake(t, Options{})
+			c.checkResponses = false
+			s.InjectFault(f)
+			if f.DropConnection {
+				req, _ := http.NewRequest("POST", s.URL+APIPrefix+"/users", strings.NewReader(`{"first_name":"Ada"}`))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "token "+c.token)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+					t.Fatalf("want a transport error, got status %d", resp.StatusCode)
+				}
+			} else {
+				c.errorBody(c.call("POST", "/users", nil, map[string]any{"first_name": "Ada"}, http.StatusInternalServerError, nil))
+			}
+			if users := s.Users(); len(users) != 1 || users[0].FirstName != "Ada" {
+				t.Fatalf("users after the failed answer: %+v, want the one it made", users)
+			}
+			// Unauthenticated, nothing is served before the fault either.
+			s.InjectFault(Fault{Method: "POST", Path: "/users", Status: 500, AfterActing: true, Times: 1})
+			c.token = "wrong"
+			c.call("POST", "/users", nil, map[string]any{"first_name": "Eve"}, http.StatusInternalServerError, nil)
+			if n := len(s.Users()); n != 1 {
+				t.Errorf("%d users: an unauthenticated request acted", n)
+			}
+		})
+	}
+}
+
+// Chaos decides by user, not by the id a user happened to get: users
+// created in another order see the same faults.
+func TestChaosFollowsUsersNotIDs(t *testing.T) {
+	names := []string{"Ada", "Bob", "Cy", "Di", "Ed"}
+	outcomes := func(order []string) map[string][]int {
+		s, c := newFake(t, Options{})
+		c.checkResponses = false
+		chaos := fakehttp.NewChaos(fakehttp.NewSchedule(3), fakehttp.Chance[Fault]{Fault: Fault{Method: "GET", Status: 503}, Share: 0.3})
+		s.InjectChaos(chaos)
+		ids := map[string]string{}
+		for _, n := range order {
+			ids[n] = c.newUser(n, "X", "").ID
+		}
+		out := map[string][]int{}
+		for _, n := range names {
+			for range 10 {
+				out[n] = append(out[n], c.do("GET", "/users/"+ids[n], nil, nil).status)
+			}
+		}
+		if fired := chaos.Fired()[0]; fired == 0 || fired == len(names)*10 {
+			t.Errorf("%d of %d requests failed, want about 30%%", fired, len(names)*10)
+		}
+		return out
+	}
+	reversed := slices.Clone(names)
+	slices.Reverse(reversed)
+	if a, b := outcomes(names), outcomes(reversed); !maps.EqualFunc(a, b, slices.Equal) {
+		t.Errorf("same seed, other creation order, other faults:\n%v\n%v", a, b)
+	}
 }
 
 func TestLatency(t *testing.T) {

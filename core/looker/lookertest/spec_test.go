@@ -139,6 +139,12 @@ func TestServerReportsViolations(t *testing.T) {
 		{"unknown query param", func(c *client) {
 			c.call("GET", "/users/search", url.Values{"emial": {"a"}}, nil, http.StatusOK, nil)
 		}, `query parameter "emial" is not declared`},
+		{"create with ui_state", func(c *client) {
+			c.call("POST", "/users", nil, map[string]any{"ui_state": map[string]string{"k": "v"}}, http.StatusOK, nil)
+		}, ""},
+		{"ui_state value not a string", func(c *client) {
+			c.call("POST", "/users", nil, map[string]any{"ui_state": map[string]any{"k": 1}}, http.StatusUnprocessableEntity, nil)
+		}, "body.ui_state.k: want a string"},
 		{"valid search", func(c *client) {
 			c.call("GET", "/users/search", url.Values{"email": {"a%"}, "limit": {"5"}}, nil, http.StatusOK, nil)
 		}, ""},

@@ -21,6 +21,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/onboard-dev/onboard/internal/fakehttp"
 )
 
 const (
@@ -64,6 +67,7 @@ type Server struct {
 	messages  []Message
 	sandboxed []Message
 	faults    []*fault
+	chaos     *fakehttp.Chaos[fakehttp.Reply]
 	seq       int
 }
 
@@ -144,6 +148,42 @@ func (s *Server) InjectFault(status int, body string, retryAfter string, times i
 	s.faults = append(s.faults, &fault{status: status, body: body, retryAfter: retryAfter, remaining: times})
 }
 
+// InjectChaos refuses requests at random, reproducibly (see fakehttp.Chaos),
+// once their body is read and before it is validated: a request takes a
+// chance's Reply by its share. The draw is keyed by the recipients, so a
+// person meets the same refusals whatever order the emails arrive in.
+// Faults added with InjectFault are served first.
+func (s *Server) InjectChaos(c *fakehttp.Chaos[fakehttp.Reply]) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chaos = c
+}
+
+// chaosReply is the chaos answer for a request with body raw, if any.
+func (s *Server) chaosReply(raw []byte) (fakehttp.Reply, bool) {
+	s.mu.Lock()
+	c := s.chaos
+	s.mu.Unlock()
+	if c == nil {
+		return fakehttp.Reply{}, false
+	}
+	var req struct {
+		Personalizations []struct {
+			To []struct {
+				Email string `json:"email"`
+			} `json:"to"`
+		} `json:"personalizations"`
+	}
+	_ = json.Unmarshal(raw, &req) // an unreadable body is keyed "" and refused later
+	var to []string
+	for _, p := range req.Personalizations {
+		for _, a := range p.To {
+			to = append(to, strings.ToLower(a.Email))
+		}
+	}
+	return c.Pick(strings.Join(to, ","), func(fakehttp.Reply) bool { return true })
+}
+
 // ClearFaults drops all pending faults.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
@@ -200,6 +240,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeErrors(w, http.StatusBadRequest, apiErr("", "Bad Request"))
+		return
+	}
+	if reply, ok := s.chaosReply(raw); ok {
+		reply.Write(w, func(w http.ResponseWriter, status int) { writeErrors(w, status, apiErr("", http.StatusText(status))) })
 		return
 	}
 	req, errs := decodeRequest(raw)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/internal/fakehttp"
 )
 
 const testKey = "SG.test-key"
@@ -445,6 +447,49 @@ func TestInjectFault(t *testing.T) {
 	}
 	if n := len(srv.Messages()); n != 2 {
 		t.Fatalf("got %d messages, want 2", n)
+	}
+}
+
+// Chaos refuses a recipient's emails by their address, so every run with a
+// seed refuses the same ones, and a refused email is not delivered.
+func TestChaosRefusesByRecipient(t *testing.T) {
+	run := func(order []int) (map[string][]int, int) {
+		srv := newServer(t)
+		srv.InjectChaos(fakehttp.NewChaos(fakehttp.NewSchedule(5),
+			fakehttp.Chance[fakehttp.Reply]{Fault: fakehttp.Reply{Status: http.StatusTooManyRequests, RetryAfter: "1"}, Share: 0.3}))
+		got := map[string][]int{}
+		for _, i := range order {
+			b := validBody()
+			to := fmt.Sprintf("p%d@example.com", i)
+			firstPersonalization(b)["to"] = []any{map[string]any{"email": to}}
+			for range 3 {
+				r := post(t, srv, b)
+				if r.status == http.StatusTooManyRequests && (r.header.Get("Retry-After") != "1" || decodeErrors(t, r)[0].Message != "Too Many Requests") {
+					t.Fatalf("refusal %s", r.body)
+				}
+				got[to] = append(got[to], r.status)
+			}
+		}
+		return got, len(srv.Messages())
+	}
+	first, delivered := run([]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	again, _ := run([]int{9, 8, 7, 6, 5, 4, 3, 2, 1, 0})
+	if !maps.EqualFunc(first, again, slices.Equal) {
+		t.Errorf("one seed refused other emails in another order:\n%v\n%v", first, again)
+	}
+	if delivered == 0 || delivered == 30 {
+		t.Errorf("%d of 30 emails delivered, want about 70%%", delivered)
+	}
+	accepted := 0
+	for _, statuses := range first {
+		for _, st := range statuses {
+			if st == http.StatusAccepted {
+				accepted++
+			}
+		}
+	}
+	if accepted != delivered {
+		t.Errorf("%d accepted, %d delivered", accepted, delivered)
 	}
 }
 

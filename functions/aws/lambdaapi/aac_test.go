@@ -24,7 +24,7 @@ func aacHarness(t *testing.T) (*harness, *aactest.Server) {
 		"AAC_TOKEN_URL":      fake.TokenURL(),
 		"AAC_CLIENT_ID":      fake.ClientID(),
 		"AAC_REFRESH_TOKENS": string(seeds),
-	}, 0), fake
+	}, 0, nil), fake
 }
 
 // An SQS batch of ten runs eight records at a time, yet its invites reach

@@ -25,6 +25,7 @@ import (
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/functions/aws/internal/awstest"
 	"github.com/onboard-dev/onboard/functions/aws/lambdaapi"
 	"github.com/onboard-dev/onboard/internal/emulators"
@@ -43,10 +44,12 @@ type harness struct {
 // settings, an empty value removing one.
 func newHarness(t *testing.T, env map[string]string, concurrency int) *harness {
 	t.Helper()
-	return harnessFor(t, awstest.Start(t), env, concurrency)
+	return harnessFor(t, awstest.Start(t), env, concurrency, nil)
 }
 
-func harnessFor(t *testing.T, fakes *awstest.Fakes, env map[string]string, concurrency int) *harness {
+// harnessFor builds the function against fakes; stores registers
+// ONBOARD_STORE schemes besides "file", as the entry point does.
+func harnessFor(t *testing.T, fakes *awstest.Fakes, env map[string]string, concurrency int, stores map[string]state.Backend) *harness {
 	t.Helper()
 	h := &harness{fakes: fakes, logs: &awstest.Buffer{}}
 	vars := maps.Clone(fakes.Env)
@@ -60,6 +63,7 @@ func harnessFor(t *testing.T, fakes *awstest.Fakes, env map[string]string, concu
 		Log:            log,
 		Redactor:       redactor,
 		SecretBackends: map[string]app.SecretBackend{"aws": lambdaapi.SecretsManager},
+		StoreBackends:  stores,
 	})
 	h.fn = lambdaapi.New(h.inst, log, concurrency)
 	t.Cleanup(func() {
@@ -480,7 +484,7 @@ func TestSQSConcurrencyIsBounded(t *testing.T) {
 		inFlight--
 		mu.Unlock()
 	})
-	h := harnessFor(t, fakes, map[string]string{"LOOKERSDK_BASE_URL": gate}, bound)
+	h := harnessFor(t, fakes, map[string]string{"LOOKERSDK_BASE_URL": gate}, bound, nil)
 
 	var batch []events.SQSMessage
 	for i := range records {
@@ -507,7 +511,7 @@ func TestSQSAnswersBeforeTheDeadline(t *testing.T) {
 			<-r.Context().Done()
 		}
 	})
-	h := harnessFor(t, fakes, map[string]string{"LOOKERSDK_BASE_URL": slow}, 0)
+	h := harnessFor(t, fakes, map[string]string{"LOOKERSDK_BASE_URL": slow}, 0, nil)
 	if _, err := h.inst.App(context.Background()); err != nil {
 		t.Fatal(err)
 	}
