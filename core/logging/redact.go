@@ -147,6 +147,23 @@ func (r *Redactor) RedactJSON(doc []byte) []byte {
 	return append(out, doc[last:]...)
 }
 
+// Scrub masks values in s in every form a Redactor looks for. It is for
+// code that shortens upstream text before it reaches a Redactor: a secret's
+// encoded form cut in two is no longer found, so masking must come first.
+// Values shorter than 4 bytes are not searched for.
+func Scrub(s string, values ...string) string {
+	var long []string
+	for _, v := range values {
+		if len(v) >= headLen {
+			long = append(long, v)
+		}
+	}
+	if len(long) == 0 {
+		return s
+	}
+	return newMatcher(long).redact(s)
+}
+
 // matcher finds every registered form of every secret in one pass: a
 // bitmap of the forms' first four bytes (hashed) rules out almost every
 // position at the cost of one lookup, and only the rest compare against the
