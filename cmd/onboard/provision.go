@@ -104,7 +104,7 @@ Flags:
 		plan = &core.Plan{}
 		ctx = core.WithPlan(ctx, plan)
 	}
-	res, herr := l.app.Engine.Handle(ctx, norm, core.Meta{Trigger: "cli"})
+	res, herr := l.handle(ctx, norm, core.Meta{Trigger: "cli"})
 	if *asJSON {
 		_ = json.NewEncoder(stdout).Encode(res)
 	} else {

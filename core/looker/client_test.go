@@ -277,7 +277,7 @@ func TestRefusedLoginEchoesNothing(t *testing.T) {
 			t.Fatalf("%d: login succeeded", status)
 		}
 		msg := err.Error()
-		if found := leakcheck.Find(msg, map[string]string{"client secret": echoSecret}); found != nil || strings.Contains(msg, "refused POST") {
+		if found := leakcheck.Find(msg, map[string]string{"client secret": echoSecret}); found != nil || strings.Contains(msg, fakehttp.EchoMarker) {
 			t.Errorf("%d: the error echoes the answer (%v): %s", status, found, msg)
 		}
 		if !strings.Contains(msg, "LOOKERSDK_") || httpretry.StatusOf(err) != status {

@@ -16,6 +16,9 @@ import (
 	"testing"
 )
 
+// EchoMarker starts every echo, so a test can tell an echo got through.
+const EchoMarker = "echo of the refused request:"
+
 // EchoingProxy starts, for the test's duration, a reverse proxy to upstream
 // that answers the requests refuse picks (it returns the status to answer
 // with; 0 passes the request on) with an error body echoing the request:
@@ -55,7 +58,7 @@ func EchoingProxy(tb testing.TB, upstream string, refuse func(*http.Request) int
 
 func dumpRequest(r *http.Request, body []byte) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "refused %s %s\n", r.Method, r.URL.RequestURI())
+	fmt.Fprintf(&b, "%s %s %s\n", EchoMarker, r.Method, r.URL.RequestURI())
 	for _, k := range slices.Sorted(maps.Keys(r.Header)) {
 		fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(r.Header[k], ", "))
 	}
