@@ -28,8 +28,11 @@ func New(w io.Writer, level slog.Leveler, redactor *Redactor) *slog.Logger {
 					a.Key = "message"
 				}
 			}
-			if a.Value.Kind() == slog.KindString {
-				a.Value = slog.StringValue(redactor.Redact(a.Value.String()))
+			switch v := a.Value.Any().(type) {
+			case string:
+				a.Value = slog.StringValue(redactor.Redact(v))
+			case error: // logged as its text, which may quote an upstream
+				a.Value = slog.StringValue(redactor.Redact(v.Error()))
 			}
 			return a
 		},

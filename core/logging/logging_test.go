@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -122,6 +123,20 @@ func TestRedactJSON(t *testing.T) {
 	}
 	if plain := r.RedactJSON([]byte("not json " + leakySecret)); strings.Contains(string(plain), leakySecret) {
 		t.Errorf("text that is not JSON was not masked: %s", plain)
+	}
+}
+
+// A log line masks secrets in its message and in string and error
+// attributes, whatever their nesting.
+func TestLoggerMasksEveryTextAttribute(t *testing.T) {
+	var out bytes.Buffer
+	r := &Redactor{}
+	log := New(&out, slog.LevelInfo, r)
+	r.Add(leakySecret)
+	echo := echoes(leakySecret)["query escaped"]
+	log.Info("refused: "+echo, "reason", echo, "error", errors.New(echo), slog.Group("upstream", "body", echo))
+	if found := leakcheck.Find(out.String(), map[string]string{"secret": leakySecret}); found != nil || strings.Count(out.String(), Mask) != 4 {
+		t.Errorf("%v in %s", found, out.String())
 	}
 }
 
