@@ -75,6 +75,19 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 	return l, nil
 }
 
+// handle runs one request through the engine. The CLI prints the error
+// and writes it to failures files, so its text passes through the
+// redactor: a cause may quote what an upstream echoed.
+func (l *local) handle(ctx context.Context, req core.Request, meta core.Meta) (core.Result, *core.Error) {
+	res, err := l.app.Engine.Handle(ctx, req, meta)
+	if err != nil {
+		shown := *err
+		shown.Message = l.instance.Redact(err.Message)
+		err = &shown
+	}
+	return res, err
+}
+
 // sandboxNote tells the user their command ran against fakes.
 func (l *local) sandboxNote(w io.Writer) {
 	if l.box != nil {

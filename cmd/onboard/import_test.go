@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/internal/fakehttp"
+	"github.com/onboard-dev/onboard/internal/leakcheck"
 )
 
 // importWorld is a Looker and SendGrid that outlive the CLI runs of a test,
@@ -344,5 +347,35 @@ func TestPanickingUnitFailsOnlyItsRows(t *testing.T) {
 		case want != 0 && (r.err == nil || r.err.Status != want || r.err.Message != "internal error"):
 			t.Errorf("row %d: %+v, want a 500 internal error", i, r)
 		}
+	}
+}
+
+// What the CLI prints and writes to a failures file passes through the
+// redactor: here Looker's refusals echo the request, access token included.
+func TestCLIOutputMasksEchoedSecrets(t *testing.T) {
+	w := newImportWorld(t, 0)
+	proxy := fakehttp.EchoingProxy(t, w.looker.URL, func(r *http.Request) int {
+		if r.Method == http.MethodPost && r.URL.Path == lookertest.APIPrefix+"/users" {
+			return http.StatusBadRequest
+		}
+		return 0
+	})
+	w.env = append(w.env, "LOOKERSDK_BASE_URL="+proxy)
+	out, errOut, _ := w.run("provision", "--email", "ada@example.com", "--name", "Ada Lovelace")
+	shown := out + errOut
+	out, errOut, _ = w.run("import", w.csv(t, "people-3.csv"))
+	failures, _ := os.ReadFile(filepath.Join(w.dir, "people-3.failures.csv"))
+	shown += out + errOut + string(failures)
+	if strings.Count(shown, fakehttp.EchoMarker) < 2 {
+		t.Fatalf("the refusals were not shown, so this test proves nothing:\n%s", shown)
+	}
+	secrets := map[string]string{}
+	for _, r := range w.looker.Requests() {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			secrets["Looker token "+tok] = tok
+		}
+	}
+	if found := leakcheck.Find(shown, secrets); found != nil {
+		t.Errorf("the CLI showed %v:\n%s", found, shown)
 	}
 }

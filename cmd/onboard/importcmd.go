@@ -192,7 +192,7 @@ func runLocally(ctx context.Context, l *local, rows []row, concurrency int, dryR
 			plan = &core.Plan{}
 			ctx = core.WithPlan(ctx, plan)
 		}
-		res, herr := l.app.Engine.Handle(ctx, r.req, meta)
+		res, herr := l.handle(ctx, r.req, meta)
 		if plan != nil && herr == nil {
 			planOut.Lock()
 			fmt.Fprintf(stdout, "line %d ", r.line)

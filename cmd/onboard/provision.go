@@ -116,7 +116,7 @@ Flags:
 		plan = &core.Plan{}
 		ctx = core.WithPlan(ctx, plan)
 	}
-	res, herr := l.app.Engine.Handle(ctx, norm, core.Meta{Trigger: "cli", Operator: true, Adopt: *adopt, Force: *force})
+	res, herr := l.handle(ctx, norm, core.Meta{Trigger: "cli", Operator: true, Adopt: *adopt, Force: *force})
 	if *asJSON {
 		_ = json.NewEncoder(stdout).Encode(res)
 	} else {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -584,15 +585,23 @@ func (c *Chain) tokenError(err error) error {
 	// is intact, so the request can succeed once they have.
 	c.ts.log.Error("AAC's token endpoint refused the refresh request: check AAC_CLIENT_ID and AAC_TOKEN_URL", "chain", c.label, "error", te.Error())
 	e := core.Unavailable(TargetName, adminRetryAfter, err)
-	e.Message = fmt.Sprintf("AAC's token endpoint refused to refresh %s (%s): check AAC_CLIENT_ID and AAC_TOKEN_URL", c.label, te.Code)
+	e.Message = fmt.Sprintf("AAC's token endpoint refused to refresh %s (%s): check AAC_CLIENT_ID and AAC_TOKEN_URL", c.label, firstOf(te.Code, "HTTP "+strconv.Itoa(te.StatusCode)))
 	return e
 }
 
 // TokenError is a refusal from the token endpoint, without its body.
 type TokenError struct {
 	StatusCode int
-	Code       string // RFC 6749 error, e.g. invalid_grant
+	Code       string // an RFC 6749 error code such as invalid_grant, or empty
 	RetryAfter time.Duration
+}
+
+// oauthErrorCodes are the error codes RFC 6749 (section 5.2) lets a token
+// endpoint answer. Only these are kept from its answer: what answers there
+// may be a proxy that echoes the form it was sent, refresh token included.
+var oauthErrorCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
 }
 
 func (e *TokenError) Error() string {
@@ -615,7 +624,11 @@ func (ts *Tokens) exchange(ctx context.Context, ep endpoint, refresh string) (*o
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil {
 			// Its text would carry the body; the code is all a log needs.
-			return nil, &TokenError{StatusCode: re.Response.StatusCode, Code: re.ErrorCode, RetryAfter: retryAfter(re.Response.Header, time.Now())}
+			te := &TokenError{StatusCode: re.Response.StatusCode, RetryAfter: retryAfter(re.Response.Header, time.Now())}
+			if oauthErrorCodes[re.ErrorCode] {
+				te.Code = re.ErrorCode
+			}
+			return nil, te
 		}
 		return nil, fmt.Errorf("aac: %s: %w", tokenEndpoint, httpretry.StripURL(err))
 	}

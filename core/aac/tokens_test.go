@@ -18,6 +18,8 @@ import (
 	"github.com/onboard-dev/onboard/core/aac"
 	"github.com/onboard-dev/onboard/core/aac/aactest"
 	"github.com/onboard-dev/onboard/core/state"
+	"github.com/onboard-dev/onboard/internal/fakehttp"
+	"github.com/onboard-dev/onboard/internal/leakcheck"
 )
 
 // coldStart: n instances with nothing cached, sharing one store, each
@@ -466,5 +468,32 @@ func TestRotatedPairKeptWhenTheStoreFails(t *testing.T) {
 	checkLinear(t, w.fake.Refreshes(), g.RefreshToken)
 	if stored, _, _, _ := storedHead(t, w.store, aac.WorkspaceChainKey(w.fake.URL, workspace)); stored != w.fake.LiveRefreshToken(g.Chain) {
 		t.Error("the stored refresh token is not the live one")
+	}
+}
+
+// Whatever answers at the token endpoint may be a proxy that echoes the
+// form it was sent, refresh token included: a refusal's answer and log name
+// the settings to check and carry no word of that answer, at any status.
+func TestRefusedRefreshEchoesNothing(t *testing.T) {
+	for _, status := range []int{400, 401, 503} {
+		w := newWorld(t, aactest.Options{}, nil)
+		g := w.seedSecret(workspace, w.wsID)
+		tokenPath := aactest.TokenPath
+		proxy := fakehttp.EchoingProxy(t, w.fake.URL, func(r *http.Request) int {
+			if r.URL.Path == tokenPath {
+				return status
+			}
+			return 0
+		})
+		in := w.instance(t, func(c *aac.Config) { c.TokenURL = proxy + tokenPath })
+		_, err := in.provision("ada@example.com")
+		ce := asCoreError(t, err)
+		shown := ce.Error() + "\n" + ce.Err.Error() + "\n" + in.logs.String()
+		if found := leakcheck.Find(shown, map[string]string{"refresh token": g.RefreshToken}); found != nil || strings.Contains(shown, fakehttp.EchoMarker) {
+			t.Errorf("%d: the token endpoint's answer was echoed (%v):\n%s", status, found, shown)
+		}
+		if status < 500 && !strings.Contains(ce.Error(), "AAC_CLIENT_ID") {
+			t.Errorf("%d: answer %q names no setting to check", status, ce.Error())
+		}
 	}
 }

@@ -146,9 +146,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	getenv, log, redactor, cfg, secret, get := env.getenv, env.log, env.redactor, env.cfg, env.secret, env.get
 
 	a := &App{Config: cfg, Log: log}
-	if a.Store, err = OpenStore(ctx, getenv, opts); err != nil {
+	store, err := OpenStore(ctx, getenv, opts)
+	if err != nil {
 		return nil, err
 	}
+	a.Store = auditRedacting{Store: store, redactor: redactor}
 	var targets []core.Target
 	if getenv("LOOKERSDK_BASE_URL") != "" {
 		lcfg, err := looker.ConfigFromEnv(get)
@@ -163,6 +165,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			s, err := secret(ctx, "LOOKERSDK_CLIENT_SECRET")
 			return id, s, err
 		}
+		lcfg.LoggedIn = func(token string) { redactor.Rotate(lookerTokenSlot, token) }
 		a.looker = looker.NewTarget(looker.New(lcfg, nil), cfg.Email.Provider, log)
 		targets = append(targets, a.looker)
 	}
@@ -197,7 +200,8 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			Insecure: getenv("ONBOARD_INSECURE_NO_AUTH") == "1",
 			Replays:  a.Store,
 		},
-		Log: log,
+		Log:      log,
+		Redactor: redactor,
 	}
 	if get("ONBOARD_WEBHOOK_SECRET") == "" {
 		if getenv("ONBOARD_INSECURE_NO_AUTH") == "1" {
@@ -377,14 +381,18 @@ func (a *App) Warm(ctx context.Context) {
 // that a cold start's config, secrets and Looker login overlap the platform's
 // own start-up, and hands it to requests once ready.
 type Instance struct {
-	ready chan struct{}
-	app   *App
-	err   error
+	ready    chan struct{}
+	app      *App
+	err      error
+	redactor *logging.Redactor
 }
 
 // Start begins building an App with opts.
 func Start(opts Options) *Instance {
-	in := &Instance{ready: make(chan struct{})}
+	if opts.Redactor == nil {
+		opts.Redactor = &logging.Redactor{}
+	}
+	in := &Instance{ready: make(chan struct{}), redactor: opts.Redactor}
 	go func() {
 		defer close(in.ready)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

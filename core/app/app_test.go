@@ -25,10 +25,11 @@ import (
 )
 
 // Distinctive secret values: any appearance in a log or answer is a leak.
+// Their "/+&<=" make every URL and JSON encoding differ from the raw value.
 const (
-	webhookSecret = "whsec-LEAKCHECK-7f3a9c"
-	lookerSecret  = "looker-LEAKCHECK-91be2d"
-	sendgridKey   = "SG.LEAKCHECK-4c1d77e0aa"
+	webhookSecret = "whsec/LEAKCHECK+7f3a9c&<="
+	lookerSecret  = "looker/LEAKCHECK+91be2d&<="
+	sendgridKey   = "SG.LEAKCHECK/4c1d77e0aa+&<="
 )
 
 type harness struct {
@@ -38,7 +39,10 @@ type harness struct {
 	logs     *logbuf.Buffer
 }
 
-func newHarness(t testing.TB, env map[string]string) *harness {
+// newHarness starts an App against fakes. env overrides its settings;
+// tweaks, run once the fakes are up, may rewrite them (to put a proxy in
+// front of a fake, say).
+func newHarness(t testing.TB, env map[string]string, tweaks ...func(h *harness, vars map[string]string)) *harness {
 	t.Helper()
 	cfg, err := core.LoadConfig(configPath(t))
 	if err != nil {
@@ -62,6 +66,9 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	}
 	for k, v := range env {
 		vars[k] = v
+	}
+	for _, tweak := range tweaks {
+		tweak(h, vars)
 	}
 	redactor := &logging.Redactor{}
 	h.app, err = New(context.Background(), Options{

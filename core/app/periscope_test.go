@@ -15,8 +15,8 @@ import (
 
 // Distinctive Periscope keys: any appearance in a log or answer is a leak.
 const (
-	periscopeKeyAcme = "psk-LEAKCHECK-app-acme-31c9"
-	periscopeKeyBeta = "psk-LEAKCHECK-app-beta-8d02"
+	periscopeKeyAcme = "psk/LEAKCHECK+app-acme-31c9&<="
+	periscopeKeyBeta = "psk/LEAKCHECK+app-beta-8d02&<="
 	periscopeSites   = `{"acme":"` + periscopeKeyAcme + `","beta":"` + periscopeKeyBeta + `"}`
 )
 

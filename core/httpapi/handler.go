@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/logging"
 )
 
 // BulkConcurrency bounds how many items of one bulk body run at once, so one
@@ -26,6 +28,9 @@ type Handler struct {
 	Engine *core.Engine
 	Auth   *core.WebhookAuth
 	Log    *slog.Logger
+	// Redactor masks every secret in every answer body: an error's text may
+	// quote what an upstream echoed. Nil masks nothing (tests).
+	Redactor *logging.Redactor
 }
 
 // ServeHTTP implements http.Handler.
@@ -35,14 +40,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Answers without authentication and without touching a target, so a
 		// load balancer or uptime check can call it freely.
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "use GET"})
+			h.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "use GET"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		h.writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	case "/":
 		h.provision(w, r)
 	default:
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found: POST requests to /"})
+		h.writeJSON(w, http.StatusNotFound, errorBody{Error: "not found: POST requests to /"})
 	}
 }
 
@@ -56,7 +61,7 @@ type errorBody struct {
 func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "use POST"})
+		h.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "use POST"})
 		return
 	}
 	requestID := core.NewRequestID()
@@ -66,28 +71,28 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "body larger than 1 MiB"})
+			h.writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "body larger than 1 MiB"})
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "could not read the body"})
+		h.writeJSON(w, http.StatusBadRequest, errorBody{Error: "could not read the body"})
 		return
 	}
 	if err := h.Auth.Verify(r.Context(), r.Header, body); err != nil {
 		if errors.Is(err, core.ErrAuthUnavailable) {
 			log.Error("webhook authentication could not be checked", "error", err.Error())
 			w.Header().Set("Retry-After", strconv.Itoa(int(core.DefaultRetryAfterUnavailable.Seconds())))
-			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily unavailable, retry later"})
+			h.writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily unavailable, retry later"})
 			return
 		}
 		log.Warn("webhook authentication failed", "reason", err.Error(), "remote", r.RemoteAddr)
-		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unauthorized"})
+		h.writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unauthorized"})
 		return
 	}
 	items, bulk, perr := core.ParseBody(r.Header.Get("Content-Type"), body)
 	if perr != nil {
 		log.Warn("request rejected", "status", perr.Status, "field", perr.Field, "reason", perr.Message)
 		rep := errorReply(perr, nil, requestID)
-		writeJSON(w, rep.httpStatus, rep.body)
+		h.writeJSON(w, rep.httpStatus, rep.body)
 		return
 	}
 	meta := core.Meta{RequestID: requestID, Trigger: "http"}
@@ -96,7 +101,7 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 		if rep.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(rep.retryAfter))
 		}
-		writeJSON(w, rep.httpStatus, rep.body)
+		h.writeJSON(w, rep.httpStatus, rep.body)
 		return
 	}
 	var valid []core.Request
@@ -108,10 +113,10 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 	if err := h.Engine.Config.CheckBulk(valid, false); err != nil {
 		log.Warn("bulk request refused", "reason", err.Message)
 		rep := errorReply(err, nil, requestID)
-		writeJSON(w, rep.httpStatus, rep.body)
+		h.writeJSON(w, rep.httpStatus, rep.body)
 		return
 	}
-	writeJSON(w, http.StatusMultiStatus, h.answerBulk(r.Context(), items, meta))
+	h.writeJSON(w, http.StatusMultiStatus, h.answerBulk(r.Context(), items, meta))
 }
 
 // reply is the answer to one request. In a 207 bulk answer each element is
@@ -195,12 +200,15 @@ func bodyOf(e *core.Error, targets map[string]core.TargetResult, requestID strin
 	return errorBody{Error: msg, Field: e.Field, Targets: targets, RequestID: requestID}
 }
 
-func writeJSON(w http.ResponseWriter, status int, body any) {
+// writeJSON is the one way an answer leaves: through the redactor.
+func (h *Handler) writeJSON(w http.ResponseWriter, status int, body any) {
+	var buf bytes.Buffer
+	_ = json.NewEncoder(&buf).Encode(body)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	_, _ = w.Write(h.Redactor.RedactJSON(buf.Bytes()))
 }
 
 func (h *Handler) logger() *slog.Logger {

@@ -99,20 +99,40 @@ func (s loginSource) Token() (*oauth2.Token, error) {
 		contentType: "application/x-www-form-urlencoded", body: []byte(form.Encode()),
 	}, "", &tok)
 	if err != nil {
-		var apiErr *APIError
-		if errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusNotFound || apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden) {
-			apiErr.Message = "Looker refused the API credentials: check LOOKERSDK_CLIENT_ID and LOOKERSDK_CLIENT_SECRET"
-		}
-		return nil, err
+		return nil, loginRefused(err)
 	}
 	if tok.AccessToken == "" {
 		return nil, errors.New("looker: POST /login: answer carried no access token")
+	}
+	if s.c.cfg.LoggedIn != nil {
+		s.c.cfg.LoggedIn(tok.AccessToken)
 	}
 	t := &oauth2.Token{AccessToken: tok.AccessToken, TokenType: "Bearer"}
 	if tok.ExpiresIn > 0 {
 		t.Expiry = time.Now().Add(time.Duration(tok.ExpiresIn) * time.Second)
 	}
 	return t, nil
+}
+
+// loginRefused replaces Looker's answer to a failed login with a fixed one
+// naming the settings to check. The login's answer is never shown: what
+// answered may be a proxy or a look-alike that echoes the form it was sent,
+// client secret included.
+func loginRefused(err error) error {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		return err
+	}
+	fixed := &APIError{StatusCode: apiErr.StatusCode, Operation: apiErr.Operation, RetryAfter: apiErr.RetryAfter}
+	switch status := apiErr.StatusCode; {
+	case status == http.StatusNotFound || status == http.StatusUnauthorized || status == http.StatusForbidden:
+		fixed.Message = "Looker refused the API credentials: check LOOKERSDK_CLIENT_ID and LOOKERSDK_CLIENT_SECRET (an API key pair of onboard's Looker user)"
+	case status == http.StatusTooManyRequests || status >= 500:
+		fixed.Message = "the Looker login is unavailable; if this lasts, check that LOOKERSDK_BASE_URL is the Looker API host (e.g. https://acme.cloud.looker.com) and that no proxy in between is failing"
+	default:
+		fixed.Message = "Looker refused the login request: check that LOOKERSDK_BASE_URL is the Looker API host (e.g. https://acme.cloud.looker.com), then LOOKERSDK_CLIENT_ID and LOOKERSDK_CLIENT_SECRET"
+	}
+	return fixed
 }
 
 // token returns a valid token and the generation it belongs to. A caller whose

@@ -14,6 +14,8 @@ import (
 
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
+	"github.com/onboard-dev/onboard/internal/fakehttp"
+	"github.com/onboard-dev/onboard/internal/leakcheck"
 )
 
 // newTestClient returns a client for a spec-validating fake with fast retries.
@@ -301,5 +303,70 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if s := (Config{ClientSecret: "hunter2-secret"}).String(); strings.Contains(s, "hunter2") {
 		t.Errorf("Config.String leaks the secret: %s", s)
+	}
+}
+
+// echoSecret has the characters that URL and JSON escaping change, so a
+// leak in any encoding shows.
+const echoSecret = `LEAK/s3cr+t&"k=y`
+
+// A login refused by whatever answers at LOOKERSDK_BASE_URL (here a proxy
+// that echoes the request, form and all) gives a fixed message naming the
+// settings to check, never a word of the answer, at any status.
+func TestRefusedLoginEchoesNothing(t *testing.T) {
+	for _, status := range []int{400, 401, 403, 404, 422, 429, 502, 503} {
+		srv := lookertest.NewTestServer(t, lookertest.Options{ClientSecret: echoSecret})
+		proxy := fakehttp.EchoingProxy(t, srv.URL, func(r *http.Request) int {
+			if strings.HasSuffix(r.URL.Path, "/login") {
+				return status
+			}
+			return 0
+		})
+		c := New(Config{BaseURL: proxy, ClientID: lookertest.DefaultClientID, ClientSecret: echoSecret,
+			Timeout: 5 * time.Second, MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}, nil)
+		err := c.Login(context.Background())
+		if err == nil {
+			t.Fatalf("%d: login succeeded", status)
+		}
+		msg := err.Error()
+		if found := leakcheck.Find(msg, map[string]string{"client secret": echoSecret}); found != nil || strings.Contains(msg, fakehttp.EchoMarker) {
+			t.Errorf("%d: the error echoes the answer (%v): %s", status, found, msg)
+		}
+		if !strings.Contains(msg, "LOOKERSDK_") || httpretry.StatusOf(err) != status {
+			t.Errorf("%d: %q (status %d): want the status kept and the setting to check named", status, msg, httpretry.StatusOf(err))
+		}
+	}
+}
+
+// Each access token is handed to Config.LoggedIn as soon as Looker issues
+// it, before any call carries it, so the redactor knows it first.
+func TestLoggedInLearnsEveryToken(t *testing.T) {
+	srv := lookertest.NewTestServer(t, lookertest.Options{})
+	sentWith := func(tok string) bool {
+		for _, r := range srv.Requests() {
+			if r.Header.Get("Authorization") == "Bearer "+tok {
+				return true
+			}
+		}
+		return false
+	}
+	var learned []string
+	c := New(Config{
+		BaseURL: srv.URL, ClientID: lookertest.DefaultClientID, ClientSecret: lookertest.DefaultClientSecret, Timeout: 5 * time.Second,
+		LoggedIn: func(tok string) {
+			if sentWith(tok) {
+				t.Errorf("token %q was used before it was learned", tok)
+			}
+			learned = append(learned, tok)
+		},
+	}, nil)
+	for range 2 {
+		if _, err := c.Roles(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		srv.RevokeTokens() // the next call is refused and logs in again
+	}
+	if len(learned) != 2 || learned[0] == learned[1] || !sentWith(learned[0]) || !sentWith(learned[1]) {
+		t.Fatalf("learned %q: want both tokens the calls used", learned)
 	}
 }

@@ -22,6 +22,10 @@ type Config struct {
 	// Credentials, when set, is asked at every login instead of ClientID and
 	// ClientSecret, so rotated API credentials are used without a restart.
 	Credentials func(ctx context.Context) (clientID, clientSecret string, err error)
+	// LoggedIn, when set, is given each access token as soon as a login
+	// returns it, before anything uses it: the log redactor learns it there,
+	// so an upstream error that echoes it is masked.
+	LoggedIn func(accessToken string)
 
 	// Retry policy; zero values take the defaults.
 	MaxAttempts int

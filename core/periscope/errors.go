@@ -14,14 +14,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
+	"github.com/onboard-dev/onboard/core/logging"
 )
 
 // maxMessage bounds how much of an error body is kept: enough to read
 // Periscope's reason, not enough to flood a log line or an HTTP answer.
 const maxMessage = 300
-
-// redacted replaces a secret found where it should never be.
-const redacted = "[redacted]"
 
 // APIError is a non-2xx answer from Periscope. The API's error bodies are
 // not documented, so Message is whatever the body said, reduced to one
@@ -173,14 +171,11 @@ func textOf(v any) string {
 	return ""
 }
 
-// scrub removes key from s. Keys shorter than 4 characters are not
-// searched for: they would shred ordinary text and protect nothing.
-func scrub(s, key string) string {
-	if len(key) < 4 {
-		return s
-	}
-	return strings.ReplaceAll(s, key, redacted)
-}
+// scrub removes key from s, in any encoding (a proxy may echo it URL- or
+// base64-encoded), before the text is cut short. Keys shorter than 4
+// characters are not searched for: they would shred ordinary text and
+// protect nothing.
+func scrub(s, key string) string { return logging.Scrub(s, key) }
 
 func oneLine(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")

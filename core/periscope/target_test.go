@@ -2,6 +2,7 @@ package periscope
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,9 +18,11 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
+	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/filestore"
+	"github.com/onboard-dev/onboard/internal/leakcheck"
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
@@ -461,11 +464,12 @@ func TestUnknownErrorBodiesAreKept(t *testing.T) {
 
 func TestKeysNeverLeave(t *testing.T) {
 	// beta is sent a wrong key, and acme answers with bodies that echo the
-	// request's headers, as a debugging proxy might.
+	// request's headers, as a debugging proxy might: as is, or encoded.
 	wrong := "psk-LEAKCHECK-wrong-0b9e3d11"
 	f := newFixture(t, setup{keys: map[string]string{"acme": keyAcme, "beta": wrong}})
 	f.fake.InjectFault(periscopetest.Fault{Site: "acme", Method: "POST", Path: "/api/v1/groups", Status: 400,
-		Body: `{"error":"bad request; headers: HTTP-X-PARTNER-AUTH: acme:` + keyAcme + `"}`})
+		Body: `{"error":"bad request; headers: HTTP-X-PARTNER-AUTH: acme:` + keyAcme + `; as base64: ` +
+			base64.StdEncoding.EncodeToString([]byte("acme:"+keyAcme)) + `"}`})
 	f.fake.InjectFault(periscopetest.Fault{Site: "acme", Method: "GET", Path: "/api/v1/users", Status: 503,
 		Body: "upstream said HTTP-X-PARTNER-AUTH=acme:" + keyAcme, ContentType: "text/plain", Times: 1})
 
@@ -485,13 +489,11 @@ func TestKeysNeverLeave(t *testing.T) {
 		texts = append(texts, fmt.Sprintf("%+v", r))
 	}
 	for _, s := range texts {
-		for _, k := range []string{keyAcme, keyBeta, wrong} {
-			if strings.Contains(s, k) {
-				t.Fatalf("a key leaked: %s", s)
-			}
+		if found := leakcheck.Find(s, map[string]string{"acme": keyAcme, "beta": keyBeta, "wrong": wrong}); found != nil {
+			t.Fatalf("%v leaked: %s", found, s)
 		}
 	}
-	if !strings.Contains(f.logs.String(), redacted) {
+	if !strings.Contains(f.logs.String(), logging.Mask) {
 		t.Errorf("the echoed key was not visibly redacted in the logs: %s", f.logs.String())
 	}
 	if !strings.Contains(f.logs.String(), "Periscope refused the API key of site beta") {

@@ -3,6 +3,7 @@ package sendgrid_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core/sendgrid"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/internal/leakcheck"
 )
 
 // secretKey is distinctive so a leak is unambiguous in any error text.
@@ -311,8 +313,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 
 func assertNoSecret(t *testing.T, s string) {
 	t.Helper()
-	if strings.Contains(s, secretKey) {
-		t.Fatalf("API key leaked: %s", s)
+	if found := leakcheck.Find(s, map[string]string{"API key": secretKey}); found != nil {
+		t.Fatalf("API key leaked (%v): %s", found, s)
 	}
 }
 
@@ -322,6 +324,8 @@ func TestSecretNeverInSendErrors(t *testing.T) {
 	echo.InjectFault(500, `{"errors":[{"message":"bad key `+secretKey+`","field":null,"help":null}]}`, "", 1)
 	proxy := newFake(t, sendgridtest.Options{})
 	proxy.InjectFault(502, "upstream said Authorization: Bearer "+secretKey, "", 1)
+	encoded := newFake(t, sendgridtest.Options{})
+	encoded.InjectFault(502, "upstream said, base64-encoded: "+base64.StdEncoding.EncodeToString([]byte("Authorization: Bearer "+secretKey)), "", 1)
 	wrongKey := newFake(t, sendgridtest.Options{APIKey: "SG.other"})
 	slow := newFake(t, sendgridtest.Options{Latency: 10 * time.Second})
 	refused := closedAddr(t)
@@ -329,6 +333,7 @@ func TestSecretNeverInSendErrors(t *testing.T) {
 	cases := map[string]sendgrid.Config{
 		"bad status echoing key":    {BaseURL: echo.URL},
 		"non-JSON body echoing key": {BaseURL: proxy.URL},
+		"body echoing key base64":   {BaseURL: encoded.URL},
 		"401":                       {BaseURL: wrongKey.URL},
 		"timeout":                   {BaseURL: slow.URL, Timeout: 50 * time.Millisecond},
 		"connection refused":        {BaseURL: "http://" + refused},

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
+	"github.com/onboard-dev/onboard/core/logging"
 )
 
 // ErrTransport is matched (errors.Is) by every failure where no HTTP status
@@ -118,13 +119,9 @@ func newAPIError(status int, header http.Header, body, key string, now time.Time
 }
 
 // scrub exists because error bodies are outside our control (a proxy or a
-// misconfigured gateway may echo the Authorization header back).
-func scrub(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, redacted)
-}
+// misconfigured gateway may echo the Authorization header back, in any
+// encoding); it runs before excerpt cuts the text short.
+func scrub(s, key string) string { return logging.Scrub(s, key) }
 
 // excerpt bounds an unexpected body (e.g. an HTML 502 page) to keep logs sane.
 func excerpt(s string) string {

@@ -49,7 +49,14 @@ type pubsubMessage struct {
 //
 // A message with the onboard_task attribute runs that task instead; its
 // data is ignored.
+//
+// The framework puts a returned error's text into its answer and log, so it
+// passes through the redactor: a cause may quote what an upstream echoed.
 func (f *Functions) ProvisionPubSub(ctx context.Context, e cloudevents.Event) error {
+	return f.instance.RedactError(f.provisionPubSub(ctx, e))
+}
+
+func (f *Functions) provisionPubSub(ctx context.Context, e cloudevents.Event) error {
 	a, err := f.instance.App(ctx)
 	if err != nil {
 		// The instance could not start (the log says why): a configuration

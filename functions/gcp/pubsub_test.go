@@ -9,6 +9,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/functions/gcp"
+	"github.com/onboard-dev/onboard/internal/leakcheck"
 )
 
 // message builds a messagePublished CloudEvent as Eventarc delivers it.
@@ -168,5 +169,20 @@ func TestPubSubWaitsForAFixWhenTheInstanceCannotStart(t *testing.T) {
 	}
 	if got := logLines(logs, map[string]string{"message": "onboard failed to start", "severity": "ERROR"}); len(got) != 1 {
 		t.Errorf("the start-up failure is not logged:\n%s", logs)
+	}
+}
+
+// A nack's error text goes into the framework's answer and log, so it passes
+// through the redactor: here the message id it names happens to be a
+// secret the instance holds.
+func TestPubSubNackErrorIsRedacted(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	f.looker.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", Status: 503, Times: 1})
+	err := f.deliver(t, message{id: webhookSecret, idKey: "messageId", body: `{"email":"nack@example.com"}`})
+	if err == nil || !strings.Contains(err.Error(), "redelivered") {
+		t.Fatalf("got %v, want a nack", err)
+	}
+	if found := leakcheck.Find(err.Error(), map[string]string{"webhook secret": webhookSecret}); found != nil {
+		t.Errorf("the nack error holds %v: %s", found, err)
 	}
 }

@@ -322,18 +322,6 @@ func (s *Server) AddRole(name string) string {
 	return r.id
 }
 
-// RoleID returns the id of the role with this name (case-insensitive).
-func (s *Server) RoleID(name string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.roles {
-		if strings.EqualFold(r.name, name) {
-			return r.id, true
-		}
-	}
-	return "", false
-}
-
 // AddGroup creates a group and returns its id; duplicates panic.
 func (s *Server) AddGroup(name string) string {
 	s.mu.Lock()

@@ -85,7 +85,17 @@ type probe struct {
 // Handle serves one invocation. Its error fails the whole invocation, so it
 // is only returned for events this function cannot serve at all: a problem
 // with one SQS record never fails the others.
+//
+// Lambda hands the error's text to the invoker and the log, so it passes
+// through the redactor. Answers need no pass of their own: HTTP bodies come
+// from the HTTP handler, which masks them, and SQS and task results hold
+// only message ids and names.
 func (f *Function) Handle(ctx context.Context, event json.RawMessage) (any, error) {
+	out, err := f.handle(ctx, event)
+	return out, f.instance.RedactError(err)
+}
+
+func (f *Function) handle(ctx context.Context, event json.RawMessage) (any, error) {
 	var p probe
 	// The decoder's error is not wrapped: it quotes the event, which may hold
 	// a credential.

@@ -571,3 +571,17 @@ func TestInstanceThatFailedToStart(t *testing.T) {
 		t.Fatalf("answer %d %v %s", a.status, a.header, a.raw)
 	}
 }
+
+// Lambda hands an invocation's error to the invoker and its log, so its
+// text passes through the redactor: here an invoker's input echoed into
+// the error happens to be a secret the instance holds.
+func TestInvocationErrorsAreRedacted(t *testing.T) {
+	h := newHarness(t, nil, 0)
+	_, err := h.invoke(t, map[string]string{"onboard_task": awstest.WebhookSecret})
+	if err == nil || !strings.Contains(err.Error(), "unknown task") {
+		t.Fatalf("got %v, want the unknown task refused", err)
+	}
+	if awstest.Leaked(err.Error()) {
+		t.Errorf("the invocation error holds a secret: %s", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/internal/leakcheck"
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
@@ -63,14 +64,10 @@ func StartFor(tb testing.TB, config string) *Fakes {
 	return f
 }
 
-// Leaked reports whether output holds one of the distinctive secret values.
+// Leaked reports whether output holds one of the distinctive secret values,
+// in any encoding.
 func Leaked(output string) bool {
-	for _, v := range []string{WebhookSecret, LookerSecret, SendGridKey} {
-		if strings.Contains(output, v) {
-			return true
-		}
-	}
-	return false
+	return leakcheck.Find(output, map[string]string{"webhook secret": WebhookSecret, "Looker secret": LookerSecret, "SendGrid key": SendGridKey}) != nil
 }
 
 // Secrets are the secret settings the fakes accept.

@@ -1,0 +1,49 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"reflect"
+
+	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/state"
+)
+
+// lookerTokenSlot is the redactor's rotating slot for Looker access tokens:
+// the current one and the one before stay masked.
+const lookerTokenSlot = "looker access token"
+
+// auditRedacting is the store every App writes through. Audit records keep
+// an error's text, which may quote what an upstream echoed, so each record
+// passes through the redactor on its way in, every text field of it.
+type auditRedacting struct {
+	state.Store
+	redactor *logging.Redactor
+}
+
+func (s auditRedacting) Append(ctx context.Context, rec state.AuditRecord) error {
+	v := reflect.ValueOf(&rec).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.String {
+			f.SetString(s.redactor.Redact(f.String()))
+		}
+	}
+	return s.Store.Append(ctx, rec)
+}
+
+// Redact masks every secret this instance has read or been issued, in any
+// encoding. Entry points pass what they answer outside the HTTP handler
+// (event errors, CLI output) through it; it works before the App is ready.
+func (in *Instance) Redact(s string) string { return in.redactor.Redact(s) }
+
+// RedactError is err as a caller may see it: err itself when its text holds
+// no secret, else an error carrying only the masked text.
+func (in *Instance) RedactError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if shown := in.Redact(err.Error()); shown != err.Error() {
+		return errors.New(shown)
+	}
+	return err
+}
