@@ -118,9 +118,10 @@ func TestBulkBodyMakesOneBatchCall(t *testing.T) {
 func TestConcurrentRequestsShareOneBatchCall(t *testing.T) {
 	w := newWorld(t, aactest.Options{}, nil)
 	w.seedSecret(workspace, w.wsID)
-	// A window wider than the default: eight idempotency claims written one
-	// after another to the file store must not outlast it on a loaded machine.
-	e := engineFor(t, w, func(c *aac.Config) { c.BatchWindow, c.BatchMaxWait = 250*time.Millisecond, 2*time.Second })
+	// A window wider than the default: eight idempotency claims and person
+	// leases, written one after another to the file store (each an fsync),
+	// must not outlast it on a loaded machine.
+	e := engineFor(t, w, func(c *aac.Config) { c.BatchWindow, c.BatchMaxWait = 600*time.Millisecond, 3*time.Second })
 	out := make([]core.MessageOutcome, 8)
 	var wg sync.WaitGroup
 	for i := range out {
