@@ -66,9 +66,15 @@ type Welcome struct {
 }
 
 // Mailer delivers welcome emails and returns the provider's message id.
+// A failure it wraps ErrNotDelivered is certain the provider did not take
+// the email; any other may have been delivered, and is never sent again.
 type Mailer interface {
 	SendWelcome(context.Context, Welcome) (string, error)
 }
+
+// ErrNotDelivered marks a welcome the provider refused or was never
+// reached with, so a retry may send it: at most one welcome per person.
+var ErrNotDelivered = errors.New("the welcome email was not delivered")
 
 // Meta is what the trigger knows about a request beyond its body.
 type Meta struct {
@@ -472,14 +478,19 @@ func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Pro
 		return false, nil
 	}
 	id, err := e.sendWelcome(ctx, p, profile, res)
-	if j != nil {
+	delivered := err == nil
+	if j != nil && (delivered || errors.Is(err, ErrNotDelivered)) {
 		rec := welcomeRecord{State: welcomeSent, RequestID: res.RequestID, MessageID: id, At: time.Now().UTC()}
-		if err != nil {
+		if !delivered {
 			rec = welcomeRecord{State: welcomeDue, RequestID: res.RequestID, At: time.Now().UTC()}
 		}
 		if lerr := j.setWelcome(context.WithoutCancel(ctx), rec); lerr != nil {
 			log.Warn("recording the welcome email's state failed", "error", lerr.Error())
 		}
+	} else if j != nil {
+		// Left "sending": the provider may have taken it (a 5xx after the
+		// send, a timeout), and a second email is worse than a lost answer.
+		log.Warn("the welcome email's outcome is unknown; it will not be sent again (search the provider's activity for the request id)")
 	}
 	if err != nil {
 		log.Error("welcome email failed", "status", err.Status, "error", err.Error(), "cause", errText(err.Err))

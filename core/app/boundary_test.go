@@ -90,3 +90,33 @@ func TestALookerAdminIsNeverDeprovisioned(t *testing.T) {
 		t.Error("the admin was disabled")
 	}
 }
+
+// At most one welcome: SendGrid accepting an email and the answer being
+// lost (a 500 after delivery) leaves the welcome "sending", so the
+// redelivery does not send a second; a refusal (503 before acting) leaves
+// it due, so the redelivery sends the one.
+func TestWelcomeWithALostAnswerIsNotSentTwice(t *testing.T) {
+	for name, tc := range map[string]struct {
+		inject func(h *harness)
+		emails int
+	}{
+		"accepted, answer lost": {func(h *harness) { h.sendgrid.InjectFaultAfterDelivery(http.StatusInternalServerError, 1) }, 1},
+		"refused":               {func(h *harness) { h.sendgrid.InjectFault(http.StatusServiceUnavailable, "", "", 1) }, 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			tc.inject(h)
+			body := `{"email":"ada@example.com","name":"Ada Lovelace","idempotency_key":"form-1"}`
+			first := h.post(t, body)
+			if first.status != http.StatusServiceUnavailable {
+				t.Fatalf("first delivery: %d %s", first.status, first.raw)
+			}
+			if again := h.post(t, body); again.status != http.StatusOK {
+				t.Fatalf("redelivery: %d %s", again.status, again.raw)
+			}
+			if n := len(h.sendgrid.Messages()); n != tc.emails {
+				t.Errorf("%d welcome emails, want %d", n, tc.emails)
+			}
+		})
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
@@ -38,13 +40,28 @@ func (w *Welcomer) SendWelcome(ctx context.Context, wel core.Welcome) (string, e
 		return id, nil
 	}
 	var apiErr *APIError
+	reason := err.Error()
+	if notDelivered(err) {
+		err = fmt.Errorf("%w: %w", core.ErrNotDelivered, err)
+	}
 	switch {
 	case errors.As(err, &apiErr) && apiErr.StatusCode == 429:
 		return "", core.RateLimited("sendgrid", apiErr.RetryAfter, err)
 	case IsTemporary(err):
 		return "", core.Unavailable("sendgrid", retryAfterOf(apiErr), err)
 	}
-	return "", core.Refused("sendgrid", "SendGrid refused the welcome email: "+err.Error(), err)
+	return "", core.Refused("sendgrid", "SendGrid refused the welcome email: "+reason, err)
+}
+
+// notDelivered says whether SendGrid certainly did not take the email: it
+// answered 4xx (429 included) or 503 (its API is not available), or it was
+// never reached. A 500, 502, 504, a reset or a timeout may come after it
+// took the email.
+func notDelivered(err error) bool {
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
+		return apiErr.StatusCode < 500 || apiErr.StatusCode == http.StatusServiceUnavailable
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 func retryAfterOf(e *APIError) (d time.Duration) {

@@ -76,6 +76,9 @@ type fault struct {
 	body       string
 	retryAfter string
 	remaining  int // <= 0: until ClearFaults
+	// afterDelivery delivers the email first, then answers the fault: the
+	// answer of an accepted email is lost (a proxy's 502, a dropped reply).
+	afterDelivery bool
 }
 
 // NewServer starts a fake. It panics if OutboxDir cannot be created, like
@@ -146,6 +149,15 @@ func (s *Server) InjectFault(status int, body string, retryAfter string, times i
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &fault{status: status, body: body, retryAfter: retryAfter, remaining: times})
+}
+
+// InjectFaultAfterDelivery makes the next `times` valid emails be
+// delivered and then answered with status, as when SendGrid accepted an
+// email and the answer was lost on the way back.
+func (s *Server) InjectFaultAfterDelivery(status int, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &fault{status: status, remaining: times, afterDelivery: true})
 }
 
 // InjectChaos refuses requests at random, reproducibly (see fakehttp.Chaos),
@@ -229,7 +241,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusUnauthorized, e)
 		return
 	}
-	if f := s.nextFault(); f != nil {
+	f := s.nextFault()
+	if f != nil && !f.afterDelivery {
 		f.serve(w)
 		return
 	}
@@ -261,6 +274,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newMessageID()
 	if err := s.deliver(req.messages(id, raw, time.Now())); err != nil {
 		writeErrors(w, http.StatusInternalServerError, apiErr("", "sendgridtest: "+err.Error()))
+		return
+	}
+	if f != nil {
+		f.serve(w)
 		return
 	}
 	w.Header().Set("X-Message-Id", id)
