@@ -190,26 +190,6 @@ func TestConcurrentRequestsForOnePersonKeepEveryGrant(t *testing.T) {
 	}
 }
 
-// The person lease is renewed while a request runs: a slow run is not
-// taken over when its first lease runs out.
-func TestPersonLeaseIsRenewedWhileTheRequestRuns(t *testing.T) {
-	first, g := newGrantingEngine(t, nil)
-	first.Lease = 150 * time.Millisecond
-	second := &Engine{Config: first.Config, Targets: first.Targets, Store: first.Store, Lease: first.Lease}
-	g.pause = 600 * time.Millisecond
-	var wg sync.WaitGroup
-	wg.Go(func() { _, _ = handle(t, first, Request{Email: "ada@example.com"}, Meta{Trigger: "http"}) })
-	time.Sleep(300 * time.Millisecond) // the first lease has run out, the renewed one has not
-	_, herr := handle(t, second, Request{Email: "ada@example.com", Profile: "analyst", IdempotencyKey: "other"}, Meta{Trigger: "http"})
-	wg.Wait()
-	if herr != nil {
-		t.Fatal(herr)
-	}
-	if g.overlapped.Load() {
-		t.Error("the second request ran while the first still held the person")
-	}
-}
-
 // A 409 tells the caller to come back soon, not after the whole lease.
 func TestInProgressAnswerHasAShortRetryAfter(t *testing.T) {
 	e, _ := newGrantingEngine(t, nil)
@@ -224,28 +204,47 @@ func TestInProgressAnswerHasAShortRetryAfter(t *testing.T) {
 	}
 }
 
-// The idempotency lease is renewed while a request runs: a redelivery
-// arriving after the first lease ran out finds the request in progress
-// (409) instead of taking it over and doing the work a second time.
-func TestIdempotencyLeaseIsRenewedWhileTheRequestRuns(t *testing.T) {
-	first, g := newGrantingEngine(t, nil)
-	first.Lease = 150 * time.Millisecond
-	second := &Engine{Config: first.Config, Targets: first.Targets, Store: first.Store, Lease: first.Lease}
-	g.pause = 600 * time.Millisecond
-	calls := atomic.Int32{}
-	counting := &countingTarget{Target: g, calls: &calls}
-	first.Targets, second.Targets = []Target{counting}, []Target{counting}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = handle(t, first, Request{Email: "ada@example.com", IdempotencyKey: "form-7"}, Meta{Trigger: "http"})
-	}()
-	time.Sleep(300 * time.Millisecond)
-	_, herr := handle(t, second, Request{Email: "ada@example.com", IdempotencyKey: "form-7"}, Meta{Trigger: "http"})
-	<-done
-	if herr == nil || herr.Status != http.StatusConflict || calls.Load() != 1 {
-		t.Errorf("redelivery during a slow run: %v, %d target runs; want 409 and one run", herr, calls.Load())
+// Both leases are renewed while a request runs. A second request arriving
+// after the first lease would have run out (the first takes 600 ms, its
+// leases 150 ms) must not take over: for the same person under another key
+// it waits for the person, then runs; for the same key (a redelivery) it
+// answers 409, and the work is done once.
+func TestLeasesAreRenewedWhileTheRequestRuns(t *testing.T) {
+	for name, tc := range map[string]struct {
+		key    string
+		status int // of the second request; 0 for success
+		runs   int32
+	}{
+		"person lease, another request":     {key: "other", runs: 2},
+		"idempotency lease, the same again": {key: "form-7", status: http.StatusConflict, runs: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			first, g := newGrantingEngine(t, nil)
+			first.Lease = 150 * time.Millisecond
+			g.pause = 600 * time.Millisecond
+			var runs atomic.Int32
+			first.Targets = []Target{&countingTarget{Target: g, calls: &runs}}
+			second := &Engine{Config: first.Config, Targets: first.Targets, Store: first.Store, Lease: first.Lease}
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				_, _ = handle(t, first, Request{Email: "ada@example.com", IdempotencyKey: "form-7"}, Meta{Trigger: "http"})
+			})
+			time.Sleep(300 * time.Millisecond)
+			_, herr := handle(t, second, Request{Email: "ada@example.com", IdempotencyKey: tc.key}, Meta{Trigger: "http"})
+			wg.Wait()
+			if status := statusOf(herr); status != tc.status || runs.Load() != tc.runs || g.overlapped.Load() {
+				t.Errorf("second request: %v; %d runs (overlapped: %v); want status %d and %d runs, one at a time",
+					herr, runs.Load(), g.overlapped.Load(), tc.status, tc.runs)
+			}
+		})
 	}
+}
+
+func statusOf(e *Error) int {
+	if e == nil {
+		return 0
+	}
+	return e.Status
 }
 
 type countingTarget struct {

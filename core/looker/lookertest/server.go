@@ -417,21 +417,22 @@ func (s *Server) UserByEmail(email string) (User, bool) {
 func (s *Server) RoleID(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, r := range s.roles {
-		if strings.EqualFold(r.name, name) {
-			return r.id
-		}
-	}
-	return ""
+	return idByName(s.roles, name, func(r *role) (string, string) { return r.id, r.name })
 }
 
 // GroupID returns the id of the group called name, "" when there is none.
 func (s *Server) GroupID(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, g := range s.groups {
-		if strings.EqualFold(g.name, name) {
-			return g.id
+	return idByName(s.groups, name, func(g *group) (string, string) { return g.id, g.name })
+}
+
+// idByName finds, case-insensitively as Looker compares names, the id of
+// the entry called name.
+func idByName[T any](entries map[string]T, name string, idAndName func(T) (string, string)) string {
+	for _, e := range entries {
+		if id, n := idAndName(e); strings.EqualFold(n, name) {
+			return id
 		}
 	}
 	return ""
