@@ -38,7 +38,9 @@ type harness struct {
 	logs     *logbuf.Buffer
 }
 
-func newHarness(t testing.TB, env map[string]string) *harness {
+// newHarness builds an App against fakes; env overrides the settings and
+// each tweak adjusts the Options an entry point would pass.
+func newHarness(t testing.TB, env map[string]string, tweaks ...func(*Options)) *harness {
 	t.Helper()
 	cfg, err := core.LoadConfig(configPath(t))
 	if err != nil {
@@ -64,11 +66,15 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		vars[k] = v
 	}
 	redactor := &logging.Redactor{}
-	h.app, err = New(context.Background(), Options{
+	opts := Options{
 		Getenv:   func(k string) string { return vars[k] },
 		Log:      logging.New(h.logs, slog.LevelDebug, redactor),
 		Redactor: redactor,
-	})
+	}
+	for _, tweak := range tweaks {
+		tweak(&opts)
+	}
+	h.app, err = New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,6 +303,31 @@ func TestNoSecretConfiguredRefusesAll(t *testing.T) {
 	h = newHarness(t, map[string]string{"ONBOARD_WEBHOOK_SECRET": "", "ONBOARD_INSECURE_NO_AUTH": "1"})
 	if a := h.post(t, `{"email":"a@example.com"}`, "Authorization", ""); a.status != 200 {
 		t.Errorf("insecure local mode: %d %s", a.status, a.raw)
+	}
+}
+
+// A deployed function ignores ONBOARD_INSECURE_NO_AUTH=1, says so at ERROR
+// level, and refuses a request without the secret; the same setting still
+// works locally (TestNoSecretConfiguredRefusesAll).
+func TestDeployedIgnoresInsecureNoAuth(t *testing.T) {
+	h := newHarness(t, map[string]string{"ONBOARD_WEBHOOK_SECRET": "", "ONBOARD_INSECURE_NO_AUTH": "1"},
+		func(o *Options) { o.Deployed = true })
+	if a := h.post(t, `{"email":"a@example.com"}`, "Authorization", ""); a.status != http.StatusUnauthorized || a.body["error"] != "unauthorized" {
+		t.Errorf("deployed, insecure asked for, no credential: %d %s", a.status, a.raw)
+	}
+	if n := h.writes(); n != 0 {
+		t.Errorf("%d writes after a refused request", n)
+	}
+	var ignored bool
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) == nil && entry["severity"] == "ERROR" &&
+			strings.Contains(fmt.Sprint(entry["message"]), "ONBOARD_INSECURE_NO_AUTH=1 is ignored") {
+			ignored = true
+		}
+	}
+	if !ignored {
+		t.Errorf("no ERROR line saying the setting is ignored:\n%s", h.logs)
 	}
 }
 
