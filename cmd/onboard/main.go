@@ -127,7 +127,7 @@ Flags:
 		fmt.Fprintf(stderr, "onboard: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{Handler: localHandler(l.instance, l.log), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: localHandler(l.instance, l.app.Auth, l.log), ReadHeaderTimeout: 10 * time.Second}
 	if l.box != nil {
 		printSandboxBanner(stdout, *port, l.box, bannerCredential(l.getenv))
 	} else {
@@ -170,17 +170,19 @@ func printSandboxBanner(w io.Writer, port string, box *sandbox.Sandbox, secret s
 	}
 	fmt.Fprintf(w, `onboard: SANDBOX MODE (no LOOKERSDK_BASE_URL set)
   Looker, SendGrid, AAC and Periscope are in-memory fakes; nothing leaves this machine.
-  Welcome emails are written to %s/
-  Serving http://localhost:%s/  (GET /healthz for health)
+  Welcome emails are written to %[1]s/
+  Serving http://localhost:%[2]s/  (GET /healthz for health)
 
 Events: POST /_local/pubsub (Pub/Sub push body), POST /_local/lambda (SQS or API Gateway event),
-  e.g. curl -sS http://localhost:%s/_local/pubsub -d @testdata/events/pubsub-push.json
+with the same credential as POST /, e.g.
+  curl -sS http://localhost:%[2]s/_local/pubsub%[3]s --data-binary @testdata/events/pubsub-push.json
+  curl -sS http://localhost:%[2]s/_local/lambda%[3]s --data-binary @testdata/events/sqs.json
 
 Try it:
-  curl -sS http://localhost:%s/ -H 'Content-Type: application/json'%s \
+  curl -sS http://localhost:%[2]s/ -H 'Content-Type: application/json'%[3]s \
     -d '{"email":"ada@example.com","name":"Ada Lovelace","attributes":{"region":"EMEA"}}'
 
-`, strings.TrimRight(box.OutboxDir, "/"), port, port, port, auth)
+`, strings.TrimRight(box.OutboxDir, "/"), port, auth)
 }
 
 func envOr(k, def string) string {

@@ -48,15 +48,25 @@ func TestServeSandbox(t *testing.T) {
 		t.Errorf("welcome email lacks an account/setup link:\n%s", body)
 	}
 
-	// The event entry points, fed the sample events as README shows.
-	push, _ := os.ReadFile("../../testdata/events/pubsub-push.json")
-	if got := post(t, url+"_local/pubsub", "", string(push)); got["pubsub"] != "ack" {
-		t.Errorf("Pub/Sub push: %v", got)
+	// The event entry points, fed the sample events as the banner shows,
+	// with the same credential as POST /.
+	events := regexp.MustCompile(`curl -sS (\S+/_local/(\w+)) -H "Authorization: Bearer ([^"]+)" --data-binary @(\S+)`).FindAllStringSubmatch(banner, -1)
+	if len(events) != 2 || events[0][2] != "pubsub" || events[1][2] != "lambda" {
+		t.Fatalf("want a curl line with a credential for /_local/pubsub, then /_local/lambda:\n%s", banner)
 	}
-	sqs, _ := os.ReadFile("../../testdata/events/sqs.json")
-	got := post(t, url+"_local/lambda", "", string(sqs))
-	if failures, ok := got["batchItemFailures"].([]any); !ok || len(failures) != 0 {
-		t.Errorf("SQS batch: %v, want no failures", got)
+	for _, e := range events {
+		if e[3] != secret[1] {
+			t.Errorf("%s line authenticates with %q, not the run's secret", e[1], e[3])
+		}
+		event, err := os.ReadFile(filepath.Join("../..", e[4]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := post(t, e[1], e[3], string(event))
+		failures, isBatch := got["batchItemFailures"].([]any)
+		if acked := got["pubsub"] == "ack"; e[2] == "pubsub" && !acked || e[2] == "lambda" && (!isBatch || len(failures) != 0) {
+			t.Errorf("%s: %v, want an ack (push) or no failures (SQS batch)", e[1], got)
+		}
 	}
 	// Grace (Pub/Sub) is welcomed; the SQS batch re-sends Ada, already
 	// welcomed, and deprovisions Grace, which sends nothing.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -191,4 +192,28 @@ func TestDeployedFunctionIgnoresInsecureNoAuth(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// /_local/pubsub and /_local/lambda exist only under `onboard serve`: the
+// deployed HTTP function answers 404 there even to a valid credential, and
+// runs nothing.
+func TestHTTPFunctionHasNoLocalRoutes(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	bodies := map[string]string{
+		"/_local/pubsub": string(readRepoFile(t, "testdata/events/pubsub-push.json")),
+		"/_local/lambda": string(readRepoFile(t, "testdata/events/sqs.json")),
+	}
+	for path, body := range bodies {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+webhookSecret)
+		rec := httptest.NewRecorder()
+		f.fns.ProvisionHTTP(rec, req)
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("POST %s: %d %s, want 404", path, rec.Code, rec.Body)
+		}
+	}
+	if n := len(f.looker.Users()); n != 0 {
+		t.Errorf("%d Looker users after posts to /_local/*", n)
+	}
 }
