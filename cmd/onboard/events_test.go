@@ -19,11 +19,7 @@ import (
 // with a throwaway webhook secret, as `onboard serve` does.
 func startLocalSandbox(t *testing.T) (*local, *httptest.Server) {
 	t.Helper()
-	for _, k := range []string{"LOOKERSDK_BASE_URL", "ONBOARD_WEBHOOK_SECRET", "ONBOARD_INSECURE_NO_AUTH", "ONBOARD_SECRETS"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("ONBOARD_CONFIG", absPath(t, "../../testdata/onboard.yaml"))
-	t.Setenv("ONBOARD_STORE", "file:"+t.TempDir())
+	setSandboxEnv(t)
 	l, err := startLocal(context.Background(), io.Discard, t.TempDir(), slog.LevelError)
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +28,17 @@ func startLocalSandbox(t *testing.T) (*local, *httptest.Server) {
 	srv := httptest.NewServer(localHandler(l.instance, l.app.Auth, l.log))
 	t.Cleanup(srv.Close)
 	return l, srv
+}
+
+// setSandboxEnv makes this process's environment that of a sandbox run of
+// the example config, with a state store of its own.
+func setSandboxEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"LOOKERSDK_BASE_URL", "ONBOARD_WEBHOOK_SECRET", "ONBOARD_INSECURE_NO_AUTH", "ONBOARD_SECRETS"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("ONBOARD_CONFIG", absPath(t, "../../testdata/onboard.yaml"))
+	t.Setenv("ONBOARD_STORE", "file:"+t.TempDir())
 }
 
 // sendEvent posts body to url with the given headers and returns the status.
