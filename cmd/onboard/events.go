@@ -20,15 +20,16 @@ import (
 //
 //	POST /_local/pubsub  a Pub/Sub push body, answered as Pub/Sub push expects (2xx acks, 500 redelivers)
 //	POST /_local/lambda  any Lambda event (SQS batch, API Gateway v1 or v2), answered with the function's result
-func localHandler(instance *app.Instance, log *slog.Logger) http.Handler {
+//
+// In the cloud only the platform can deliver such events; here anyone who
+// reaches the port could, so each needs the webhook credential, checked by
+// auth: the one the HTTP function uses, so a signature is accepted once
+// across all routes.
+func localHandler(instance *app.Instance, auth *core.WebhookAuth, log *slog.Logger) http.Handler {
 	pubsub := gcp.New(instance)
 	lambda := lambdaapi.New(instance, log, 0)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /_local/pubsub", func(w http.ResponseWriter, r *http.Request) {
-		body, ok := readEvent(w, r)
-		if !ok {
-			return
-		}
+	mux.HandleFunc("POST /_local/pubsub", authenticated(auth, log, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		// What the functions framework makes of a raw push to /projects/P/topics/T.
 		e := cloudevents.NewEvent()
 		e.SetID(core.NewRequestID())
@@ -43,21 +44,35 @@ func localHandler(instance *app.Instance, log *slog.Logger) http.Handler {
 			return
 		}
 		writeLocal(w, http.StatusOK, map[string]string{"pubsub": "ack"})
-	})
-	mux.HandleFunc("POST /_local/lambda", func(w http.ResponseWriter, r *http.Request) {
-		body, ok := readEvent(w, r)
-		if !ok {
-			return
-		}
+	}))
+	mux.HandleFunc("POST /_local/lambda", authenticated(auth, log, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		out, err := lambda.Handle(r.Context(), body)
 		if err != nil {
 			writeLocal(w, http.StatusInternalServerError, map[string]string{"errorMessage": err.Error()})
 			return
 		}
 		writeLocal(w, http.StatusOK, out)
-	})
+	}))
 	mux.Handle("/", instance)
 	return mux
+}
+
+// authenticated reads an event and hands it on only when it carries the
+// webhook credential (a bearer token, or a signature over the raw event
+// body), answering 401 as the HTTP function does otherwise.
+func authenticated(auth *core.WebhookAuth, log *slog.Logger, next func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := readEvent(w, r)
+		if !ok {
+			return
+		}
+		if err := auth.Verify(r.Context(), r.Header, body); err != nil {
+			log.Warn("webhook authentication failed", "path", r.URL.Path, "reason", err.Error(), "remote", r.RemoteAddr)
+			writeLocal(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
+			return
+		}
+		next(w, r, body)
+	}
 }
 
 func readEvent(w http.ResponseWriter, r *http.Request) ([]byte, bool) {

@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/sandbox"
 )
 
@@ -25,7 +27,7 @@ Usage:
   onboard <command> [flags]
 
 Commands:
-  serve      run the HTTP function on localhost (sandbox mode without LOOKERSDK_BASE_URL)
+  serve      run the HTTP function on 127.0.0.1 (sandbox mode without LOOKERSDK_BASE_URL)
   provision  provision (or --deprovision) one person and print what each target did
   import     provision every row of a CSV file, validated first, resumable
   plan       print what an import would change, writing nothing (import --dry-run)
@@ -90,20 +92,27 @@ func init() {
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	port := fs.String("port", envOr("PORT", "8080"), "port to listen on (env PORT)")
+	port := fs.String("port", envOr("PORT", "8080"), "port to listen on at 127.0.0.1 (env PORT)")
+	listen := fs.String("listen", "", "`HOST:PORT` to listen on instead of 127.0.0.1:PORT (0.0.0.0:8080: every interface)")
 	outbox := fs.String("outbox", ".onboard/outbox", "sandbox mode: where captured emails are written")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: onboard serve [--port N] [--outbox DIR]
+		fmt.Fprint(stderr, `Usage: onboard serve [--port N | --listen HOST:PORT] [--outbox DIR]
 
-Serves the HTTP function at http://localhost:$PORT/ and GET /healthz, and the
-event functions at POST /_local/pubsub (a Pub/Sub push body) and
-POST /_local/lambda (any Lambda event: SQS batch, API Gateway v1 or v2).
+Serves the HTTP function at / and GET /healthz, and the event functions at
+POST /_local/pubsub (a Pub/Sub push body) and POST /_local/lambda (any Lambda
+event: SQS batch, API Gateway v1 or v2). Every POST, the event routes
+included, needs the webhook credential (ONBOARD_WEBHOOK_SECRET).
+It listens on 127.0.0.1:$PORT, so only this machine can reach it. --listen
+HOST:PORT listens elsewhere, with a warning: off loopback, anyone who can
+reach that address can send requests and only the webhook secret stops them,
+so there it refuses to start with ONBOARD_INSECURE_NO_AUTH=1 and no secret.
 With LOOKERSDK_BASE_URL set it talks to that Looker; without it, it starts in
 sandbox mode: Looker, SendGrid, AAC and Periscope are in-memory fakes, and every email is
 written to --outbox instead of being sent.
 
 Example:
   PORT=9000 onboard serve
+  onboard serve --listen 0.0.0.0:8080   # reachable from other machines
   LOOKERSDK_BASE_URL=https://acme.cloud.looker.com LOOKERSDK_CLIENT_ID=... \
     LOOKERSDK_CLIENT_SECRET=... ONBOARD_WEBHOOK_SECRET=... onboard serve
 
@@ -113,6 +122,11 @@ Flags:
 	}
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	addr, err := listenAddress(fs, *listen, *port)
+	if err != nil {
+		fmt.Fprintf(stderr, "onboard serve: %v\n", err)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -124,16 +138,36 @@ Flags:
 	}
 	defer l.close()
 
-	ln, err := net.Listen("tcp", ":"+*port)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{Handler: localHandler(l.instance, l.log), ReadHeaderTimeout: 10 * time.Second}
+	bound := ln.Addr().(*net.TCPAddr)
+	if !bound.IP.IsLoopback() {
+		// Named as asked (0.0.0.0 is bound as [::]), with the port chosen.
+		host, _, _ := net.SplitHostPort(addr)
+		shown := net.JoinHostPort(host, strconv.Itoa(bound.Port))
+		if bound.IP.IsUnspecified() {
+			shown += " (every interface)"
+		}
+		if err := checkExposure(ctx, l.app.Auth); err != nil {
+			_ = ln.Close()
+			fmt.Fprintf(stderr, "onboard: listening on %s: %v\n", shown, err)
+			return 1
+		}
+		fmt.Fprintf(stderr, `onboard: WARNING: listening on %s, not on loopback: anyone who can reach
+  this address can POST to / and to /_local/pubsub and /_local/lambda, which provision and
+  deprovision people in the targets. Only the webhook secret (ONBOARD_WEBHOOK_SECRET) stops them:
+  keep it secret, or listen on 127.0.0.1 (the default).
+`, shown)
+	}
+	base := servingURL(bound)
+	srv := &http.Server{Handler: localHandler(l.instance, l.app.Auth, l.log), ReadHeaderTimeout: 10 * time.Second}
 	if l.box != nil {
-		printSandboxBanner(stdout, *port, l.box, bannerCredential(l.getenv))
+		printSandboxBanner(stdout, base, l.box, bannerCredential(l.getenv))
 	} else {
-		fmt.Fprintf(stdout, "onboard: serving http://localhost:%s/ against %s\n", *port, os.Getenv("LOOKERSDK_BASE_URL"))
+		fmt.Fprintf(stdout, "onboard: serving %s/ against %s\n", base, os.Getenv("LOOKERSDK_BASE_URL"))
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -147,6 +181,51 @@ Flags:
 	defer cancel()
 	_ = srv.Shutdown(shutdown)
 	return 0
+}
+
+// listenAddress is where serve listens: --listen as given, else --port (or
+// PORT) on 127.0.0.1, so nothing off this machine reaches a local run
+// unless asked to.
+func listenAddress(fs *flag.FlagSet, listen, port string) (string, error) {
+	if listen == "" {
+		return net.JoinHostPort("127.0.0.1", port), nil
+	}
+	portSet := false
+	fs.Visit(func(f *flag.Flag) { portSet = portSet || f.Name == "port" })
+	if portSet {
+		return "", errors.New("use --listen HOST:PORT or --port N, not both")
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return "", fmt.Errorf("--listen %q: want HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080", listen)
+	}
+	return listen, nil
+}
+
+// checkExposure refuses to serve off loopback without authentication:
+// ONBOARD_INSECURE_NO_AUTH=1 with no webhook secret would let anyone on the
+// network provision and deprovision people.
+func checkExposure(ctx context.Context, auth *core.WebhookAuth) error {
+	if !auth.Insecure {
+		return nil
+	}
+	secret, err := auth.Secret(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the webhook secret: %w", err)
+	}
+	if secret == "" {
+		return errors.New("ONBOARD_INSECURE_NO_AUTH=1 with no ONBOARD_WEBHOOK_SECRET would let anyone on the network provision people; set the secret, or listen on 127.0.0.1")
+	}
+	return nil
+}
+
+// servingURL is how this machine reaches the listener: an unspecified
+// address (every interface) at localhost.
+func servingURL(addr *net.TCPAddr) string {
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
 }
 
 // printSandboxBanner tells a newcomer what is fake and how to try it. The
@@ -165,24 +244,26 @@ func bannerCredential(getenv func(string) string) string {
 	return getenv("ONBOARD_WEBHOOK_SECRET")
 }
 
-func printSandboxBanner(w io.Writer, port string, box *sandbox.Sandbox, secret string) {
+func printSandboxBanner(w io.Writer, base string, box *sandbox.Sandbox, secret string) {
 	auth := ""
 	if secret != "" {
 		auth = fmt.Sprintf(` -H "Authorization: Bearer %s"`, secret)
 	}
 	fmt.Fprintf(w, `onboard: SANDBOX MODE (no LOOKERSDK_BASE_URL set)
   Looker, SendGrid, AAC and Periscope are in-memory fakes; nothing leaves this machine.
-  Welcome emails are written to %s/
-  Serving http://localhost:%s/  (GET /healthz for health)
+  Welcome emails are written to %[1]s/
+  Serving %[2]s/  (GET /healthz for health)
 
 Events: POST /_local/pubsub (Pub/Sub push body), POST /_local/lambda (SQS or API Gateway event),
-  e.g. curl -sS http://localhost:%s/_local/pubsub -d @testdata/events/pubsub-push.json
+with the same credential as POST /, e.g.
+  curl -sS %[2]s/_local/pubsub%[3]s --data-binary @testdata/events/pubsub-push.json
+  curl -sS %[2]s/_local/lambda%[3]s --data-binary @testdata/events/sqs.json
 
 Try it:
-  curl -sS http://localhost:%s/ -H 'Content-Type: application/json'%s \
+  curl -sS %[2]s/ -H 'Content-Type: application/json'%[3]s \
     -d '{"email":"ada@example.com","name":"Ada Lovelace","attributes":{"region":"EMEA"}}'
 
-`, strings.TrimRight(box.OutboxDir, "/"), port, port, port, auth)
+`, strings.TrimRight(box.OutboxDir, "/"), base, auth)
 }
 
 func envOr(k, def string) string {

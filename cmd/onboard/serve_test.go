@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
 // TestServeSandbox runs the real binary the way `make run` does, with no
@@ -48,15 +50,25 @@ func TestServeSandbox(t *testing.T) {
 		t.Errorf("welcome email lacks an account/setup link:\n%s", body)
 	}
 
-	// The event entry points, fed the sample events as README shows.
-	push, _ := os.ReadFile("../../testdata/events/pubsub-push.json")
-	if got := post(t, url+"_local/pubsub", "", string(push)); got["pubsub"] != "ack" {
-		t.Errorf("Pub/Sub push: %v", got)
+	// The event entry points, fed the sample events as the banner shows,
+	// with the same credential as POST /.
+	events := regexp.MustCompile(`curl -sS (\S+/_local/(\w+)) -H "Authorization: Bearer ([^"]+)" --data-binary @(\S+)`).FindAllStringSubmatch(banner, -1)
+	if len(events) != 2 || events[0][2] != "pubsub" || events[1][2] != "lambda" {
+		t.Fatalf("want a curl line with a credential for /_local/pubsub, then /_local/lambda:\n%s", banner)
 	}
-	sqs, _ := os.ReadFile("../../testdata/events/sqs.json")
-	got := post(t, url+"_local/lambda", "", string(sqs))
-	if failures, ok := got["batchItemFailures"].([]any); !ok || len(failures) != 0 {
-		t.Errorf("SQS batch: %v, want no failures", got)
+	for _, e := range events {
+		if e[3] != secret[1] {
+			t.Errorf("%s line authenticates with %q, not the run's secret", e[1], e[3])
+		}
+		event, err := os.ReadFile(filepath.Join("../..", e[4]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := post(t, e[1], e[3], string(event))
+		failures, isBatch := got["batchItemFailures"].([]any)
+		if acked := got["pubsub"] == "ack"; e[2] == "pubsub" && !acked || e[2] == "lambda" && (!isBatch || len(failures) != 0) {
+			t.Errorf("%s: %v, want an ack (push) or no failures (SQS batch)", e[1], got)
+		}
 	}
 	// Grace (Pub/Sub) is welcomed; the SQS batch re-sends Ada, already
 	// welcomed, and deprovisions Grace, which sends nothing.
@@ -82,10 +94,27 @@ func TestHelp(t *testing.T) {
 // does, and returns its banner and a function that stops it.
 func startServe(t *testing.T, bin, dir, port string, env ...string) (stop func(), banner string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve")
+	s := startServeWith(t, bin, dir, nil, append([]string{"PORT=" + port}, env...)...)
+	return s.stop, s.banner
+}
+
+// servedProcess is a running `onboard serve`.
+type servedProcess struct {
+	stop   func()
+	banner string
+	stderr *logbuf.Buffer
+}
+
+// startServeWith runs `onboard serve args...` in sandbox mode in dir and
+// waits for its banner.
+func startServeWith(t *testing.T, bin, dir string, args []string, env ...string) servedProcess {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = append(cleanEnv(), "PORT="+port, "ONBOARD_CONFIG="+absPath(t, "../../testdata/onboard.yaml"))
+	cmd.Env = append(cleanEnv(), "ONBOARD_CONFIG="+absPath(t, "../../testdata/onboard.yaml"))
 	cmd.Env = append(cmd.Env, env...)
+	s := servedProcess{stderr: &logbuf.Buffer{}}
+	cmd.Stderr = s.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -94,9 +123,10 @@ func startServe(t *testing.T, bin, dir, port string, env ...string) (stop func()
 		t.Fatal(err)
 	}
 	var once sync.Once
-	stop = func() { once.Do(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }) }
-	t.Cleanup(stop)
-	return stop, readBanner(t, stdout)
+	s.stop = func() { once.Do(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }) }
+	t.Cleanup(s.stop)
+	s.banner = readBanner(t, stdout)
+	return s
 }
 
 func buildCLI(t *testing.T) string {
@@ -253,5 +283,78 @@ func TestSandboxBannerNeverPrintsAUserSecret(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("with the user's secret: %d", resp.StatusCode)
+	}
+}
+
+// serve listens on 127.0.0.1 unless told otherwise: another loopback
+// address, standing in for every other interface, finds nothing there.
+// --listen moves it, with a warning on stderr when that is off loopback.
+func TestServeListensOnLoopbackUnlessTold(t *testing.T) {
+	bin, port := buildCLI(t), freePort(t)
+	s := startServeWith(t, bin, t.TempDir(), nil, "PORT="+port)
+	if !strings.Contains(s.banner, "Serving http://127.0.0.1:"+port+"/ ") {
+		t.Errorf("banner does not name the loopback address:\n%s", s.banner)
+	}
+	if !reachable("127.0.0.1:" + port) {
+		t.Fatal("nothing listens on 127.0.0.1")
+	}
+	if reachable("127.0.0.2:" + port) {
+		t.Error("serve answers on 127.0.0.2 too: it listens on every interface")
+	}
+	s.stop()
+	if strings.Contains(s.stderr.String(), "WARNING") {
+		t.Errorf("warned on loopback:\n%s", s.stderr)
+	}
+
+	port = freePort(t)
+	s = startServeWith(t, bin, t.TempDir(), []string{"--listen", "0.0.0.0:" + port})
+	if !reachable("127.0.0.2:" + port) {
+		t.Error("--listen 0.0.0.0 does not listen on every interface")
+	}
+	if !strings.Contains(s.banner, "Serving http://localhost:"+port+"/ ") {
+		t.Errorf("banner:\n%s", s.banner)
+	}
+	s.stop()
+	warning := "WARNING: listening on 0.0.0.0:" + port + " (every interface), not on loopback"
+	if errOut := s.stderr.String(); !strings.Contains(errOut, warning) || !strings.Contains(errOut, "/_local/lambda") || !strings.Contains(errOut, "ONBOARD_WEBHOOK_SECRET") {
+		t.Errorf("stderr lacks a warning naming what is exposed and the secret it needs:\n%s", errOut)
+	}
+}
+
+func reachable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+func TestServeListenFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen", "8080"}, "want HOST:PORT"},
+		{[]string{"--listen", "0.0.0.0:8080", "--port", "9000"}, "not both"},
+	} {
+		var out, errOut strings.Builder
+		if code := run(append([]string{"serve"}, tc.args...), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("serve %v: exit %d, stderr %q; want 2 and %q", tc.args, code, errOut.String(), tc.want)
+		}
+	}
+}
+
+// Off loopback, insecure mode would open the targets to the network: serve
+// refuses to start that way.
+func TestServeRefusesInsecureModeOffLoopback(t *testing.T) {
+	setSandboxEnv(t)
+	t.Setenv("ONBOARD_INSECURE_NO_AUTH", "1")
+	var out, errOut strings.Builder
+	code := run([]string{"serve", "--listen", "0.0.0.0:0", "--outbox", t.TempDir()}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "ONBOARD_INSECURE_NO_AUTH=1 with no ONBOARD_WEBHOOK_SECRET") {
+		t.Errorf("exit %d, stderr:\n%s", code, &errOut)
+	}
+	if strings.Contains(out.String(), "Serving") {
+		t.Errorf("printed a banner:\n%s", &out)
 	}
 }

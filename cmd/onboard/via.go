@@ -63,7 +63,8 @@ func openVia(ctx context.Context, via string) (sender, error) {
 		}
 		// A full body takes a while (GCP's function allows it 5 minutes);
 		// giving up sooner only resends rows the function is still running.
-		return &httpSender{url: u.String(), secret: secret, client: &http.Client{Timeout: 5 * time.Minute}}, nil
+		return &httpSender{url: u.String(), secret: secret,
+			client: &http.Client{Timeout: 5 * time.Minute, CheckRedirect: sameOriginRedirects}}, nil
 	case strings.HasPrefix(via, "pubsub:"):
 		topic := strings.TrimPrefix(via, "pubsub:")
 		parts := strings.Split(topic, "/")
@@ -87,6 +88,33 @@ func openVia(ctx context.Context, via string) (sender, error) {
 		return &sqsSender{client: sqs.NewFromConfig(cfg), queue: queue}, nil
 	}
 	return nil, fmt.Errorf("--via %q: use http(s)://FUNCTION_URL, pubsub:projects/P/topics/T or sqs:QUEUE_URL", via)
+}
+
+// maxRedirects is how many same-origin redirects one send follows, as many
+// as net/http's default.
+const maxRedirects = 10
+
+// redirectRefused is a redirect --via does not follow: the request carries
+// the webhook secret and people's data, which must reach only the origin
+// the admin named.
+type redirectRefused struct{ target string }
+
+func (e *redirectRefused) Error() string {
+	return fmt.Sprintf("--via was redirected to %s: onboard follows a redirect only within the same scheme, host and port, so the webhook secret goes nowhere else; put the URL you mean in --via", e.target)
+}
+
+// sameOriginRedirects is the HTTP client's redirect policy for --via.
+func sameOriginRedirects(req *http.Request, via []*http.Request) error {
+	origin := via[0].URL
+	if !strings.EqualFold(req.URL.Scheme, origin.Scheme) || !strings.EqualFold(req.URL.Host, origin.Host) {
+		target := *req.URL
+		target.User = nil
+		return &redirectRefused{target: target.String()}
+	}
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	return nil
 }
 
 // isLoopback is a host on this machine: a local `onboard serve`.
@@ -208,6 +236,10 @@ func (s *httpSender) send(ctx context.Context, unit []row) []rowResult {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+s.secret)
 	resp, err := s.client.Do(req)
+	if refused := (*redirectRefused)(nil); errors.As(err, &refused) {
+		// Resending would meet the same redirect.
+		return sameResult(unit, core.Refused("onboard", s.redact(refused.Error()), nil))
+	}
 	if err != nil {
 		return sameResult(unit, core.Unavailable("onboard", 0, err))
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -418,5 +419,76 @@ func TestImportViaRefusesCleartextAndHidesURLCredentials(t *testing.T) {
 	}
 	if n := len(w.looker.Requests()); n != 0 {
 		t.Errorf("a refused import made %d Looker calls", n)
+	}
+}
+
+// --via https:// sends the webhook secret, so a redirect to another scheme
+// or host is refused before anything is sent there, with an error naming
+// the target (without its URL credentials); one within the same origin is
+// followed.
+func TestImportViaHTTPSRefusesRedirectsElsewhere(t *testing.T) {
+	const secret = "whsec-REDIRECTCHECK-5d1e"
+	t.Setenv("ONBOARD_WEBHOOK_SECRET", secret)
+	elsewhere := newFunctionStub(t, func(w http.ResponseWriter, _ *http.Request, items []core.Request) {
+		w.WriteHeader(http.StatusMultiStatus)
+		_ = json.NewEncoder(w).Encode(slices.Repeat([]map[string]any{{"http_status": 200, "status": "created"}}, len(items)))
+	})
+	cleartext := strings.Replace(elsewhere.URL, "http://", "http://user:pa55-REDIRECTCHECK@", 1) + "/stolen"
+	var reachedOtherHost atomic.Int32
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		reachedOtherHost.Add(1)
+		w.WriteHeader(http.StatusMultiStatus)
+		_, _ = w.Write([]byte(`[{"http_status":200,"status":"created"}]`))
+	}))
+	t.Cleanup(other.Close)
+	otherHost := other.URL + "/other" // https too, on another port: another origin
+	var function *httptest.Server
+	function = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/to-http":
+			http.Redirect(w, r, cleartext, http.StatusTemporaryRedirect)
+		case "/to-other-host":
+			http.Redirect(w, r, otherHost, http.StatusPermanentRedirect)
+		case "/moved":
+			http.Redirect(w, r, function.URL+"/here", http.StatusPermanentRedirect)
+		case "/here":
+			if r.Header.Get("Authorization") != "Bearer "+secret {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.WriteHeader(http.StatusMultiStatus)
+			_, _ = w.Write([]byte(`[{"http_status":200,"status":"created"}]`))
+		}
+	}))
+	t.Cleanup(function.Close)
+	rows := []row{{line: 2, req: core.Request{Email: "ada@example.com"}}}
+	send := func(path string) rowResult {
+		t.Helper()
+		s, err := openVia(context.Background(), function.URL+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.(*httpSender).client.Transport = function.Client().Transport // trusts the test certificate
+		return s.send(context.Background(), rows)[0]
+	}
+
+	for path, target := range map[string]string{"/to-http": elsewhere.URL + "/stolen", "/to-other-host": otherHost} {
+		got := send(path)
+		if got.err == nil || got.err.Retryable() || !strings.Contains(got.err.Error(), "redirected to "+target) {
+			t.Errorf("%s: %+v, want a permanent error naming %s", path, got, target)
+			continue
+		}
+		if msg := got.err.Error(); strings.Contains(msg, "pa55-REDIRECTCHECK") || strings.Contains(msg, secret) {
+			t.Errorf("%s: a credential reached the error: %s", path, msg)
+		}
+	}
+	if n := len(elsewhere.recorded()); n != 0 {
+		t.Errorf("%d requests followed the redirect to http://, the first with Authorization %q", n, elsewhere.recorded()[0].auth)
+	}
+	if n := reachedOtherHost.Load(); n != 0 {
+		t.Errorf("%d requests followed the redirect to another host", n)
+	}
+	if got := send("/moved"); got.err != nil || got.status != core.StatusCreated {
+		t.Errorf("a redirect within the same origin: %+v, want it followed", got)
 	}
 }

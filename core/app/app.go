@@ -59,6 +59,9 @@ type Options struct {
 	Log          *slog.Logger // a JSON logger on stderr when nil
 	// Redactor learns every secret value read, so the logger masks them.
 	Redactor *logging.Redactor
+	// Deployed is set by the cloud entry points: a deployed function never
+	// honours ONBOARD_INSECURE_NO_AUTH, whatever its environment says.
+	Deployed bool
 }
 
 // App is one ready onboard instance.
@@ -66,8 +69,12 @@ type App struct {
 	Config  *core.Config
 	Engine  *core.Engine
 	Handler http.Handler
-	Log     *slog.Logger
-	Store   state.Store
+	// Auth is the webhook authentication Handler applies; other HTTP routes
+	// in front of the engine (serve's /_local/*) must use this very one, so
+	// its replay memory covers them too.
+	Auth  *core.WebhookAuth
+	Log   *slog.Logger
+	Store state.Store
 
 	looker *looker.Target
 	aac    *aac.Target
@@ -193,18 +200,19 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		}
 	}
 	a.Engine = &core.Engine{Config: cfg, Targets: targets, Mailer: mailer, Log: log, Store: a.Store}
-	a.Handler = &httpapi.Handler{
-		Engine: a.Engine,
-		Auth: &core.WebhookAuth{
-			Secret:   func(ctx context.Context) (string, error) { return secret(ctx, "ONBOARD_WEBHOOK_SECRET") },
-			Insecure: getenv("ONBOARD_INSECURE_NO_AUTH") == "1",
-			Replays:  a.Store,
-		},
-		Log:      log,
-		Redactor: redactor,
+	insecure := getenv("ONBOARD_INSECURE_NO_AUTH") == "1"
+	if insecure && opts.Deployed {
+		log.Error("ONBOARD_INSECURE_NO_AUTH=1 is ignored: this is a deployed function, where every HTTP request needs the webhook secret (ONBOARD_WEBHOOK_SECRET); remove the setting")
+		insecure = false
 	}
+	a.Auth = &core.WebhookAuth{
+		Secret:   func(ctx context.Context) (string, error) { return secret(ctx, "ONBOARD_WEBHOOK_SECRET") },
+		Insecure: insecure,
+		Replays:  a.Store,
+	}
+	a.Handler = &httpapi.Handler{Engine: a.Engine, Auth: a.Auth, Log: log, Redactor: redactor}
 	if get("ONBOARD_WEBHOOK_SECRET") == "" {
-		if getenv("ONBOARD_INSECURE_NO_AUTH") == "1" {
+		if insecure {
 			log.Warn("ONBOARD_INSECURE_NO_AUTH=1: HTTP requests are accepted without authentication; never set this on a deployed function")
 		} else {
 			log.Warn("ONBOARD_WEBHOOK_SECRET is not set: every HTTP request will be refused with 401")

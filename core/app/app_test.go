@@ -41,8 +41,8 @@ type harness struct {
 
 // newHarness starts an App against fakes. env overrides its settings;
 // tweaks, run once the fakes are up, may rewrite them (to put a proxy in
-// front of a fake, say).
-func newHarness(t testing.TB, env map[string]string, tweaks ...func(h *harness, vars map[string]string)) *harness {
+// front of a fake, say) and adjust the Options an entry point would pass.
+func newHarness(t testing.TB, env map[string]string, tweaks ...func(h *harness, vars map[string]string, opts *Options)) *harness {
 	t.Helper()
 	cfg, err := core.LoadConfig(configPath(t))
 	if err != nil {
@@ -67,15 +67,16 @@ func newHarness(t testing.TB, env map[string]string, tweaks ...func(h *harness, 
 	for k, v := range env {
 		vars[k] = v
 	}
-	for _, tweak := range tweaks {
-		tweak(h, vars)
-	}
 	redactor := &logging.Redactor{}
-	h.app, err = New(context.Background(), Options{
+	opts := Options{
 		Getenv:   func(k string) string { return vars[k] },
 		Log:      logging.New(h.logs, slog.LevelDebug, redactor),
 		Redactor: redactor,
-	})
+	}
+	for _, tweak := range tweaks {
+		tweak(h, vars, &opts)
+	}
+	h.app, err = New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,6 +305,31 @@ func TestNoSecretConfiguredRefusesAll(t *testing.T) {
 	h = newHarness(t, map[string]string{"ONBOARD_WEBHOOK_SECRET": "", "ONBOARD_INSECURE_NO_AUTH": "1"})
 	if a := h.post(t, `{"email":"a@example.com"}`, "Authorization", ""); a.status != 200 {
 		t.Errorf("insecure local mode: %d %s", a.status, a.raw)
+	}
+}
+
+// A deployed function ignores ONBOARD_INSECURE_NO_AUTH=1, says so at ERROR
+// level, and refuses a request without the secret; the same setting still
+// works locally (TestNoSecretConfiguredRefusesAll).
+func TestDeployedIgnoresInsecureNoAuth(t *testing.T) {
+	h := newHarness(t, map[string]string{"ONBOARD_WEBHOOK_SECRET": "", "ONBOARD_INSECURE_NO_AUTH": "1"},
+		func(_ *harness, _ map[string]string, o *Options) { o.Deployed = true })
+	if a := h.post(t, `{"email":"a@example.com"}`, "Authorization", ""); a.status != http.StatusUnauthorized || a.body["error"] != "unauthorized" {
+		t.Errorf("deployed, insecure asked for, no credential: %d %s", a.status, a.raw)
+	}
+	if n := h.writes(); n != 0 {
+		t.Errorf("%d writes after a refused request", n)
+	}
+	var ignored bool
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) == nil && entry["severity"] == "ERROR" &&
+			strings.Contains(fmt.Sprint(entry["message"]), "ONBOARD_INSECURE_NO_AUTH=1 is ignored") {
+			ignored = true
+		}
+	}
+	if !ignored {
+		t.Errorf("no ERROR line saying the setting is ignored:\n%s", h.logs)
 	}
 }
 

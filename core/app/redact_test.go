@@ -37,8 +37,8 @@ func (e *echoingUpstreams) status(r *http.Request) int {
 	return 0
 }
 
-func (e *echoingUpstreams) install(t testing.TB, periscopeURL string) func(*harness, map[string]string) {
-	return func(h *harness, vars map[string]string) {
+func (e *echoingUpstreams) install(t testing.TB, periscopeURL string) func(*harness, map[string]string, *Options) {
+	return func(h *harness, vars map[string]string, _ *Options) {
 		vars["LOOKERSDK_BASE_URL"] = fakehttp.EchoingProxy(t, h.looker.URL, e.status)
 		vars["SENDGRID_BASE_URL"] = fakehttp.EchoingProxy(t, h.sendgrid.URL, e.status)
 		vars["PERISCOPE_BASE_URL"] = fakehttp.EchoingProxy(t, periscopeURL, e.status)

@@ -108,18 +108,26 @@ func buildBootstrap(t *testing.T) string {
 	return bin
 }
 
-func TestBootstrapEndToEnd(t *testing.T) {
-	bin := buildBootstrap(t)
-	fakes := awstest.Start(t)
-	fakes.FailLookup("bob@example.com", 0)
+// bootstrap is the built function running against a Runtime API on loopback.
+type bootstrap struct {
+	api    *runtimeAPI
+	output *awstest.Buffer // its stdout and stderr
+	exited <-chan struct{}
+	n      int
+}
 
+// startBootstrap builds and runs the function as Lambda does, with env
+// (the fakes' settings, say) in its environment.
+func startBootstrap(t *testing.T, env map[string]string) *bootstrap {
+	t.Helper()
+	bin := buildBootstrap(t)
 	api := newRuntimeAPI()
 	srv := httptest.NewServer(api.handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(api.closed) })
 
 	dir := t.TempDir()
-	env := maps.Clone(fakes.Env)
+	env = maps.Clone(env)
 	maps.Copy(env, map[string]string{
 		"AWS_LAMBDA_RUNTIME_API":          strings.TrimPrefix(srv.URL, "http://"),
 		"AWS_LAMBDA_FUNCTION_NAME":        "onboard",
@@ -133,46 +141,54 @@ func TestBootstrapEndToEnd(t *testing.T) {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	stderr := &awstest.Buffer{}
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	exited := testproc.Start(t, cmd, "bootstrap", stderr)
+	b := &bootstrap{api: api, output: &awstest.Buffer{}}
+	cmd.Stdout, cmd.Stderr = b.output, b.output
+	b.exited = testproc.Start(t, cmd, "bootstrap", b.output)
+	return b
+}
 
-	n := 0
-	invoke := func(t *testing.T, event []byte) result {
-		t.Helper()
-		n++
-		inv := invocation{id: fmt.Sprintf("req-%d", n), event: event, result: make(chan result, 1)}
-		timeout := time.After(time.Minute)
-		select {
-		case api.next <- inv:
-		case <-exited:
-			t.Fatal("bootstrap exited before asking for an invocation")
-		case <-timeout:
-			t.Fatal("bootstrap never asked for the next invocation")
-		}
-		select {
-		case res := <-inv.result:
-			return res
-		case <-exited:
-			t.Fatal("bootstrap exited during an invocation")
-		case <-timeout:
-			t.Fatal("no answer to the invocation")
-		}
-		return result{}
+// invoke hands the function one event and waits for its result.
+func (b *bootstrap) invoke(t *testing.T, event []byte) result {
+	t.Helper()
+	b.n++
+	inv := invocation{id: fmt.Sprintf("req-%d", b.n), event: event, result: make(chan result, 1)}
+	timeout := time.After(time.Minute)
+	select {
+	case b.api.next <- inv:
+	case <-b.exited:
+		t.Fatal("bootstrap exited before asking for an invocation")
+	case <-timeout:
+		t.Fatal("bootstrap never asked for the next invocation")
 	}
-	response := func(t *testing.T, res result, v any) {
-		t.Helper()
-		if res.kind != "response" {
-			t.Fatalf("invocation %s: %s", res.kind, res.body)
-		}
-		if err := json.Unmarshal(res.body, v); err != nil {
-			t.Fatalf("answer %s: %v", res.body, err)
-		}
+	select {
+	case res := <-inv.result:
+		return res
+	case <-b.exited:
+		t.Fatal("bootstrap exited during an invocation")
+	case <-timeout:
+		t.Fatal("no answer to the invocation")
 	}
+	return result{}
+}
 
+// response decodes a successful invocation's result into v.
+func response(t *testing.T, res result, v any) {
+	t.Helper()
+	if res.kind != "response" {
+		t.Fatalf("invocation %s: %s", res.kind, res.body)
+	}
+	if err := json.Unmarshal(res.body, v); err != nil {
+		t.Fatalf("answer %s: %v", res.body, err)
+	}
+}
+
+func TestBootstrapEndToEnd(t *testing.T) {
+	fakes := awstest.Start(t)
+	fakes.FailLookup("bob@example.com", 0)
+	fn := startBootstrap(t, fakes.Env)
 	t.Run("HTTP API event", func(t *testing.T) {
 		var resp events.APIGatewayV2HTTPResponse
-		response(t, invoke(t, awstest.Event(t, "apigw-v2.json")), &resp)
+		response(t, fn.invoke(t, awstest.Event(t, "apigw-v2.json")), &resp)
 		if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"status":"created"`) || resp.Headers["X-Request-Id"] == "" {
 			t.Fatalf("answer %+v", resp)
 		}
@@ -189,7 +205,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 		}}
 		payload, _ := json.Marshal(batch)
 		var resp events.SQSEventResponse
-		response(t, invoke(t, payload), &resp)
+		response(t, fn.invoke(t, payload), &resp)
 		if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "m-bob" {
 			t.Fatalf("answer %+v, want m-bob alone", resp)
 		}
@@ -199,7 +215,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 	})
 
 	t.Run("unrecognised event", func(t *testing.T) {
-		res := invoke(t, []byte(`{"source":"aws.events","detail-type":"Scheduled Event"}`))
+		res := fn.invoke(t, []byte(`{"source":"aws.events","detail-type":"Scheduled Event"}`))
 		var body struct {
 			ErrorMessage string `json:"errorMessage"`
 		}
@@ -216,18 +232,55 @@ func TestBootstrapEndToEnd(t *testing.T) {
 		req.RawPath, req.RequestContext.HTTP.Method, req.Body = "/healthz", "GET", ""
 		payload, _ := json.Marshal(req)
 		var resp events.APIGatewayV2HTTPResponse
-		response(t, invoke(t, payload), &resp)
+		response(t, fn.invoke(t, payload), &resp)
 		if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"ok"`) {
 			t.Fatalf("answer %+v", resp)
 		}
 	})
 
-	api.mu.Lock()
-	defer api.mu.Unlock()
-	if api.initError != nil {
-		t.Errorf("init error reported: %s", api.initError)
+	fn.api.mu.Lock()
+	defer fn.api.mu.Unlock()
+	if fn.api.initError != nil {
+		t.Errorf("init error reported: %s", fn.api.initError)
 	}
-	if awstest.Leaked(stderr.String()) {
+	if awstest.Leaked(fn.output.String()) {
 		t.Error("a secret value reached the function's output")
+	}
+}
+
+// The deployed function ignores ONBOARD_INSECURE_NO_AUTH=1: with no webhook
+// secret an HTTP event without a credential is refused, and the log says
+// why at ERROR.
+func TestBootstrapIgnoresInsecureNoAuth(t *testing.T) {
+	fakes := awstest.Start(t)
+	env := maps.Clone(fakes.Env)
+	delete(env, "ONBOARD_WEBHOOK_SECRET")
+	env["ONBOARD_INSECURE_NO_AUTH"] = "1"
+	fn := startBootstrap(t, env)
+
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(awstest.Event(t, "apigw-v2.json"), &req); err != nil {
+		t.Fatal(err)
+	}
+	for k := range req.Headers {
+		if strings.EqualFold(k, "Authorization") {
+			delete(req.Headers, k)
+		}
+	}
+	payload, _ := json.Marshal(req)
+	var resp events.APIGatewayV2HTTPResponse
+	response(t, fn.invoke(t, payload), &resp)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Body, `"unauthorized"`) {
+		t.Fatalf("no credential: %d %s", resp.StatusCode, resp.Body)
+	}
+	if _, ok := fakes.Looker.UserByEmail("ada@example.com"); ok {
+		t.Error("a refused request provisioned ada")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(fn.output.String(), `"severity":"ERROR","message":"ONBOARD_INSECURE_NO_AUTH=1 is ignored`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ERROR line saying the setting is ignored:\n%s", fn.output)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -29,6 +29,7 @@ func main() {
 		// per instance), so without ONBOARD_STORE=dynamodb:<table> start-up
 		// fails with an error asking for the table.
 		DefaultStore: "dynamodb",
+		Deployed:     true,
 	})
 	lambda.Start(lambdaapi.New(instance, log, 0).Handle)
 }

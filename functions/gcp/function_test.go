@@ -3,9 +3,11 @@ package gcp_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,4 +170,50 @@ func post(t *testing.T, url, contentType string, body []byte, header http.Header
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// The deployed function ignores ONBOARD_INSECURE_NO_AUTH=1: with no webhook
+// secret it refuses every request, and its log says why at ERROR.
+func TestDeployedFunctionIgnoresInsecureNoAuth(t *testing.T) {
+	tg := newTargets(t)
+	fn := startFunction(t, tg, "ProvisionHTTP", map[string]string{"ONBOARD_WEBHOOK_SECRET": "", "ONBOARD_INSECURE_NO_AUTH": "1"})
+	resp := post(t, fn.url+"/", "application/json", []byte(`{"email":"ada@example.com","name":"Ada Lovelace"}`), nil)
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"unauthorized"`) {
+		t.Fatalf("no credential: %d %s", resp.StatusCode, body)
+	}
+	if n := len(tg.users("ada@example.com")); n != 0 {
+		t.Errorf("%d Looker users made by a refused request", n)
+	}
+	waitFor(t, 10*time.Second, "the ERROR line saying the setting is ignored", func() bool {
+		for _, line := range logLines(fn.logs, map[string]string{"severity": "ERROR"}) {
+			if strings.Contains(fmt.Sprint(line["message"]), "ONBOARD_INSECURE_NO_AUTH=1 is ignored") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// /_local/pubsub and /_local/lambda exist only under `onboard serve`: the
+// deployed HTTP function answers 404 there even to a valid credential, and
+// runs nothing.
+func TestHTTPFunctionHasNoLocalRoutes(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	bodies := map[string]string{
+		"/_local/pubsub": string(readRepoFile(t, "testdata/events/pubsub-push.json")),
+		"/_local/lambda": string(readRepoFile(t, "testdata/events/sqs.json")),
+	}
+	for path, body := range bodies {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+webhookSecret)
+		rec := httptest.NewRecorder()
+		f.fns.ProvisionHTTP(rec, req)
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("POST %s: %d %s, want 404", path, rec.Code, rec.Body)
+		}
+	}
+	if n := len(f.looker.Users()); n != 0 {
+		t.Errorf("%d Looker users after posts to /_local/*", n)
+	}
 }

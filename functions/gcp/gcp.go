@@ -34,6 +34,7 @@ func Register() {
 		// idempotency would not hold across instances: Firestore unless
 		// ONBOARD_STORE says otherwise.
 		DefaultStore: "firestore",
+		Deployed:     true,
 	}))
 	functions.HTTP("ProvisionHTTP", f.ProvisionHTTP)
 	functions.CloudEvent("ProvisionPubSub", f.ProvisionPubSub)

@@ -317,6 +317,16 @@ func TestHTTPEvents(t *testing.T) {
 			params: map[string]string{"proxy": "healthz"}, status: 200, check: healthy},
 		{name: "other paths are not the handler's", method: "GET", path: "/admin", status: 404},
 	}
+	// serve's event routes exist only under `onboard serve`: here an event
+	// posted there, with a valid credential, is a 404 that runs nothing.
+	for path, event := range map[string]string{"/_local/lambda": "sqs.json", "/_local/pubsub": "pubsub-push.json"} {
+		cases = append(cases, httpCase{name: "no " + path, method: "POST", path: path, headers: bearer(), body: string(awstest.Event(t, event)),
+			status: 404, check: func(t *testing.T, h *harness, a answer) {
+				if n := len(h.fakes.Looker.Users()); n != 0 {
+					t.Fatalf("%d Looker users after POST %s", n, path)
+				}
+			}})
+	}
 	for _, v := range payloadVersions {
 		t.Run(v.name, func(t *testing.T) {
 			for _, c := range cases {
