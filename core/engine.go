@@ -252,6 +252,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 		return release(Unavailable("state", 0, err))
 	}
 	stopKeeping := held.keep(ctx)
+	defer stopKeeping() // also on a panic: a renewal left running would hold the person forever
 	res, cerr := e.run(ctx, e.Store, req.Action, meta.Trigger, person, profile, res, log)
 	stopKeeping()
 	if err := held.release(bg, func(r *PersonRecord) { r.applied(req.Action, profile.Name, res.Targets, cerr == nil) }); err != nil {

@@ -142,8 +142,8 @@ func (l *personLease) record() PersonRecord {
 	return l.rec
 }
 
-// keep renews the lease every third of its length until stop is called,
-// so a slow run keeps the person. A renewal that finds the lease taken
+// keep renews the lease every third of its length until stop is called
+// (stop may be called more than once), so a slow run keeps the person. A renewal that finds the lease taken
 // (this request outlived it while the store was unreachable) is kept in
 // lost for release to report.
 func (l *personLease) keep(ctx context.Context) (stop func()) {
@@ -172,7 +172,8 @@ func (l *personLease) keep(ctx context.Context) (stop func()) {
 			}
 		}
 	})
-	return func() { close(done); wg.Wait() }
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
 // release writes the record changed by update and gives up the lease.
