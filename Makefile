@@ -1,11 +1,12 @@
 # onboard: every command a developer or CI needs. `make help` lists them.
 GO      ?= go
 PORT    ?= 8080
+FUZZTIME ?= 30s
 PKGS    := ./...
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test build lint bench fmt clean
+.PHONY: help run test build lint bench fuzz fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,6 +30,9 @@ lint: ## gofmt and go vet
 
 bench: ## benchmarks (round trips, speed, memory), side by side in one run
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fuzz: ## every fuzz target for FUZZTIME each (default 30s); failing inputs land in testdata/fuzz as seeds
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 fmt: ## format the code
 	gofmt -w .
