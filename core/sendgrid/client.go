@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sendgrid/rest"
@@ -113,9 +115,17 @@ func (c *Client) Send(ctx context.Context, m Message) (messageID string, err err
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	// Whether the request left whole decides between "not sent" (the welcome
+	// may be tried again) and "outcome unknown" (it may not).
+	var written atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(info httptrace.WroteRequestInfo) {
+		if info.Err == nil {
+			written.Store(true)
+		}
+	}})
 	resp, err := c.rest.SendWithContext(ctx, req)
 	if resp == nil {
-		return "", newTransportError(err, c.apiKey)
+		return "", newTransportError(err, c.apiKey, !written.Load())
 	}
 	// rest returns the response together with a body-read error; the
 	// status is what matters (202 has an empty body anyway).

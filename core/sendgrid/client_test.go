@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/sendgrid"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/internal/leakcheck"
@@ -454,5 +455,40 @@ func TestParseAddress(t *testing.T) {
 		if (err != nil) != tc.wantErr || got != tc.want {
 			t.Errorf("ParseAddress(%q) = %+v, %v; want %+v, err=%v", tc.in, got, err, tc.want, tc.wantErr)
 		}
+	}
+}
+
+// A welcome may be tried again only when SendGrid cannot have it: the
+// request never left whole. After it was written, a timeout or a cancelled
+// caller leaves the outcome unknown, because SendGrid may have queued it.
+func TestWelcomeNotDeliveredOnlyWhenNeverSent(t *testing.T) {
+	slow := newFake(t, sendgridtest.Options{Latency: 10 * time.Second})
+	fast := newFake(t, sendgridtest.Options{})
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	cases := []struct {
+		name        string
+		cfg         sendgrid.Config
+		ctx         context.Context
+		notSentSure bool
+	}{
+		{"cancelled before sending", sendgrid.Config{BaseURL: fast.URL}, cancelled, true},
+		{"connection refused", sendgrid.Config{BaseURL: "http://" + closedAddr(t)}, t.Context(), true},
+		{"timeout after sending", sendgrid.Config{BaseURL: slow.URL, Timeout: 50 * time.Millisecond}, t.Context(), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := sendgrid.NewWelcomer(newClient(t, tc.cfg), "onboard@example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = w.SendWelcome(tc.ctx, core.Welcome{To: core.Person{Email: "ada@example.com"}, Subject: "Welcome", Text: "Hi"})
+			if err == nil {
+				t.Fatal("sent")
+			}
+			if got := errors.Is(err, core.ErrNotDelivered); got != tc.notSentSure {
+				t.Fatalf("ErrNotDelivered = %v, want %v (%v)", got, tc.notSentSure, err)
+			}
+		})
 	}
 }

@@ -61,6 +61,9 @@ func IsTemporary(err error) bool {
 type transportError struct {
 	msg   string
 	cause error
+	// neverSent is true when the request was not written whole to the
+	// connection, so SendGrid cannot have taken the email.
+	neverSent bool
 }
 
 func (e *transportError) Error() string        { return e.msg }
@@ -70,7 +73,7 @@ func (e *transportError) Is(target error) bool { return target == ErrTransport }
 // newTransportError wraps err, scrubbing key from the text. net/http does
 // not put headers in its errors today, but if the key ever shows up we also
 // drop the original chain, keeping only what callers branch on.
-func newTransportError(err error, key string) error {
+func newTransportError(err error, key string, neverSent bool) error {
 	msg := err.Error()
 	if key != "" && strings.Contains(msg, key) {
 		msg = strings.ReplaceAll(msg, key, redacted)
@@ -83,7 +86,11 @@ func newTransportError(err error, key string) error {
 			err = nil
 		}
 	}
-	return &transportError{msg: "sendgrid: send failed, outcome unknown: " + msg, cause: err}
+	outcome := "outcome unknown"
+	if neverSent {
+		outcome = "not sent"
+	}
+	return &transportError{msg: "sendgrid: send failed, " + outcome + ": " + msg, cause: err, neverSent: neverSent}
 }
 
 const maxExcerpt = 256

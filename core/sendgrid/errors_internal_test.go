@@ -50,7 +50,7 @@ func TestRetryAfterOnlyForTemporaryStatuses(t *testing.T) {
 func TestTransportErrorScrubsKeyAndChain(t *testing.T) {
 	const key = "SG.secret-xyz"
 	cause := fmt.Errorf("dial with %s: %w", key, context.DeadlineExceeded)
-	err := newTransportError(cause, key)
+	err := newTransportError(cause, key, false)
 	for e := error(err); e != nil; e = errors.Unwrap(e) {
 		if strings.Contains(e.Error(), key) {
 			t.Fatalf("key leaked via %T: %v", e, e)
@@ -59,7 +59,7 @@ func TestTransportErrorScrubsKeyAndChain(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrTransport) || !IsTemporary(err) {
 		t.Fatalf("classification lost: %v", err)
 	}
-	plain := newTransportError(errors.New("connection refused"), key)
+	plain := newTransportError(errors.New("connection refused"), key, true)
 	if !strings.Contains(plain.Error(), "connection refused") || errors.Unwrap(plain) == nil {
 		t.Fatalf("a key-free cause should be kept intact: %v", plain)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
@@ -54,14 +53,18 @@ func (w *Welcomer) SendWelcome(ctx context.Context, wel core.Welcome) (string, e
 }
 
 // notDelivered says whether SendGrid certainly did not take the email: it
-// answered 4xx (429 included) or 503 (its API is not available), or it was
-// never reached. A 500, 502, 504, a reset or a timeout may come after it
-// took the email.
+// answered 4xx (429 included) or 503 (its API is not available), or the
+// request never left whole (refused connection, cancelled before sending).
+// A 500, 502, 504, a reset or a timeout after the request was written may
+// come after it accepted the email.
 func notDelivered(err error) bool {
 	if apiErr, ok := errors.AsType[*APIError](err); ok {
 		return apiErr.StatusCode < 500 || apiErr.StatusCode == http.StatusServiceUnavailable
 	}
-	return errors.Is(err, syscall.ECONNREFUSED)
+	if terr, ok := errors.AsType[*transportError](err); ok {
+		return terr.neverSent
+	}
+	return false
 }
 
 func retryAfterOf(e *APIError) (d time.Duration) {
