@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/mail"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
 )
 
 // MaxBodyBytes is the largest body any trigger accepts (PRODUCT.md: 413 above 1 MiB).
@@ -135,8 +137,26 @@ func parseJSON(body []byte) ([]ParsedItem, bool, *Error) {
 	return items, true, nil
 }
 
-// DecodeRequest parses one JSON request object strictly and validates it.
+// requestFields are the request's JSON keys, spelled exactly: encoding/json
+// would also match "EMAIL" or "Email", and a key that means something under
+// one spelling and nothing under another is how a filter gets bypassed.
+var requestFields = jsonFieldNames(reflect.TypeOf(wireRequest{}))
+
+func jsonFieldNames(t reflect.Type) map[string]bool {
+	names := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names[name] = true
+	}
+	return names
+}
+
+// DecodeRequest parses one JSON request object strictly and validates it:
+// keys must be spelled exactly and given once, at any depth.
 func DecodeRequest(data []byte) (Request, *Error) {
+	if e := checkKeys(data, requestFields); e != nil {
+		return Request{}, e
+	}
 	var w wireRequest
 	if err := strictUnmarshal(data, &w); err != nil {
 		var field string
@@ -176,6 +196,76 @@ func strictUnmarshal(data []byte, v any) error {
 		return errors.New("unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// checkKeys walks the JSON tokens once and refuses a key given twice in one
+// object (encoding/json silently keeps the last) and, at the top level, a key
+// that is not exactly one of known. Malformed JSON is left to the decoder,
+// whose error says where.
+func checkKeys(data []byte, known map[string]bool) *Error {
+	type object struct {
+		path    string
+		keys    map[string]bool
+		wantKey bool
+		key     string
+	}
+	var stack []*object // nil entries are arrays
+	dec := json.NewDecoder(bytes.NewReader(data))
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1] != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		var top *object
+		if n := len(stack); n > 0 {
+			top = stack[n-1]
+		}
+		if top != nil && top.wantKey {
+			if key, ok := tok.(string); ok {
+				field := key
+				if top.path != "" {
+					field = top.path + "." + key
+				}
+				if top.keys[key] {
+					return Invalid(field, "given more than once; send it once")
+				}
+				if len(stack) == 1 && known != nil && !known[key] {
+					return unknownKey(key, known)
+				}
+				top.keys[key], top.wantKey, top.key = true, false, field
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			path := ""
+			if top != nil {
+				path = top.key
+			}
+			stack = append(stack, &object{path: path, keys: map[string]bool{}, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, nil)
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+func unknownKey(key string, known map[string]bool) *Error {
+	for name := range known {
+		if strings.EqualFold(name, key) {
+			return Invalid(key, "unknown field (field names are case-sensitive: send %q)", name)
+		}
+	}
+	return Invalid(key, "unknown field")
 }
 
 // unknownField extracts the name from encoding/json's only report of it, its message.
@@ -290,12 +380,18 @@ func (r Request) Normalize() (Request, *Error) {
 	}
 	r.Email = email
 	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"name", &r.Name}, {"first_name", &r.FirstName}, {"last_name", &r.LastName}, {"profile", &r.Profile},
-		{"external_user_id", &r.ExternalUserID}, {"idempotency_key", &r.IdempotencyKey}} {
+		name   string
+		v      *string
+		isName bool
+	}{{"name", &r.Name, true}, {"first_name", &r.FirstName, true}, {"last_name", &r.LastName, true},
+		{"profile", &r.Profile, false}, {"external_user_id", &r.ExternalUserID, false},
+		{"idempotency_key", &r.IdempotencyKey, false}} {
 		*f.v = strings.TrimSpace(*f.v)
-		if e := checkText(f.name, *f.v); e != nil {
+		check := checkText
+		if f.isName {
+			check = checkPersonName
+		}
+		if e := check(f.name, *f.v); e != nil {
 			return Request{}, e
 		}
 	}
@@ -321,19 +417,81 @@ func (r Request) Normalize() (Request, *Error) {
 	return r, nil
 }
 
+// checkText refuses what no form field needs and what makes text lie about
+// itself: control characters, line and paragraph separators, and format
+// characters (zero-width spaces and joiners, bidi overrides such as U+202E,
+// byte-order marks), which hide text or reorder it on screen.
 func checkText(field, v string) *Error {
+	return checkChars(field, v, func(string, int) bool { return false })
+}
+
+func checkChars(field, v string, allowFormat func(s string, i int) bool) *Error {
 	if len(v) > maxFieldLen {
 		return Invalid(field, "longer than %d bytes", maxFieldLen)
 	}
 	if !utf8.ValidString(v) {
 		return Invalid(field, "not valid UTF-8")
 	}
-	for _, r := range v {
-		if unicode.IsControl(r) {
-			return Invalid(field, "contains a control character")
+	for i, r := range v {
+		switch {
+		case unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp):
+			return Invalid(field, "contains a control character or line break")
+		case unicode.Is(unicode.Cf, r) && !allowFormat(v, i):
+			return Invalid(field, "contains an invisible formatting character (U+%04X: zero-width or bidi control)", r)
 		}
 	}
 	return nil
+}
+
+// checkPersonName is checkText for names, which reach the welcome email and
+// the targets' user lists: a name may not carry a web address (a form
+// submitter's link inside onboard's own email), and a zero-width joiner or
+// non-joiner is kept only where a script needs it, between two non-Latin
+// letters (Persian, Indic names).
+func checkPersonName(field, v string) *Error {
+	if e := checkChars(field, v, joinerInWord); e != nil {
+		return e
+	}
+	if containsWebAddress(v) {
+		return Invalid(field, "may not contain a web address")
+	}
+	return nil
+}
+
+func joinerInWord(s string, i int) bool {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if r != '\u200C' && r != '\u200D' {
+		return false
+	}
+	before, _ := utf8.DecodeLastRuneInString(s[:i])
+	after, _ := utf8.DecodeRuneInString(s[i+size:])
+	scriptLetter := func(r rune) bool {
+		return (unicode.IsLetter(r) || unicode.IsMark(r)) && !unicode.In(r, unicode.Latin, unicode.Cyrillic, unicode.Greek)
+	}
+	return scriptLetter(before) && scriptLetter(after)
+}
+
+// containsWebAddress finds what a mail client would turn into a link: a
+// scheme, "www.", or a word ending in a real top-level domain ("evil.com",
+// "ada@evil.io"), while "J.R.R." and "St.John" stay names.
+func containsWebAddress(v string) bool {
+	lower := strings.ToLower(v)
+	if strings.Contains(lower, "://") || strings.Contains(lower, "www.") {
+		return true
+	}
+	for _, word := range strings.FieldsFunc(lower, func(r rune) bool {
+		return unicode.IsSpace(r) || strings.ContainsRune(",;:()<>[]\"'@/", r)
+	}) {
+		word = strings.Trim(word, ".!?")
+		dot := strings.LastIndexByte(word, '.')
+		if dot <= 0 {
+			continue
+		}
+		if _, icann := publicsuffix.PublicSuffix(word); icann {
+			return true
+		}
+	}
+	return false
 }
 
 // NormalizeEmail accepts exactly one bare address and returns it trimmed with
@@ -362,11 +520,55 @@ func NormalizeEmail(raw string) (string, *Error) {
 	if strings.ContainsAny(local, " \"") {
 		return "", Invalid("email", "quoted or spaced local parts are not accepted")
 	}
+	if e := checkText("email", local); e != nil {
+		return "", e
+	}
+	if mixesScripts(local) {
+		return "", Invalid("email", "mixes Latin letters with Cyrillic or Greek look-alikes")
+	}
 	ascii, derr := NormalizeDomain(domain)
-	if derr != nil || !strings.Contains(ascii, ".") {
+	if derr != nil || !validHostname(ascii) {
 		return "", Invalid("email", "has an invalid domain")
 	}
 	return local + "@" + ascii, nil
+}
+
+// mixesScripts catches the look-alike address: "аda" with a Cyrillic а reads
+// as ada but is another account. An address wholly in one script is someone's
+// real address and stays accepted.
+func mixesScripts(local string) bool {
+	var latin, other bool
+	for _, r := range local {
+		switch {
+		case unicode.Is(unicode.Latin, r):
+			latin = true
+		case unicode.In(r, unicode.Cyrillic, unicode.Greek):
+			other = true
+		}
+	}
+	return latin && other
+}
+
+// validHostname checks the ASCII form label by label, because the IDNA
+// conversion lets through what DNS cannot hold: "xn--" decodes to an empty
+// label, so a@xn--.example.com would become a@.example.com.
+func validHostname(ascii string) bool {
+	labels := strings.Split(ascii, ".")
+	if len(ascii) > 253 || len(labels) < 2 {
+		return false
+	}
+	for _, label := range labels {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	_, err := idna.Lookup.ToUnicode(ascii)
+	return err == nil
 }
 
 // NormalizeDomain lower-cases a domain and converts it to IDNA ASCII, so that

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -27,6 +28,24 @@ func TestParseBodyRejectsBadInput(t *testing.T) {
 		{"attributes not object", "application/json", `{"email":"a@example.com","attributes":["x"]}`, 400, "attributes"},
 		{"control char in name", "application/json", `{"email":"a@example.com","name":"Ada\u0007"}`, 400, "name"},
 		{"overlong name", "application/json", `{"email":"a@example.com","name":"` + strings.Repeat("x", 300) + `"}`, 400, "name"},
+		{"key in another case", "application/json", `{"email":"a@example.com","Profile":"admin"}`, 400, "Profile"},
+		{"key in upper case only", "application/json", `{"EMAIL":"a@example.com"}`, 400, "EMAIL"},
+		{"duplicate key", "application/json", `{"email":"a@example.com","profile":"analyst","profile":"admin"}`, 400, "profile"},
+		{"duplicate attribute", "application/json", `{"email":"a@example.com","attributes":{"region":"EMEA","region":"US"}}`, 400, "attributes.region"},
+		{"zero-width space in name", "application/json", `{"email":"a@example.com","name":"Ada\u200b Lovelace"}`, 400, "name"},
+		{"bidi override in last name", "application/json", `{"email":"a@example.com","last_name":"\u202egnp.exe"}`, 400, "last_name"},
+		{"BOM in profile", "application/json", `{"email":"a@example.com","profile":"\ufeffanalyst"}`, 400, "profile"},
+		{"line separator in name", "application/json", `{"email":"a@example.com","name":"Ada\u2028Lovelace"}`, 400, "name"},
+		{"joiner between Latin letters", "application/json", `{"email":"a@example.com","name":"Ad\u200da"}`, 400, "name"},
+		{"URL in name", "application/json", `{"email":"a@example.com","name":"Ada https://evil.example/reset"}`, 400, "name"},
+		{"www in first name", "application/json", `{"email":"a@example.com","first_name":"www.evil"}`, 400, "first_name"},
+		{"domain in name", "application/json", `{"email":"a@example.com","name":"Visit evil.com now"}`, 400, "name"},
+		{"address in name", "application/json", `{"email":"a@example.com","name":"ada@evil.io"}`, 400, "name"},
+		{"zero-width in local part", "application/json", `{"email":"ad\u200ba@example.com"}`, 400, "email"},
+		{"bidi in local part", "application/json", `{"email":"ada\u202e@example.com"}`, 400, "email"},
+		{"Cyrillic a in Latin local part", "application/json", `{"email":"\u0430da@example.com"}`, 400, "email"},
+		{"empty punycode label", "application/json", `{"email":"a@xn--.example.com"}`, 400, "email"},
+		{"invalid punycode label", "application/json", `{"email":"a@xn--zz.example.com"}`, 400, "email"},
 		{"unsupported type", "application/xml", `<email/>`, 400, ""},
 		{"form unknown field", "application/x-www-form-urlencoded", "email=a%40example.com&roles=Admin", 400, "roles"},
 		{"form repeated field", "application/x-www-form-urlencoded", "email=a%40example.com&email=b%40example.com", 400, "email"},
@@ -69,6 +88,25 @@ func TestParseBodyNormalises(t *testing.T) {
 	for k, v := range want {
 		if r.Attributes[k] != v {
 			t.Errorf("attribute %s = %q, want %q", k, r.Attributes[k], v)
+		}
+	}
+}
+
+// Real names that the checks against hidden text and links must let through.
+func TestParseBodyAcceptsRealNames(t *testing.T) {
+	for _, name := range []string{
+		"J.R.R. Tolkien", "St.John Smith", "Mary-Jane O'Neil", "Zoë Ångström", "José María",
+		"Ph.D. Candidate", "Ngũgĩ wa Thiong'o", "محمد\u200cرضا", "Ланселот Озёрный", "山田 太郎",
+	} {
+		body, _ := json.Marshal(map[string]string{"email": "a@example.com", "name": name})
+		items, _, err := ParseBody("application/json", body)
+		if err != nil || items[0].Err != nil {
+			t.Errorf("name %q refused: %v %v", name, err, items[0].Err)
+		}
+	}
+	for _, email := range []string{"ada.lovelace+looker@example.com", "иван@пример.рф", "jan.de.vries@example.nl", "o'neil@example.com"} {
+		if _, err := NormalizeEmail(email); err != nil {
+			t.Errorf("email %q refused: %v", email, err)
 		}
 	}
 }
