@@ -23,10 +23,11 @@ build: ## compile every package, the CLI into bin/, the Lambda zip into dist/
 	GO=$(GO) bash scripts/build-aws.sh dist/onboard-lambda.zip
 	bash scripts/build-gcp.sh bin/onboard-gcp
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and go mod tidy -diff
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt wants to change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 
 bench: ## benchmarks (round trips, speed, memory), side by side in one run
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
