@@ -36,16 +36,8 @@ func (a *AllowedAttribute) UnmarshalYAML(n *yaml.Node) error {
 		Values  []string `yaml:"values"`
 		Pattern string   `yaml:"pattern"`
 	}
-	// Node.Decode forgets the strict decoder's KnownFields, and a misspelt
-	// "value:" must not silently allow any value.
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i]; k.Value != "name" && k.Value != "values" && k.Value != "pattern" {
-				return fmt.Errorf("line %d: unknown key %q", k.Line, k.Value)
-			}
-		}
-	}
-	if err := n.Decode(&m); err != nil {
+	// A misspelt "value:" must not silently allow any value.
+	if err := DecodeYAML(n, &m); err != nil {
 		return err
 	}
 	a.Name, a.Values = strings.TrimSpace(m.Name), m.Values

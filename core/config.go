@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net/mail"
 	"os"
-	"regexp"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -22,15 +23,6 @@ const (
 	EmailNone     = "none"
 )
 
-// Looker user kinds and deprovision modes.
-const (
-	LookerRegular = "regular"
-	LookerEmbed   = "embed"
-
-	DeprovisionDisable = "disable"
-	DeprovisionDelete  = "delete"
-)
-
 // Config is onboard.yaml: the server-side policy a request can only select from.
 type Config struct {
 	AllowedEmailDomains []string `yaml:"allowed_email_domains"`
@@ -43,9 +35,11 @@ type Config struct {
 	// Protected people are never deprovisioned, by any trigger or the CLI.
 	Protected []string            `yaml:"protected"`
 	Email     EmailConfig         `yaml:"email"`
-	Periscope PeriscopeConfig     `yaml:"periscope"`
 	Profiles  map[string]*Profile `yaml:"profiles"`
 
+	// sections are the plug-ins' own top-level keys, decoded by them.
+	sections       map[string]any
+	rawSections    []yamlPair
 	allowedDomains map[string]bool
 	protected      map[string]bool
 	textTemplate   *template.Template
@@ -61,52 +55,75 @@ type EmailConfig struct {
 }
 
 // Profile is the bundle of rights one kind of person gets. Requests name a
-// profile; they never name roles, groups or workspaces.
+// profile; they never name roles, groups or workspaces. What it grants in
+// each target is that target's section, decoded by the target's plug-in.
 type Profile struct {
 	Name string `yaml:"-"`
 	// Requestable false keeps the profile out of reach of webhooks and
 	// queues: only an operator on the CLI can give it. nil means true.
 	Requestable       *bool              `yaml:"requestable"`
 	AttributesAllowed []AllowedAttribute `yaml:"attributes_allowed"`
-	Looker            *LookerProfile     `yaml:"looker"`
-	AAC               *AACProfile        `yaml:"aac"`
-	Periscope         *PeriscopeProfile  `yaml:"periscope"`
+
+	sections    map[string]any
+	rawSections []yamlPair
 }
 
-// LookerProfile is what a profile grants in Looker.
-type LookerProfile struct {
-	Kind        string            `yaml:"kind"`
-	Roles       []string          `yaml:"roles"`
-	Groups      []string          `yaml:"groups"`
-	Attributes  map[string]string `yaml:"attributes"`
-	Deprovision string            `yaml:"deprovision"`
+type yamlPair struct{ key, value *yaml.Node }
+
+// ConfigSchema is what the plug-ins add to onboard.yaml.
+type ConfigSchema struct {
+	// Profile decodes and checks one plug-in's key of a profile (its
+	// roles, groups, workspace...), the profile's own keys already decoded.
+	Profile map[string]func(node *yaml.Node, p *Profile) (any, error)
+	// Policy decodes a plug-in's top-level key, after every profile, so it
+	// can require what the profiles need; node is nil when the key is absent.
+	Policy map[string]func(node *yaml.Node, c *Config) (any, error)
 }
 
-// AACProfile is what a profile grants in Alteryx Analytics Cloud.
-type AACProfile struct {
-	Workspace string   `yaml:"workspace"`
-	Roles     []string `yaml:"roles"`
+// Section is what the plug-in key decoded from this profile; nil when the
+// profile does not use it.
+func (p *Profile) Section(key string) any { return p.sections[key] }
+
+// SectionKeys lists the plug-in keys the profile uses, sorted.
+func (p *Profile) SectionKeys() []string { return slices.Sorted(maps.Keys(p.sections)) }
+
+// Section is what the plug-in key decoded from the top level of the file.
+func (c *Config) Section(key string) any { return c.sections[key] }
+
+// UnmarshalYAML decodes the profile's own keys and keeps every other key for
+// the plug-ins, which decode them in ParseConfig.
+func (p *Profile) UnmarshalYAML(node *yaml.Node) error {
+	type own Profile
+	rest, err := splitOwnKeys(node, (*own)(p))
+	p.rawSections = rest
+	return err
 }
 
-// PeriscopeProfile is what a profile grants in Periscope / Sisense for Cloud Data Teams.
-type PeriscopeProfile struct {
-	Sites  []string `yaml:"sites"`
-	Groups []string `yaml:"groups"`
+// UnmarshalYAML is Profile's for the top level.
+func (c *Config) UnmarshalYAML(node *yaml.Node) error {
+	type own Config
+	rest, err := splitOwnKeys(node, (*own)(c))
+	c.rawSections = rest
+	return err
 }
 
-// PeriscopeConfig is the top-level periscope section: how onboard talks to
-// every Periscope site, as opposed to what a profile grants there.
-type PeriscopeConfig struct {
-	// TestMode sends test_mode=true with every write, the API's switch for
-	// trying a setup out. It is instance-wide, like the API key, because it
-	// is about the installation being tried, not about a kind of person.
-	TestMode bool `yaml:"test_mode"`
-	// InvitedByEmail is the Periscope user named as the inviter of new users
-	// (invited_by_email) and the creator of new groups (created_by_email).
-	InvitedByEmail string `yaml:"invited_by_email"`
-	// GroupAccess is the access level given to groups onboard creates;
-	// empty leaves it to Periscope.
-	GroupAccess string `yaml:"group_access"`
+// splitOwnKeys decodes into v the keys its type names and returns the others.
+func splitOwnKeys(node *yaml.Node, v any) ([]yamlPair, error) {
+	if node.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: expected a mapping of keys", node.Line)
+	}
+	fields := yamlFields(reflect.TypeOf(v).Elem())
+	own := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: node.Line, Column: node.Column}
+	var rest []yamlPair
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		key, value := node.Content[i], node.Content[i+1]
+		if _, ok := fields[key.Value]; ok {
+			own.Content = append(own.Content, key, value)
+		} else {
+			rest = append(rest, yamlPair{key, value})
+		}
+	}
+	return rest, DecodeYAML(own, v)
 }
 
 // WelcomeData is what the welcome text template can use.
@@ -115,12 +132,12 @@ type WelcomeData struct {
 }
 
 // LoadConfig reads and validates a config file.
-func LoadConfig(path string) (*Config, error) {
+func LoadConfig(path string, schema ConfigSchema) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := ParseConfig(data)
+	cfg, err := ParseConfig(data, schema)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -139,28 +156,21 @@ func ConfigPath(getenv func(string) string) string {
 	return "testdata/onboard.yaml"
 }
 
-var yamlUnknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type`)
-
-// ParseConfig decodes YAML strictly: an unknown key is an error naming the key
-// and its line, because a misspelt "rolse:" must not silently grant nothing.
-func ParseConfig(data []byte) (*Config, error) {
-	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("config is empty")
-		}
-		if m := yamlUnknownField.FindAllStringSubmatch(err.Error(), -1); m != nil {
-			parts := make([]string, len(m))
-			for i, sm := range m {
-				parts[i] = fmt.Sprintf("line %s: unknown key %q", sm[1], sm[2])
-			}
-			return nil, errors.New(strings.Join(parts, "; "))
-		}
+// ParseConfig decodes YAML strictly (DecodeYAML): every key is one onboard
+// or a plug-in of schema knows.
+func ParseConfig(data []byte, schema ConfigSchema) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("invalid YAML: %w", err)
 	}
-	if err := cfg.validate(); err != nil {
+	if len(doc.Content) == 0 {
+		return nil, errors.New("config is empty")
+	}
+	var cfg Config
+	if err := DecodeYAML(&doc, &cfg); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(schema); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
@@ -169,7 +179,16 @@ func ParseConfig(data []byte) (*Config, error) {
 // DefaultMaxDeprovision is max_deprovision when the config does not set it.
 const DefaultMaxDeprovision = 10
 
-func (c *Config) validate() error {
+func (c *Config) validate(schema ConfigSchema) error {
+	var unknown []string
+	for _, kv := range c.rawSections {
+		if schema.Policy[kv.key.Value] == nil {
+			unknown = append(unknown, fmt.Sprintf("line %d: unknown key %q", kv.key.Line, kv.key.Value))
+		}
+	}
+	if len(unknown) > 0 {
+		return errors.New(strings.Join(unknown, "; "))
+	}
 	if c.MaxDeprovision == nil {
 		n := DefaultMaxDeprovision
 		c.MaxDeprovision = &n
@@ -201,7 +220,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("profiles.%s: empty profile", name)
 		}
 		p.Name = name
-		if err := p.validate(); err != nil {
+		if err := p.validate(schema); err != nil {
 			return fmt.Errorf("profiles.%s.%w", name, err)
 		}
 	}
@@ -212,10 +231,27 @@ func (c *Config) validate() error {
 		// Every request without a profile would get it: that is requesting it.
 		return fmt.Errorf("default_profile: profile %q is requestable: false, so it cannot be what every request without a profile gets", c.DefaultProfile)
 	}
-	if err := c.Periscope.validate(c); err != nil {
+	if err := c.decodeSections(schema); err != nil {
 		return err
 	}
 	return c.Email.validate(c)
+}
+
+// decodeSections hands every plug-in its top-level key, present or not.
+func (c *Config) decodeSections(schema ConfigSchema) error {
+	given := map[string]*yaml.Node{}
+	for _, kv := range c.rawSections {
+		given[kv.key.Value] = kv.value
+	}
+	c.sections = map[string]any{}
+	for _, key := range slices.Sorted(maps.Keys(schema.Policy)) {
+		section, err := schema.Policy[key](given[key], c)
+		if err != nil {
+			return fmt.Errorf("%s.%w", key, err)
+		}
+		c.sections[key] = section
+	}
+	return nil
 }
 
 func (e *EmailConfig) validate(c *Config) error {
@@ -250,23 +286,6 @@ func (e *EmailConfig) validate(c *Config) error {
 	return nil
 }
 
-// validate requires an inviter once a profile uses Periscope, because the
-// API's create-user call names one.
-func (pc *PeriscopeConfig) validate(c *Config) error {
-	if pc.InvitedByEmail == "" {
-		for _, name := range c.ProfileNames() {
-			if c.Profiles[name].Periscope != nil {
-				return fmt.Errorf("periscope.invited_by_email: required because profile %q configures periscope (a Periscope user of every site, named as the inviter)", name)
-			}
-		}
-		return nil
-	}
-	if a, err := mail.ParseAddress(pc.InvitedByEmail); err != nil || a.Name != "" || a.Address != pc.InvitedByEmail {
-		return fmt.Errorf("periscope.invited_by_email: %q is not a bare address like data@example.com", pc.InvitedByEmail)
-	}
-	return nil
-}
-
 // RenderWelcomeText fills the configured text template.
 func (c *Config) RenderWelcomeText(d WelcomeData) (string, error) {
 	if c.textTemplate == nil {
@@ -285,7 +304,7 @@ func (p *Profile) IsRequestable() bool { return p.Requestable == nil || *p.Reque
 // IsProtected says whether the policy forbids deprovisioning email.
 func (c *Config) IsProtected(email string) bool { return c.protected[strings.ToLower(email)] }
 
-func (p *Profile) validate() error {
+func (p *Profile) validate(schema ConfigSchema) error {
 	allowed := map[string]bool{}
 	for _, a := range p.AttributesAllowed {
 		if allowed[a.Name] {
@@ -293,60 +312,32 @@ func (p *Profile) validate() error {
 		}
 		allowed[a.Name] = true
 	}
-	if p.Looker == nil && p.AAC == nil && p.Periscope == nil {
-		return errors.New("looker: a profile must configure at least one target (looker, aac or periscope)")
+	p.sections = map[string]any{}
+	for _, kv := range p.rawSections {
+		decode := schema.Profile[kv.key.Value]
+		if decode == nil {
+			return fmt.Errorf("%s: line %d: unknown key %q (a profile's targets: %s)", kv.key.Value, kv.key.Line, kv.key.Value,
+				strings.Join(slices.Sorted(maps.Keys(schema.Profile)), ", "))
+		}
+		if kv.value.Tag == "!!null" {
+			continue // "looker:" with nothing under it configures nothing
+		}
+		section, err := decode(kv.value, p)
+		if err != nil {
+			return fmt.Errorf("%s.%w", kv.key.Value, err)
+		}
+		p.sections[kv.key.Value] = section
 	}
-	if l := p.Looker; l != nil {
-		switch l.Kind {
-		case "":
-			l.Kind = LookerRegular
-		case LookerRegular, LookerEmbed:
-		default:
-			return fmt.Errorf("looker.kind: %q is not regular or embed", l.Kind)
-		}
-		switch l.Deprovision {
-		case "":
-			l.Deprovision = DeprovisionDisable
-		case DeprovisionDisable, DeprovisionDelete:
-		default:
-			return fmt.Errorf("looker.deprovision: %q is not disable or delete", l.Deprovision)
-		}
-		if err := nonEmpty("looker.roles", l.Roles); err != nil {
-			return err
-		}
-		if err := nonEmpty("looker.groups", l.Groups); err != nil {
-			return err
-		}
-		for k := range l.Attributes {
-			if allowed[k] {
-				// Otherwise a form could override a value the admin fixed.
-				return fmt.Errorf("looker.attributes: %q is both fixed here and allowed from requests", k)
-			}
-		}
-	}
-	if a := p.AAC; a != nil {
-		if strings.TrimSpace(a.Workspace) == "" {
-			return errors.New("aac.workspace: required")
-		}
-		if err := nonEmpty("aac.roles", a.Roles); err != nil {
-			return err
-		}
-	}
-	if ps := p.Periscope; ps != nil {
-		if len(ps.Sites) == 0 {
-			return errors.New("periscope.sites: name at least one site")
-		}
-		if err := nonEmpty("periscope.sites", ps.Sites); err != nil {
-			return err
-		}
-		if err := nonEmpty("periscope.groups", ps.Groups); err != nil {
-			return err
-		}
+	if len(p.sections) == 0 {
+		return fmt.Errorf("%s: a profile must configure at least one target (%s)", "targets",
+			strings.Join(slices.Sorted(maps.Keys(schema.Profile)), ", "))
 	}
 	return nil
 }
 
-func nonEmpty(field string, refs []string) error {
+// NonEmpty refuses a list with a blank entry, which would name no role,
+// group or site.
+func NonEmpty(field string, refs []string) error {
 	for _, r := range refs {
 		if strings.TrimSpace(r) == "" {
 			return fmt.Errorf("%s: empty entry", field)

@@ -34,7 +34,7 @@ func (s stubTarget) Deprovision(ctx context.Context, p Person, prof *Profile) (T
 // A target that panics fails its request, retryably, with the stack kept
 // for the log; the process and the other targets' work go on.
 func TestPanickingTargetFailsOnlyItsRequest(t *testing.T) {
-	cfg, err := ParseConfig([]byte("default_profile: a\nprofiles:\n  a:\n    looker: {roles: [Viewer]}\n"))
+	cfg, err := ParseConfig([]byte("default_profile: a\nprofiles:\n  a:\n    stub: {}\n"), stubSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestPanickingTargetFailsOnlyItsRequest(t *testing.T) {
 // A message attribute's idempotency key is held to the body's rules: a
 // bad one drops the message (it could never succeed) and runs nothing.
 func TestMessageAttributeKeyIsValidated(t *testing.T) {
-	cfg, err := ParseConfig([]byte("default_profile: a\nprofiles:\n  a:\n    looker: {roles: [Viewer]}\n"))
+	cfg, err := ParseConfig([]byte("default_profile: a\nprofiles:\n  a:\n    stub: {}\n"), stubSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestMessageAttributeKeyIsValidated(t *testing.T) {
 // provisioned again; a duplicate delivery in between still gets the first
 // answer without touching the targets.
 func TestSameContentAfterTheOppositeActionRunsAgain(t *testing.T) {
-	cfg, err := ParseConfig([]byte("default_profile: a\nprofiles:\n  a:\n    looker: {roles: [Viewer]}\n"))
+	cfg, err := ParseConfig([]byte("default_profile: a\nprofiles:\n  a:\n    stub: {}\n"), stubSchema)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,9 @@ const twoProfiles = `default_profile: analyst
 protected: [boss@example.com]
 profiles:
   analyst:
-    looker: {roles: [Viewer], deprovision: disable}
+    stub: {roles: [Viewer]}
   admin-lite:
-    looker: {roles: [Developer], deprovision: delete}
+    stub: {roles: [Developer]}
 `
 
 // grantingTarget keeps, per person, the roles it granted the way Looker
@@ -47,7 +47,7 @@ func (g *grantingTarget) Provision(ctx context.Context, p Person, prof *Profile)
 	g.mu.Unlock()
 	time.Sleep(g.pause) // the round trip between Looker's GET and PUT
 	var added []string
-	for _, r := range prof.Looker.Roles {
+	for _, r := range stubRoles(prof) {
 		if !slices.Contains(current, r) {
 			current = append(current, r)
 			added = append(added, "role:"+r)
@@ -59,6 +59,17 @@ func (g *grantingTarget) Provision(ctx context.Context, p Person, prof *Profile)
 	return TargetResult{Status: StatusUpdated, ID: "user-" + p.Email, Granted: added}, nil
 }
 
+// stubRoles reads the roles of a profile's stub section.
+func stubRoles(prof *Profile) []string {
+	var roles []string
+	section, _ := prof.Section("stub").(map[string]any)
+	list, _ := section["roles"].([]any)
+	for _, r := range list {
+		roles = append(roles, r.(string))
+	}
+	return roles
+}
+
 func (g *grantingTarget) Deprovision(_ context.Context, p Person, prof *Profile) (TargetResult, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -68,7 +79,7 @@ func (g *grantingTarget) Deprovision(_ context.Context, p Person, prof *Profile)
 
 func newGrantingEngine(t *testing.T, store state.Store) (*Engine, *grantingTarget) {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(twoProfiles))
+	cfg, err := ParseConfig([]byte(twoProfiles), stubSchema)
 	if err != nil {
 		t.Fatal(err)
 	}

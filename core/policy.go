@@ -54,13 +54,23 @@ func (c *Config) Authorize(req Request, operator bool) (Person, *Profile, *Error
 			return Person{}, nil, Invalid("attributes."+k, "value is not allowed for profile %q: give %s", name, a.describe())
 		}
 	}
-	if profile.Looker != nil && profile.Looker.Kind == LookerEmbed && req.ExternalUserID == "" {
-		return Person{}, nil, Invalid("external_user_id", "required for profile %q, which provisions Looker embed users", name)
+	for _, key := range profile.SectionKeys() {
+		if checker, ok := profile.Section(key).(RequestChecker); ok {
+			if err := checker.CheckRequest(req, name); err != nil {
+				return Person{}, nil, err
+			}
+		}
 	}
 	return Person{
 		Email: req.Email, FirstName: req.FirstName, LastName: req.LastName,
 		ExternalUserID: req.ExternalUserID, Attributes: req.Attributes,
 	}, profile, nil
+}
+
+// RequestChecker is a profile section that refuses requests its target
+// cannot serve as sent, before anything runs.
+type RequestChecker interface {
+	CheckRequest(req Request, profile string) *Error
 }
 
 // CheckBulk refuses, as a whole and before anything runs, a bulk request or

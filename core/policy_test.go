@@ -4,11 +4,46 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
+
+// stubSchema gives core's tests a target section without any real target:
+// the plug-ins' own sections are tested in their packages and in targets.
+var stubSchema = ConfigSchema{Profile: map[string]func(*yaml.Node, *Profile) (any, error){
+	"stub": func(n *yaml.Node, _ *Profile) (any, error) {
+		var section map[string]any
+		return section, n.Decode(&section)
+	},
+}}
+
+// examplePolicy has testdata/onboard.yaml's policy with stub sections.
+const examplePolicy = `
+allowed_email_domains: [example.com]
+default_profile: analyst
+protected: [data@example.com]
+email:
+  provider: sendgrid
+  from: "Data Team <data@example.com>"
+  subject: "Welcome"
+  text: "Hi {{.FirstName}}, set up your account: {{.SetupURL}}"
+profiles:
+  analyst:
+    attributes_allowed:
+      - {name: region, values: [EMEA, AMER, APAC]}
+    stub: {}
+  admin-lite:
+    requestable: false
+    stub: {}
+  customer:
+    attributes_allowed:
+      - {name: region, pattern: '[A-Z]{4}'}
+    stub: {}
+`
 
 func exampleConfig(t *testing.T) *Config {
 	t.Helper()
-	cfg, err := LoadConfig("../testdata/onboard.yaml")
+	cfg, err := ParseConfig([]byte(examplePolicy), stubSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -17,9 +52,11 @@ func exampleConfig(t *testing.T) *Config {
 
 func TestExampleConfigLoads(t *testing.T) {
 	cfg := exampleConfig(t)
-	if cfg.DefaultProfile != "analyst" || cfg.Profiles["analyst"].Looker.Kind != LookerRegular ||
-		cfg.Profiles["customer"].Looker.Kind != LookerEmbed || cfg.Profiles["admin-lite"].Looker.Deprovision != DeprovisionDelete {
+	if cfg.DefaultProfile != "analyst" || cfg.Profiles["admin-lite"].IsRequestable() || !cfg.IsProtected("DATA@example.com") {
 		t.Errorf("example config decoded wrong: %+v", cfg)
+	}
+	if got := cfg.Profiles["analyst"].SectionKeys(); len(got) != 1 || got[0] != "stub" {
+		t.Errorf("analyst's sections: %v", got)
 	}
 	text, err := cfg.RenderWelcomeText(WelcomeData{FirstName: "Ada", SetupURL: "https://l.example/account/setup/x"})
 	if err != nil || text != "Hi Ada, set up your account: https://l.example/account/setup/x" {
@@ -29,32 +66,29 @@ func TestExampleConfigLoads(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	cases := []struct{ name, yaml, want string }{
-		{"unknown key names key and line", "default_profile: a\nprofiles:\n  a:\n    looker:\n      rolse: [x]\n", `line 5: unknown key "rolse"`},
+		{"unknown key names key and line", "default_profile: a\nprofiles:\n  a:\n    stub: {}\n    requestabel: true\n", `line 5: unknown key "requestabel"`},
+		{"unknown key in a section", "email:\n  provder: none\nprofiles:\n  a:\n    stub: {}\n", `line 2: unknown key "provder"`},
 		{"unknown top-level key", "profils: {}\n", `line 1: unknown key "profils"`},
 		{"empty", "", "config is empty"},
 		{"no profiles", "default_profile: a\n", "at least one profile"},
-		{"default profile missing", "default_profile: b\nprofiles:\n  a:\n    looker: {roles: [x]}\n", `no profile named "b"`},
-		{"bad kind", "profiles:\n  a:\n    looker: {kind: super}\n", "looker.kind"},
-		{"bad deprovision", "profiles:\n  a:\n    looker: {deprovision: shred}\n", "looker.deprovision"},
+		{"default profile missing", "default_profile: b\nprofiles:\n  a:\n    stub: {}\n", `no profile named "b"`},
 		{"no target", "profiles:\n  a:\n    attributes_allowed: [x]\n", "at least one target"},
-		{"fixed and allowed attribute", "profiles:\n  a:\n    attributes_allowed: [region]\n    looker: {attributes: {region: EU}}\n", "both fixed"},
-		{"bad provider", "profiles:\n  a:\n    looker: {}\nemail: {provider: pigeon}\n", "email.provider"},
-		{"sendgrid without from", "profiles:\n  a:\n    looker: {}\nemail: {provider: sendgrid, subject: s, text: t}\n", "email.from"},
-		{"template typo", "profiles:\n  a:\n    looker: {}\nemail: {provider: sendgrid, from: a@example.com, subject: s, text: '{{.Frist}}'}\n", "email.text"},
-		{"legacy template id", "profiles:\n  a:\n    looker: {}\nemail: {provider: sendgrid, from: a@example.com, template_id: '1234'}\n", "email.template_id"},
-		{"bad domain", "allowed_email_domains: ['exa mple.com']\nprofiles:\n  a:\n    looker: {}\n", "allowed_email_domains"},
-		{"aac without workspace", "profiles:\n  a:\n    aac: {roles: [x]}\n", "aac.workspace"},
-		{"default not requestable", "default_profile: a\nprofiles:\n  a:\n    requestable: false\n    looker: {}\n", "requestable: false"},
-		{"protected not an email", "protected: [bob]\nprofiles:\n  a:\n    looker: {}\n", "protected"},
-		{"attribute values and pattern", "profiles:\n  a:\n    attributes_allowed: [{name: r, values: [x], pattern: y}]\n    looker: {}\n", "not both"},
-		{"attribute values empty", "profiles:\n  a:\n    attributes_allowed: [{name: r, values: []}]\n    looker: {}\n", "values is empty"},
-		{"attribute pattern invalid", "profiles:\n  a:\n    attributes_allowed: [{name: r, pattern: '('}]\n    looker: {}\n", "pattern"},
-		{"attribute entry unknown key", "profiles:\n  a:\n    attributes_allowed: [{name: r, value: x}]\n    looker: {}\n", "unknown key"},
-		{"attribute listed twice", "profiles:\n  a:\n    attributes_allowed: [r, {name: r, values: [x]}]\n    looker: {}\n", "listed twice"},
+		{"bad provider", "profiles:\n  a:\n    stub: {}\nemail: {provider: pigeon}\n", "email.provider"},
+		{"sendgrid without from", "profiles:\n  a:\n    stub: {}\nemail: {provider: sendgrid, subject: s, text: t}\n", "email.from"},
+		{"template typo", "profiles:\n  a:\n    stub: {}\nemail: {provider: sendgrid, from: a@example.com, subject: s, text: '{{.Frist}}'}\n", "email.text"},
+		{"legacy template id", "profiles:\n  a:\n    stub: {}\nemail: {provider: sendgrid, from: a@example.com, template_id: '1234'}\n", "email.template_id"},
+		{"bad domain", "allowed_email_domains: ['exa mple.com']\nprofiles:\n  a:\n    stub: {}\n", "allowed_email_domains"},
+		{"default not requestable", "default_profile: a\nprofiles:\n  a:\n    requestable: false\n    stub: {}\n", "requestable: false"},
+		{"protected not an email", "protected: [bob]\nprofiles:\n  a:\n    stub: {}\n", "protected"},
+		{"attribute values and pattern", "profiles:\n  a:\n    attributes_allowed: [{name: r, values: [x], pattern: y}]\n    stub: {}\n", "not both"},
+		{"attribute values empty", "profiles:\n  a:\n    attributes_allowed: [{name: r, values: []}]\n    stub: {}\n", "values is empty"},
+		{"attribute pattern invalid", "profiles:\n  a:\n    attributes_allowed: [{name: r, pattern: '('}]\n    stub: {}\n", "pattern"},
+		{"attribute entry unknown key", "profiles:\n  a:\n    attributes_allowed: [{name: r, value: x}]\n    stub: {}\n", "unknown key"},
+		{"attribute listed twice", "profiles:\n  a:\n    attributes_allowed: [r, {name: r, values: [x]}]\n    stub: {}\n", "listed twice"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseConfig([]byte(tc.yaml))
+			_, err := ParseConfig([]byte(tc.yaml), stubSchema)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
@@ -97,7 +131,6 @@ func TestAuthorize(t *testing.T) {
 		{"attribute allowed elsewhere only", Request{Email: "ada@example.com", Profile: "admin-lite", Attributes: map[string]string{"region": "EU"}}, true, 400, "attributes.region"},
 		{"value not in the list", Request{Email: "ada@example.com", Attributes: map[string]string{"region": "emea"}}, false, 400, "attributes.region"},
 		{"value not matching the pattern", Request{Email: "ada@example.com", Profile: "customer", ExternalUserID: "c-1", Attributes: map[string]string{"region": "EMEA1"}}, false, 400, "attributes.region"},
-		{"embed needs external id", Request{Email: "ada@example.com", Profile: "customer"}, false, 400, "external_user_id"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,7 +176,7 @@ func TestCheckBulk(t *testing.T) {
 	if err := cfg.CheckBulk(reqs, true); err != nil {
 		t.Errorf("forced: %v", err)
 	}
-	zero, err2 := ParseConfig([]byte("max_deprovision: 0\nprofiles:\n  a:\n    looker: {}\n"))
+	zero, err2 := ParseConfig([]byte("max_deprovision: 0\nprofiles:\n  a:\n    stub: {}\n"), stubSchema)
 	if err2 != nil || zero.CheckBulk(reqs[:1], false) == nil {
 		t.Errorf("max_deprovision 0 must refuse any bulk deprovision: %v", err2)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/aac"
 	"github.com/onboard-dev/onboard/core/app"
+	"github.com/onboard-dev/onboard/core/targets"
 )
 
 const aacUsage = `Usage: onboard aac <command> [flags]
@@ -173,12 +174,12 @@ func readCredentials(path string, stderr io.Writer) (aac.Credentials, error) {
 // profileNames reports whether a profile names the workspace, or the policy
 // cannot be read here (the admin may run this away from the deployment).
 func profileNames(workspace string) bool {
-	cfg, err := core.LoadConfig(core.ConfigPath(os.Getenv))
+	cfg, err := targets.LoadConfig(core.ConfigPath(os.Getenv))
 	if err != nil {
 		return true
 	}
 	for _, name := range cfg.ProfileNames() {
-		if ap := cfg.Profiles[name].AAC; ap != nil && ap.Workspace == workspace {
+		if ap := aac.ProfileOf(cfg.Profiles[name]); ap != nil && ap.Workspace == workspace {
 			return true
 		}
 	}

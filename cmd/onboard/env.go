@@ -11,6 +11,7 @@ import (
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/sandbox"
+	"github.com/onboard-dev/onboard/core/targets"
 )
 
 // local is an onboard instance running inside the CLI: against the targets
@@ -43,7 +44,7 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 		}
 	}
 	if os.Getenv("LOOKERSDK_BASE_URL") == "" {
-		cfg, err := core.LoadConfig(core.ConfigPath(os.Getenv))
+		cfg, err := targets.LoadConfig(core.ConfigPath(os.Getenv))
 		if err != nil {
 			return nil, err
 		}

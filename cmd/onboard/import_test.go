@@ -22,6 +22,7 @@ import (
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/fakehttp"
 	"github.com/onboard-dev/onboard/internal/leakcheck"
 )
@@ -46,7 +47,7 @@ func newImportWorld(t *testing.T, latency time.Duration) *importWorld {
 func newImportWorldFor(t *testing.T, latency time.Duration, config string) *importWorld {
 	t.Helper()
 	path := absPathNoT(filepath.Join("../../testdata", config))
-	cfg, err := core.LoadConfig(path)
+	cfg, err := targets.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}

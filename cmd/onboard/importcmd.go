@@ -18,6 +18,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/httpapi"
+	"github.com/onboard-dev/onboard/core/targets"
 )
 
 // row is one data line of an import file.
@@ -104,7 +105,7 @@ Flags:
 	}
 	path := fs.Arg(0)
 	header, rows, problems := readImportFile(path)
-	cfg, err := core.LoadConfig(core.ConfigPath(os.Getenv))
+	cfg, err := targets.LoadConfig(core.ConfigPath(os.Getenv))
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard import: %v\n", err)
 		return 1

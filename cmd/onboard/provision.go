@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/targets"
 )
 
 // attrFlags collects repeated --attr key=value flags.
@@ -91,7 +92,7 @@ Flags:
 	norm, verr := req.Normalize()
 	if verr == nil {
 		// Policy first, as import does: a refused request starts nothing.
-		cfg, err := core.LoadConfig(core.ConfigPath(os.Getenv))
+		cfg, err := targets.LoadConfig(core.ConfigPath(os.Getenv))
 		if err != nil {
 			fmt.Fprintf(stderr, "onboard provision: %v\n", err)
 			return 1

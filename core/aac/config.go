@@ -169,7 +169,7 @@ func FromSettings(s Settings) (*Target, error) {
 	}
 	if s.Config != nil && account == "" {
 		for _, name := range s.Config.ProfileNames() {
-			if ap := s.Config.Profiles[name].AAC; ap != nil && seeds[ap.Workspace] == "" {
+			if ap := ProfileOf(s.Config.Profiles[name]); ap != nil && seeds[ap.Workspace] == "" {
 				log.Warn("no AAC_REFRESH_TOKENS entry for an AAC workspace a profile names; unless `onboard aac seed-token` stored its chain, invites to it wait for one",
 					"profile", name, "workspace", ap.Workspace)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/state"
+	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
@@ -35,7 +36,7 @@ profiles:
 // micro-batch window, so only the event batch can gather the invites.
 func engineFor(t testing.TB, w *world, tweak ...func(*aac.Config)) *core.Engine {
 	t.Helper()
-	cfg, err := core.ParseConfig([]byte(aacOnlyConfig))
+	cfg, err := targets.ParseConfig([]byte(aacOnlyConfig))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/onboard-dev/onboard/core/aac/aactest"
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/filestore"
 	"github.com/onboard-dev/onboard/internal/logbuf"
@@ -114,7 +115,12 @@ func profile(ws string, roles ...string) *core.Profile {
 	if len(roles) == 0 {
 		roles = []string{"Auto Insights Creator"}
 	}
-	return &core.Profile{Name: "p", AAC: &core.AACProfile{Workspace: ws, Roles: roles}}
+	section, _ := json.Marshal(map[string]any{"workspace": ws, "roles": roles}) // JSON is YAML
+	cfg, err := core.ParseConfig([]byte("profiles:\n  p:\n    aac: "+string(section)+"\n"), plugin.Schema(aac.Plugin))
+	if err != nil {
+		panic(err)
+	}
+	return cfg.Profiles["p"]
 }
 
 func person(email string) core.Person { return core.Person{Email: email} }

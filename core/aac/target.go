@@ -44,7 +44,7 @@ func NewTarget(c *Client, log *slog.Logger) *Target {
 func (t *Target) Name() string { return TargetName }
 
 // Handles implements core.Target.
-func (t *Target) Handles(p *core.Profile) bool { return p.AAC != nil }
+func (t *Target) Handles(p *core.Profile) bool { return ProfileOf(p) != nil }
 
 // batch collects the invites for one workspace and role set that can
 // share a call. Inside an event batch (core.Batch) it goes out once every
@@ -76,7 +76,7 @@ type outcome struct {
 // profile's workspace and roles and waits for that batch's answer.
 func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
 	m := &member{ctx: ctx, email: p.Email, done: make(chan outcome, 1)}
-	t.enqueue(prof.AAC, m)
+	t.enqueue(ProfileOf(prof), m)
 	o, ok := core.Await(ctx, m.done)
 	if !ok {
 		// The batch may still invite this person; the retry then finds them.
@@ -85,7 +85,7 @@ func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profil
 	return o.res, o.err
 }
 
-func (t *Target) enqueue(ap *core.AACProfile, m *member) {
+func (t *Target) enqueue(ap *Profile, m *member) {
 	cfg := t.client.cfg
 	if cfg.BatchWindow <= 0 {
 		t.start(&batch{workspace: ap.Workspace, roles: ap.Roles, members: []*member{m}})
@@ -143,7 +143,7 @@ func (t *Target) flush(key string, b *batch) {
 // batchKey groups invites that can share a call: same workspace, same
 // roles, the same event batch (or none), and never a dry run's with a real
 // one (the call is made, or skipped, for the whole batch).
-func batchKey(ap *core.AACProfile, scope *core.Batch, dryRun bool) string {
+func batchKey(ap *Profile, scope *core.Batch, dryRun bool) string {
 	roles := slices.Clone(ap.Roles)
 	slices.Sort(roles)
 	return fmt.Sprintf("%p\x00%t\x00%s\x00%s", scope, dryRun, ap.Workspace, strings.Join(roles, "\x00"))
@@ -297,7 +297,7 @@ func (t *Target) recordInvite(ms []*member, who map[string][]int, emails, roleNa
 // workspace. Someone not in it, or a workspace that does not exist, is
 // already deprovisioned.
 func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
-	name := prof.AAC.Workspace
+	name := ProfileOf(prof).Workspace
 	w, found, err := t.workspace(ctx, name, false)
 	if err != nil {
 		return core.TargetResult{}, t.classify(name, err)

@@ -25,6 +25,7 @@ import (
 	"github.com/onboard-dev/onboard/core/sendgrid"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/filestore"
+	"github.com/onboard-dev/onboard/core/targets"
 )
 
 // SecretNames are the settings that come from ONBOARD_SECRETS's source
@@ -105,7 +106,7 @@ func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 	if log == nil {
 		log = logging.New(os.Stderr, logging.ParseLevel(getenv("ONBOARD_LOG_LEVEL")), redactor)
 	}
-	cfg, err := core.LoadConfig(core.ConfigPath(getenv))
+	cfg, err := targets.LoadConfig(core.ConfigPath(getenv))
 	if err != nil {
 		return nil, err
 	}
@@ -282,10 +283,10 @@ func checkTargets(cfg *core.Config, haveLooker, haveAAC bool, periscopeSites map
 	var problems []string
 	for _, name := range cfg.ProfileNames() {
 		p := cfg.Profiles[name]
-		if p.Looker != nil && !haveLooker {
+		if looker.ProfileOf(p) != nil && !haveLooker {
 			problems = append(problems, fmt.Sprintf("profile %q configures looker but LOOKERSDK_BASE_URL is not set", name))
 		}
-		if p.AAC != nil && !haveAAC {
+		if aac.ProfileOf(p) != nil && !haveAAC {
 			problems = append(problems, fmt.Sprintf("profile %q configures aac but AAC_BASE_URL is not set", name))
 		}
 		problems = append(problems, periscopeProblems(name, p, periscopeSites)...)

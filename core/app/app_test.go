@@ -21,6 +21,7 @@ import (
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
@@ -44,7 +45,7 @@ type harness struct {
 // front of a fake, say) and adjust the Options an entry point would pass.
 func newHarness(t testing.TB, env map[string]string, tweaks ...func(h *harness, vars map[string]string, opts *Options)) *harness {
 	t.Helper()
-	cfg, err := core.LoadConfig(configPath(t))
+	cfg, err := targets.LoadConfig(configPath(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/sandbox"
+	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
@@ -34,7 +34,7 @@ profiles:
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := core.LoadConfig(cfgFile)
+	cfg, err := targets.LoadConfig(cfgFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/filestore"
+	"github.com/onboard-dev/onboard/core/targets"
 )
 
 // world is a Looker and a SendGrid that outlive the onboard instances
@@ -37,7 +38,7 @@ type world struct {
 
 func newWorld(t testing.TB, lookerOpts lookertest.Options) *world {
 	t.Helper()
-	cfg, err := core.LoadConfig(configPath(t))
+	cfg, err := targets.LoadConfig(configPath(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestDeliveryProcess(t *testing.T) {
 	if os.Getenv("ONBOARD_TEST_PROCESS") != "1" {
 		return
 	}
-	cfg, err := core.LoadConfig(configPath(t))
+	cfg, err := targets.LoadConfig(configPath(t))
 	if err != nil {
 		t.Fatal(err)
 	}

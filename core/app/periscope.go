@@ -31,12 +31,12 @@ func periscopeTargets(ctx context.Context, cfg *core.Config, getenv, get func(st
 		return nil, nil, err
 	}
 	client, err := periscope.New(periscope.Config{
-		BaseURL: getenv("PERISCOPE_BASE_URL"), Keys: keys.Key, TestMode: cfg.Periscope.TestMode,
+		BaseURL: getenv("PERISCOPE_BASE_URL"), Keys: keys.Key, TestMode: periscope.PolicyOf(cfg).TestMode,
 	}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.Periscope.TestMode {
+	if periscope.PolicyOf(cfg).TestMode {
 		log.Warn("periscope.test_mode is on: every write to Periscope carries test_mode=true, so users and groups are only tried, not made")
 	}
 	sites := map[string]bool{}
@@ -51,14 +51,15 @@ func periscopeTargets(ctx context.Context, cfg *core.Config, getenv, get func(st
 // names are configuration, not secrets, so the known ones are listed to
 // make a typo obvious; keys are never printed.
 func periscopeProblems(name string, p *core.Profile, sites map[string]bool) []string {
-	if p.Periscope == nil {
+	ps := periscope.ProfileOf(p)
+	if ps == nil {
 		return nil
 	}
 	if sites == nil {
 		return []string{fmt.Sprintf("profile %q configures periscope but %s is not set", name, periscope.SettingName)}
 	}
 	var problems []string
-	for _, s := range p.Periscope.Sites {
+	for _, s := range ps.Sites {
 		if !sites[s] {
 			problems = append(problems, fmt.Sprintf("profile %q names periscope site %q, which is not a key of %s (its sites: %s)",
 				name, s, periscope.SettingName, strings.Join(slices.Sorted(maps.Keys(sites)), ", ")))

@@ -79,7 +79,7 @@ func (a *App) AAC() *aac.Target { return a.aac }
 func (a *App) AACWorkspaces() []string {
 	var out []string
 	for _, name := range a.Config.ProfileNames() {
-		if ap := a.Config.Profiles[name].AAC; ap != nil {
+		if ap := aac.ProfileOf(a.Config.Profiles[name]); ap != nil {
 			out = append(out, ap.Workspace)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/filestore"
+	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
@@ -45,7 +46,7 @@ func (s panicsOnBoom) Claim(ctx context.Context, key, fingerprint, owner string,
 // fail only that item (a retryable 500 "internal error", the stack in the
 // log), while the others are answered and the process lives.
 func TestPanickingBulkItemFailsAlone(t *testing.T) {
-	cfg, err := core.ParseConfig([]byte("default_profile: a\nprofiles:\n  a:\n    looker: {roles: [Viewer]}\n"))
+	cfg, err := targets.ParseConfig([]byte("default_profile: a\nprofiles:\n  a:\n    looker: {roles: [Viewer]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func NewTarget(c *Client, emailProvider string, log *slog.Logger) *Target {
 func (t *Target) Name() string { return TargetName }
 
 // Handles implements core.Target.
-func (t *Target) Handles(p *core.Profile) bool { return p.Looker != nil }
+func (t *Target) Handles(p *core.Profile) bool { return ProfileOf(p) != nil }
 
 // Warm logs in so that the first request of an instance finds a token.
 func (t *Target) Warm(ctx context.Context) error { return t.client.Login(ctx) }
@@ -68,7 +68,7 @@ type attributeValue struct {
 
 // resolve turns the profile's names into ids; the three lists are fetched
 // concurrently the first time and cached after.
-func (t *Target) resolve(ctx context.Context, lp *core.LookerProfile, p core.Person) (grants, error) {
+func (t *Target) resolve(ctx context.Context, lp *Profile, p core.Person) (grants, error) {
 	values := map[string]string{}
 	for k, v := range lp.Attributes {
 		values[k] = v
@@ -109,8 +109,8 @@ func (t *Target) resolve(ctx context.Context, lp *core.LookerProfile, p core.Per
 
 // Provision implements core.Target.
 func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
-	lp := prof.Looker
-	if lp.Kind == core.LookerEmbed {
+	lp := ProfileOf(prof)
+	if lp.Kind == KindEmbed {
 		res, err := t.provisionEmbed(ctx, p, lp)
 		return res, classify(err)
 	}
@@ -374,7 +374,7 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 // SetupLink implements core.SetupLinker: a fresh link for a welcome resumed
 // after a crash. Only email-credential users have one.
 func (t *Target) SetupLink(ctx context.Context, p core.Person, prof *core.Profile) (string, error) {
-	if prof.Looker == nil || prof.Looker.Kind == core.LookerEmbed || t.emailProvider != core.EmailSendGrid {
+	if lp := ProfileOf(prof); lp == nil || lp.Kind == KindEmbed || t.emailProvider != core.EmailSendGrid {
 		return "", nil
 	}
 	u, _, err := t.findByEmail(ctx, p.Email)
@@ -489,7 +489,7 @@ func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeVal
 // provisionEmbed makes sure an embed user keyed by external_user_id exists
 // and has the profile's grants. Embed users log in through signed embed
 // URLs, so there is no setup link and no welcome email.
-func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *core.LookerProfile) (core.TargetResult, error) {
+func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *Profile) (core.TargetResult, error) {
 	var (
 		g    grants
 		user *User
@@ -537,7 +537,7 @@ func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *core.Loo
 // in Looker is already deprovisioned, and the API user onboard signs in as
 // is never touched.
 func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
-	lp := prof.Looker
+	lp := ProfileOf(prof)
 	var (
 		user *User
 		err  error
@@ -545,7 +545,7 @@ func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Prof
 	switch given := p.Given[TargetName]; {
 	case given.ID != "":
 		user, err = t.client.User(ctx, ID(given.ID))
-	case lp.Kind == core.LookerEmbed:
+	case lp.Kind == KindEmbed:
 		user, err = t.client.UserByEmbedID(ctx, p.ExternalUserID)
 	default:
 		user, _, err = t.findByEmail(ctx, p.Email)
@@ -574,7 +574,7 @@ func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Prof
 	}
 	res := core.TargetResult{ID: string(user.ID)}
 	switch {
-	case lp.Deprovision == core.DeprovisionDelete:
+	case lp.Deprovision == DeprovisionDelete:
 		err = t.client.DeleteUser(ctx, user.ID)
 		res.Status, res.Changes = core.StatusDeleted, []string{"deleted"}
 	case user.IsDisabled:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
+	"github.com/onboard-dev/onboard/core/plugin"
 )
 
 type fixture struct {
@@ -38,10 +39,16 @@ func newFixture(t *testing.T, opts lookertest.Options, emailProvider string) *fi
 }
 
 func analyst() *core.Profile {
-	return &core.Profile{Name: "analyst", AttributesAllowed: []core.AllowedAttribute{{Name: "region"}}, Looker: &core.LookerProfile{
-		Kind: core.LookerRegular, Roles: []string{"Viewer"}, Groups: []string{"Analysts"},
-		Attributes: map[string]string{"department": "analytics"}, Deprovision: core.DeprovisionDisable,
-	}}
+	return lookerProfile("analyst", "{kind: regular, roles: [Viewer], groups: [Analysts], attributes: {department: analytics}, deprovision: disable}")
+}
+
+// lookerProfile is a profile of one looker section, decoded as onboard.yaml is.
+func lookerProfile(name, section string) *core.Profile {
+	cfg, err := core.ParseConfig([]byte("profiles:\n  "+name+":\n    attributes_allowed: [region]\n    looker: "+section+"\n"), plugin.Schema(Plugin))
+	if err != nil {
+		panic(err)
+	}
+	return cfg.Profiles[name]
 }
 
 var ada = core.Person{Email: "ada@example.com", FirstName: "Ada", LastName: "Lovelace", Attributes: map[string]string{"region": "EMEA"}}
@@ -272,7 +279,7 @@ func TestConflictOnCredentialsAdoptsExistingUser(t *testing.T) {
 
 func TestEmbedUser(t *testing.T) {
 	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
-	prof := &core.Profile{Name: "customer", Looker: &core.LookerProfile{Kind: core.LookerEmbed, Groups: []string{"Analysts"}, Attributes: map[string]string{"department": "c"}}}
+	prof := lookerProfile("customer", "{kind: embed, groups: [Analysts], attributes: {department: c}}")
 	p := core.Person{Email: "cust@example.com", FirstName: "Cee", ExternalUserID: "cust-42"}
 	ctx := context.Background()
 	res, err := f.target.Provision(ctx, p, prof)
@@ -312,7 +319,7 @@ func TestDeprovision(t *testing.T) {
 	if res, _ := f.target.Deprovision(ctx, ada, prof); res.Status != core.StatusUnchanged {
 		t.Errorf("second disable: %+v", res)
 	}
-	prof.Looker.Deprovision = core.DeprovisionDelete
+	ProfileOf(prof).Deprovision = DeprovisionDelete
 	if res, err := f.target.Deprovision(ctx, ada, prof); err != nil || res.Status != core.StatusDeleted {
 		t.Fatalf("delete: %+v %v", res, err)
 	}
@@ -358,14 +365,13 @@ func TestEmailProviderLookerSendsLookersEmail(t *testing.T) {
 
 func TestProfileErrorsAreClear(t *testing.T) {
 	f := newFixture(t, lookertest.Options{}, core.EmailNone)
-	for name, lp := range map[string]*core.LookerProfile{
-		`no role named "Wizard"`:       {Roles: []string{"Wizard"}},
-		`no group named "Nowhere"`:     {Groups: []string{"Nowhere"}},
-		`it is a system attribute`:     {Attributes: map[string]string{"email": "x"}},
-		`no user attribute named "zz"`: {Attributes: map[string]string{"zz": "x"}},
+	for name, section := range map[string]string{
+		`no role named "Wizard"`:       "{roles: [Wizard]}",
+		`no group named "Nowhere"`:     "{groups: [Nowhere]}",
+		`it is a system attribute`:     "{attributes: {email: x}}",
+		`no user attribute named "zz"`: "{attributes: {zz: x}}",
 	} {
-		lp.Kind = core.LookerRegular
-		_, err := f.target.Provision(context.Background(), ada, &core.Profile{Looker: lp})
+		_, err := f.target.Provision(context.Background(), ada, lookerProfile("p", section))
 		var ce *core.Error
 		if !errors.As(err, &ce) || ce.Status != http.StatusBadGateway || !strings.Contains(ce.Message, name) {
 			t.Errorf("got %v, want a 502 mentioning %q", err, name)
@@ -379,7 +385,7 @@ func TestProfileErrorsAreClear(t *testing.T) {
 func TestRolesByID(t *testing.T) {
 	f := newFixture(t, lookertest.Options{}, core.EmailNone)
 	prof := analyst()
-	prof.Looker.Roles = []string{f.ids["Developer"]}
+	ProfileOf(prof).Roles = []string{f.ids["Developer"]}
 	res, err := f.target.Provision(context.Background(), ada, prof)
 	if err != nil || !slices.Equal(f.srv.UserRoleIDs(res.ID), []string{f.ids["Developer"]}) {
 		t.Fatalf("%+v %v", res, err)

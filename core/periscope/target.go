@@ -59,8 +59,8 @@ func NewTarget(c *Client, site string, opts Options) *Target {
 func Sites(cfg *core.Config) []string {
 	var sites []string
 	for _, p := range cfg.Profiles {
-		if p.Periscope != nil {
-			sites = append(sites, p.Periscope.Sites...)
+		if ps := ProfileOf(p); ps != nil {
+			sites = append(sites, ps.Sites...)
 		}
 	}
 	slices.Sort(sites)
@@ -69,7 +69,8 @@ func Sites(cfg *core.Config) []string {
 
 // NewTargets returns one target per site that cfg's profiles name.
 func NewTargets(c *Client, cfg *core.Config, log *slog.Logger) []core.Target {
-	opts := Options{InvitedByEmail: cfg.Periscope.InvitedByEmail, GroupAccess: cfg.Periscope.GroupAccess, Log: log}
+	pc := PolicyOf(cfg)
+	opts := Options{InvitedByEmail: pc.InvitedByEmail, GroupAccess: pc.GroupAccess, Log: log}
 	var ts []core.Target
 	for _, site := range Sites(cfg) {
 		ts = append(ts, NewTarget(c, site, opts))
@@ -82,14 +83,15 @@ func (t *Target) Name() string { return TargetName(t.site) }
 
 // Handles implements core.Target: the profile names this site.
 func (t *Target) Handles(p *core.Profile) bool {
-	return p.Periscope != nil && slices.Contains(p.Periscope.Sites, t.site)
+	ps := ProfileOf(p)
+	return ps != nil && slices.Contains(ps.Sites, t.site)
 }
 
 // Provision implements core.Target: the profile's groups are ensured while
 // the person is looked up; absent, they are created in those groups;
 // present, the groups they lack are added.
 func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
-	res, err := t.provision(ctx, p, prof.Periscope.Groups)
+	res, err := t.provision(ctx, p, ProfileOf(prof).Groups)
 	return res, t.classify(err)
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
+	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/filestore"
 	"github.com/onboard-dev/onboard/internal/leakcheck"
@@ -72,7 +73,7 @@ type setup struct {
 
 func newFixture(t *testing.T, s setup) *fixture {
 	t.Helper()
-	cfg, err := core.ParseConfig(fmt.Appendf(nil, testConfig, s.testMode))
+	cfg, err := core.ParseConfig(fmt.Appendf(nil, testConfig, s.testMode), plugin.Schema(Plugin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 	if keys == nil {
 		keys = map[string]string{"acme": keyAcme, "beta": keyBeta}
 	}
-	f.client, err = New(Config{BaseURL: f.fake.URL + "/api/v1/", Keys: StaticKeys(keys), TestMode: cfg.Periscope.TestMode, BaseDelay: time.Millisecond}, s.transport)
+	f.client, err = New(Config{BaseURL: f.fake.URL + "/api/v1/", Keys: StaticKeys(keys), TestMode: PolicyOf(cfg).TestMode, BaseDelay: time.Millisecond}, s.transport)
 	if err != nil {
 		t.Fatal(err)
 	}

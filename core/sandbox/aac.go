@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/aac"
 	"github.com/onboard-dev/onboard/core/aac/aactest"
 )
 
@@ -23,7 +24,7 @@ func (s *Sandbox) startAAC(cfg *core.Config) {
 	}
 	roles := map[string][]string{}
 	for _, name := range cfg.ProfileNames() {
-		if ap := cfg.Profiles[name].AAC; ap != nil {
+		if ap := aac.ProfileOf(cfg.Profiles[name]); ap != nil {
 			roles[ap.Workspace] = append(roles[ap.Workspace], ap.Roles...)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/sandbox"
+	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
@@ -27,7 +28,7 @@ func TestSandboxServesAACProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := core.LoadConfig(cfgPath)
+	cfg, err := targets.LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/aac/aactest"
+	"github.com/onboard-dev/onboard/core/looker"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/periscope"
 	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
@@ -85,12 +86,13 @@ func Seed(l *lookertest.Server, cfg *core.Config) {
 		for _, a := range p.AttributesAllowed {
 			attrs = append(attrs, a.Name)
 		}
-		if p.Looker == nil {
+		lp := looker.ProfileOf(p)
+		if lp == nil {
 			continue
 		}
-		roles = append(roles, p.Looker.Roles...)
-		groups = append(groups, p.Looker.Groups...)
-		for k := range p.Looker.Attributes {
+		roles = append(roles, lp.Roles...)
+		groups = append(groups, lp.Groups...)
+		for k := range lp.Attributes {
 			attrs = append(attrs, k)
 		}
 	}

@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	onboardtargets "github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/functions/gcp"
 	"github.com/onboard-dev/onboard/internal/emulators"
 	"github.com/onboard-dev/onboard/internal/logbuf"
@@ -46,7 +46,7 @@ type targets struct {
 
 func newTargets(t *testing.T) targets {
 	t.Helper()
-	cfg, err := core.LoadConfig(repoPath(t, "testdata/onboard.yaml"))
+	cfg, err := onboardtargets.LoadConfig(repoPath(t, "testdata/onboard.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/leakcheck"
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )
@@ -45,7 +45,7 @@ func Start(tb testing.TB) *Fakes {
 func StartFor(tb testing.TB, config string) *Fakes {
 	tb.Helper()
 	cfgPath := Path(tb, "testdata", config)
-	cfg, err := core.LoadConfig(cfgPath)
+	cfg, err := targets.LoadConfig(cfgPath)
 	if err != nil {
 		tb.Fatal(err)
 	}
