@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"github.com/onboard-dev/onboard/core/aac"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -284,7 +285,7 @@ func TestGCPSecrets(t *testing.T) {
 	if !slices.Equal(names, wantSecrets) {
 		t.Errorf("local.secret_names = %v, want %v", names, wantSecrets)
 	}
-	for _, n := range app.SecretNames {
+	for _, n := range app.SecretNames() {
 		if !slices.Contains(names, n) {
 			t.Errorf("core/app reads secret %s, which infra/gcp does not create", n)
 		}
@@ -562,8 +563,8 @@ func TestGCPAACKeepAlive(t *testing.T) {
 	if a := job.attr("pubsub_target", "attributes"); a != nil {
 		attrs = objectItems(a.Expression, a.src)
 	}
-	if task, _ := m.str(attrs["onboard_task"]); task != app.TaskAACKeepAlive || !slices.Contains(app.Tasks, task) {
-		t.Errorf("%s: pubsub_target.attributes.onboard_task = %q, want %q", job, task, app.TaskAACKeepAlive)
+	if task, _ := m.str(attrs["onboard_task"]); task != aac.TaskKeepAlive || !slices.Contains(app.Tasks(), task) {
+		t.Errorf("%s: pubsub_target.attributes.onboard_task = %q, want %q", job, task, aac.TaskKeepAlive)
 	}
 
 	if sched, _ := m.str(job.attr("schedule")); !regexp.MustCompile(`^\d{1,2} \d{1,2} \* \* \*$`).MatchString(sched) {

@@ -2,6 +2,7 @@ package infra
 
 import (
 	"encoding/json"
+	"github.com/onboard-dev/onboard/core/aac"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/onboard-dev/onboard/core/app"
 )
 
 const samTemplate = "aws/template.yaml"
@@ -505,8 +505,8 @@ func TestSAMAACKeepAlive(t *testing.T) {
 	if err := json.Unmarshal([]byte(scalar(get(p, "Input"))), &input); err != nil {
 		t.Fatalf("Input %q is not a JSON object: %v", scalar(get(p, "Input")), err)
 	}
-	if task, _ := input["onboard_task"].(string); task != app.TaskAACKeepAlive || len(input) != 1 {
-		t.Errorf("Input = %v, want {\"onboard_task\":%q}", input, app.TaskAACKeepAlive)
+	if task, _ := input["onboard_task"].(string); task != aac.TaskKeepAlive || len(input) != 1 {
+		t.Errorf("Input = %v, want {\"onboard_task\":%q}", input, aac.TaskKeepAlive)
 	}
 	expr := scalar(get(p, "Schedule"))
 	if expr == "" {

@@ -41,7 +41,7 @@ mind the refresh token's lifetime (chosen when it was generated).
 		return code
 	}
 	defer a.Close()
-	reports, err := a.AAC().Status(context.Background(), a.AACWorkspaces())
+	reports, err := a.AAC().Status(context.Background(), aac.Workspaces(a.Config))
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard aac status: %v\n", err)
 		return 1
@@ -81,7 +81,7 @@ Flags:
 		return code
 	}
 	defer a.Close()
-	reports, err := a.AAC().KeepAlive(context.Background(), a.AACWorkspaces(), *maxIdle)
+	reports, err := a.AAC().KeepAlive(context.Background(), aac.Workspaces(a.Config), *maxIdle)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard aac keep-alive: %v\n", err)
 		return 1

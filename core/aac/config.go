@@ -10,9 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
-	"github.com/onboard-dev/onboard/core/state"
+	"github.com/onboard-dev/onboard/core/plugin"
 )
 
 // Config holds the settings of one AAC account.
@@ -127,23 +126,10 @@ type noRedactor struct{}
 func (noRedactor) Add(...string)            {}
 func (noRedactor) Rotate(string, ...string) {}
 
-// Settings are what the app knows when it builds the target: plain
-// settings, secrets (re-read through its cache), the redactor, the store.
-type Settings struct {
-	Get      func(name string) string                               // plain settings and secrets as read at start-up
-	Secret   func(ctx context.Context, name string) (string, error) // secrets, re-read after their TTL
-	Redactor Redactor
-	Store    state.Store
-	Log      *slog.Logger
-	// Config is the policy; start-up warns about the workspaces its
-	// profiles name that no seed covers.
-	Config *core.Config
-}
-
 // FromSettings reads AAC_BASE_URL, AAC_ACCOUNT_ID, AAC_TOKEN_URL,
 // AAC_CLIENT_ID, AAC_REFRESH_TOKENS and AAC_ACCOUNT_REFRESH_TOKEN and
 // returns the target. Errors name the setting, never its value.
-func FromSettings(s Settings) (*Target, error) {
+func FromSettings(s plugin.Env) (*Target, error) {
 	cfg := Config{AccountID: strings.TrimSpace(s.Get("AAC_ACCOUNT_ID")), ClientID: strings.TrimSpace(s.Get("AAC_CLIENT_ID"))}
 	var err error
 	if cfg.BaseURL, err = BaseURL(s.Get("AAC_BASE_URL")); err != nil {
@@ -175,9 +161,9 @@ func FromSettings(s Settings) (*Target, error) {
 			}
 		}
 	}
-	cfg.Redactor = s.Redactor
-	if cfg.Redactor == nil {
-		cfg.Redactor = noRedactor{}
+	cfg.Redactor = noRedactor{}
+	if s.Redactor != nil {
+		cfg.Redactor = s.Redactor
 	}
 	cfg.Seeds = func(ctx context.Context) (map[string]string, error) {
 		v, err := s.Secret(ctx, "AAC_REFRESH_TOKENS")

@@ -7,11 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onboard-dev/onboard/core"
-	"github.com/onboard-dev/onboard/core/plugin"
 )
-
-// Plugin registers the Alteryx Analytics Cloud target with onboard.
-var Plugin = plugin.Target{Name: TargetName, Profile: decodeProfile}
 
 // Profile is what a profile grants in AAC (its aac: section).
 type Profile struct {

@@ -17,10 +17,9 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
-	"github.com/onboard-dev/onboard/core/aac"
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/logging"
-	"github.com/onboard-dev/onboard/core/looker"
+	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/secrets"
 	"github.com/onboard-dev/onboard/core/sendgrid"
 	"github.com/onboard-dev/onboard/core/state"
@@ -29,16 +28,17 @@ import (
 )
 
 // SecretNames are the settings that come from ONBOARD_SECRETS's source
-// rather than plain environment variables.
-var SecretNames = []string{
-	"LOOKERSDK_CLIENT_ID",
-	"LOOKERSDK_CLIENT_SECRET",
-	"SENDGRID_API_KEY",
-	"ONBOARD_WEBHOOK_SECRET",
-	"PERISCOPE_SITES",
-	"AAC_REFRESH_TOKENS",
-	"AAC_ACCOUNT_REFRESH_TOKEN",
-	"AAC_CLIENT_ID",
+// rather than plain environment variables: onboard's own and every target's.
+func SecretNames() []string {
+	names := []string{"ONBOARD_WEBHOOK_SECRET", "SENDGRID_API_KEY"}
+	for _, t := range targets.All {
+		for _, s := range t.Settings {
+			if s.Secret {
+				names = append(names, s.Name)
+			}
+		}
+	}
+	return names
 }
 
 // SecretBackend opens a secret manager, configured from plain settings.
@@ -77,8 +77,8 @@ type App struct {
 	Log   *slog.Logger
 	Store state.Store
 
-	looker *looker.Target
-	aac    *aac.Target
+	// built are the configured targets by plug-in name.
+	built map[string]*plugin.Built
 }
 
 // environment is what every part of an App reads its settings through.
@@ -121,9 +121,10 @@ func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 	cache := secrets.NewCache(src, ttl, secrets.WithRefreshErrorHandler(func(name string, err error) {
 		log.Warn("re-reading a secret failed; still using the value read before", "secret", name, "error", err.Error())
 	}))
-	if err := prefetch(ctx, cache); err != nil {
+	if err := prefetch(ctx, cache, SecretNames()); err != nil {
 		return nil, err
 	}
+	secretNames := SecretNames()
 	secret := func(ctx context.Context, name string) (string, error) {
 		v, _, err := cache.Lookup(ctx, name)
 		redactor.Add(v)
@@ -132,7 +133,7 @@ func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 	// Values at start-up decide which targets exist and are checked now;
 	// consumers re-read through secret, so a rotation needs no redeploy.
 	get := func(name string) string {
-		if slices.Contains(SecretNames, name) {
+		if slices.Contains(secretNames, name) {
 			v, _ := secret(ctx, name)
 			return v
 		}
@@ -141,8 +142,9 @@ func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 	return &environment{getenv: getenv, log: log, redactor: redactor, cfg: cfg, secret: secret, get: get}, nil
 }
 
-func (env *environment) aacTarget(store state.Store) (*aac.Target, error) {
-	return aac.FromSettings(aac.Settings{Get: env.get, Secret: env.secret, Redactor: env.redactor, Store: store, Log: env.log, Config: env.cfg})
+// plugin is what a target is built from in this environment.
+func (env *environment) plugin(store state.Store) plugin.Env {
+	return plugin.Env{Config: env.cfg, Get: env.get, Secret: env.secret, Redactor: env.redactor, Store: store, Log: env.log}
 }
 
 // New builds an App. Errors name the setting at fault and never its value.
@@ -159,39 +161,8 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		return nil, err
 	}
 	a.Store = auditRedacting{Store: store, redactor: redactor}
-	var targets []core.Target
-	if getenv("LOOKERSDK_BASE_URL") != "" {
-		lcfg, err := looker.ConfigFromEnv(get)
-		if err != nil {
-			return nil, err
-		}
-		lcfg.Credentials = func(ctx context.Context) (string, string, error) {
-			id, err := secret(ctx, "LOOKERSDK_CLIENT_ID")
-			if err != nil {
-				return "", "", err
-			}
-			s, err := secret(ctx, "LOOKERSDK_CLIENT_SECRET")
-			return id, s, err
-		}
-		lcfg.LoggedIn = func(token string) { redactor.Rotate(lookerTokenSlot, token) }
-		a.looker = looker.NewTarget(looker.New(lcfg, nil), cfg.Email.Provider, log)
-		targets = append(targets, a.looker)
-	}
-	periscopes, periscopeSites, err := periscopeTargets(ctx, cfg, getenv, get, secret, redactor, log)
+	engineTargets, err := a.buildTargets(ctx, env)
 	if err != nil {
-		return nil, err
-	}
-	targets = append(targets, periscopes...)
-	haveAAC := getenv("AAC_BASE_URL") != ""
-	if haveAAC {
-		t, err := env.aacTarget(a.Store)
-		if err != nil {
-			return nil, err
-		}
-		a.aac = t
-		targets = append(targets, t)
-	}
-	if err := checkTargets(cfg, a.looker != nil, haveAAC, periscopeSites); err != nil {
 		return nil, err
 	}
 	var mailer core.Mailer
@@ -200,7 +171,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	a.Engine = &core.Engine{Config: cfg, Targets: targets, Mailer: mailer, Log: log, Store: a.Store}
+	a.Engine = &core.Engine{Config: cfg, Targets: engineTargets, Mailer: mailer, Log: log, Store: a.Store}
 	insecure := getenv("ONBOARD_INSECURE_NO_AUTH") == "1"
 	if insecure && opts.Deployed {
 		log.Error("ONBOARD_INSECURE_NO_AUTH=1 is ignored: this is a deployed function, where every HTTP request needs the webhook secret (ONBOARD_WEBHOOK_SECRET); remove the setting")
@@ -247,8 +218,8 @@ func secretSource(ctx context.Context, backends map[string]SecretBackend, getenv
 // prefetch reads every secret concurrently at cold start. Absent ones are
 // fine here (only the credentials of targets in use are required, and those
 // are checked by whoever needs them); a secret store that cannot be read is not.
-func prefetch(ctx context.Context, cache *secrets.Cache) error {
-	err := cache.Prefetch(ctx, SecretNames)
+func prefetch(ctx context.Context, cache *secrets.Cache, names []string) error {
+	err := cache.Prefetch(ctx, names)
 	var pe *secrets.PrefetchError
 	if !errors.As(err, &pe) {
 		return err
@@ -276,25 +247,32 @@ func secretsTTL(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// checkTargets refuses to start when a profile needs a target this instance
-// has no settings for: better a clear start-up error than a 500 per request.
-// periscopeSites are the keys of PERISCOPE_SITES, nil when it is unset.
-func checkTargets(cfg *core.Config, haveLooker, haveAAC bool, periscopeSites map[string]bool) error {
+// buildTargets builds every target whose settings are present, and refuses
+// to start when a profile needs one that has none: better a clear start-up
+// error than a 500 per request.
+func (a *App) buildTargets(ctx context.Context, env *environment) ([]core.Target, error) {
+	a.built = map[string]*plugin.Built{}
+	var all []core.Target
 	var problems []string
-	for _, name := range cfg.ProfileNames() {
-		p := cfg.Profiles[name]
-		if looker.ProfileOf(p) != nil && !haveLooker {
-			problems = append(problems, fmt.Sprintf("profile %q configures looker but LOOKERSDK_BASE_URL is not set", name))
+	for _, t := range targets.All {
+		if env.get(t.Switch) == "" {
+			for _, profile := range plugin.Uses(env.cfg, t.Name) {
+				problems = append(problems, fmt.Sprintf("profile %q configures %s but %s is not set", profile, t.Name, t.Switch))
+			}
+			continue
 		}
-		if aac.ProfileOf(p) != nil && !haveAAC {
-			problems = append(problems, fmt.Sprintf("profile %q configures aac but AAC_BASE_URL is not set", name))
+		b, err := t.New(ctx, env.plugin(a.Store))
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
 		}
-		problems = append(problems, periscopeProblems(name, p, periscopeSites)...)
+		a.built[t.Name] = b
+		all = append(all, b.Targets...)
 	}
 	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
+		return nil, errors.New(strings.Join(problems, "; "))
 	}
-	return nil
+	return all, nil
 }
 
 func newMailer(cfg *core.Config, get func(string) string, secret func(context.Context, string) (string, error)) (core.Mailer, error) {
@@ -373,17 +351,19 @@ func (a *App) Close() error {
 	return a.Store.Close()
 }
 
-// Warm does at start-up what the first request would otherwise wait for:
-// the Looker login. A failure is logged, not fatal: the first request retries it.
+// Warm does at start-up what the first request would otherwise wait for
+// (a login). A failure is logged, not fatal: the first request retries it.
 func (a *App) Warm(ctx context.Context) {
-	if a.looker == nil {
-		return
+	for name, b := range a.built {
+		if b.Warm == nil {
+			continue
+		}
+		if err := b.Warm(ctx); err != nil {
+			a.Log.Warn("readying a target at start-up failed; the first request will retry it", "target", name, "error", err.Error())
+			continue
+		}
+		a.Log.Info("target ready", "target", name)
 	}
-	if err := a.looker.Warm(ctx); err != nil {
-		a.Log.Warn("Looker login at start-up failed; the first request will retry it", "error", err.Error())
-		return
-	}
-	a.Log.Info("Looker token ready")
 }
 
 // Instance builds an App in the background as soon as a process starts, so

@@ -9,37 +9,48 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/aac"
+	"github.com/onboard-dev/onboard/core/plugin"
+	"github.com/onboard-dev/onboard/core/targets"
 )
 
-// TaskAACKeepAlive rotates AAC token chains that went unused for a week, so
-// a quiet workspace's refresh token does not reach its lifetime. The
-// deployments run it daily (Cloud Scheduler, EventBridge).
-const TaskAACKeepAlive = "aac-keep-alive"
-
-// Tasks are the maintenance jobs a platform timer may name.
-var Tasks = []string{TaskAACKeepAlive}
+// Tasks are the maintenance jobs a platform timer may name: every target's.
+func Tasks() []string {
+	var names []string
+	for _, t := range targets.All {
+		names = append(names, t.Tasks...)
+	}
+	return names
+}
 
 // ErrUnknownTask is a task name no onboard task has: a mistyped schedule,
 // which no retry can fix.
 var ErrUnknownTask = errors.New("unknown task")
 
 // RunTask runs a named maintenance job and logs its outcome to log (the
-// trigger's fields on it; nil: the app's log). A job with nothing to do (no
-// AAC configured) succeeds; a job that failed for some chain returns an
-// error naming them, after logging each with its fix; an unknown name
-// returns ErrUnknownTask.
+// trigger's fields on it; nil: the app's log). A job of a target that is
+// not configured has nothing to do and succeeds; a job that failed returns
+// an error saying why, after logging each fix; an unknown name returns
+// ErrUnknownTask.
 func (a *App) RunTask(ctx context.Context, name string, log *slog.Logger) error {
 	if log == nil {
 		log = a.Log
 	}
 	log = log.With("task", name)
-	if !slices.Contains(Tasks, name) {
-		log.Error("unknown task", "outcome", "unknown", "known_tasks", strings.Join(Tasks, ", "))
-		return fmt.Errorf("%w %q; known tasks: %s", ErrUnknownTask, name, strings.Join(Tasks, ", "))
+	owner, ok := taskOwner(name)
+	if !ok {
+		known := strings.Join(Tasks(), ", ")
+		log.Error("unknown task", "outcome", "unknown", "known_tasks", known)
+		return fmt.Errorf("%w %q; known tasks: %s", ErrUnknownTask, name, known)
+	}
+	built := a.built[owner.Name]
+	if built == nil {
+		log.Info("task done", "outcome", "done", "target", owner.Name, "note", "the target is not configured here, so there was nothing to do")
+		return nil
 	}
 	start := time.Now()
-	if err := a.runTask(ctx, name); err != nil {
+	if err := built.Tasks[name](ctx); err != nil {
 		log.Error("task failed", "outcome", "failed", "error", err.Error())
 		return fmt.Errorf("task %s failed: %w", name, err)
 	}
@@ -47,43 +58,21 @@ func (a *App) RunTask(ctx context.Context, name string, log *slog.Logger) error 
 	return nil
 }
 
-func (a *App) runTask(ctx context.Context, name string) error {
-	switch name {
-	case TaskAACKeepAlive:
-		if a.aac == nil {
-			a.Log.Info("AAC keep-alive: AAC is not configured; nothing to do")
-			return nil
+func taskOwner(name string) (plugin.Target, bool) {
+	for _, t := range targets.All {
+		if slices.Contains(t.Tasks, name) {
+			return t, true
 		}
-		reports, err := a.aac.KeepAlive(ctx, a.AACWorkspaces(), aac.DefaultKeepAliveIdle)
-		if err != nil {
-			return err
-		}
-		var failed []string
-		for _, r := range reports {
-			if r.Outcome == aac.KeepAliveFailed {
-				failed = append(failed, r.Chain)
-			}
-		}
-		if len(failed) > 0 {
-			return fmt.Errorf("AAC keep-alive failed for %s (see the log for each fix)", strings.Join(failed, ", "))
-		}
-		a.Log.Info("AAC keep-alive done", "chains", len(reports))
 	}
-	return nil
+	return plugin.Target{}, false
 }
 
 // AAC returns the AAC target, or nil when AAC_BASE_URL is not set.
-func (a *App) AAC() *aac.Target { return a.aac }
-
-// AACWorkspaces lists the AAC workspaces the profiles name.
-func (a *App) AACWorkspaces() []string {
-	var out []string
-	for _, name := range a.Config.ProfileNames() {
-		if ap := aac.ProfileOf(a.Config.Profiles[name]); ap != nil {
-			out = append(out, ap.Workspace)
-		}
+func (a *App) AAC() *aac.Target {
+	if b := a.built[aac.TargetName]; b != nil {
+		return b.Targets[0].(*aac.Target)
 	}
-	return out
+	return nil
 }
 
 // NewAACAdmin opens only what AAC administration needs (the policy, the
@@ -102,9 +91,11 @@ func NewAACAdmin(ctx context.Context, opts Options) (*App, error) {
 	if a.Store, err = OpenStore(ctx, env.getenv, opts); err != nil {
 		return nil, err
 	}
-	if a.aac, err = env.aacTarget(a.Store); err != nil {
+	t, err := aac.FromSettings(env.plugin(a.Store))
+	if err != nil {
 		_ = a.Store.Close()
 		return nil, err
 	}
+	a.built = map[string]*plugin.Built{aac.TargetName: {Targets: []core.Target{t}}}
 	return a, nil
 }

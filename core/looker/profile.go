@@ -6,11 +6,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onboard-dev/onboard/core"
-	"github.com/onboard-dev/onboard/core/plugin"
 )
-
-// Plugin registers the Looker target with onboard.
-var Plugin = plugin.Target{Name: TargetName, Profile: decodeProfile}
 
 // User kinds and deprovision modes of a profile's looker section.
 const (

@@ -8,15 +8,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onboard-dev/onboard/core"
-	"github.com/onboard-dev/onboard/core/plugin"
 )
 
 // PluginName is the key of Periscope's sections in onboard.yaml; each site
 // is its own target in answers (TargetName).
 const PluginName = "periscope"
-
-// Plugin registers the Periscope target with onboard.
-var Plugin = plugin.Target{Name: PluginName, Profile: decodeProfile, Policy: decodePolicy}
 
 // Profile is what a profile grants in Periscope (its periscope: section).
 type Profile struct {

@@ -4,9 +4,14 @@
 package plugin
 
 import (
+	"context"
+	"log/slog"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/state"
 )
 
 // Target is one target's registration.
@@ -19,6 +24,50 @@ type Target struct {
 	// Policy decodes the target's own top-level key of onboard.yaml, if it
 	// has one; node is nil when the key is absent.
 	Policy func(node *yaml.Node, cfg *core.Config) (any, error)
+	// Settings are every setting the target reads.
+	Settings []Setting
+	// Switch is the setting whose presence makes the target real: without
+	// it a profile using the target cannot be served (or, in a sandbox, is
+	// served by the fake).
+	Switch string
+	// New builds the target from its settings.
+	New func(ctx context.Context, env Env) (*Built, error)
+	// Tasks are the names of its maintenance jobs. A job of a target that
+	// is not configured has nothing to do and succeeds.
+	Tasks []string
+}
+
+// Setting is one environment setting a target reads.
+type Setting struct {
+	Name string
+	// Secret settings come from ONBOARD_SECRETS's source and are masked
+	// wherever they could be printed.
+	Secret bool
+}
+
+// Env is what a target is built from.
+type Env struct {
+	Config *core.Config
+	// Get reads a setting, secret or not, as it is at start-up.
+	Get func(string) string
+	// Secret reads a secret now, through the cache, so a rotated value is
+	// used without a redeploy.
+	Secret   func(context.Context, string) (string, error)
+	Redactor *logging.Redactor
+	Store    state.Store
+	Log      *slog.Logger
+}
+
+// Built is a target made from its settings.
+type Built struct {
+	// Targets are what the engine runs requests through: one per instance
+	// of the tool (Periscope has one per site).
+	Targets []core.Target
+	// Warm readies the target at start-up (a login) so the first request
+	// does not wait for it; nil when there is nothing to do.
+	Warm func(context.Context) error
+	// Tasks run the maintenance jobs named in Target.Tasks.
+	Tasks map[string]func(context.Context) error
 }
 
 // Schema is what targets add to onboard.yaml.
@@ -34,4 +83,15 @@ func Schema(targets ...Target) core.ConfigSchema {
 		}
 	}
 	return schema
+}
+
+// Uses lists the profiles of cfg that use target name.
+func Uses(cfg *core.Config, name string) []string {
+	var profiles []string
+	for _, p := range cfg.ProfileNames() {
+		if cfg.Profiles[p].Section(name) != nil {
+			profiles = append(profiles, p)
+		}
+	}
+	return profiles
 }

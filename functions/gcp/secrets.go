@@ -53,8 +53,8 @@ func parseVersionPins(raw string) (map[string]string, error) {
 	}
 	versions := make(map[string]string, len(pins))
 	for name, v := range pins {
-		if !slices.Contains(app.SecretNames, name) {
-			return nil, fmt.Errorf("ONBOARD_SECRET_VERSIONS pins %q, which is not a secret onboard reads (%v)", name, app.SecretNames)
+		if !slices.Contains(app.SecretNames(), name) {
+			return nil, fmt.Errorf("ONBOARD_SECRET_VERSIONS pins %q, which is not a secret onboard reads (%v)", name, app.SecretNames())
 		}
 		version, ok := pinValue(v)
 		if !ok {

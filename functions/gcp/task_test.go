@@ -2,13 +2,13 @@ package gcp_test
 
 import (
 	"encoding/json"
+	"github.com/onboard-dev/onboard/core/aac"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/onboard-dev/onboard/core/aac/aactest"
-	"github.com/onboard-dev/onboard/core/app"
 )
 
 // What Cloud Scheduler publishes (infra/gcp/scheduler.tf): the task in an
@@ -38,10 +38,10 @@ func aacFixture(t *testing.T) (*fixture, *aactest.Server, aactest.Grant) {
 // is ignored.
 func TestPubSubTaskRunsInsteadOfARequest(t *testing.T) {
 	f := newFixture(t, nil, nil)
-	if err := f.deliver(t, taskMessage("6001", app.TaskAACKeepAlive, `{"email":"ada@example.com","name":"Ada Lovelace"}`)); err != nil {
+	if err := f.deliver(t, taskMessage("6001", aac.TaskKeepAlive, `{"email":"ada@example.com","name":"Ada Lovelace"}`)); err != nil {
 		t.Fatalf("a task that succeeds must be acknowledged, got %v", err)
 	}
-	done := logLines(f.logs, map[string]string{"message": "task done", "task": app.TaskAACKeepAlive, "outcome": "done", "message_id": "6001", "severity": "INFO"})
+	done := logLines(f.logs, map[string]string{"message": "task done", "task": aac.TaskKeepAlive, "outcome": "done", "message_id": "6001", "severity": "INFO"})
 	if len(done) != 1 {
 		t.Errorf("want one INFO line for the task run:\n%s", f.logs)
 	}
@@ -60,7 +60,7 @@ func TestPubSubAACKeepAliveRotatesAQuietChain(t *testing.T) {
 	if n := len(fake.Refreshes()); n != 0 {
 		t.Fatalf("%d refreshes before the task; the test needs a never-used chain", n)
 	}
-	if err := f.deliver(t, taskMessage("6101", app.TaskAACKeepAlive, "{}")); err != nil {
+	if err := f.deliver(t, taskMessage("6101", aac.TaskKeepAlive, "{}")); err != nil {
 		t.Fatalf("keep-alive: %v", err)
 	}
 	refreshes := fake.Refreshes()
@@ -68,13 +68,13 @@ func TestPubSubAACKeepAliveRotatesAQuietChain(t *testing.T) {
 		t.Fatalf("refreshes %+v, want one ok refresh of the seed", refreshes)
 	}
 	// A later run finds the rotation in the store and leaves it be.
-	if err := f.deliver(t, taskMessage("6102", app.TaskAACKeepAlive, "{}")); err != nil {
+	if err := f.deliver(t, taskMessage("6102", aac.TaskKeepAlive, "{}")); err != nil {
 		t.Fatalf("second keep-alive: %v", err)
 	}
 	if n := len(fake.Refreshes()); n != 1 {
 		t.Fatalf("%d refreshes after a second run, want still one: the rotation was not stored", n)
 	}
-	if got := logLines(f.logs, map[string]string{"message": "task done", "task": app.TaskAACKeepAlive}); len(got) != 2 {
+	if got := logLines(f.logs, map[string]string{"message": "task done", "task": aac.TaskKeepAlive}); len(got) != 2 {
 		t.Errorf("want a task done line per run:\n%s", f.logs)
 	}
 }
@@ -94,11 +94,11 @@ func TestPubSubTaskFailureAsksForRedelivery(t *testing.T) {
 		t.Fatalf("spending the seed: %d", resp.StatusCode)
 	}
 
-	err = f.deliver(t, taskMessage("6201", app.TaskAACKeepAlive, "{}"))
-	if err == nil || !strings.Contains(err.Error(), app.TaskAACKeepAlive) {
+	err = f.deliver(t, taskMessage("6201", aac.TaskKeepAlive, "{}"))
+	if err == nil || !strings.Contains(err.Error(), aac.TaskKeepAlive) {
 		t.Fatalf("want an error naming the task (redelivery), got %v", err)
 	}
-	if got := logLines(f.logs, map[string]string{"message": "task failed", "task": app.TaskAACKeepAlive, "outcome": "failed", "severity": "ERROR"}); len(got) != 1 {
+	if got := logLines(f.logs, map[string]string{"message": "task failed", "task": aac.TaskKeepAlive, "outcome": "failed", "severity": "ERROR"}); len(got) != 1 {
 		t.Errorf("want one ERROR line for the failed task:\n%s", f.logs)
 	}
 	if got := logLines(f.logs, map[string]string{"severity": "CRITICAL"}); len(got) == 0 {
@@ -119,7 +119,7 @@ func TestPubSubUnknownTaskIsAcknowledged(t *testing.T) {
 			if len(lines) != 1 {
 				t.Fatalf("want one ERROR line naming the task:\n%s", f.logs)
 			}
-			if known, _ := lines[0]["known_tasks"].(string); !strings.Contains(known, app.TaskAACKeepAlive) {
+			if known, _ := lines[0]["known_tasks"].(string); !strings.Contains(known, aac.TaskKeepAlive) {
 				t.Errorf("the ERROR line does not list the known tasks: %v", lines[0])
 			}
 			if n := f.looker.Count("POST", "/users"); n != 0 || len(f.idempotencyKeys()) != 0 {

@@ -129,7 +129,7 @@ func (f *Function) handle(ctx context.Context, event json.RawMessage) (any, erro
 	case len(p.Task) > 0:
 		var name string
 		if json.Unmarshal(p.Task, &name) != nil {
-			return nil, errors.New("onboard: onboard_task must be a string naming a task: " + strings.Join(app.Tasks, ", "))
+			return nil, errors.New("onboard: onboard_task must be a string naming a task: " + strings.Join(app.Tasks(), ", "))
 		}
 		return f.task(ctx, name)
 	}

@@ -57,7 +57,7 @@ func uniqueName(t *testing.T) string {
 // Secrets Manager.
 func withoutSecrets(env map[string]string) map[string]string {
 	env["ONBOARD_SECRETS"] = "aws"
-	for _, name := range app.SecretNames {
+	for _, name := range app.SecretNames() {
 		env[name] = ""
 	}
 	return env

@@ -1,12 +1,12 @@
 package lambdaapi_test
 
 import (
+	"github.com/onboard-dev/onboard/core/aac"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/onboard-dev/onboard/core/app"
 )
 
 // What the EventBridge schedule sends (infra/aws/template.yaml): its
@@ -22,11 +22,11 @@ func TestScheduledTaskRuns(t *testing.T) {
 	}
 	var res struct{ Task, Outcome string }
 	mustUnmarshal(t, out, &res)
-	if res.Task != app.TaskAACKeepAlive || res.Outcome != "done" {
+	if res.Task != aac.TaskKeepAlive || res.Outcome != "done" {
 		t.Errorf("answer %s, want the task and outcome done", out)
 	}
 	done := 0
-	for _, l := range h.logLines(t, "task", app.TaskAACKeepAlive) {
+	for _, l := range h.logLines(t, "task", aac.TaskKeepAlive) {
 		if l["message"] == "task done" && l["outcome"] == "done" && l["severity"] == "INFO" {
 			done++
 		}
@@ -72,7 +72,7 @@ func TestScheduledTaskFailureFailsTheInvocation(t *testing.T) {
 		t.Fatalf("spending the seed: %d", resp.StatusCode)
 	}
 	out, err := h.invoke(t, []byte(keepAliveEvent))
-	if err == nil || !strings.Contains(err.Error(), app.TaskAACKeepAlive) {
+	if err == nil || !strings.Contains(err.Error(), aac.TaskKeepAlive) {
 		t.Fatalf("answered %s, %v; want an error naming the task", out, err)
 	}
 	if len(h.logLines(t, "severity", "CRITICAL")) == 0 {
@@ -94,7 +94,7 @@ func TestUnknownTaskFailsTheInvocation(t *testing.T) {
 			if err == nil {
 				t.Fatalf("answered %s, want an error", out)
 			}
-			if !strings.Contains(err.Error(), app.TaskAACKeepAlive) {
+			if !strings.Contains(err.Error(), aac.TaskKeepAlive) {
 				t.Errorf("error %q does not name the known tasks", err)
 			}
 		})

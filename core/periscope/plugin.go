@@ -1,0 +1,64 @@
+package periscope
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/onboard-dev/onboard/core/plugin"
+)
+
+// Plugin registers the Periscope target with onboard.
+var Plugin = plugin.Target{
+	Name:     PluginName,
+	Profile:  decodeProfile,
+	Policy:   decodePolicy,
+	Settings: []plugin.Setting{{Name: "PERISCOPE_BASE_URL"}, {Name: SettingName, Secret: true}},
+	Switch:   SettingName,
+	New:      newFromSettings,
+}
+
+// newFromSettings builds one target per site the profiles name. The keys
+// are re-read on use, so a rotation needs no redeploy, and each is
+// registered with the redactor: the logger only knows the whole JSON
+// value, which no error would ever quote in full.
+func newFromSettings(ctx context.Context, env plugin.Env) (*plugin.Built, error) {
+	add := func(...string) {}
+	if env.Redactor != nil {
+		add = env.Redactor.Add
+	}
+	keys := NewSiteKeys(func(ctx context.Context) (string, error) { return env.Secret(ctx, SettingName) }, add)
+	names, err := keys.Sites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Site names are configuration, not secrets, so the known ones are
+	// listed to make a typo obvious; keys are never printed.
+	var problems []string
+	for _, name := range env.Config.ProfileNames() {
+		ps := ProfileOf(env.Config.Profiles[name])
+		if ps == nil {
+			continue
+		}
+		for _, site := range ps.Sites {
+			if !slices.Contains(names, site) {
+				problems = append(problems, fmt.Sprintf("profile %q names periscope site %q, which is not a key of %s (its sites: %s)",
+					name, site, SettingName, strings.Join(slices.Sorted(slices.Values(names)), ", ")))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	policy := PolicyOf(env.Config)
+	client, err := New(Config{BaseURL: env.Get("PERISCOPE_BASE_URL"), Keys: keys.Key, TestMode: policy.TestMode}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if policy.TestMode {
+		env.Log.Warn("periscope.test_mode is on: every write to Periscope carries test_mode=true, so users and groups are only tried, not made")
+	}
+	return &plugin.Built{Targets: NewTargets(client, env.Config, env.Log)}, nil
+}
