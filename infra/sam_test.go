@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
-
 )
 
 const samTemplate = "aws/template.yaml"

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
 )
 
 // What the EventBridge schedule sends (infra/aws/template.yaml): its
