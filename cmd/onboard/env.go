@@ -15,13 +15,13 @@ import (
 )
 
 // local is an onboard instance running inside the CLI: against the targets
-// the environment configures, or, with no LOOKERSDK_BASE_URL, against the
-// sandbox's in-memory fakes (as make run does).
+// the environment configures, and the sandbox's in-memory fakes for those
+// it has no settings for (as make run does).
 type local struct {
 	instance *app.Instance
 	app      *app.App
 	log      *slog.Logger
-	box      *sandbox.Sandbox // nil unless in sandbox mode
+	box      *sandbox.Sandbox
 	getenv   func(string) string
 	close    func()
 }
@@ -43,21 +43,19 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 			closers[i]()
 		}
 	}
-	if os.Getenv("LOOKERSDK_BASE_URL") == "" {
-		cfg, err := targets.LoadConfig(core.ConfigPath(os.Getenv))
-		if err != nil {
-			return nil, err
-		}
-		if l.box, err = sandbox.Start(cfg, outbox); err != nil {
-			return nil, err
-		}
-		closers = append(closers, l.box.Close)
-		for k, v := range l.box.Env {
-			overlay[k] = v
-		}
-		if os.Getenv("ONBOARD_WEBHOOK_SECRET") == "" && os.Getenv("ONBOARD_INSECURE_NO_AUTH") != "1" {
-			overlay["ONBOARD_WEBHOOK_SECRET"] = sandbox.WebhookSecret()
-		}
+	cfg, err := targets.LoadConfig(core.ConfigPath(os.Getenv))
+	if err != nil {
+		return nil, err
+	}
+	if l.box, err = sandbox.Start(cfg, outbox, os.Getenv); err != nil {
+		return nil, err
+	}
+	closers = append(closers, l.box.Close)
+	for k, v := range l.box.Env {
+		overlay[k] = v
+	}
+	if l.box.Faking() && os.Getenv("ONBOARD_WEBHOOK_SECRET") == "" && os.Getenv("ONBOARD_INSECURE_NO_AUTH") != "1" {
+		overlay["ONBOARD_WEBHOOK_SECRET"] = sandbox.WebhookSecret()
 	}
 	level := logLevel
 	if v := l.getenv("ONBOARD_LOG_LEVEL"); v != "" {
@@ -89,9 +87,10 @@ func (l *local) handle(ctx context.Context, req core.Request, meta core.Meta) (c
 	return res, err
 }
 
-// sandboxNote tells the user their command ran against fakes.
-func (l *local) sandboxNote(w io.Writer) {
-	if l.box != nil {
-		fmt.Fprintf(w, "onboard: sandbox mode (no LOOKERSDK_BASE_URL): Looker, SendGrid, AAC and Periscope are in-memory fakes; emails go to %s/\n", l.box.OutboxDir)
+// targetsNote tells the user what their command ran against: each target
+// real (and where) or an in-memory fake.
+func (l *local) targetsNote(w io.Writer) {
+	for _, line := range l.box.Note() {
+		fmt.Fprintf(w, "onboard: %s\n", line)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -78,7 +79,7 @@ func TestLocalEventRoutesNeedTheWebhookCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	grace := func() (disabled, exists bool) {
-		u, ok := l.box.Looker.UserByEmail("grace@example.com")
+		u, ok := l.box.Fakes["looker"].Server.(*lookertest.Server).UserByEmail("grace@example.com")
 		return u.IsDisabled, ok
 	}
 

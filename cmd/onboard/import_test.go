@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/onboard-dev/onboard/core/looker"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,7 +21,6 @@ import (
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/aac/aactest"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
-	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/fakehttp"
@@ -54,7 +54,7 @@ func newImportWorldFor(t *testing.T, latency time.Duration, config string) *impo
 	w := &importWorld{bin: buildCLI(t), dir: t.TempDir(), config: path,
 		looker:   lookertest.NewTestServer(t, lookertest.Options{Latency: latency}),
 		sendgrid: sendgridtest.NewTestServer(t, sendgridtest.Options{APIKey: "SG.import-test-key"})}
-	sandbox.Seed(w.looker, cfg)
+	looker.SeedFake(w.looker, cfg)
 	return w
 }
 

@@ -153,7 +153,7 @@ Flags:
 			return 1
 		}
 		defer l.close()
-		l.sandboxNote(stderr)
+		l.targetsNote(stderr)
 		results = runLocally(ctx, l, rows, *concurrency, *dryRun, core.Meta{Trigger: "import", Operator: true, Force: *force, Adopt: *adopt}, stdout, progress)
 	}
 	progress.finish()

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -164,10 +163,11 @@ Flags:
 	}
 	base := servingURL(bound)
 	srv := &http.Server{Handler: localHandler(l.instance, l.app.Auth, l.log), ReadHeaderTimeout: 10 * time.Second}
-	if l.box != nil {
+	if l.box.Faking() {
 		printSandboxBanner(stdout, base, l.box, bannerCredential(l.getenv))
 	} else {
-		fmt.Fprintf(stdout, "onboard: serving %s/ against %s\n", base, os.Getenv("LOOKERSDK_BASE_URL"))
+		fmt.Fprintf(stdout, "onboard: serving %s/\n", base)
+		l.targetsNote(stdout)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -249,21 +249,22 @@ func printSandboxBanner(w io.Writer, base string, box *sandbox.Sandbox, secret s
 	if secret != "" {
 		auth = fmt.Sprintf(` -H "Authorization: Bearer %s"`, secret)
 	}
-	fmt.Fprintf(w, `onboard: SANDBOX MODE (no LOOKERSDK_BASE_URL set)
-  Looker, SendGrid, AAC and Periscope are in-memory fakes; nothing leaves this machine.
-  Welcome emails are written to %[1]s/
-  Serving %[2]s/  (GET /healthz for health)
+	fmt.Fprintf(w, "onboard: SANDBOX MODE: what is fake stays on this machine; what is real is changed for real\n")
+	for _, line := range box.Note() {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintf(w, `  Serving %[1]s/  (GET /healthz for health)
 
 Events: POST /_local/pubsub (Pub/Sub push body), POST /_local/lambda (SQS or API Gateway event),
 with the same credential as POST /, e.g.
-  curl -sS %[2]s/_local/pubsub%[3]s --data-binary @testdata/events/pubsub-push.json
-  curl -sS %[2]s/_local/lambda%[3]s --data-binary @testdata/events/sqs.json
+  curl -sS %[1]s/_local/pubsub%[2]s --data-binary @testdata/events/pubsub-push.json
+  curl -sS %[1]s/_local/lambda%[2]s --data-binary @testdata/events/sqs.json
 
 Try it:
-  curl -sS %[2]s/ -H 'Content-Type: application/json'%[3]s \
+  curl -sS %[1]s/ -H 'Content-Type: application/json'%[2]s \
     -d '{"email":"ada@example.com","name":"Ada Lovelace","attributes":{"region":"EMEA"}}'
 
-`, strings.TrimRight(box.OutboxDir, "/"), base, auth)
+`, base, auth)
 }
 
 func envOr(k, def string) string {

@@ -111,7 +111,7 @@ Flags:
 		return 1
 	}
 	defer l.close()
-	l.sandboxNote(stderr)
+	l.targetsNote(stderr)
 	var plan *core.Plan
 	if *dryRun {
 		plan = &core.Plan{}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,7 +143,7 @@ func buildCLI(t *testing.T) string {
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LOOKERSDK_") && !strings.HasPrefix(kv, "ONBOARD_") && !strings.HasPrefix(kv, "SENDGRID_") {
+		if !slices.ContainsFunc([]string{"LOOKERSDK_", "ONBOARD_", "SENDGRID_", "AAC_", "PERISCOPE_"}, func(p string) bool { return strings.HasPrefix(kv, p) }) {
 			env = append(env, kv)
 		}
 	}

@@ -26,6 +26,8 @@ var Plugin = plugin.Target{
 	Switch: "AAC_BASE_URL",
 	New:    newFromSettings,
 	Tasks:  []string{TaskKeepAlive},
+	Host:   func(get func(string) string) string { return get("AAC_BASE_URL") },
+	Fake:   startFake,
 }
 
 func newFromSettings(_ context.Context, env plugin.Env) (*plugin.Built, error) {

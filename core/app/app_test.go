@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/onboard-dev/onboard/core/looker"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +20,6 @@ import (
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
-	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/logbuf"
@@ -54,7 +54,7 @@ func newHarness(t testing.TB, env map[string]string, tweaks ...func(h *harness, 
 		sendgrid: sendgridtest.NewTestServer(t, sendgridtest.Options{APIKey: sendgridKey}),
 		logs:     &logbuf.Buffer{},
 	}
-	sandbox.Seed(h.looker, cfg)
+	looker.SeedFake(h.looker, cfg)
 	vars := map[string]string{
 		"ONBOARD_CONFIG":          configPath(t),
 		"LOOKERSDK_BASE_URL":      h.looker.URL,

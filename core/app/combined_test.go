@@ -38,7 +38,7 @@ profiles:
 	if err != nil {
 		t.Fatal(err)
 	}
-	box, err := sandbox.Start(cfg, t.TempDir())
+	box, err := sandbox.Start(cfg, t.TempDir(), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

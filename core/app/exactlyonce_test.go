@@ -20,7 +20,6 @@ import (
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/looker"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
-	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/core/state"
@@ -43,7 +42,7 @@ func newWorld(t testing.TB, lookerOpts lookertest.Options) *world {
 		t.Fatal(err)
 	}
 	w := &world{cfg: cfg, looker: lookertest.NewTestServer(t, lookerOpts), sendgrid: sendgridtest.NewTestServer(t, sendgridtest.Options{APIKey: sendgridKey})}
-	sandbox.Seed(w.looker, cfg)
+	looker.SeedFake(w.looker, cfg)
 	return w
 }
 

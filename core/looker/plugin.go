@@ -17,6 +17,8 @@ var Plugin = plugin.Target{
 	},
 	Switch: "LOOKERSDK_BASE_URL",
 	New:    newFromSettings,
+	Host:   func(get func(string) string) string { return get("LOOKERSDK_BASE_URL") },
+	Fake:   startFake,
 }
 
 // tokenSlot is the redactor's rotating slot for Looker access tokens: the

@@ -18,6 +18,13 @@ var Plugin = plugin.Target{
 	Settings: []plugin.Setting{{Name: "PERISCOPE_BASE_URL"}, {Name: SettingName, Secret: true}},
 	Switch:   SettingName,
 	New:      newFromSettings,
+	Host: func(get func(string) string) string {
+		if base := get("PERISCOPE_BASE_URL"); base != "" {
+			return base
+		}
+		return DefaultBaseURL
+	},
+	Fake: startFake,
 }
 
 // newFromSettings builds one target per site the profiles name. The keys

@@ -35,6 +35,22 @@ type Target struct {
 	// Tasks are the names of its maintenance jobs. A job of a target that
 	// is not configured has nothing to do and succeeds.
 	Tasks []string
+	// Host says where the configured target is, for the start-up note; it
+	// must never return a secret.
+	Host func(get func(string) string) string
+	// Fake starts an in-memory stand-in seeded for cfg's profiles, for
+	// `make run` and the CLI when the target has no settings. A deployed
+	// function never fakes.
+	Fake func(cfg *core.Config) (*Fake, error)
+}
+
+// Fake is a running stand-in for a target.
+type Fake struct {
+	// Settings point the target at the fake, as real settings would.
+	Settings map[string]string
+	// Server is the fake itself (a lookertest.Server...), for tests.
+	Server any
+	Close  func()
 }
 
 // Setting is one environment setting a target reads.

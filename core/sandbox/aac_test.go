@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,14 +33,15 @@ func TestSandboxServesAACProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	box, err := sandbox.Start(cfg, t.TempDir())
+	box, err := sandbox.Start(cfg, t.TempDir(), os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(box.Close)
-	if box.AAC == nil {
+	if box.Fakes["aac"] == nil {
 		t.Fatal("no fake AAC for a config with aac profiles")
 	}
+	fake := box.Fakes["aac"].Server.(*aactest.Server)
 	env := map[string]string{"ONBOARD_CONFIG": cfgPath, "ONBOARD_STORE": "file:" + t.TempDir(), "ONBOARD_INSECURE_NO_AUTH": "1"}
 	for k, v := range box.Env {
 		env[k] = v
@@ -66,12 +68,12 @@ func TestSandboxServesAACProfiles(t *testing.T) {
 			t.Fatalf("%s: %d %s", body, rec.Code, rec.Body)
 		}
 	}
-	ws := box.AAC.WorkspaceIDs("Sales Analytics")
+	ws := fake.WorkspaceIDs("Sales Analytics")
 	if len(ws) != 1 {
 		t.Fatalf("workspaces = %v", ws)
 	}
 	roles := map[string][]string{}
-	for _, m := range box.AAC.Members(ws[0]) {
+	for _, m := range fake.Members(ws[0]) {
 		roles[m.Email] = m.Roles
 	}
 	if r := roles["ada@example.com"]; len(r) != 1 || r[0] != "Auto Insights Creator" {
@@ -83,10 +85,10 @@ func TestSandboxServesAACProfiles(t *testing.T) {
 	var seeds map[string]string
 	_ = json.Unmarshal([]byte(box.Env["AAC_REFRESH_TOKENS"]), &seeds)
 	secrets := []string{seeds["Sales Analytics"]}
-	for _, r := range box.AAC.Refreshes() {
+	for _, r := range fake.Refreshes() {
 		secrets = append(secrets, r.Issued)
 	}
-	for _, r := range box.AAC.Requests(aactest.OpPeople) {
+	for _, r := range fake.Requests(aactest.OpPeople) {
 		secrets = append(secrets, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 	}
 	for _, s := range secrets {

@@ -1,125 +1,159 @@
-// Package sandbox runs onboard against in-memory fakes of its targets, so
-// `make run` works on a laptop with no credentials and nothing to clean up.
+// Package sandbox runs `make run` and the CLI against in-memory fakes of the
+// targets that have no settings, so onboard works on a laptop with no
+// credentials and nothing to clean up, and a mixed setup (a real Periscope,
+// a fake Looker) says exactly which is which. Deployed functions never use it.
 package sandbox
 
 import (
+	"cmp"
 	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/onboard-dev/onboard/core"
-	"github.com/onboard-dev/onboard/core/aac/aactest"
-	"github.com/onboard-dev/onboard/core/looker"
-	"github.com/onboard-dev/onboard/core/looker/lookertest"
-	"github.com/onboard-dev/onboard/core/periscope"
-	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
+	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/core/targets"
 )
 
-// Sandbox is a running set of fakes.
+// ModeSetting is the setting that chooses what is faked: unset fakes the
+// targets without settings, 1 fakes every target, 0 refuses any fake.
+const ModeSetting = "ONBOARD_SANDBOX"
+
+// mailerName is how the welcome email's provider appears in the note.
+const mailerName = "sendgrid"
+
+// Sandbox is the set of fakes one local run uses.
 type Sandbox struct {
-	Looker    *lookertest.Server
+	// Fakes are the targets served by in-memory fakes, by name.
+	Fakes map[string]*plugin.Fake
+	// SendGrid receives the welcome emails when SendGrid has no settings;
+	// nil when it is real or no profile sends one.
 	SendGrid  *sendgridtest.Server
-	Periscope *periscopetest.Server // every site the config's profiles name; nil when none does
-	AAC       *aactest.Server       // every workspace the profiles name; nil when none does
 	OutboxDir string
-	// Env holds the settings that point onboard at the fakes.
-	Env map[string]string
+	// Env holds the settings that point onboard at the fakes, and blanks
+	// every other setting of a faked target so none of the real one's mixes in.
+	Env  map[string]string
+	note []string
 }
 
-// Start runs the fakes, seeded with every role, group and user attribute
-// that cfg's profiles name, and writes captured emails under outboxDir.
-func Start(cfg *core.Config, outboxDir string) (*Sandbox, error) {
-	if err := os.MkdirAll(outboxDir, 0o700); err != nil {
-		return nil, fmt.Errorf("sandbox outbox: %w", err)
+// Start fakes what cfg's profiles use and getenv has no settings for (or
+// everything, or nothing, as ONBOARD_SANDBOX says), seeded from cfg, with
+// captured emails written under outboxDir.
+func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*Sandbox, error) {
+	mode := getenv(ModeSetting)
+	if mode != "" && mode != "0" && mode != "1" {
+		return nil, fmt.Errorf("%s=%q: use 1 (fake every target), 0 (never fake) or leave it unset (fake what has no settings)", ModeSetting, mode)
 	}
-	apiKey := "SG.sandbox-" + randomHex(8)
-	s := &Sandbox{
-		Looker:    lookertest.NewServer(lookertest.Options{}),
-		SendGrid:  sendgridtest.NewServer(sendgridtest.Options{APIKey: apiKey, OutboxDir: outboxDir}),
-		OutboxDir: outboxDir,
-	}
-	Seed(s.Looker, cfg)
-	s.Env = map[string]string{
-		"LOOKERSDK_BASE_URL":      s.Looker.URL,
-		"LOOKERSDK_CLIENT_ID":     lookertest.DefaultClientID,
-		"LOOKERSDK_CLIENT_SECRET": lookertest.DefaultClientSecret,
-		"SENDGRID_API_KEY":        apiKey,
-		"SENDGRID_BASE_URL":       s.SendGrid.URL,
-	}
-	if sites := periscope.Sites(cfg); len(sites) > 0 {
-		// Groups are not seeded: onboard ensures them, which the sandbox shows.
-		keys := map[string]string{}
-		for _, site := range sites {
-			keys[site] = "sandbox-" + randomHex(8)
+	s := &Sandbox{Fakes: map[string]*plugin.Fake{}, OutboxDir: outboxDir, Env: map[string]string{}}
+	var refused []string
+	fake := func(name, sw string, secret bool, profiles []string) bool {
+		configured := getenv(sw) != "" || (secret && keepsSecretsElsewhere(getenv))
+		switch {
+		case mode == "1" || (mode == "" && !configured):
+			return true
+		case !configured:
+			refused = append(refused, fmt.Sprintf("%s (profile %s) has no %s", name, strings.Join(profiles, ", "), sw))
 		}
-		s.Periscope = periscopetest.NewServer(periscopetest.Options{Sites: keys})
-		doc, _ := json.Marshal(keys) // a map of strings always encodes
-		s.Env["PERISCOPE_BASE_URL"] = s.Periscope.URL
-		s.Env["PERISCOPE_SITES"] = string(doc)
+		return false
 	}
-	s.startAAC(cfg)
+	for _, t := range targets.All {
+		profiles := plugin.Uses(cfg, t.Name)
+		if len(profiles) == 0 {
+			continue
+		}
+		if !fake(t.Name, t.Switch, isSecret(t, t.Switch), profiles) {
+			s.note = append(s.note, fmt.Sprintf("%s: real, %s", t.Name, t.Host(getenv)))
+			continue
+		}
+		f, err := t.Fake(cfg)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("starting the sandbox's %s: %w", t.Name, err)
+		}
+		s.Fakes[t.Name] = f
+		for _, setting := range t.Settings {
+			s.Env[setting.Name] = ""
+		}
+		for k, v := range f.Settings {
+			s.Env[k] = v
+		}
+		s.note = append(s.note, fmt.Sprintf("%s: in-memory fake%s", t.Name, because(mode, t.Switch)))
+	}
+	if cfg.Email.Provider == core.EmailSendGrid {
+		if fake(mailerName, "SENDGRID_API_KEY", true, []string{"email.provider"}) {
+			if err := s.startSendGrid(); err != nil {
+				s.Close()
+				return nil, err
+			}
+			s.note = append(s.note, fmt.Sprintf("%s: in-memory fake%s; welcome emails are written to %s/", mailerName,
+				because(mode, "SENDGRID_API_KEY"), strings.TrimRight(outboxDir, "/")))
+		} else {
+			s.note = append(s.note, fmt.Sprintf("%s: real, %s", mailerName, cmp.Or(getenv("SENDGRID_BASE_URL"), "https://api.sendgrid.com")))
+		}
+	}
+	if len(refused) > 0 {
+		s.Close()
+		return nil, fmt.Errorf("%s=0 refuses in-memory fakes, and %s: set them, or unset %s to fake what has no settings",
+			ModeSetting, strings.Join(refused, "; "), ModeSetting)
+	}
 	return s, nil
 }
 
+func (s *Sandbox) startSendGrid() error {
+	if err := os.MkdirAll(s.OutboxDir, 0o700); err != nil {
+		return fmt.Errorf("sandbox outbox: %w", err)
+	}
+	apiKey := "SG.sandbox-" + rand.Text()
+	s.SendGrid = sendgridtest.NewServer(sendgridtest.Options{APIKey: apiKey, OutboxDir: s.OutboxDir})
+	s.Env["SENDGRID_API_KEY"] = apiKey
+	s.Env["SENDGRID_BASE_URL"] = s.SendGrid.URL
+	return nil
+}
+
+// Faking says whether anything runs against a fake.
+func (s *Sandbox) Faking() bool { return len(s.Fakes) > 0 || s.SendGrid != nil }
+
+// Note says, one line per target the profiles use, whether it is real
+// (and where) or an in-memory fake. It names hosts, never secrets.
+func (s *Sandbox) Note() []string { return slices.Clone(s.note) }
+
 // Close stops the fakes.
 func (s *Sandbox) Close() {
-	s.Looker.Close()
-	s.SendGrid.Close()
-	if s.Periscope != nil {
-		s.Periscope.Close()
+	for _, f := range s.Fakes {
+		f.Close()
 	}
-	if s.AAC != nil {
-		s.AAC.Close()
+	if s.SendGrid != nil {
+		s.SendGrid.Close()
 	}
-}
-
-// Seed creates in the fake every role, group and user attribute that cfg's
-// profiles name, so the example config works against it as is.
-func Seed(l *lookertest.Server, cfg *core.Config) {
-	var roles, groups, attrs []string
-	for _, name := range cfg.ProfileNames() {
-		p := cfg.Profiles[name]
-		for _, a := range p.AttributesAllowed {
-			attrs = append(attrs, a.Name)
-		}
-		lp := looker.ProfileOf(p)
-		if lp == nil {
-			continue
-		}
-		roles = append(roles, lp.Roles...)
-		groups = append(groups, lp.Groups...)
-		for k := range lp.Attributes {
-			attrs = append(attrs, k)
-		}
-	}
-	// An Admin role exists on every instance; seeding it lets a newcomer see
-	// that onboard adds roles without touching others.
-	for _, r := range unique(append(roles, "Admin")) {
-		l.AddRole(r)
-	}
-	for _, g := range unique(groups) {
-		l.AddGroup(g)
-	}
-	for _, a := range unique(attrs) {
-		l.AddUserAttribute(a, false)
-	}
-}
-
-func unique(s []string) []string {
-	slices.Sort(s)
-	return slices.Compact(s)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // WebhookSecret returns a fresh secret for a sandbox run that has none, so
 // the printed curl line exercises real authentication.
-func WebhookSecret() string { return "sandbox-" + randomHex(12) }
+func WebhookSecret() string { return "sandbox-" + strings.ToLower(rand.Text()) }
+
+func because(mode, setting string) string {
+	if mode == "1" {
+		return " (" + ModeSetting + "=1)"
+	}
+	return " (no " + setting + ")"
+}
+
+func isSecret(t plugin.Target, name string) bool {
+	for _, s := range t.Settings {
+		if s.Name == name {
+			return s.Secret
+		}
+	}
+	return false
+}
+
+// keepsSecretsElsewhere: with a secret manager, a secret setting absent
+// from the environment may well be set there; the target is then taken as
+// real, and the app says so if it is not.
+func keepsSecretsElsewhere(getenv func(string) string) bool {
+	backend := getenv("ONBOARD_SECRETS")
+	return backend != "" && backend != "env"
+}

@@ -3,6 +3,7 @@ package gcp_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/onboard-dev/onboard/core/looker"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,7 +17,6 @@ import (
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
-	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	onboardtargets "github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/functions/gcp"
@@ -55,7 +55,7 @@ func newTargets(t *testing.T) targets {
 		sendgrid: sendgridtest.NewTestServer(t, sendgridtest.Options{APIKey: sendgridKey}),
 		store:    "file:" + t.TempDir(),
 	}
-	sandbox.Seed(tg.looker, cfg)
+	looker.SeedFake(tg.looker, cfg)
 	return tg
 }
 

@@ -4,6 +4,7 @@
 package awstest
 
 import (
+	"github.com/onboard-dev/onboard/core/looker"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
-	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/leakcheck"
@@ -53,7 +53,7 @@ func StartFor(tb testing.TB, config string) *Fakes {
 		Looker:   lookertest.NewTestServer(tb, lookertest.Options{ClientSecret: LookerSecret}),
 		SendGrid: sendgridtest.NewTestServer(tb, sendgridtest.Options{APIKey: SendGridKey}),
 	}
-	sandbox.Seed(f.Looker, cfg)
+	looker.SeedFake(f.Looker, cfg)
 	f.Env = Secrets()
 	f.Env["ONBOARD_CONFIG"] = cfgPath
 	f.Env["LOOKERSDK_BASE_URL"] = f.Looker.URL

@@ -1,0 +1,59 @@
+package looker
+
+import (
+	"slices"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/looker/lookertest"
+	"github.com/onboard-dev/onboard/core/plugin"
+)
+
+func startFake(cfg *core.Config) (*plugin.Fake, error) {
+	srv := lookertest.NewServer(lookertest.Options{})
+	SeedFake(srv, cfg)
+	return &plugin.Fake{
+		Settings: map[string]string{
+			"LOOKERSDK_BASE_URL":      srv.URL,
+			"LOOKERSDK_CLIENT_ID":     lookertest.DefaultClientID,
+			"LOOKERSDK_CLIENT_SECRET": lookertest.DefaultClientSecret,
+		},
+		Server: srv, Close: srv.Close,
+	}, nil
+}
+
+// SeedFake creates in the fake every role, group and user attribute that
+// cfg's profiles name, so a policy works against it as is.
+func SeedFake(l *lookertest.Server, cfg *core.Config) {
+	var roles, groups, attrs []string
+	for _, name := range cfg.ProfileNames() {
+		p := cfg.Profiles[name]
+		for _, a := range p.AttributesAllowed {
+			attrs = append(attrs, a.Name)
+		}
+		lp := ProfileOf(p)
+		if lp == nil {
+			continue
+		}
+		roles = append(roles, lp.Roles...)
+		groups = append(groups, lp.Groups...)
+		for k := range lp.Attributes {
+			attrs = append(attrs, k)
+		}
+	}
+	// An Admin role exists on every instance; seeding it lets a newcomer see
+	// that onboard adds roles without touching others.
+	for _, r := range sortedUnique(append(roles, "Admin")) {
+		l.AddRole(r)
+	}
+	for _, g := range sortedUnique(groups) {
+		l.AddGroup(g)
+	}
+	for _, a := range sortedUnique(attrs) {
+		l.AddUserAttribute(a, false)
+	}
+}
+
+func sortedUnique(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
+}

@@ -1,0 +1,25 @@
+package periscope
+
+import (
+	"crypto/rand"
+	"encoding/json"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
+	"github.com/onboard-dev/onboard/core/plugin"
+)
+
+// startFake runs one fake for every site the profiles name. Groups are not
+// seeded: onboard ensures them, which the sandbox shows.
+func startFake(cfg *core.Config) (*plugin.Fake, error) {
+	keys := map[string]string{}
+	for _, site := range Sites(cfg) {
+		keys[site] = "sandbox-" + rand.Text()
+	}
+	srv := periscopetest.NewServer(periscopetest.Options{Sites: keys})
+	doc, _ := json.Marshal(keys) // a map of strings always encodes
+	return &plugin.Fake{
+		Settings: map[string]string{"PERISCOPE_BASE_URL": srv.URL, SettingName: string(doc)},
+		Server:   srv, Close: srv.Close,
+	}, nil
+}
