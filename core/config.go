@@ -16,12 +16,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Email providers.
-const (
-	EmailSendGrid = "sendgrid"
-	EmailLooker   = "looker"
-	EmailNone     = "none"
-)
+// EmailNone is email.provider when no one sends a welcome.
+const EmailNone = "none"
 
 // Config is onboard.yaml: the server-side policy a request can only select from.
 type Config struct {
@@ -45,14 +41,22 @@ type Config struct {
 	textTemplate   *template.Template
 }
 
-// EmailConfig chooses how a new user gets their welcome.
+// EmailConfig chooses how a new user gets their welcome: from onboard
+// through a mailer (provider names it), from a target that sends its own
+// (provider names the target), or not at all (none).
 type EmailConfig struct {
 	Provider   string `yaml:"provider"`
 	From       string `yaml:"from"`
 	Subject    string `yaml:"subject"`
 	Text       string `yaml:"text"`
 	TemplateID string `yaml:"template_id"`
+
+	byMailer bool
 }
+
+// ByMailer says whether onboard sends the welcome itself, through the
+// mailer email.provider names.
+func (e EmailConfig) ByMailer() bool { return e.byMailer }
 
 // Profile is the bundle of rights one kind of person gets. Requests name a
 // profile; they never name roles, groups or workspaces. What it grants in
@@ -78,6 +82,11 @@ type ConfigSchema struct {
 	// Policy decodes a plug-in's top-level key, after every profile, so it
 	// can require what the profiles need; node is nil when the key is absent.
 	Policy map[string]func(node *yaml.Node, c *Config) (any, error)
+	// Mailers check the email section when email.provider names them.
+	Mailers map[string]func(EmailConfig) error
+	// OwnWelcome are the targets that can send their own welcome
+	// (email.provider names one of them).
+	OwnWelcome []string
 }
 
 // Section is what the plug-in key decoded from this profile; nil when the
@@ -234,7 +243,7 @@ func (c *Config) validate(schema ConfigSchema) error {
 	if err := c.decodeSections(schema); err != nil {
 		return err
 	}
-	return c.Email.validate(c)
+	return c.Email.validate(c, schema)
 }
 
 // decodeSections hands every plug-in its top-level key, present or not.
@@ -254,20 +263,21 @@ func (c *Config) decodeSections(schema ConfigSchema) error {
 	return nil
 }
 
-func (e *EmailConfig) validate(c *Config) error {
-	switch e.Provider {
-	case "":
+func (e *EmailConfig) validate(c *Config, schema ConfigSchema) error {
+	check, isMailer := schema.Mailers[e.Provider]
+	switch {
+	case e.Provider == "":
 		e.Provider = EmailNone
-	case EmailSendGrid:
+	case isMailer:
 		if _, err := mail.ParseAddress(e.From); err != nil {
 			return fmt.Errorf("email.from: %q is not an address like \"Data Team <data@example.com>\"", e.From)
 		}
-		if e.TemplateID != "" && !strings.HasPrefix(e.TemplateID, "d-") {
-			return fmt.Errorf("email.template_id: %q is not a SendGrid dynamic template id (they start with d-)", e.TemplateID)
+		if err := check(*e); err != nil {
+			return fmt.Errorf("email.%w", err)
 		}
 		if e.TemplateID == "" {
 			if e.Subject == "" || e.Text == "" {
-				return errors.New("email: sendgrid needs subject and text, or template_id")
+				return fmt.Errorf("email: %s needs subject and text, or template_id", e.Provider)
 			}
 			tmpl, err := template.New("email.text").Option("missingkey=error").Parse(e.Text)
 			if err != nil {
@@ -279,9 +289,11 @@ func (e *EmailConfig) validate(c *Config) error {
 			}
 			c.textTemplate = tmpl
 		}
-	case EmailLooker, EmailNone:
+		e.byMailer = true
+	case e.Provider == EmailNone || slices.Contains(schema.OwnWelcome, e.Provider):
 	default:
-		return fmt.Errorf("email.provider: %q is not one of sendgrid, looker, none", e.Provider)
+		options := append(slices.Sorted(maps.Keys(schema.Mailers)), schema.OwnWelcome...)
+		return fmt.Errorf("email.provider: %q is not one of %s, %s", e.Provider, strings.Join(options, ", "), EmailNone)
 	}
 	return nil
 }

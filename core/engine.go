@@ -105,7 +105,7 @@ type Result struct {
 type Engine struct {
 	Config  *Config
 	Targets []Target
-	Mailer  Mailer // used when email.provider is sendgrid
+	Mailer  Mailer // sends the welcome when email.provider names a mailer
 	Log     *slog.Logger
 	// Store makes redeliveries exactly-once: idempotency records, the
 	// welcome-email ledger and crash notes. Nil runs without them (tests of
@@ -446,13 +446,13 @@ func (e *Engine) welcomeDue(res Result) bool {
 	return false
 }
 
-// welcome sends the SendGrid welcome email when this request, or a crashed
-// delivery of it, gave someone new access. Provider "looker" is handled by
-// the Looker target, which asks Looker to send its own setup email. With a
+// welcome sends onboard's welcome email through the mailer when this
+// request, or a crashed delivery of it, gave someone new access. A target
+// that sends its own (email.provider names it) does so itself. With a
 // store, the ledger makes it at most once per person: due, then sending
 // (claimed with compare-and-swap), then sent.
 func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Profile, res Result, log *slog.Logger) (sent bool, _ *Error) {
-	if e.Config.Email.Provider != EmailSendGrid || e.Mailer == nil {
+	if !e.Config.Email.ByMailer() || e.Mailer == nil {
 		return false, nil
 	}
 	due := e.welcomeDue(res)
@@ -467,7 +467,7 @@ func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Pro
 			return false, Unavailable("state", 0, err)
 		}
 		if st, _ := j.welcomeState(ctx); !won && st == welcomeSending {
-			log.Warn("a welcome email for this person was handed to SendGrid before and its outcome is unknown; not sending another (search SendGrid's activity for the request id)")
+			log.Warn("a welcome email for this person was handed to the mailer before and its outcome is unknown; not sending another (search the mailer's activity for the request id)", "mailer", e.Config.Email.Provider)
 		}
 		due = won
 	}
@@ -475,7 +475,7 @@ func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Pro
 		return false, nil
 	}
 	if plan := PlanFrom(ctx); plan != nil {
-		plan.Add("sendgrid", "send welcome email", p.Email)
+		plan.Add(e.Config.Email.Provider, "send welcome email", p.Email)
 		return false, nil
 	}
 	id, err := e.sendWelcome(ctx, p, profile, res)
@@ -509,11 +509,13 @@ func (e *Engine) sendWelcome(ctx context.Context, p Person, profile *Profile, re
 			break
 		}
 	}
+	linker := "setup link"
 	if setupURL == "" {
 		// Resumed after a crash: the run that created the user made a link
 		// we never saw; ask for a fresh one (it invalidates the old).
 		for _, t := range e.targetsFor(profile) {
 			if sl, ok := t.(SetupLinker); ok {
+				linker = t.Name()
 				u, err := sl.SetupLink(ctx, p, profile)
 				if err != nil {
 					return "", AsError(err)
@@ -527,7 +529,7 @@ func (e *Engine) sendWelcome(ctx context.Context, p Person, profile *Profile, re
 	}
 	if setupURL == "" {
 		// A welcome without its link is worse than a late one: keep it due.
-		return "", Unavailable("looker", 0, errors.New("no setup link could be made for the welcome email yet"))
+		return "", Unavailable(linker, 0, errors.New("no setup link could be made for the welcome email yet"))
 	}
 	cfg := e.Config.Email
 	w := Welcome{To: p, Subject: cfg.Subject, TemplateID: cfg.TemplateID, RequestID: res.RequestID}
@@ -536,16 +538,16 @@ func (e *Engine) sendWelcome(ctx context.Context, p Person, profile *Profile, re
 	} else {
 		text, err := e.Config.RenderWelcomeText(WelcomeData{FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, SetupURL: setupURL})
 		if err != nil {
-			return "", &Error{Status: 500, Message: "rendering the welcome email failed", Err: err}
+			return "", &Error{Status: http.StatusInternalServerError, Message: "rendering the welcome email failed", Err: err}
 		}
 		w.Text = text
 	}
 	id, err := e.Mailer.SendWelcome(ctx, w)
-	RecordWrite(ctx, "sendgrid", "send welcome email", err)
+	RecordWrite(ctx, cfg.Provider, "send welcome email", err)
 	if err != nil {
 		ce := AsError(err)
 		if ce.Target == "" {
-			ce.Target = "sendgrid"
+			ce.Target = cfg.Provider
 		}
 		return "", ce
 	}

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -10,12 +11,23 @@ import (
 
 // stubSchema gives core's tests a target section without any real target:
 // the plug-ins' own sections are tested in their packages and in targets.
-var stubSchema = ConfigSchema{Profile: map[string]func(*yaml.Node, *Profile) (any, error){
-	"stub": func(n *yaml.Node, _ *Profile) (any, error) {
-		var section map[string]any
-		return section, n.Decode(&section)
+var stubSchema = ConfigSchema{
+	Profile: map[string]func(*yaml.Node, *Profile) (any, error){
+		"stub": func(n *yaml.Node, _ *Profile) (any, error) {
+			var section map[string]any
+			return section, n.Decode(&section)
+		},
 	},
-}}
+	Mailers: map[string]func(EmailConfig) error{
+		"stubmail": func(e EmailConfig) error {
+			if e.TemplateID == "legacy" {
+				return errors.New("template_id: not one stubmail sends")
+			}
+			return nil
+		},
+	},
+	OwnWelcome: []string{"stub"},
+}
 
 // examplePolicy has testdata/onboard.yaml's policy with stub sections.
 const examplePolicy = `
@@ -23,7 +35,7 @@ allowed_email_domains: [example.com]
 default_profile: analyst
 protected: [data@example.com]
 email:
-  provider: sendgrid
+  provider: stubmail
   from: "Data Team <data@example.com>"
   subject: "Welcome"
   text: "Hi {{.FirstName}}, set up your account: {{.SetupURL}}"
@@ -52,7 +64,7 @@ func exampleConfig(t *testing.T) *Config {
 
 func TestExampleConfigLoads(t *testing.T) {
 	cfg := exampleConfig(t)
-	if cfg.DefaultProfile != "analyst" || cfg.Profiles["admin-lite"].IsRequestable() || !cfg.IsProtected("DATA@example.com") {
+	if cfg.DefaultProfile != "analyst" || cfg.Profiles["admin-lite"].IsRequestable() || !cfg.IsProtected("DATA@example.com") || !cfg.Email.ByMailer() {
 		t.Errorf("example config decoded wrong: %+v", cfg)
 	}
 	if got := cfg.Profiles["analyst"].SectionKeys(); len(got) != 1 || got[0] != "stub" {
@@ -74,9 +86,11 @@ func TestConfigErrors(t *testing.T) {
 		{"default profile missing", "default_profile: b\nprofiles:\n  a:\n    stub: {}\n", `no profile named "b"`},
 		{"no target", "profiles:\n  a:\n    attributes_allowed: [x]\n", "at least one target"},
 		{"bad provider", "profiles:\n  a:\n    stub: {}\nemail: {provider: pigeon}\n", "email.provider"},
-		{"sendgrid without from", "profiles:\n  a:\n    stub: {}\nemail: {provider: sendgrid, subject: s, text: t}\n", "email.from"},
-		{"template typo", "profiles:\n  a:\n    stub: {}\nemail: {provider: sendgrid, from: a@example.com, subject: s, text: '{{.Frist}}'}\n", "email.text"},
-		{"legacy template id", "profiles:\n  a:\n    stub: {}\nemail: {provider: sendgrid, from: a@example.com, template_id: '1234'}\n", "email.template_id"},
+		{"mailer without from", "profiles:\n  a:\n    stub: {}\nemail: {provider: stubmail, subject: s, text: t}\n", "email.from"},
+		{"mailer without text", "profiles:\n  a:\n    stub: {}\nemail: {provider: stubmail, from: a@example.com, subject: s}\n", "stubmail needs subject and text"},
+		{"template typo", "profiles:\n  a:\n    stub: {}\nemail: {provider: stubmail, from: a@example.com, subject: s, text: '{{.Frist}}'}\n", "email.text"},
+		{"the mailer's own check", "profiles:\n  a:\n    stub: {}\nemail: {provider: stubmail, from: a@example.com, template_id: legacy}\n", "email.template_id: not one stubmail sends"},
+		{"bad provider lists the options", "profiles:\n  a:\n    stub: {}\nemail: {provider: pigeon}\n", `"pigeon" is not one of stubmail, stub, none`},
 		{"bad domain", "allowed_email_domains: ['exa mple.com']\nprofiles:\n  a:\n    stub: {}\n", "allowed_email_domains"},
 		{"default not requestable", "default_profile: a\nprofiles:\n  a:\n    requestable: false\n    stub: {}\n", "requestable: false"},
 		{"protected not an email", "protected: [bob]\nprofiles:\n  a:\n    stub: {}\n", "protected"},

@@ -13,7 +13,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
@@ -21,7 +20,6 @@ import (
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/secrets"
-	"github.com/onboard-dev/onboard/core/sendgrid"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/filestore"
 	"github.com/onboard-dev/onboard/core/targets"
@@ -30,12 +28,17 @@ import (
 // SecretNames are the settings that come from ONBOARD_SECRETS's source
 // rather than plain environment variables: onboard's own and every target's.
 func SecretNames() []string {
-	names := []string{"ONBOARD_WEBHOOK_SECRET", "SENDGRID_API_KEY"}
+	names := []string{"ONBOARD_WEBHOOK_SECRET"}
+	var settings []plugin.Setting
 	for _, t := range targets.All {
-		for _, s := range t.Settings {
-			if s.Secret {
-				names = append(names, s.Name)
-			}
+		settings = append(settings, t.Settings...)
+	}
+	for _, m := range targets.Mailers {
+		settings = append(settings, m.Settings...)
+	}
+	for _, s := range settings {
+		if s.Secret {
+			names = append(names, s.Name)
 		}
 	}
 	return names
@@ -166,9 +169,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		return nil, err
 	}
 	var mailer core.Mailer
-	if cfg.Email.Provider == core.EmailSendGrid {
-		if mailer, err = newMailer(cfg, get, secret); err != nil {
-			return nil, err
+	for _, m := range targets.Mailers {
+		if m.Name == cfg.Email.Provider {
+			if mailer, err = m.New(ctx, env.plugin(a.Store)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	a.Engine = &core.Engine{Config: cfg, Targets: engineTargets, Mailer: mailer, Log: log, Store: a.Store}
@@ -273,60 +278,6 @@ func (a *App) buildTargets(ctx context.Context, env *environment) ([]core.Target
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	return all, nil
-}
-
-func newMailer(cfg *core.Config, get func(string) string, secret func(context.Context, string) (string, error)) (core.Mailer, error) {
-	if get("SENDGRID_API_KEY") == "" {
-		return nil, errors.New("email.provider is sendgrid but SENDGRID_API_KEY is not set")
-	}
-	m := &rotatingMailer{from: cfg.Email.From, baseURL: get("SENDGRID_BASE_URL"),
-		key: func(ctx context.Context) (string, error) { return secret(ctx, "SENDGRID_API_KEY") }}
-	if _, err := m.welcomer(context.Background()); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-// rotatingMailer rebuilds its SendGrid client when the API key changes, so
-// a rotated key is used without a redeploy.
-type rotatingMailer struct {
-	from, baseURL string
-	key           func(context.Context) (string, error)
-
-	mu      sync.Mutex
-	current *sendgrid.Welcomer
-	usedKey string
-}
-
-func (m *rotatingMailer) welcomer(ctx context.Context) (*sendgrid.Welcomer, error) {
-	key, err := m.key(ctx)
-	if err != nil {
-		return nil, core.Unavailable("sendgrid", 0, err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.current != nil && key == m.usedKey {
-		return m.current, nil
-	}
-	client, err := sendgrid.New(sendgrid.Config{APIKey: key, BaseURL: m.baseURL, Timeout: 10 * time.Second})
-	if err != nil {
-		return nil, err
-	}
-	w, err := sendgrid.NewWelcomer(client, m.from)
-	if err != nil {
-		return nil, err
-	}
-	m.current, m.usedKey = w, key
-	return w, nil
-}
-
-// SendWelcome implements core.Mailer.
-func (m *rotatingMailer) SendWelcome(ctx context.Context, w core.Welcome) (string, error) {
-	sender, err := m.welcomer(ctx)
-	if err != nil {
-		return "", err
-	}
-	return sender.SendWelcome(ctx, w)
 }
 
 // OpenStore opens the state store ONBOARD_STORE names, with the file

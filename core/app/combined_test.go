@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -78,7 +79,7 @@ profiles:
 			t.Errorf("%s: %v, want created (all: %v)", name, created[name], created)
 		}
 	}
-	if n := len(box.SendGrid.Messages()); n != 1 {
+	if n := len(box.Fakes["sendgrid"].Server.(*sendgridtest.Server).Messages()); n != 1 {
 		t.Errorf("%d welcome emails, want 1", n)
 	}
 	gone := targetStatus(post(`{"email":"ada@example.com","action":"deprovision"}`))

@@ -61,7 +61,7 @@ func (w *world) instance(t testing.TB, store state.Store, transport http.RoundTr
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &core.Engine{Config: w.cfg, Targets: []core.Target{looker.NewTarget(client, w.cfg.Email.Provider, quiet)},
+	return &core.Engine{Config: w.cfg, Targets: []core.Target{looker.NewTarget(client, looker.WelcomeByOnboard, quiet)},
 		Mailer: welcomer, Store: store, Log: quiet, Lease: 300 * time.Millisecond}
 }
 

@@ -10,6 +10,8 @@ import (
 // Plugin registers the Looker target with onboard.
 var Plugin = plugin.Target{
 	Name:    TargetName,
+	// email.provider: looker has Looker send its own setup email.
+	SendsOwnWelcome: true,
 	Profile: decodeProfile,
 	Settings: []plugin.Setting{
 		{Name: "LOOKERSDK_BASE_URL"}, {Name: "LOOKERSDK_CLIENT_ID", Secret: true}, {Name: "LOOKERSDK_CLIENT_SECRET", Secret: true},
@@ -42,6 +44,6 @@ func newFromSettings(_ context.Context, env plugin.Env) (*plugin.Built, error) {
 	if env.Redactor != nil {
 		cfg.LoggedIn = func(token string) { env.Redactor.Rotate(tokenSlot, token) }
 	}
-	t := NewTarget(New(cfg, nil), env.Config.Email.Provider, env.Log)
+	t := NewTarget(New(cfg, nil), welcomeOf(env.Config.Email), env.Log)
 	return &plugin.Built{Targets: []core.Target{t}, Warm: t.Warm}, nil
 }

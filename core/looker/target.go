@@ -27,20 +27,44 @@ const coreCreateMessage = "this is Looker (Google Cloud core), which has no emai
 // Target provisions people into one Looker instance.
 type Target struct {
 	client        *Client
-	emailProvider string // core.EmailSendGrid wants a setup link; core.EmailLooker has Looker send it
+	welcome       Welcome
 	log           *slog.Logger
 
 	roles, groups, attributes *catalog
 }
 
-// NewTarget returns the Looker target. emailProvider is the config's
-// email.provider: it decides whether a new user's setup link is fetched for
-// our own email, sent by Looker, or not made at all.
-func NewTarget(c *Client, emailProvider string, log *slog.Logger) *Target {
+// Welcome is who tells a new user how to sign in.
+type Welcome int
+
+const (
+	// WelcomeNone makes no setup link: someone else tells new users.
+	WelcomeNone Welcome = iota
+	// WelcomeByOnboard fetches a setup link for onboard's own welcome email.
+	WelcomeByOnboard
+	// WelcomeByLooker has Looker send its own setup email (email.provider: looker).
+	WelcomeByLooker
+)
+
+// welcomeOf reads email.provider: this target's name means Looker sends its
+// own email; a mailer means onboard sends one with a setup link.
+func welcomeOf(email core.EmailConfig) Welcome {
+	switch {
+	case email.Provider == TargetName:
+		return WelcomeByLooker
+	case email.ByMailer():
+		return WelcomeByOnboard
+	}
+	return WelcomeNone
+}
+
+// NewTarget returns the Looker target. welcome decides whether a new
+// user's setup link is fetched for onboard's email, sent by Looker, or not
+// made at all.
+func NewTarget(c *Client, welcome Welcome, log *slog.Logger) *Target {
 	if log == nil {
 		log = slog.Default()
 	}
-	t := &Target{client: c, emailProvider: emailProvider, log: log}
+	t := &Target{client: c, welcome: welcome, log: log}
 	t.roles, t.groups, t.attributes = newCatalogs(c)
 	return t
 }
@@ -374,7 +398,7 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 // SetupLink implements core.SetupLinker: a fresh link for a welcome resumed
 // after a crash. Only email-credential users have one.
 func (t *Target) SetupLink(ctx context.Context, p core.Person, prof *core.Profile) (string, error) {
-	if lp := ProfileOf(prof); lp == nil || lp.Kind == KindEmbed || t.emailProvider != core.EmailSendGrid {
+	if lp := ProfileOf(prof); lp == nil || lp.Kind == KindEmbed || t.welcome != WelcomeByOnboard {
 		return "", nil
 	}
 	u, _, err := t.findByEmail(ctx, p.Email)
@@ -386,12 +410,12 @@ func (t *Target) SetupLink(ctx context.Context, p core.Person, prof *core.Profil
 }
 
 func (t *Target) setupLink(ctx context.Context, id ID, res *core.TargetResult) error {
-	switch t.emailProvider {
-	case core.EmailSendGrid:
+	switch t.welcome {
+	case WelcomeByOnboard:
 		link, err := t.client.SetupLink(ctx, id)
 		res.SetupURL = link
 		return err
-	case core.EmailLooker:
+	case WelcomeByLooker:
 		return t.client.SendSetupEmail(ctx, id)
 	}
 	return nil

@@ -22,10 +22,10 @@ type fixture struct {
 	ids    map[string]string // seeded names → ids
 }
 
-func newFixture(t *testing.T, opts lookertest.Options, emailProvider string) *fixture {
+func newFixture(t *testing.T, opts lookertest.Options, welcome Welcome) *fixture {
 	t.Helper()
 	c, srv := newTestClient(t, opts)
-	f := &fixture{target: NewTarget(c, emailProvider, nil), srv: srv, ids: map[string]string{}}
+	f := &fixture{target: NewTarget(c, welcome, nil), srv: srv, ids: map[string]string{}}
 	for _, r := range []string{"Viewer", "Developer", "Admin"} {
 		f.ids[r] = srv.AddRole(r)
 	}
@@ -44,7 +44,7 @@ func analyst() *core.Profile {
 
 // lookerProfile is a profile of one looker section, decoded as onboard.yaml is.
 func lookerProfile(name, section string) *core.Profile {
-	cfg, err := core.ParseConfig([]byte("profiles:\n  "+name+":\n    attributes_allowed: [region]\n    looker: "+section+"\n"), plugin.Schema(Plugin))
+	cfg, err := core.ParseConfig([]byte("profiles:\n  "+name+":\n    attributes_allowed: [region]\n    looker: "+section+"\n"), plugin.Schema([]plugin.Target{Plugin}, nil))
 	if err != nil {
 		panic(err)
 	}
@@ -63,7 +63,7 @@ func (f *fixture) user(t *testing.T, email string) lookertest.User {
 }
 
 func TestProvisionNewUser(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	res, err := f.target.Provision(context.Background(), ada, analyst())
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestProvisionNewUser(t *testing.T) {
 }
 
 func TestAccountSetupURLPreferred(t *testing.T) {
-	f := newFixture(t, lookertest.Options{AccountSetupURL: true}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{AccountSetupURL: true}, WelcomeByOnboard)
 	res, err := f.target.Provision(context.Background(), ada, analyst())
 	if err != nil || !strings.Contains(res.SetupURL, "/account/setup/") {
 		t.Fatalf("%+v %v", res, err)
@@ -107,7 +107,7 @@ func TestAccountSetupURLPreferred(t *testing.T) {
 }
 
 func TestProvisionTwiceMakesOneUser(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	ctx := context.Background()
 	if _, err := f.target.Provision(ctx, ada, analyst()); err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestProvisionTwiceMakesOneUser(t *testing.T) {
 }
 
 func TestProvisionExistingUserKeepsAdminGrants(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	id := f.srv.AddUser(lookertest.SeedUser{FirstName: "Ada", Email: "ADA@example.com", LoggedIn: true, RoleIDs: []string{f.ids["Admin"]}})
 	res, err := f.target.Provision(context.Background(), ada, analyst())
 	if err != nil {
@@ -147,7 +147,7 @@ func TestProvisionExistingUserKeepsAdminGrants(t *testing.T) {
 }
 
 func TestProvisionReenablesDisabledUser(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	id := f.srv.AddUser(lookertest.SeedUser{Email: "ada@example.com", Disabled: true, LoggedIn: true})
 	res, err := f.target.Provision(context.Background(), ada, analyst())
 	if err != nil {
@@ -166,7 +166,7 @@ func TestProvisionReenablesDisabledUser(t *testing.T) {
 }
 
 func TestCredentialFailureLeavesNoOrphan(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	f.srv.InjectFault(lookertest.Fault{Method: "POST", Path: "/users/{id}/credentials_email", Status: 500, Body: `{"message":"boom","documentation_url":"x"}`})
 	_, err := f.target.Provision(context.Background(), ada, analyst())
 	var ce *core.Error
@@ -179,7 +179,7 @@ func TestCredentialFailureLeavesNoOrphan(t *testing.T) {
 }
 
 func TestGrantFailureLeavesNoOrphan(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	f.srv.InjectFault(lookertest.Fault{Method: "POST", Path: "/groups/{id}/users", Status: 403, Body: `{"message":"nope","documentation_url":"x"}`})
 	_, err := f.target.Provision(context.Background(), ada, analyst())
 	var ce *core.Error
@@ -201,7 +201,7 @@ func TestCreateThatFailedAfterActingIsAdopted(t *testing.T) {
 		"nameless, 500 after act": {Status: 500, AfterActing: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+			f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 			person := ada
 			if strings.HasPrefix(name, "nameless") {
 				person.FirstName, person.LastName = "", ""
@@ -242,7 +242,7 @@ func TestCreateThatFailedAfterActingIsAdopted(t *testing.T) {
 // placeholder, another tool's half-made user): without this create's mark
 // it is never taken, even when the create's outcome is unknown.
 func TestCreateNeverAdoptsSameNamedStranger(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	stranger := f.srv.AddUser(lookertest.SeedUser{FirstName: "Ada", LastName: "Lovelace"})
 	f.srv.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", Status: 500, Times: 1})
 	_, err := f.target.Provision(context.Background(), ada, analyst())
@@ -260,7 +260,7 @@ func TestCreateNeverAdoptsSameNamedStranger(t *testing.T) {
 }
 
 func TestConflictOnCredentialsAdoptsExistingUser(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	// The lookup misses (as when another delivery creates the user a moment
 	// later); the credential then conflicts with that user's.
 	f.srv.InjectFault(lookertest.Fault{Method: "GET", Path: "/users/credential/{type}/{id}", Status: 404, Times: 1, Body: `{"message":"Not found","documentation_url":"x"}`})
@@ -278,7 +278,7 @@ func TestConflictOnCredentialsAdoptsExistingUser(t *testing.T) {
 }
 
 func TestEmbedUser(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	prof := lookerProfile("customer", "{kind: embed, groups: [Analysts], attributes: {department: c}}")
 	p := core.Person{Email: "cust@example.com", FirstName: "Cee", ExternalUserID: "cust-42"}
 	ctx := context.Background()
@@ -305,7 +305,7 @@ func TestEmbedUser(t *testing.T) {
 }
 
 func TestDeprovision(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	ctx := context.Background()
 	id := f.srv.AddUser(lookertest.SeedUser{Email: "ada@example.com"})
 	prof := analyst()
@@ -332,7 +332,7 @@ func TestDeprovision(t *testing.T) {
 }
 
 func TestGoogleCloudCore(t *testing.T) {
-	f := newFixture(t, lookertest.Options{GoogleCloudCore: true}, core.EmailSendGrid)
+	f := newFixture(t, lookertest.Options{GoogleCloudCore: true}, WelcomeByOnboard)
 	ctx := context.Background()
 	_, err := f.target.Provision(ctx, ada, analyst())
 	var ce *core.Error
@@ -353,7 +353,7 @@ func TestGoogleCloudCore(t *testing.T) {
 }
 
 func TestEmailProviderLookerSendsLookersEmail(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailLooker)
+	f := newFixture(t, lookertest.Options{}, WelcomeByLooker)
 	res, err := f.target.Provision(context.Background(), ada, analyst())
 	if err != nil || res.SetupURL != "" {
 		t.Fatalf("%+v %v", res, err)
@@ -364,7 +364,7 @@ func TestEmailProviderLookerSendsLookersEmail(t *testing.T) {
 }
 
 func TestProfileErrorsAreClear(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailNone)
+	f := newFixture(t, lookertest.Options{}, WelcomeNone)
 	for name, section := range map[string]string{
 		`no role named "Wizard"`:       "{roles: [Wizard]}",
 		`no group named "Nowhere"`:     "{groups: [Nowhere]}",
@@ -383,7 +383,7 @@ func TestProfileErrorsAreClear(t *testing.T) {
 }
 
 func TestRolesByID(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailNone)
+	f := newFixture(t, lookertest.Options{}, WelcomeNone)
 	prof := analyst()
 	ProfileOf(prof).Roles = []string{f.ids["Developer"]}
 	res, err := f.target.Provision(context.Background(), ada, prof)
@@ -393,7 +393,7 @@ func TestRolesByID(t *testing.T) {
 }
 
 func TestRateLimitBecomesRetryable429(t *testing.T) {
-	f := newFixture(t, lookertest.Options{}, core.EmailNone)
+	f := newFixture(t, lookertest.Options{}, WelcomeNone)
 	f.srv.InjectFault(lookertest.Fault{Method: "GET", Path: "/users/credential/{type}/{id}", Status: 429, RetryAfter: "60", Body: `{"message":"slow","documentation_url":"x"}`})
 	_, err := f.target.Provision(context.Background(), ada, analyst())
 	var ce *core.Error
@@ -423,7 +423,7 @@ func TestSharedCatalogFetchSurvivesOneCallersFailure(t *testing.T) {
 	})
 	c := New(Config{BaseURL: srv.URL, ClientID: lookertest.DefaultClientID, ClientSecret: lookertest.DefaultClientSecret,
 		Timeout: 5 * time.Second, MaxAttempts: 1}, slowLists)
-	target := NewTarget(c, core.EmailNone, nil)
+	target := NewTarget(c, WelcomeNone, nil)
 	if err := c.Login(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +470,7 @@ func TestPanicInATargetGoroutineFailsOnlyItsRequest(t *testing.T) {
 			})
 			c := New(Config{BaseURL: srv.URL, ClientID: lookertest.DefaultClientID, ClientSecret: lookertest.DefaultClientSecret,
 				Timeout: 5 * time.Second, MaxAttempts: 1}, panicOnce)
-			target := NewTarget(c, core.EmailNone, nil)
+			target := NewTarget(c, WelcomeNone, nil)
 
 			_, err := target.Provision(context.Background(), ada, analyst())
 			var ce *core.Error

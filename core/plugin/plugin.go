@@ -42,6 +42,22 @@ type Target struct {
 	// `make run` and the CLI when the target has no settings. A deployed
 	// function never fakes.
 	Fake func(cfg *core.Config) (*Fake, error)
+	// SendsOwnWelcome: email.provider may name the target, which then tells
+	// new users how to sign in itself.
+	SendsOwnWelcome bool
+}
+
+// Mailer is one welcome-email provider's registration (email.provider).
+type Mailer struct {
+	Name string
+	// Check refuses what the provider cannot send (its own template ids...).
+	Check    func(core.EmailConfig) error
+	Settings []Setting
+	Switch   string
+	New      func(ctx context.Context, env Env) (core.Mailer, error)
+	Host     func(get func(string) string) string
+	// Fake starts a stand-in that writes every email under outboxDir.
+	Fake func(outboxDir string) (*Fake, error)
 }
 
 // Fake is a running stand-in for a target.
@@ -86,17 +102,24 @@ type Built struct {
 	Tasks map[string]func(context.Context) error
 }
 
-// Schema is what targets add to onboard.yaml.
-func Schema(targets ...Target) core.ConfigSchema {
+// Schema is what targets and mailers add to onboard.yaml.
+func Schema(targets []Target, mailers []Mailer) core.ConfigSchema {
 	schema := core.ConfigSchema{
 		Profile: map[string]func(*yaml.Node, *core.Profile) (any, error){},
 		Policy:  map[string]func(*yaml.Node, *core.Config) (any, error){},
+		Mailers: map[string]func(core.EmailConfig) error{},
 	}
 	for _, t := range targets {
 		schema.Profile[t.Name] = t.Profile
 		if t.Policy != nil {
 			schema.Policy[t.Name] = t.Policy
 		}
+		if t.SendsOwnWelcome {
+			schema.OwnWelcome = append(schema.OwnWelcome, t.Name)
+		}
+	}
+	for _, m := range mailers {
+		schema.Mailers[m.Name] = m.Check
 	}
 	return schema
 }

@@ -5,7 +5,6 @@
 package sandbox
 
 import (
-	"cmp"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/plugin"
-	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/core/targets"
 )
 
@@ -22,16 +20,11 @@ import (
 // targets without settings, 1 fakes every target, 0 refuses any fake.
 const ModeSetting = "ONBOARD_SANDBOX"
 
-// mailerName is how the welcome email's provider appears in the note.
-const mailerName = "sendgrid"
-
 // Sandbox is the set of fakes one local run uses.
 type Sandbox struct {
-	// Fakes are the targets served by in-memory fakes, by name.
-	Fakes map[string]*plugin.Fake
-	// SendGrid receives the welcome emails when SendGrid has no settings;
-	// nil when it is real or no profile sends one.
-	SendGrid  *sendgridtest.Server
+	// Fakes are the targets (and the welcome-email mailer) served by
+	// in-memory fakes, by name.
+	Fakes     map[string]*plugin.Fake
 	OutboxDir string
 	// Env holds the settings that point onboard at the fakes, and blanks
 	// every other setting of a faked target so none of the real one's mixes in.
@@ -73,26 +66,29 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 			s.Close()
 			return nil, fmt.Errorf("starting the sandbox's %s: %w", t.Name, err)
 		}
-		s.Fakes[t.Name] = f
-		for _, setting := range t.Settings {
-			s.Env[setting.Name] = ""
-		}
-		for k, v := range f.Settings {
-			s.Env[k] = v
-		}
+		s.fake(t.Name, t.Settings, f)
 		s.note = append(s.note, fmt.Sprintf("%s: in-memory fake%s", t.Name, because(mode, t.Switch)))
 	}
-	if cfg.Email.Provider == core.EmailSendGrid {
-		if fake(mailerName, "SENDGRID_API_KEY", true, []string{"email.provider"}) {
-			if err := s.startSendGrid(); err != nil {
-				s.Close()
-				return nil, err
-			}
-			s.note = append(s.note, fmt.Sprintf("%s: in-memory fake%s; welcome emails are written to %s/", mailerName,
-				because(mode, "SENDGRID_API_KEY"), strings.TrimRight(outboxDir, "/")))
-		} else {
-			s.note = append(s.note, fmt.Sprintf("%s: real, %s", mailerName, cmp.Or(getenv("SENDGRID_BASE_URL"), "https://api.sendgrid.com")))
+	for _, m := range targets.Mailers {
+		if m.Name != cfg.Email.Provider {
+			continue
 		}
+		if !fake(m.Name, m.Switch, true, []string{"email.provider"}) {
+			s.note = append(s.note, fmt.Sprintf("%s: real, %s", m.Name, m.Host(getenv)))
+			continue
+		}
+		if err := os.MkdirAll(outboxDir, 0o700); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sandbox outbox: %w", err)
+		}
+		f, err := m.Fake(outboxDir)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("starting the sandbox's %s: %w", m.Name, err)
+		}
+		s.fake(m.Name, m.Settings, f)
+		s.note = append(s.note, fmt.Sprintf("%s: in-memory fake%s; welcome emails are written to %s/", m.Name,
+			because(mode, m.Switch), strings.TrimRight(outboxDir, "/")))
 	}
 	if len(refused) > 0 {
 		s.Close()
@@ -102,19 +98,20 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 	return s, nil
 }
 
-func (s *Sandbox) startSendGrid() error {
-	if err := os.MkdirAll(s.OutboxDir, 0o700); err != nil {
-		return fmt.Errorf("sandbox outbox: %w", err)
+// fake points name at f, blanking every setting f does not give so that
+// none of the real one's mixes in.
+func (s *Sandbox) fake(name string, settings []plugin.Setting, f *plugin.Fake) {
+	s.Fakes[name] = f
+	for _, setting := range settings {
+		s.Env[setting.Name] = ""
 	}
-	apiKey := "SG.sandbox-" + rand.Text()
-	s.SendGrid = sendgridtest.NewServer(sendgridtest.Options{APIKey: apiKey, OutboxDir: s.OutboxDir})
-	s.Env["SENDGRID_API_KEY"] = apiKey
-	s.Env["SENDGRID_BASE_URL"] = s.SendGrid.URL
-	return nil
+	for k, v := range f.Settings {
+		s.Env[k] = v
+	}
 }
 
 // Faking says whether anything runs against a fake.
-func (s *Sandbox) Faking() bool { return len(s.Fakes) > 0 || s.SendGrid != nil }
+func (s *Sandbox) Faking() bool { return len(s.Fakes) > 0 }
 
 // Note says, one line per target the profiles use, whether it is real
 // (and where) or an in-memory fake. It names hosts, never secrets.
@@ -124,9 +121,6 @@ func (s *Sandbox) Note() []string { return slices.Clone(s.note) }
 func (s *Sandbox) Close() {
 	for _, f := range s.Fakes {
 		f.Close()
-	}
-	if s.SendGrid != nil {
-		s.SendGrid.Close()
 	}
 }
 

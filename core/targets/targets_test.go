@@ -36,6 +36,8 @@ func TestTargetSectionErrors(t *testing.T) {
 		{"aac unknown key", "profiles:\n  a:\n    aac: {workspace: w, role: [x]}\n", `line 3: unknown key "role"`},
 		{"periscope without sites", "periscope: {invited_by_email: a@example.com}\nprofiles:\n  a:\n    periscope: {groups: [x]}\n", "periscope.sites"},
 		{"periscope without inviter", "profiles:\n  a:\n    periscope: {sites: [s]}\n", "periscope.invited_by_email: required"},
+		{"legacy sendgrid template id", "profiles:\n  a:\n    looker: {}\nemail: {provider: sendgrid, from: a@example.com, template_id: '1234'}\n", "email.template_id"},
+		{"a provider that is no mailer and no target", "profiles:\n  a:\n    looker: {}\nemail: {provider: aac}\n", `"aac" is not one of sendgrid, looker, none`},
 		{"periscope unknown top-level key", "periscope: {test_mod: true}\nprofiles:\n  a:\n    looker: {}\n", `line 1: unknown key "test_mod"`},
 	}
 	for _, tc := range cases {
@@ -45,6 +47,17 @@ func TestTargetSectionErrors(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// email.provider names a mailer (onboard sends the welcome) or a target
+// that sends its own.
+func TestEmailProviders(t *testing.T) {
+	for provider, byMailer := range map[string]bool{"sendgrid": true, "looker": false, "none": false} {
+		cfg, err := ParseConfig([]byte("profiles:\n  a:\n    looker: {}\nemail: {provider: " + provider + ", from: a@example.com, subject: s, text: t}\n"))
+		if err != nil || cfg.Email.ByMailer() != byMailer {
+			t.Errorf("%s: ByMailer %v, %v", provider, cfg != nil && cfg.Email.ByMailer(), err)
+		}
 	}
 }
 

@@ -1,0 +1,102 @@
+package sendgrid
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/plugin"
+	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+)
+
+// Name is SendGrid's email.provider value.
+const Name = "sendgrid"
+
+// Mailer registers SendGrid as a welcome-email provider.
+var Mailer = plugin.Mailer{
+	Name:     Name,
+	Check:    checkEmail,
+	Settings: []plugin.Setting{{Name: "SENDGRID_API_KEY", Secret: true}, {Name: "SENDGRID_BASE_URL"}},
+	Switch:   "SENDGRID_API_KEY",
+	New:      newFromSettings,
+	Host:     func(get func(string) string) string { return cmp.Or(get("SENDGRID_BASE_URL"), DefaultBaseURL) },
+	Fake:     startFake,
+}
+
+// checkEmail refuses a legacy template id: the v3 API sends dynamic
+// templates, whose ids start with d-.
+func checkEmail(e core.EmailConfig) error {
+	if e.TemplateID != "" && !strings.HasPrefix(e.TemplateID, "d-") {
+		return fmt.Errorf("template_id: %q is not a SendGrid dynamic template id (they start with d-)", e.TemplateID)
+	}
+	return nil
+}
+
+func newFromSettings(_ context.Context, env plugin.Env) (core.Mailer, error) {
+	if env.Get("SENDGRID_API_KEY") == "" {
+		return nil, errors.New("email.provider is sendgrid but SENDGRID_API_KEY is not set")
+	}
+	m := &rotatingMailer{from: env.Config.Email.From, baseURL: env.Get("SENDGRID_BASE_URL"),
+		key: func(ctx context.Context) (string, error) { return env.Secret(ctx, "SENDGRID_API_KEY") }}
+	if _, err := m.welcomer(context.Background()); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// rotatingMailer rebuilds its client when the API key changes, so a
+// rotated key is used without a redeploy.
+type rotatingMailer struct {
+	from, baseURL string
+	key           func(context.Context) (string, error)
+
+	mu      sync.Mutex
+	current *Welcomer
+	usedKey string
+}
+
+func (m *rotatingMailer) welcomer(ctx context.Context) (*Welcomer, error) {
+	key, err := m.key(ctx)
+	if err != nil {
+		return nil, core.Unavailable(Name, 0, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.current != nil && key == m.usedKey {
+		return m.current, nil
+	}
+	client, err := New(Config{APIKey: key, BaseURL: m.baseURL, Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	w, err := NewWelcomer(client, m.from)
+	if err != nil {
+		return nil, err
+	}
+	m.current, m.usedKey = w, key
+	return w, nil
+}
+
+// SendWelcome implements core.Mailer.
+func (m *rotatingMailer) SendWelcome(ctx context.Context, w core.Welcome) (string, error) {
+	sender, err := m.welcomer(ctx)
+	if err != nil {
+		return "", err
+	}
+	return sender.SendWelcome(ctx, w)
+}
+
+func startFake(outboxDir string) (*plugin.Fake, error) {
+	apiKey := "SG.sandbox-" + rand.Text()
+	srv := sendgridtest.NewServer(sendgridtest.Options{APIKey: apiKey, OutboxDir: outboxDir})
+	return &plugin.Fake{
+		Settings: map[string]string{"SENDGRID_API_KEY": apiKey, "SENDGRID_BASE_URL": srv.URL},
+		Server:   srv, Close: srv.Close,
+	}, nil
+}
