@@ -9,10 +9,10 @@ import (
 
 // Plugin registers the Looker target with onboard.
 var Plugin = plugin.Target{
-	Name:    TargetName,
+	Name: TargetName,
 	// email.provider: looker has Looker send its own setup email.
 	SendsOwnWelcome: true,
-	Profile: decodeProfile,
+	Profile:         decodeProfile,
 	Settings: []plugin.Setting{
 		{Name: "LOOKERSDK_BASE_URL"}, {Name: "LOOKERSDK_CLIENT_ID", Secret: true}, {Name: "LOOKERSDK_CLIENT_SECRET", Secret: true},
 		{Name: "LOOKERSDK_VERIFY_SSL"}, {Name: "LOOKERSDK_TIMEOUT"},

@@ -26,9 +26,9 @@ const coreCreateMessage = "this is Looker (Google Cloud core), which has no emai
 
 // Target provisions people into one Looker instance.
 type Target struct {
-	client        *Client
-	welcome       Welcome
-	log           *slog.Logger
+	client  *Client
+	welcome Welcome
+	log     *slog.Logger
 
 	roles, groups, attributes *catalog
 }
