@@ -26,7 +26,7 @@ Usage:
   onboard <command> [flags]
 
 Commands:
-  serve      run the HTTP function on 127.0.0.1 (sandbox mode without LOOKERSDK_BASE_URL)
+  serve      run the HTTP function on 127.0.0.1 (targets without settings are in-memory fakes)
   provision  provision (or --deprovision) one person and print what each target did
   import     provision every row of a CSV file, validated first, resumable
   plan       print what an import would change, writing nothing (import --dry-run)
@@ -105,9 +105,11 @@ It listens on 127.0.0.1:$PORT, so only this machine can reach it. --listen
 HOST:PORT listens elsewhere, with a warning: off loopback, anyone who can
 reach that address can send requests and only the webhook secret stops them,
 so there it refuses to start with ONBOARD_INSECURE_NO_AUTH=1 and no secret.
-With LOOKERSDK_BASE_URL set it talks to that Looker; without it, it starts in
-sandbox mode: Looker, SendGrid, AAC and Periscope are in-memory fakes, and every email is
-written to --outbox instead of being sent.
+Each target a profile uses is real when its settings are present (Looker:
+LOOKERSDK_BASE_URL...) and an in-memory fake when they are not; the start-up
+note lists each as real, with its host, or fake. A fake mailer writes every
+email to --outbox instead of sending it. ONBOARD_SANDBOX=1 fakes everything;
+ONBOARD_SANDBOX=0 refuses to start with any fake.
 
 Example:
   PORT=9000 onboard serve

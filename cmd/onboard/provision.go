@@ -54,8 +54,8 @@ func provision(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, `Usage: onboard provision --email ADDRESS [--name "First Last"] [--profile NAME] [--attr k=v]... [--deprovision]
 
 Provisions one person with the same engine, policy and state store as the
-functions, and prints what each target did. Without LOOKERSDK_BASE_URL it
-runs against the sandbox's in-memory fakes.
+functions, and prints what each target did. A target without settings is an
+in-memory fake (ONBOARD_SANDBOX=0 refuses that); the note says which are real.
 
 As an operator you may give any profile, also one marked requestable: false.
 A deprovision acts by the profile onboard gave the person (its record), never

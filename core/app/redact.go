@@ -9,10 +9,6 @@ import (
 	"github.com/onboard-dev/onboard/core/state"
 )
 
-// lookerTokenSlot is the redactor's rotating slot for Looker access tokens:
-// the current one and the one before stay masked.
-const lookerTokenSlot = "looker access token"
-
 // auditRedacting is the store every App writes through. Audit records keep
 // an error's text, which may quote what an upstream echoed, so each record
 // passes through the redactor on its way in, every text field of it.
