@@ -2,6 +2,7 @@ package aac
 
 import (
 	"encoding/json"
+	"net/http"
 	"slices"
 
 	"github.com/onboard-dev/onboard/core"
@@ -39,5 +40,14 @@ func startFake(cfg *core.Config) (*plugin.Fake, error) {
 			"AAC_CLIENT_ID": srv.ClientID(),
 		},
 		Server: srv, Close: srv.Close,
+		Writes: func() []string {
+			var writes []string
+			for _, r := range srv.Requests("") {
+				if r.Method != http.MethodGet && r.Op != aactest.OpToken {
+					writes = append(writes, r.Method+" "+r.Path)
+				}
+			}
+			return writes
+		},
 	}, nil
 }

@@ -17,10 +17,11 @@ var Plugin = plugin.Target{
 		{Name: "LOOKERSDK_BASE_URL"}, {Name: "LOOKERSDK_CLIENT_ID", Secret: true}, {Name: "LOOKERSDK_CLIENT_SECRET", Secret: true},
 		{Name: "LOOKERSDK_VERIFY_SSL"}, {Name: "LOOKERSDK_TIMEOUT"},
 	},
-	Switch: "LOOKERSDK_BASE_URL",
-	New:    newFromSettings,
-	Host:   func(get func(string) string) string { return get("LOOKERSDK_BASE_URL") },
-	Fake:   startFake,
+	Switch:  "LOOKERSDK_BASE_URL",
+	New:     newFromSettings,
+	Host:    func(get func(string) string) string { return get("LOOKERSDK_BASE_URL") },
+	Fake:    startFake,
+	Example: "{roles: [Viewer], groups: [Analysts]}",
 }
 
 // tokenSlot is the redactor's rotating slot for Looker access tokens: the

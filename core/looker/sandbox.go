@@ -1,6 +1,7 @@
 package looker
 
 import (
+	"net/http"
 	"slices"
 
 	"github.com/onboard-dev/onboard/core"
@@ -18,6 +19,15 @@ func startFake(cfg *core.Config) (*plugin.Fake, error) {
 			"LOOKERSDK_CLIENT_SECRET": lookertest.DefaultClientSecret,
 		},
 		Server: srv, Close: srv.Close,
+		Writes: func() []string {
+			var writes []string
+			for _, r := range srv.Requests() {
+				if r.Method != http.MethodGet && r.Path != "/login" {
+					writes = append(writes, r.Method+" "+r.Path)
+				}
+			}
+			return writes
+		},
 	}, nil
 }
 

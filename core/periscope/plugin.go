@@ -24,7 +24,9 @@ var Plugin = plugin.Target{
 		}
 		return DefaultBaseURL
 	},
-	Fake: startFake,
+	Fake:          startFake,
+	Example:       "{sites: [acme], groups: [Analysts]}",
+	ExamplePolicy: "{invited_by_email: data@example.com}",
 }
 
 // newFromSettings builds one target per site the profiles name. The keys

@@ -3,6 +3,7 @@ package periscope
 import (
 	"crypto/rand"
 	"encoding/json"
+	"net/http"
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
@@ -21,5 +22,14 @@ func startFake(cfg *core.Config) (*plugin.Fake, error) {
 	return &plugin.Fake{
 		Settings: map[string]string{"PERISCOPE_BASE_URL": srv.URL, SettingName: string(doc)},
 		Server:   srv, Close: srv.Close,
+		Writes: func() []string {
+			var writes []string
+			for _, r := range srv.Requests() {
+				if r.Method != http.MethodGet {
+					writes = append(writes, r.Method+" "+r.Path+" "+r.Email)
+				}
+			}
+			return writes
+		},
 	}, nil
 }

@@ -266,7 +266,11 @@ func (g *groupCache) ensure(ctx context.Context, want []string) ([]string, error
 		ng.Name = name
 		err := g.client.CreateGroup(ctx, g.site, ng)
 		if err == nil {
-			g.names[strings.ToLower(name)] = name
+			// A plan only recorded the create: the group still does not
+			// exist for the real runs this cache serves next.
+			if core.PlanFrom(ctx) == nil {
+				g.names[strings.ToLower(name)] = name
+			}
 			continue
 		}
 		// Created elsewhere meanwhile: believe the list, not the refusal.

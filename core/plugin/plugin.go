@@ -45,6 +45,10 @@ type Target struct {
 	// SendsOwnWelcome: email.provider may name the target, which then tells
 	// new users how to sign in itself.
 	SendsOwnWelcome bool
+	// Example is a profile section (YAML) that works against the fake, and
+	// ExamplePolicy the target's top-level section if it needs one: what
+	// the conformance test runs every target with.
+	Example, ExamplePolicy string
 }
 
 // Mailer is one welcome-email provider's registration (email.provider).
@@ -66,6 +70,9 @@ type Fake struct {
 	Settings map[string]string
 	// Server is the fake itself (a lookertest.Server...), for tests.
 	Server any
+	// Writes lists the requests that would change the tool's state, as
+	// "METHOD /path", sign-ins excluded: a plan must cause none.
+	Writes func() []string
 	Close  func()
 }
 

@@ -98,5 +98,12 @@ func startFake(outboxDir string) (*plugin.Fake, error) {
 	return &plugin.Fake{
 		Settings: map[string]string{"SENDGRID_API_KEY": apiKey, "SENDGRID_BASE_URL": srv.URL},
 		Server:   srv, Close: srv.Close,
+		Writes: func() []string {
+			var writes []string
+			for _, m := range srv.Messages() {
+				writes = append(writes, "POST /v3/mail/send "+m.Subject)
+			}
+			return writes
+		},
 	}, nil
 }
