@@ -17,7 +17,6 @@ require (
 	github.com/awslabs/aws-lambda-go-api-proxy v0.16.2
 	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/hashicorp/hcl/v2 v2.25.0
-	github.com/sendgrid/rest v2.6.9+incompatible
 	github.com/sendgrid/sendgrid-go v3.16.1+incompatible
 	github.com/zclconf/go-cty v1.19.0
 	go.etcd.io/bbolt v1.5.0

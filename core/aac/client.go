@@ -21,7 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/state"
 )
@@ -84,9 +83,10 @@ var dryRunAnswers = map[string]string{
 	"POST /v4/workspaces": `{"id":"","name":"(dry run)"}`,
 }
 
-// call sends an authenticated JSON request and decodes the answer into out.
-// In a dry run (core.PlanFrom) writes are recorded instead of sent; writes
-// the caller audits per person, it also plans per person.
+// call sends an authenticated JSON request and decodes the answer into out,
+// through the shared caller: a write in a plan is recorded, not sent; a
+// per-request write (the batch invite) is planned and audited by the
+// target for each request it serves.
 func (c *Client) call(ctx context.Context, r request, in, out any) error {
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -95,39 +95,33 @@ func (c *Client) call(ctx context.Context, r request, in, out any) error {
 		}
 		r.body = b
 	}
-	if plan := core.PlanFrom(ctx); plan != nil && r.method != http.MethodGet {
-		if !r.unaudited {
-			plan.Add(TargetName, r.op, strings.TrimSpace(r.path+" "+string(r.body)))
-		}
-		if answer, ok := dryRunAnswers[r.op]; ok && out != nil {
-			return json.Unmarshal([]byte(answer), out)
-		}
-		return nil
-	}
 	rejected := false
 	for {
-		tok, err := r.chain.Token(ctx)
-		if err != nil {
-			return err
+		var used string
+		call := httpretry.Call{
+			Target: TargetName, Op: r.op, Write: r.method != http.MethodGet, PerRequest: r.unaudited,
+			Detail: strings.TrimSpace(r.path + " " + string(r.body)), Idempotent: r.idempotent,
+			Attempt: func(ctx context.Context, out any) error {
+				tok, err := r.chain.Token(ctx)
+				if err != nil {
+					return err
+				}
+				used = tok
+				return c.sendOnce(ctx, r, tok, out)
+			},
 		}
-		err = c.send(ctx, r, tok, out)
+		if answer, ok := dryRunAnswers[r.op]; ok {
+			call.PlanAnswer = []byte(answer)
+		}
+		err := httpretry.Caller{Policy: c.cfg.Retry}.Do(ctx, call, out)
 		if httpretry.StatusOf(err) == http.StatusUnauthorized && !rejected {
 			// Revoked early or the clocks disagree: refresh once and retry.
 			rejected = true
-			r.chain.Reject(tok)
+			r.chain.Reject(used)
 			continue
-		}
-		if r.method != http.MethodGet && !r.unaudited {
-			core.RecordWrite(ctx, TargetName, r.op, err)
 		}
 		return err
 	}
-}
-
-// send performs r with the retry discipline every target client shares.
-func (c *Client) send(ctx context.Context, r request, token string, out any) error {
-	return httpretry.Do(ctx, c.cfg.Retry, r.idempotent, httpretry.Sleep,
-		func() error { return c.sendOnce(ctx, r, token, out) }, httpretry.Classify)
 }
 
 func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {

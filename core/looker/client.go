@@ -94,10 +94,11 @@ func (s loginSource) Token() (*oauth2.Token, error) {
 		TokenType   string `json:"token_type"`
 		ExpiresIn   int64  `json:"expires_in"`
 	}
-	err := s.c.send(ctx, request{
+	login := request{
 		method: http.MethodPost, op: "POST /login", path: "/login", idempotent: true,
 		contentType: "application/x-www-form-urlencoded", body: []byte(form.Encode()),
-	}, "", &tok)
+	}
+	err := s.c.caller().Do(ctx, s.c.call1(login, func(context.Context) (string, error) { return "", nil }), &tok)
 	if err != nil {
 		return nil, loginRefused(err)
 	}
@@ -189,8 +190,8 @@ var dryRunAnswers = map[string]string{
 	"POST /users/{user_id}/credentials_email/password_reset": `{"password_reset_url":"(dry run: a setup link)"}`,
 }
 
-// call sends an authenticated JSON request and decodes the answer into out.
-// In a dry run (core.PlanFrom) writes are recorded instead of sent.
+// call sends an authenticated JSON request and decodes the answer into out,
+// through the shared caller (a write in a plan is recorded, not sent).
 func (c *Client) call(ctx context.Context, r request, in, out any) error {
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -199,38 +200,54 @@ func (c *Client) call(ctx context.Context, r request, in, out any) error {
 		}
 		r.body, r.contentType = b, "application/json"
 	}
-	if plan := core.PlanFrom(ctx); plan != nil && r.method != http.MethodGet {
-		plan.Add(TargetName, r.op, strings.TrimSpace(r.path+" "+string(r.body)))
-		if answer, ok := dryRunAnswers[r.op]; ok && out != nil {
-			return json.Unmarshal([]byte(answer), out)
-		}
-		return nil
-	}
 	relogged := false
 	for {
-		tok, gen, err := c.token(ctx)
-		if err != nil {
-			return err
-		}
-		err = c.send(ctx, r, tok.AccessToken, out)
+		var gen int
+		call := c.call1(r, func(ctx context.Context) (string, error) {
+			tok, g, err := c.token(ctx)
+			if err != nil {
+				return "", err
+			}
+			gen = g
+			return tok.AccessToken, nil
+		})
+		err := c.caller().Do(ctx, call, out)
 		if IsUnauthorized(err) && !relogged {
 			// A revoked token or clock skew: log in again once, then give up.
 			relogged = true
 			c.dropToken(gen)
 			continue
 		}
-		if r.method != http.MethodGet {
-			core.RecordWrite(ctx, TargetName, r.op, err)
-		}
 		return err
 	}
 }
 
-// send performs r with the shared retry policy. token is empty for login.
-func (c *Client) send(ctx context.Context, r request, token string, out any) error {
-	policy := httpretry.Policy{MaxAttempts: c.cfg.MaxAttempts, BaseDelay: c.cfg.BaseDelay, MaxDelay: c.cfg.MaxDelay}
-	return httpretry.Do(ctx, policy, r.idempotent, httpretry.Sleep,
-		func() error { return c.sendOnce(ctx, r, token, out) }, httpretry.Classify)
+// call1 is r as one call through the shared caller; token gives the
+// bearer token of an attempt ("" for the login itself).
+func (c *Client) call1(r request, token func(context.Context) (string, error)) httpretry.Call {
+	call := httpretry.Call{
+		Target: TargetName, Op: r.op, Idempotent: r.idempotent,
+		// The login changes nothing in Looker (and its body is a secret).
+		Write: r.method != http.MethodGet && r.path != "/login",
+		Attempt: func(ctx context.Context, out any) error {
+			tok, err := token(ctx)
+			if err != nil {
+				return err
+			}
+			return c.sendOnce(ctx, r, tok, out)
+		},
+	}
+	if call.Write {
+		call.Detail = strings.TrimSpace(r.path + " " + string(r.body))
+		if a, ok := dryRunAnswers[r.op]; ok {
+			call.PlanAnswer = []byte(a)
+		}
+	}
+	return call
+}
+
+func (c *Client) caller() httpretry.Caller {
+	return httpretry.Caller{Policy: httpretry.Policy{MaxAttempts: c.cfg.MaxAttempts, BaseDelay: c.cfg.BaseDelay, MaxDelay: c.cfg.MaxDelay}}
 }
 
 func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
@@ -129,8 +128,10 @@ func (r call) op() string { return r.method + " " + apiPrefix + r.path }
 
 func (r call) write() bool { return r.method != http.MethodGet }
 
-// do sends r to site with retries and returns the answer's body. Every
-// write is recorded in the audit log, whatever its outcome.
+// do sends r to site through the shared caller and returns the answer's
+// body: a write in a plan is recorded, not sent (the flow tolerates the
+// undocumented answer bodies being absent anyway), and every real write is
+// in the audit log, whatever its outcome.
 func (c *Client) do(ctx context.Context, site string, r call) ([]byte, error) {
 	var body []byte
 	if r.body != nil {
@@ -139,27 +140,20 @@ func (c *Client) do(ctx context.Context, site string, r call) ([]byte, error) {
 			return nil, fmt.Errorf("periscope: %s: encoding body: %w", r.op(), err)
 		}
 	}
-	if plan := core.PlanFrom(ctx); plan != nil && r.write() {
-		// A dry run: recorded, not sent; no answer (the flow tolerates the
-		// undocumented answer bodies being absent anyway).
-		plan.Add(TargetName(site), r.op(), strings.TrimSpace(r.email+" "+string(body)))
-		return nil, nil
-	}
-	raw, err := c.send(ctx, site, r, body)
-	if r.write() {
-		core.RecordWrite(ctx, TargetName(site), r.op(), err)
-	}
-	return raw, err
-}
-
-func (c *Client) send(ctx context.Context, site string, r call, body []byte) ([]byte, error) {
 	var raw []byte
-	policy := httpretry.Policy{MaxAttempts: c.cfg.MaxAttempts, BaseDelay: c.cfg.BaseDelay, MaxDelay: c.cfg.MaxDelay}
-	err := httpretry.Do(ctx, policy, r.idempotent, c.sleep, func() error {
-		var err error
-		raw, err = c.sendOnce(ctx, site, r, body)
-		return err
-	}, classifyFailure)
+	caller := httpretry.Caller{
+		Policy: httpretry.Policy{MaxAttempts: c.cfg.MaxAttempts, BaseDelay: c.cfg.BaseDelay, MaxDelay: c.cfg.MaxDelay},
+		Sleep:  c.sleep, Classify: classifyFailure,
+	}
+	err := caller.Do(ctx, httpretry.Call{
+		Target: TargetName(site), Op: r.op(), Write: r.write(), Idempotent: r.idempotent,
+		Detail: strings.TrimSpace(r.email + " " + string(body)),
+		Attempt: func(ctx context.Context, _ any) error {
+			var err error
+			raw, err = c.sendOnce(ctx, site, r, body)
+			return err
+		},
+	}, nil)
 	if err != nil {
 		return nil, err
 	}

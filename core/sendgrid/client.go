@@ -1,14 +1,14 @@
 // Package sendgrid sends onboard's welcome email through the SendGrid v3
-// Mail Send API, using sendgrid-go for the request and payload shapes.
-//
-// Unlike sendgrid-go it treats non-2xx answers as errors, enforces a timeout,
-// and keeps the API key out of every error and log line.
+// Mail Send API: sendgrid-go's mail helpers shape the payload, and the
+// shared caller of every target client sends it, once, with a timeout,
+// keeping the API key out of every error and log line.
 package sendgrid
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -16,18 +16,20 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sendgrid/rest"
-	sg "github.com/sendgrid/sendgrid-go"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 const mailSendPath = "/v3/mail/send"
+
+// maxErrorBody bounds what is read of an answer: errors are short.
+const maxErrorBody = 64 << 10
 
 // Client sends mail. It is safe for concurrent use.
 type Client struct {
 	apiKey  string
 	baseURL string
 	timeout time.Duration
-	rest    *rest.Client
+	http    *http.Client
 }
 
 // New validates cfg and returns a Client. Errors never contain the key.
@@ -55,10 +57,7 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	// Our own rest.Client rather than sendgrid.DefaultClient: that one is a
-	// process-wide global with no timeout, and mutating it would affect
-	// every other user of sendgrid-go in the binary.
-	return &Client{apiKey: cfg.APIKey, baseURL: base, timeout: timeout, rest: &rest.Client{HTTPClient: hc}}, nil
+	return &Client{apiKey: cfg.APIKey, baseURL: base, timeout: timeout, http: hc}, nil
 }
 
 func normalizeBaseURL(raw string) (string, error) {
@@ -109,12 +108,22 @@ func (c *Client) Send(ctx context.Context, m Message) (messageID string, err err
 	if err != nil {
 		return "", err
 	}
-	req := sg.GetRequest(c.apiKey, mailSendPath, c.baseURL)
-	req.Method = rest.Post
-	req.Body = body
-
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	// One attempt through the shared caller. The engine plans and audits
+	// the welcome for the request it serves (PerRequest).
+	caller := httpretry.Caller{Policy: httpretry.Policy{MaxAttempts: 1}}
+	err = caller.Do(ctx, httpretry.Call{
+		Target: Name, Op: "POST " + mailSendPath, Write: true, PerRequest: true,
+		Attempt: func(ctx context.Context, _ any) error {
+			messageID, err = c.sendOnce(ctx, body)
+			return err
+		},
+	}, nil)
+	return messageID, err
+}
+
+func (c *Client) sendOnce(ctx context.Context, body []byte) (string, error) {
 	// Whether the request left whole decides between "not sent" (the welcome
 	// may be tried again) and "outcome unknown" (it may not).
 	var written atomic.Bool
@@ -123,14 +132,19 @@ func (c *Client) Send(ctx context.Context, m Message) (messageID string, err err
 			written.Store(true)
 		}
 	}})
-	resp, err := c.rest.SendWithContext(ctx, req)
-	if resp == nil {
+	req, err := httpretry.NewRequest(ctx, Name, "POST "+mailSendPath, http.MethodPost, c.baseURL+mailSendPath, nil, body)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	resp, err := c.http.Do(req)
+	if err != nil {
 		return "", newTransportError(err, c.apiKey, !written.Load())
 	}
-	// rest returns the response together with a body-read error; the
-	// status is what matters (202 has an empty body anyway).
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return http.Header(resp.Headers).Get("X-Message-Id"), nil
+		return resp.Header.Get("X-Message-Id"), nil
 	}
-	return "", newAPIError(resp.StatusCode, resp.Headers, resp.Body, c.apiKey, time.Now())
+	return "", newAPIError(resp.StatusCode, resp.Header, string(raw), c.apiKey, time.Now())
 }

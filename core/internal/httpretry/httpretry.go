@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/onboard-dev/onboard/core"
 )
 
 // Policy bounds the retries of one call.
@@ -247,4 +249,71 @@ func Exchange(client *http.Client, req *http.Request, service, op string, decode
 		return fmt.Errorf("%s: %s: decoding answer: %w", service, op, err)
 	}
 	return nil
+}
+
+// Caller is the one call path of every target client. The client says how
+// to make one attempt (its URL, headers, error decoding); the caller owns
+// what no client may forget: in a plan (core.PlanFrom) a write is recorded
+// and never sent, a real write is retried by the shared discipline and
+// lands in the audit log whatever its outcome, and reads and sign-ins are
+// retried the same way.
+type Caller struct {
+	Policy Policy
+	// Sleep waits between attempts; nil: Sleep.
+	Sleep func(context.Context, time.Duration) error
+	// Classify says what a failed attempt means for a retry; nil: Classify.
+	Classify func(error) (Failure, bool)
+}
+
+// Call is one request through a Caller.
+type Call struct {
+	// Target names the write in plans and the audit log ("looker",
+	// "periscope:acme").
+	Target string
+	// Op is "METHOD /path/{template}".
+	Op string
+	// Write marks a call that changes the tool's state; reads and sign-ins
+	// are not writes.
+	Write bool
+	// PerRequest marks a write that serves several requests at once (a
+	// batch invite): its client plans and audits it for each of them.
+	PerRequest bool
+	// Detail is what a plan shows of the write: its concrete path and body,
+	// never a secret.
+	Detail string
+	// PlanAnswer is what a plan pretends the write answered, for flows that
+	// read on (a new user's id); nil answers nothing.
+	PlanAnswer []byte
+	// Idempotent calls are retried on 429, 5xx and transport failures;
+	// others only when the server cannot have acted.
+	Idempotent bool
+	// Attempt makes one attempt, decoding a success into out.
+	Attempt func(ctx context.Context, out any) error
+}
+
+// Do runs call, decoding its answer into out (nil discards it).
+func (c Caller) Do(ctx context.Context, call Call, out any) error {
+	if call.Write {
+		if plan := core.PlanFrom(ctx); plan != nil {
+			if !call.PerRequest {
+				plan.Add(call.Target, call.Op, call.Detail)
+			}
+			if call.PlanAnswer != nil && out != nil {
+				return json.Unmarshal(call.PlanAnswer, out)
+			}
+			return nil
+		}
+	}
+	sleep, classify := c.Sleep, c.Classify
+	if sleep == nil {
+		sleep = Sleep
+	}
+	if classify == nil {
+		classify = Classify
+	}
+	err := Do(ctx, c.Policy.WithDefaults(), call.Idempotent, sleep, func() error { return call.Attempt(ctx, out) }, classify)
+	if call.Write && !call.PerRequest {
+		core.RecordWrite(ctx, call.Target, call.Op, err)
+	}
+	return err
 }
