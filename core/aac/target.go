@@ -522,29 +522,21 @@ func (t *Target) classify(workspace string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ce *core.Error
-	if errors.As(err, &ce) {
+	if _, ok := errors.AsType[*core.Error](err); ok {
 		return err
 	}
-	var missing *missingRoleError
-	if errors.As(err, &missing) {
+	if missing, ok := errors.AsType[*missingRoleError](err); ok {
 		return core.Refused(TargetName, missing.Error(), err)
 	}
-	var apiErr *APIError
-	if !errors.As(err, &apiErr) {
-		return core.Unavailable(TargetName, 0, err) // no answer: AAC may be fine in a moment
-	}
-	switch {
-	case apiErr.StatusCode == http.StatusTooManyRequests:
-		return core.RateLimited(TargetName, apiErr.RetryAfter, err)
-	case apiErr.StatusCode >= 500:
-		return core.Unavailable(TargetName, apiErr.RetryAfter, err)
-	case apiErr.StatusCode == http.StatusNotFound:
+	apiErr, ok := errors.AsType[*APIError](err)
+	if ok && apiErr.StatusCode == http.StatusNotFound {
 		// A workspace deleted since it was looked up: look again next time.
 		t.wsMu.Lock()
 		delete(t.wsCache, workspace)
 		t.wsMu.Unlock()
 		return core.Unavailable(TargetName, 0, err)
 	}
-	return core.Refused(TargetName, fmt.Sprintf("AAC refused %s (%d): %s", apiErr.Operation, apiErr.StatusCode, apiErr.Text()), err)
+	return httpretry.Answer(TargetName, err, func(status int) string {
+		return fmt.Sprintf("AAC refused %s (%d): %s", apiErr.Operation, status, apiErr.Text())
+	})
 }

@@ -1,6 +1,7 @@
 package looker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -634,31 +635,16 @@ const adminRole = "Admin"
 // Looker overloaded or unreachable → retry later; anything else Looker
 // refused → 502 with Looker's own message.
 func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ce *core.Error
-	if errors.As(err, &ce) {
-		return err
-	}
-	var apiErr *APIError
-	var missing *missingError
-	switch {
-	case errors.As(err, &missing):
+	if missing, ok := errors.AsType[*missingError](err); ok {
 		return core.Refused(TargetName, missing.Error(), err)
-	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests:
-		return core.RateLimited(TargetName, apiErr.RetryAfter, err)
-	case errors.As(err, &apiErr) && apiErr.StatusCode >= 500:
-		return core.Unavailable(TargetName, apiErr.RetryAfter, err)
-	case errors.As(err, &apiErr):
-		msg := apiErr.Message
-		if msg == "" {
-			msg = http.StatusText(apiErr.StatusCode)
-		}
-		return core.Refused(TargetName, fmt.Sprintf("Looker refused %s (%d): %s", apiErr.Operation, apiErr.StatusCode, msg), err)
 	}
-	// Timeouts, cancellations and transport failures: Looker may be fine in a moment.
-	return core.Unavailable(TargetName, 0, err)
+	return httpretry.Answer(TargetName, err, func(status int) string {
+		op, msg := "the call", http.StatusText(status)
+		if apiErr, ok := errors.AsType[*APIError](err); ok {
+			op, msg = apiErr.Operation, cmp.Or(apiErr.Message, msg)
+		}
+		return fmt.Sprintf("Looker refused %s (%d): %s", op, status, msg)
+	})
 }
 
 // parallel runs independent calls concurrently and returns the first error

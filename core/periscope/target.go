@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 // TargetName is how answers, errors and the audit log name one site:
@@ -200,35 +201,21 @@ func (t *Target) changes(groups bool) []string {
 // classify gives an error the answer it deserves. Messages carry
 // Periscope's own words (already trimmed and without the key).
 func (t *Target) classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := errors.AsType[*core.Error](err); ok {
-		return err
-	}
 	name := t.Name()
-	if e, ok := errors.AsType[*APIError](err); ok {
-		msg := e.Message
-		if msg == "" {
-			msg = http.StatusText(e.StatusCode)
-		}
-		switch {
-		case e.StatusCode == http.StatusTooManyRequests:
-			return core.RateLimited(name, e.RetryAfter, err)
-		case e.StatusCode >= 500:
-			return core.Unavailable(name, e.RetryAfter, err)
-		case e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden:
-			return core.Refused(name, fmt.Sprintf("Periscope refused the API key of site %s (%d: %s): check %s and that the site's plan includes the Users & Groups API",
-				t.site, e.StatusCode, msg, SettingName), err)
-		}
-		return core.Refused(name, fmt.Sprintf("Periscope refused %s (%d): %s", e.Operation, e.StatusCode, msg), err)
-	}
 	if _, ok := errors.AsType[*AnswerError](err); ok {
 		return core.Refused(name, err.Error(), err)
 	}
 	// Timeouts, transport failures, a key that cannot be read right now:
-	// resending later may work.
-	return core.Unavailable(name, 0, err)
+	// resending later may work (Answer's "no answer").
+	return httpretry.Answer(name, err, func(status int) string {
+		e, _ := errors.AsType[*APIError](err)
+		msg := cmp.Or(e.Message, http.StatusText(status))
+		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+			return fmt.Sprintf("Periscope refused the API key of site %s (%d: %s): check %s and that the site's plan includes the Users & Groups API",
+				t.site, status, msg, SettingName)
+		}
+		return fmt.Sprintf("Periscope refused %s (%d): %s", e.Operation, status, msg)
+	})
 }
 
 // groupCache knows a site's groups by name, so that the profile's groups

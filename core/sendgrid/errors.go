@@ -47,6 +47,9 @@ func (e *APIError) Temporary() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
 }
 
+// RetryStatus is what the shared caller and its classification read.
+func (e *APIError) RetryStatus() (int, time.Duration) { return e.StatusCode, e.RetryAfter }
+
 // IsTemporary reports whether err is worth retrying later: a temporary
 // *APIError or any transport failure (including timeouts).
 func IsTemporary(err error) bool {

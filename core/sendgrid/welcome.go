@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 // Welcomer delivers onboard's welcome emails through SendGrid.
@@ -38,18 +38,11 @@ func (w *Welcomer) SendWelcome(ctx context.Context, wel core.Welcome) (string, e
 	if err == nil {
 		return id, nil
 	}
-	var apiErr *APIError
 	reason := err.Error()
 	if notDelivered(err) {
 		err = fmt.Errorf("%w: %w", core.ErrNotDelivered, err)
 	}
-	switch {
-	case errors.As(err, &apiErr) && apiErr.StatusCode == 429:
-		return "", core.RateLimited("sendgrid", apiErr.RetryAfter, err)
-	case IsTemporary(err):
-		return "", core.Unavailable("sendgrid", retryAfterOf(apiErr), err)
-	}
-	return "", core.Refused("sendgrid", "SendGrid refused the welcome email: "+reason, err)
+	return "", httpretry.Answer(Name, err, func(int) string { return "SendGrid refused the welcome email: " + reason })
 }
 
 // notDelivered says whether SendGrid certainly did not take the email: it
@@ -65,11 +58,4 @@ func notDelivered(err error) bool {
 		return terr.neverSent
 	}
 	return false
-}
-
-func retryAfterOf(e *APIError) (d time.Duration) {
-	if e != nil {
-		d = e.RetryAfter
-	}
-	return d
 }

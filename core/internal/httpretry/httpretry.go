@@ -317,3 +317,30 @@ func (c Caller) Do(ctx context.Context, call Call, out any) error {
 	}
 	return err
 }
+
+// Answer is the one mapping from a client's error to the engine's, for
+// every target: an error already classified passes through; 429 is rate
+// limited and 5xx unavailable, both with the server's Retry-After; any
+// other answer is a refusal, worded by refusal; no answer at all is
+// unavailable, since a moment may fix it. Clients handle their special
+// cases (a missing role, a stale cache) before calling it.
+func Answer(target string, err error, refusal func(status int) string) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*core.Error](err); ok {
+		return err
+	}
+	se, ok := errors.AsType[StatusError](err)
+	if !ok {
+		return core.Unavailable(target, 0, err)
+	}
+	status, retryAfter := se.RetryStatus()
+	switch {
+	case status == http.StatusTooManyRequests:
+		return core.RateLimited(target, retryAfter, err)
+	case status >= 500:
+		return core.Unavailable(target, retryAfter, err)
+	}
+	return core.Refused(target, refusal(status), err)
+}
