@@ -209,7 +209,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 	case state.Completed:
 		var stored Result
 		if err := json.Unmarshal(rec.Result, &stored); err != nil {
-			return res, &Error{Status: 500, Message: "stored result unreadable", Err: err}
+			return res, &Error{Status: http.StatusInternalServerError, Message: "stored result unreadable", Err: err}
 		}
 		log.Info("duplicate delivery: answering with the stored result", "first_request_id", stored.RequestID)
 		stored.IdempotencyKey = res.IdempotencyKey
@@ -349,7 +349,7 @@ func opposite(a Action) Action {
 func (e *Engine) run(ctx context.Context, store state.Store, action Action, trigger string, person Person, profile *Profile, res Result, log *slog.Logger) (Result, *Error) {
 	targets := e.targetsFor(profile)
 	if len(targets) == 0 {
-		return res, &Error{Status: 500, Message: "profile " + profile.Name + " configures no target that this instance has credentials for"}
+		return res, &Error{Status: http.StatusInternalServerError, Message: "profile " + profile.Name + " configures no target that this instance has credentials for"}
 	}
 	journal := newJournal(store, person.Email, res.RequestID)
 	ctx = WithJournal(ctx, journal)

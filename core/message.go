@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"log/slog"
+	"net/http"
 )
 
 // MessageOutcome is what an event trigger (Pub/Sub, SQS) should do with one
@@ -27,7 +28,7 @@ func (e *Engine) HandleMessage(ctx context.Context, body []byte, attributes map[
 	}
 	log := e.logger().With("request_id", meta.RequestID, "trigger", meta.Trigger, "message_id", meta.MessageID)
 	if len(body) > MaxBodyBytes {
-		return e.dropped(log, &Error{Status: 413, Message: "message larger than 1 MiB"})
+		return e.dropped(log, &Error{Status: http.StatusRequestEntityTooLarge, Message: "message larger than 1 MiB"})
 	}
 	req, derr := DecodeRequest(body)
 	if derr != nil {

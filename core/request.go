@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"net/mail"
 	"net/url"
 	"reflect"
@@ -78,7 +79,7 @@ type ParsedItem struct {
 // cannot be read at all returns an error and no items.
 func ParseBody(contentType string, body []byte) (items []ParsedItem, bulk bool, err *Error) {
 	if len(body) > MaxBodyBytes {
-		return nil, false, &Error{Status: 413, Message: "body larger than 1 MiB"}
+		return nil, false, &Error{Status: http.StatusRequestEntityTooLarge, Message: "body larger than 1 MiB"}
 	}
 	mediaType := "application/json"
 	if contentType != "" {

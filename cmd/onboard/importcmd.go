@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -345,7 +346,7 @@ func runRows(ctx context.Context, units [][]row, concurrency int, send func(cont
 		if err != nil {
 			batch.Wait()
 			for j := first; j < total; j++ {
-				results[j] = rowResult{err: &core.Error{Status: 503, Message: "not run: the import was interrupted"}}
+				results[j] = rowResult{err: &core.Error{Status: http.StatusServiceUnavailable, Message: "not run: the import was interrupted"}}
 			}
 			return results
 		}

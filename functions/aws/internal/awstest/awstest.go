@@ -5,6 +5,7 @@ package awstest
 
 import (
 	"github.com/onboard-dev/onboard/core/looker"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,7 +87,7 @@ func Secrets() map[string]string {
 func (f *Fakes) FailLookup(email string, times int) {
 	f.Looker.InjectFault(lookertest.Fault{
 		Method: "GET", Path: "/users/credential/email/" + email,
-		Status: 503, RetryAfter: "120", Times: times,
+		Status: http.StatusServiceUnavailable, RetryAfter: "120", Times: times,
 	})
 }
 
