@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/onboard-dev/onboard/core/httpapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,7 +26,7 @@ import (
 // reaches the port could, so each needs the webhook credential, checked by
 // auth: the one the HTTP function uses, so a signature is accepted once
 // across all routes.
-func localHandler(instance *app.Instance, auth *core.WebhookAuth, log *slog.Logger) http.Handler {
+func localHandler(instance *app.Instance, auth *httpapi.WebhookAuth, log *slog.Logger) http.Handler {
 	pubsub := gcp.New(instance)
 	lambda := lambdaapi.New(instance, log, 0)
 	mux := http.NewServeMux()
@@ -60,7 +61,7 @@ func localHandler(instance *app.Instance, auth *core.WebhookAuth, log *slog.Logg
 // authenticated reads an event and hands it on only when it carries the
 // webhook credential (a bearer token, or a signature over the raw event
 // body), answering 401 as the HTTP function does otherwise.
-func authenticated(auth *core.WebhookAuth, log *slog.Logger, next func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
+func authenticated(auth *httpapi.WebhookAuth, log *slog.Logger, next func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, ok := readEvent(w, r)
 		if !ok {

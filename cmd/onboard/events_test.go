@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"io"
 	"log/slog"
@@ -12,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/onboard-dev/onboard/core"
 )
 
 // startLocalSandbox runs serve's handler in this process, in sandbox mode
@@ -86,7 +85,7 @@ func TestLocalEventRoutesNeedTheWebhookCredential(t *testing.T) {
 	for name, header := range map[string]map[string]string{
 		"no credential":   nil,
 		"wrong bearer":    {"Authorization": "Bearer not-the-secret"},
-		"wrong signature": {core.SignatureHeader: core.Sign("not-the-secret", time.Now(), push)},
+		"wrong signature": {httpapi.SignatureHeader: httpapi.Sign("not-the-secret", time.Now(), push)},
 	} {
 		if got := sendEvent(t, srv.URL+"/_local/pubsub", push, header); got != http.StatusUnauthorized {
 			t.Errorf("push, %s: %d, want 401", name, got)
@@ -96,7 +95,7 @@ func TestLocalEventRoutesNeedTheWebhookCredential(t *testing.T) {
 		t.Error("an unauthenticated push provisioned grace")
 	}
 	// A signature over the raw event body is a credential too.
-	if got := sendEvent(t, srv.URL+"/_local/pubsub", push, map[string]string{core.SignatureHeader: core.Sign(secret, time.Now(), push)}); got != http.StatusOK {
+	if got := sendEvent(t, srv.URL+"/_local/pubsub", push, map[string]string{httpapi.SignatureHeader: httpapi.Sign(secret, time.Now(), push)}); got != http.StatusOK {
 		t.Fatalf("signed push: %d", got)
 	}
 	if disabled, exists := grace(); !exists || disabled {
@@ -123,7 +122,7 @@ func TestLocalEventRoutesNeedTheWebhookCredential(t *testing.T) {
 func TestLocalEventRoutesShareTheReplayMemory(t *testing.T) {
 	l, srv := startLocalSandbox(t)
 	body := []byte(`{"Records":[{"messageId":"m1","eventSource":"aws:sqs","body":"{\"email\":\"lin@example.com\"}"}]}`)
-	signed := map[string]string{core.SignatureHeader: core.Sign(l.getenv("ONBOARD_WEBHOOK_SECRET"), time.Now(), body)}
+	signed := map[string]string{httpapi.SignatureHeader: httpapi.Sign(l.getenv("ONBOARD_WEBHOOK_SECRET"), time.Now(), body)}
 	if got := sendEvent(t, srv.URL+"/_local/lambda", body, signed); got != http.StatusOK {
 		t.Fatalf("signed batch: %d", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/onboard-dev/onboard/core/httpapi"
 	"io"
 	"log/slog"
 	"net"
@@ -16,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/sandbox"
 )
 
@@ -206,7 +206,7 @@ func listenAddress(fs *flag.FlagSet, listen, port string) (string, error) {
 // checkExposure refuses to serve off loopback without authentication:
 // ONBOARD_INSECURE_NO_AUTH=1 with no webhook secret would let anyone on the
 // network provision and deprovision people.
-func checkExposure(ctx context.Context, auth *core.WebhookAuth) error {
+func checkExposure(ctx context.Context, auth *httpapi.WebhookAuth) error {
 	if !auth.Insecure {
 		return nil
 	}

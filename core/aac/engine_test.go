@@ -62,7 +62,7 @@ func (s slowTarget) Deprovision(ctx context.Context, p core.Person, prof *core.P
 func TestBulkBodyMakesOneBatchCall(t *testing.T) {
 	w := newWorld(t, aactest.Options{}, nil)
 	w.seedSecret(workspace, w.wsID)
-	h := &httpapi.Handler{Engine: engineFor(t, w), Auth: &core.WebhookAuth{Insecure: true}}
+	h := &httpapi.Handler{Engine: engineFor(t, w), Auth: &httpapi.WebhookAuth{Insecure: true}}
 
 	// Twenty: five times what the HTTP handler runs at once from one body.
 	const n = 20

@@ -76,7 +76,7 @@ type App struct {
 	// Auth is the webhook authentication Handler applies; other HTTP routes
 	// in front of the engine (serve's /_local/*) must use this very one, so
 	// its replay memory covers them too.
-	Auth  *core.WebhookAuth
+	Auth  *httpapi.WebhookAuth
 	Log   *slog.Logger
 	Store state.Store
 
@@ -182,7 +182,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		log.Error("ONBOARD_INSECURE_NO_AUTH=1 is ignored: this is a deployed function, where every HTTP request needs the webhook secret (ONBOARD_WEBHOOK_SECRET); remove the setting")
 		insecure = false
 	}
-	a.Auth = &core.WebhookAuth{
+	a.Auth = &httpapi.WebhookAuth{
 		Secret:   func(ctx context.Context) (string, error) { return secret(ctx, "ONBOARD_WEBHOOK_SECRET") },
 		Insecure: insecure,
 		Replays:  a.Store,

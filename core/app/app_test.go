@@ -184,7 +184,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	}{
 		{"no credential", `{"email":"a@example.com"}`, []string{"Authorization", ""}, 401, "", `{"error":"unauthorized"}`},
 		{"wrong credential", `{"email":"a@example.com"}`, []string{"Authorization", "Bearer nope"}, 401, "", `{"error":"unauthorized"}`},
-		{"stale signature", `{"email":"a@example.com"}`, []string{"Authorization", "", core.SignatureHeader, core.Sign(webhookSecret, time.Now().Add(-10*time.Minute), []byte(`{"email":"a@example.com"}`))}, 401, "", `{"error":"unauthorized"}`},
+		{"stale signature", `{"email":"a@example.com"}`, []string{"Authorization", "", httpapi.SignatureHeader, httpapi.Sign(webhookSecret, time.Now().Add(-10*time.Minute), []byte(`{"email":"a@example.com"}`))}, 401, "", `{"error":"unauthorized"}`},
 		{"malformed", `{"email":`, nil, 400, "", ""},
 		{"unknown field", `{"email":"a@example.com","roles":["Admin"]}`, nil, 400, "roles", ""},
 		{"invalid email", `{"email":"Ada <a@example.com>"}`, nil, 400, "email", ""},
@@ -219,11 +219,11 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 func TestSignedRequest(t *testing.T) {
 	h := newHarness(t, nil)
 	body := `{"email":"sig@example.com"}`
-	sig := core.Sign(webhookSecret, time.Now(), []byte(body))
-	if a := h.post(t, body, "Authorization", "", core.SignatureHeader, sig); a.status != 200 {
+	sig := httpapi.Sign(webhookSecret, time.Now(), []byte(body))
+	if a := h.post(t, body, "Authorization", "", httpapi.SignatureHeader, sig); a.status != 200 {
 		t.Fatalf("signed: %d %s", a.status, a.raw)
 	}
-	if a := h.post(t, body, "Authorization", "", core.SignatureHeader, sig); a.status != 401 {
+	if a := h.post(t, body, "Authorization", "", httpapi.SignatureHeader, sig); a.status != 401 {
 		t.Errorf("replayed signature: %d", a.status)
 	}
 }

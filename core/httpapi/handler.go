@@ -26,7 +26,7 @@ const BulkConcurrency = 4
 // Handler answers at "/" (provision) and "/healthz".
 type Handler struct {
 	Engine *core.Engine
-	Auth   *core.WebhookAuth
+	Auth   *WebhookAuth
 	Log    *slog.Logger
 	// Redactor masks every secret in every answer body: an error's text may
 	// quote what an upstream echoed. Nil masks nothing (tests).
@@ -78,7 +78,7 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.Auth.Verify(r.Context(), r.Header, body); err != nil {
-		if errors.Is(err, core.ErrAuthUnavailable) {
+		if errors.Is(err, ErrAuthUnavailable) {
 			log.Error("webhook authentication could not be checked", "error", err.Error())
 			w.Header().Set("Retry-After", strconv.Itoa(int(core.DefaultRetryAfterUnavailable.Seconds())))
 			h.writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "temporarily unavailable, retry later"})

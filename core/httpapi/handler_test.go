@@ -57,7 +57,7 @@ func TestPanickingBulkItemFailsAlone(t *testing.T) {
 	logs := &logbuf.Buffer{}
 	h := &httpapi.Handler{
 		Engine: &core.Engine{Config: cfg, Targets: []core.Target{createsAnyone{}}, Store: panicsOnBoom{store}},
-		Auth:   &core.WebhookAuth{Secret: func(context.Context) (string, error) { return "secret", nil }},
+		Auth:   &httpapi.WebhookAuth{Secret: func(context.Context) (string, error) { return "secret", nil }},
 		Log:    logging.New(logs, slog.LevelDebug, nil),
 	}
 	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(

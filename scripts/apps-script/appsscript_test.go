@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/onboard-dev/onboard/core/httpapi"
 	"net/http"
 	"os"
 	"os/exec"
@@ -80,7 +81,7 @@ func scriptSignature(t *testing.T, secret string, ts int64, body string) string 
 
 func TestSignatureMatchesServer(t *testing.T) {
 	const want = "t=1700000000,v1=218673b4fee630d3744eb7a41349b5a713d887445faf18f3e1475617feeb143e"
-	if got := core.Sign("test-secret", time.Unix(1700000000, 0), []byte(`{"email":"ada@example.com"}`)); got != want {
+	if got := httpapi.Sign("test-secret", time.Unix(1700000000, 0), []byte(`{"email":"ada@example.com"}`)); got != want {
 		t.Fatalf("server's test vector changed: %s", got)
 	}
 	if got := scriptSignature(t, "test-secret", 1700000000, `{"email":"ada@example.com"}`); got != want {
@@ -92,7 +93,7 @@ func TestSignatureMatchesServer(t *testing.T) {
 		secret := fmt.Sprintf("whsec-%d-rotating", i)
 		body := fmt.Sprintf(`{"email":"user%d@example.com","name":"N\u00famero %d"}`, i, i)
 		ts := int64(1700000000 + i*37)
-		if got, want := scriptSignature(t, secret, ts, body), core.Sign(secret, time.Unix(ts, 0), []byte(body)); got != want {
+		if got, want := scriptSignature(t, secret, ts, body), httpapi.Sign(secret, time.Unix(ts, 0), []byte(body)); got != want {
 			t.Errorf("vector %d: script %s, server %s", i, got, want)
 		}
 	}
@@ -144,18 +145,18 @@ func TestFormSubmissionIsSignedAndRetried(t *testing.T) {
 		if f.URL != url || o.Method != "post" || o.ContentType != "application/json" || !o.MuteHTTPExceptions {
 			t.Errorf("request %d: %+v", i, f)
 		}
-		sig := o.Headers[core.SignatureHeader]
+		sig := o.Headers[httpapi.SignatureHeader]
 		if seen[sig] {
 			t.Errorf("request %d reuses a signature; the server refuses replays", i)
 		}
 		seen[sig] = true
 		// The server's own check, at the moment the request was made.
-		auth := &core.WebhookAuth{
+		auth := &httpapi.WebhookAuth{
 			Secret: func(context.Context) (string, error) { return secret, nil },
 			Now:    func() time.Time { return time.Unix(f.Clock, 0) },
 		}
 		h := http.Header{}
-		h.Set(core.SignatureHeader, sig)
+		h.Set(httpapi.SignatureHeader, sig)
 		if err := auth.Verify(context.Background(), h, []byte(o.Payload)); err != nil {
 			t.Errorf("request %d: server refuses the signature: %v", i, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/onboard-dev/onboard/core/httpapi"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -22,7 +23,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/state"
@@ -283,8 +283,8 @@ func TestHTTPEvents(t *testing.T) {
 	// one, comma-separated in one header.
 	signed := func() map[string]string {
 		now := time.Now()
-		good := core.Sign(awstest.WebhookSecret, now, []byte(adaBody))
-		stale := core.Sign("whsec-previous", now, []byte(adaBody))
+		good := httpapi.Sign(awstest.WebhookSecret, now, []byte(adaBody))
+		stale := httpapi.Sign("whsec-previous", now, []byte(adaBody))
 		_, staleV1, _ := strings.Cut(stale, ",")
 		return map[string]string{"Onboard-Signature": good + "," + staleV1, "Content-Type": "application/json"}
 	}
