@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 )
 
@@ -19,40 +18,45 @@ type MessageOutcome struct {
 	Retry bool
 }
 
-// HandleMessage decodes one message body (the request schema, one object)
-// and runs it. attributes are the platform's message attributes; an
+// DecodeMessage decodes one message body (the request schema, one
+// object). attributes are the platform's message attributes; an
 // "idempotency_key" attribute is used when the body carries none.
-func (e *Engine) HandleMessage(ctx context.Context, body []byte, attributes map[string]string, meta Meta) MessageOutcome {
-	if meta.RequestID == "" {
-		meta.RequestID = NewRequestID()
-	}
-	log := e.logger().With("request_id", meta.RequestID, "trigger", meta.Trigger, "message_id", meta.MessageID)
+func DecodeMessage(body []byte, attributes map[string]string) (Request, *Error) {
 	if len(body) > MaxBodyBytes {
-		return e.dropped(log, &Error{Status: http.StatusRequestEntityTooLarge, Message: "message larger than 1 MiB"})
+		return Request{}, &Error{Status: http.StatusRequestEntityTooLarge, Message: "message larger than 1 MiB"}
 	}
-	req, derr := DecodeRequest(body)
-	if derr != nil {
-		return e.dropped(log, derr)
+	req, err := DecodeRequest(body)
+	if err != nil {
+		return Request{}, err
 	}
 	if req.IdempotencyKey == "" && attributes["idempotency_key"] != "" {
 		// Checked like a key in the body: trimmed, bounded, printable.
 		req.IdempotencyKey = attributes["idempotency_key"]
-		if req, derr = req.Normalize(); derr != nil {
-			return e.dropped(log, derr)
-		}
+		return req.Normalize()
 	}
-	res, err := e.Handle(ctx, req, meta)
-	if err == nil {
-		return MessageOutcome{Result: res}
-	}
-	if !err.Retryable() {
-		return e.dropped(log, err)
-	}
-	log.Warn("message will be redelivered", "status", err.Status, "error", err.Error())
-	return MessageOutcome{Result: res, Err: err, Retry: true}
+	return req, nil
 }
 
-func (e *Engine) dropped(log *slog.Logger, err *Error) MessageOutcome {
-	log.Error("message dropped: it cannot succeed as sent", "status", err.Status, "field", err.Field, "reason", err.Error())
-	return MessageOutcome{Err: err}
+// HandleMessage decodes and runs one message.
+func (e *Engine) HandleMessage(ctx context.Context, body []byte, attributes map[string]string, meta Meta) MessageOutcome {
+	if meta.RequestID == "" {
+		meta.RequestID = NewRequestID()
+	}
+	req, err := DecodeMessage(body, attributes)
+	o := e.RunBatch(ctx, []BatchItem{{Request: req, Err: err, Meta: meta}}, 1, nil)[0]
+	return e.MessageOutcome(meta, o)
+}
+
+// MessageOutcome logs what becomes of a message that ran in a batch, and
+// says whether to deliver it again.
+func (e *Engine) MessageOutcome(meta Meta, o BatchOutcome) MessageOutcome {
+	log := e.logger().With("request_id", meta.RequestID, "trigger", meta.Trigger, "message_id", meta.MessageID)
+	switch {
+	case o.Err == nil:
+	case o.Redeliver:
+		log.Warn("message will be redelivered", "status", o.Err.Status, "error", o.Err.Error())
+	default:
+		log.Error("message dropped: it cannot succeed as sent", "status", o.Err.Status, "field", o.Err.Field, "reason", o.Err.Error())
+	}
+	return MessageOutcome{Result: o.Result, Err: o.Err, Retry: o.Redeliver}
 }

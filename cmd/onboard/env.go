@@ -74,17 +74,22 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 	return l, nil
 }
 
-// handle runs one request through the engine. The CLI prints the error
-// and writes it to failures files, so its text passes through the
-// redactor: a cause may quote what an upstream echoed.
+// handle runs one request through the engine.
 func (l *local) handle(ctx context.Context, req core.Request, meta core.Meta) (core.Result, *core.Error) {
 	res, err := l.app.Engine.Handle(ctx, req, meta)
-	if err != nil {
-		shown := *err
-		shown.Message = l.instance.Redact(err.Message)
-		err = &shown
+	return res, l.shown(err)
+}
+
+// shown is err as the CLI prints it and writes it to failures files: its
+// text passes through the redactor, as a cause may quote what an upstream
+// echoed.
+func (l *local) shown(err *core.Error) *core.Error {
+	if err == nil {
+		return nil
 	}
-	return res, err
+	shown := *err
+	shown.Message = l.instance.Redact(err.Message)
+	return &shown
 }
 
 // targetsNote tells the user what their command ran against: each target

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -182,26 +183,29 @@ Flags:
 	return 0
 }
 
-// runLocally runs the rows through this process's engine, a row per unit;
-// a dry run prints each row's plan as it comes.
-// meta is every row's: an operator's, with their --force and --adopt.
+// runLocally runs the rows through this process's engine as one event
+// batch, retrying what the targets say is retryable; a dry run prints each
+// row's plan. meta is every row's: an operator's, with their --force and
+// --adopt.
 func runLocally(ctx context.Context, l *local, rows []row, concurrency int, dryRun bool, meta core.Meta, stdout io.Writer, progress *progress) []rowResult {
 	var planOut sync.Mutex
-	return runRows(ctx, singleRows(rows), concurrency, func(ctx context.Context, unit []row) []rowResult {
-		r := unit[0]
-		var plan *core.Plan
-		if dryRun {
-			plan = &core.Plan{}
-			ctx = core.WithPlan(ctx, plan)
+	return withRetries(ctx, rows, func(ctx context.Context, unit []row, report func(int, rowResult)) {
+		items := make([]core.BatchItem, len(unit))
+		for i, r := range unit {
+			items[i] = core.BatchItem{Request: r.req, Meta: meta}
+			if dryRun {
+				items[i].Plan = &core.Plan{}
+			}
 		}
-		res, herr := l.handle(ctx, r.req, meta)
-		if plan != nil && herr == nil {
-			planOut.Lock()
-			fmt.Fprintf(stdout, "line %d ", r.line)
-			printResult(stdout, r.req.Email, res, plan)
-			planOut.Unlock()
-		}
-		return []rowResult{{status: res.Status, err: herr}}
+		l.app.Engine.RunBatch(ctx, items, concurrency, func(i int, o core.BatchOutcome) {
+			if items[i].Plan != nil && o.Err == nil {
+				planOut.Lock()
+				fmt.Fprintf(stdout, "line %d ", unit[i].line)
+				printResult(stdout, unit[i].req.Email, o.Result, items[i].Plan)
+				planOut.Unlock()
+			}
+			report(i, rowResult{status: o.Result.Status, err: l.shown(o.Err)})
+		})
 	}, progress.done)
 }
 
@@ -335,7 +339,7 @@ func runRows(ctx context.Context, units [][]row, concurrency int, send func(cont
 	for _, u := range units {
 		out := results[first : first+len(u)]
 		err := batch.Go(ctx, func(ctx context.Context) {
-			copy(out, withRetries(ctx, u, send, done))
+			copy(out, withRetries(ctx, u, reportAll(send), done))
 		}, func(e *core.Error) {
 			slog.Error("panic while importing rows; they fail, the others go on", "error", e.Err.Error())
 			for j := range out {
@@ -360,8 +364,9 @@ const maxRowAttempts = 5
 
 // withRetries sends a unit, then resends only the rows whose results are
 // retryable, as a smaller unit, after the longest wait any of them asked
-// for. done sees each row once, when its result is final.
-func withRetries(ctx context.Context, unit []row, send func(context.Context, []row) []rowResult, done func(rowResult)) []rowResult {
+// for. send reports each row's result as it comes; done sees each row
+// once, when its result is final.
+func withRetries(ctx context.Context, unit []row, send func(context.Context, []row, func(int, rowResult)), done func(rowResult)) []rowResult {
 	results := make([]rowResult, len(unit))
 	pending := make([]int, len(unit)) // indexes into unit of the rows to send
 	for i := range pending {
@@ -372,21 +377,27 @@ func withRetries(ctx context.Context, unit []row, send func(context.Context, []r
 		for j, i := range pending {
 			sending[j] = unit[i]
 		}
-		got := send(ctx, sending)
+		var mu sync.Mutex
 		var retry []int
 		var wait time.Duration
-		for j, i := range pending {
-			results[i] = got[j]
-			if e := got[j].err; e != nil && e.Retryable() && attempt < maxRowAttempts {
+		send(ctx, sending, func(j int, r rowResult) {
+			i := pending[j]
+			again := r.err != nil && r.err.Retryable() && attempt < maxRowAttempts
+			mu.Lock()
+			results[i] = r
+			if again {
 				retry = append(retry, i)
-				wait = max(wait, e.RetryAfter)
-				continue
+				wait = max(wait, r.err.RetryAfter)
 			}
-			done(results[i])
-		}
+			mu.Unlock()
+			if !again {
+				done(r)
+			}
+		})
 		if len(retry) == 0 {
 			return results
 		}
+		slices.Sort(retry)
 		select {
 		case <-ctx.Done():
 			for _, i := range retry {
@@ -396,6 +407,15 @@ func withRetries(ctx context.Context, unit []row, send func(context.Context, []r
 		case <-time.After(min(max(wait, time.Second), time.Minute)):
 		}
 		pending = retry
+	}
+}
+
+// reportAll adapts a send that answers a whole unit at once.
+func reportAll(send func(context.Context, []row) []rowResult) func(context.Context, []row, func(int, rowResult)) {
+	return func(ctx context.Context, unit []row, report func(int, rowResult)) {
+		for j, r := range send(ctx, unit) {
+			report(j, r)
+		}
 	}
 }
 

@@ -97,7 +97,7 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := core.Meta{RequestID: requestID, Trigger: "http"}
 	if !bulk {
-		rep := h.answer(r.Context(), items[0], meta)
+		rep := h.answerAll(r.Context(), items, meta)[0]
 		if rep.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(rep.retryAfter))
 		}
@@ -116,7 +116,7 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, rep.httpStatus, rep.body)
 		return
 	}
-	h.writeJSON(w, http.StatusMultiStatus, h.answerBulk(r.Context(), items, meta))
+	h.writeJSON(w, http.StatusMultiStatus, h.answerAll(r.Context(), items, meta))
 }
 
 // reply is the answer to one request. In a 207 bulk answer each element is
@@ -144,38 +144,27 @@ func (r reply) MarshalJSON() ([]byte, error) {
 	return append([]byte(head+","), inner[1:]...), nil
 }
 
-func (h *Handler) answerBulk(ctx context.Context, items []core.ParsedItem, meta core.Meta) []reply {
-	out := make([]reply, len(items))
-	// One core.Batch, so targets that serve many people in one call (AAC)
-	// make that call once for the whole body.
-	batch := core.NewBatch(BulkConcurrency)
-	batch.Add(len(items))
-	for i, item := range items {
+// answerAll runs the body's requests as one event batch, so targets that
+// serve many people in one call (AAC) make that call once for the whole
+// body, and answers each. A bulk body's items get request ids of their own.
+func (h *Handler) answerAll(ctx context.Context, parsed []core.ParsedItem, meta core.Meta) []reply {
+	items := make([]core.BatchItem, len(parsed))
+	for i, p := range parsed {
 		m := meta
-		m.RequestID = meta.RequestID + "-" + strconv.Itoa(i)
-		err := batch.Go(ctx, func(ctx context.Context) { out[i] = h.answer(ctx, item, m) }, func(e *core.Error) {
-			h.logger().Error("panic while answering a bulk item; it fails alone", "request_id", m.RequestID, "error", e.Err.Error())
-			out[i] = errorReply(e, nil, m.RequestID)
-		})
-		if err != nil {
-			out[i] = errorReply(&core.Error{Status: http.StatusServiceUnavailable, RetryAfter: core.DefaultRetryAfterUnavailable,
-				Message: "not run: the request ended before this item started", Err: err}, nil, m.RequestID)
+		if len(parsed) > 1 {
+			m.RequestID = core.ItemRequestID(meta.RequestID, i)
 		}
+		items[i] = core.BatchItem{Request: p.Request, Err: p.Err, Meta: m}
 	}
-	batch.Wait()
+	out := make([]reply, len(items))
+	for i, o := range h.Engine.RunBatch(ctx, items, BulkConcurrency, nil) {
+		if o.Err != nil {
+			out[i] = errorReply(o.Err, o.Result.Targets, items[i].Meta.RequestID)
+			continue
+		}
+		out[i] = reply{httpStatus: http.StatusOK, body: o.Result}
+	}
 	return out
-}
-
-// answer runs one parsed item and returns the reply it deserves.
-func (h *Handler) answer(ctx context.Context, item core.ParsedItem, meta core.Meta) reply {
-	if item.Err != nil {
-		return errorReply(item.Err, nil, meta.RequestID)
-	}
-	res, err := h.Engine.Handle(ctx, item.Request, meta)
-	if err != nil {
-		return errorReply(err, res.Targets, meta.RequestID)
-	}
-	return reply{httpStatus: http.StatusOK, body: res}
 }
 
 func errorReply(e *core.Error, targets map[string]core.TargetResult, requestID string) reply {

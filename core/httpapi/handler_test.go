@@ -55,10 +55,11 @@ func TestPanickingBulkItemFailsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &logbuf.Buffer{}
+	log := logging.New(logs, slog.LevelDebug, nil) // one log, as the app gives both
 	h := &httpapi.Handler{
-		Engine: &core.Engine{Config: cfg, Targets: []core.Target{createsAnyone{}}, Store: panicsOnBoom{store}},
+		Engine: &core.Engine{Config: cfg, Targets: []core.Target{createsAnyone{}}, Store: panicsOnBoom{store}, Log: log},
 		Auth:   &httpapi.WebhookAuth{Secret: func(context.Context) (string, error) { return "secret", nil }},
-		Log:    logging.New(logs, slog.LevelDebug, nil),
+		Log:    log,
 	}
 	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(
 		`[{"email":"a@example.com"},{"email":"b@example.com","idempotency_key":"boom"},{"email":"c@example.com"}]`))

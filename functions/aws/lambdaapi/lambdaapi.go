@@ -14,9 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -262,33 +260,26 @@ func (f *Function) sqs(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 		defer cancel()
 	}
 
-	retry := make([]bool, len(ev.Records))
-	groups := messageGroups(ev.Records)
-	// One core.Batch, so targets that serve many people in one call (AAC)
-	// make that call once for the records that can run together.
-	batch := core.NewBatch(f.concurrency)
-	batch.Add(len(groups))
-	var wg sync.WaitGroup
-	for _, group := range groups {
-		wg.Go(func() {
-			for n, i := range group {
-				finished := false
-				err := batch.Do(ctx, func(ctx context.Context) {
-					finished = ctx.Err() == nil && f.record(ctx, a, ev.Records[i])
-					if finished && n+1 < len(group) {
-						batch.Add(1) // the group's next record, which could not start before this one ended
-					}
-				})
-				if err != nil || !finished {
-					for _, j := range group[n:] {
-						retry[j] = true
-					}
-					return
-				}
+	// One event batch, so targets that serve many people in one call (AAC)
+	// make that call once for the records that can run together; a FIFO
+	// message group's records run in order.
+	items := make([]core.BatchItem, len(ev.Records))
+	for i, r := range ev.Records {
+		attrs := map[string]string{}
+		for k, v := range r.MessageAttributes {
+			if v.StringValue != nil {
+				attrs[k] = *v.StringValue
 			}
-		})
+		}
+		req, err := core.DecodeMessage([]byte(r.Body), attrs)
+		items[i] = core.BatchItem{Request: req, Err: err, Group: r.Attributes["MessageGroupId"],
+			Meta: core.Meta{RequestID: core.NewRequestID(), MessageID: r.MessageId, Trigger: "sqs"}}
 	}
-	wg.Wait()
+	outcomes := a.Engine.RunBatch(ctx, items, f.concurrency, nil)
+	retry := make([]bool, len(ev.Records))
+	for i, o := range outcomes {
+		retry[i] = a.Engine.MessageOutcome(items[i].Meta, o).Retry
+	}
 
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for i, r := range ev.Records {
@@ -298,49 +289,4 @@ func (f *Function) sqs(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 	}
 	f.log.Info("SQS batch done", "records", len(ev.Records), "redeliver", len(resp.BatchItemFailures))
 	return resp, nil
-}
-
-// messageGroups returns record indexes grouped by FIFO message group, in
-// delivery order; a standard queue's records (no MessageGroupId) are each
-// their own group.
-func messageGroups(records []events.SQSMessage) [][]int {
-	var groups [][]int
-	byID := map[string]int{}
-	for i, r := range records {
-		id, fifo := r.Attributes["MessageGroupId"]
-		if !fifo {
-			groups = append(groups, []int{i})
-			continue
-		}
-		g, seen := byID[id]
-		if !seen {
-			g = len(groups)
-			byID[id] = g
-			groups = append(groups, nil)
-		}
-		groups[g] = append(groups[g], i)
-	}
-	return groups
-}
-
-// record runs one record and reports whether it is finished with: done, or
-// dropped as unprocessable. A panic is recovered here because it would
-// otherwise kill the process from this goroutine and redeliver the whole
-// batch; only its record is retried.
-func (f *Function) record(ctx context.Context, a *app.App, r events.SQSMessage) (finished bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			f.log.Error("panic while processing an SQS record; it will be redelivered",
-				"message_id", r.MessageId, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			finished = false
-		}
-	}()
-	attrs := map[string]string{}
-	for k, v := range r.MessageAttributes {
-		if v.StringValue != nil {
-			attrs[k] = *v.StringValue
-		}
-	}
-	out := a.Engine.HandleMessage(ctx, []byte(r.Body), attrs, core.Meta{MessageID: r.MessageId, Trigger: "sqs"})
-	return !out.Retry
 }
