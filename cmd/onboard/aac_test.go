@@ -197,3 +197,37 @@ func TestSeedTokenRefusesABaseURLTheDeploymentWould(t *testing.T) {
 		t.Errorf("a refused seed-token touched the store: %v", entries)
 	}
 }
+
+// Every scheduled task runs through one generic command, needing only the
+// settings of the target that owns it (here no Looker settings at all).
+func TestTaskCommand(t *testing.T) {
+	seedEnv(t)
+	fake := aactest.NewTestServer(t, aactest.Options{})
+	grant := fake.NewWorkspaceGrant(fake.AddWorkspace("Sales Analytics", "Auto Insights Creator", "Auto Insights Viewer"))
+	t.Setenv("AAC_BASE_URL", fake.URL)
+	t.Setenv("AAC_TOKEN_URL", fake.TokenURL())
+	t.Setenv("AAC_CLIENT_ID", fake.ClientID())
+	t.Setenv("AAC_REFRESH_TOKENS", `{"Sales Analytics":"`+grant.RefreshToken+`"}`)
+	t.Setenv("LOOKERSDK_BASE_URL", "")
+
+	var out, errOut bytes.Buffer
+	if code := run([]string{"task", "list"}, &out, &errOut); code != 0 || strings.TrimSpace(out.String()) != aac.TaskKeepAlive {
+		t.Fatalf("task list: exit %d %q %s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"task", "run", aac.TaskKeepAlive}, &out, &errOut); code != 0 || len(fake.Refreshes()) != 1 {
+		t.Fatalf("task run: exit %d, %d refreshes\n%s", code, len(fake.Refreshes()), errOut.String())
+	}
+	if strings.Contains(errOut.String(), grant.RefreshToken) || strings.Contains(errOut.String(), fake.Refreshes()[0].Issued) {
+		t.Error("a refresh token reached the log")
+	}
+	errOut.Reset()
+	if code := run([]string{"task", "run", "defrag"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "known tasks: "+aac.TaskKeepAlive) {
+		t.Errorf("unknown task: exit %d %s", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"task"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "onboard task run NAME") {
+		t.Errorf("no subcommand: exit %d %s", code, errOut.String())
+	}
+}

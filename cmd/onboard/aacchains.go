@@ -104,11 +104,11 @@ Flags:
 // logging only warnings (to stderr) so the table stays readable.
 func openAACAdmin(stderr io.Writer, command string) (*app.App, int) {
 	redactor := &logging.Redactor{}
-	a, err := app.NewAACAdmin(context.Background(), app.Options{
+	a, err := app.NewForTarget(context.Background(), app.Options{
 		Log:           logging.New(stderr, slog.LevelWarn, redactor),
 		Redactor:      redactor,
 		StoreBackends: storeBackends,
-	})
+	}, aac.TargetName)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard aac %s: %v\n", command, err)
 		return nil, 2

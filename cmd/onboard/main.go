@@ -32,6 +32,7 @@ Commands:
   plan       print what an import would change, writing nothing (import --dry-run)
   audit      print the audit log of every write onboard made to a target
   breaker    the deprovision breaker: status, release
+  task       maintenance tasks: list, run NAME (as the deployment's schedule does)
   aac        Alteryx Analytics Cloud: seed-token stores a new token chain head
   help       show this help, or a command's: onboard help import
 
@@ -83,7 +84,7 @@ var commands map[string]func([]string, io.Writer, io.Writer) int
 // Filled at init: the runners' own help reaches back into this map.
 func init() {
 	commands = map[string]func([]string, io.Writer, io.Writer) int{
-		"serve": serve, "audit": audit, "aac": aacCmd, "provision": provision, "import": importCmd, "plan": planCmd,
+		"serve": serve, "audit": audit, "aac": aacCmd, "provision": provision, "task": taskCmd, "import": importCmd, "plan": planCmd,
 		"breaker": breakerCmd,
 	}
 }

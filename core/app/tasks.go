@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/aac"
 	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/targets"
@@ -67,7 +66,8 @@ func taskOwner(name string) (plugin.Target, bool) {
 	return plugin.Target{}, false
 }
 
-// AAC returns the AAC target, or nil when AAC_BASE_URL is not set.
+// AAC returns the AAC target, or nil when AAC_BASE_URL is not set: its
+// admin commands work on the chains it holds.
 func (a *App) AAC() *aac.Target {
 	if b := a.built[aac.TargetName]; b != nil {
 		return b.Targets[0].(*aac.Target)
@@ -75,27 +75,41 @@ func (a *App) AAC() *aac.Target {
 	return nil
 }
 
-// NewAACAdmin opens only what AAC administration needs (the policy, the
-// store, the secrets and the AAC target), so an admin's machine needs the
-// deployment's AAC_BASE_URL and ONBOARD_STORE but no Looker or SendGrid
-// settings. Close it like an App.
-func NewAACAdmin(ctx context.Context, opts Options) (*App, error) {
+// NewForTarget opens only what administering one target needs: the
+// policy, the store, the secrets and that target, built from its settings,
+// so an admin's machine needs the deployment's settings of that target and
+// ONBOARD_STORE, and no other target's. Close it like an App.
+func NewForTarget(ctx context.Context, opts Options, name string) (*App, error) {
+	i := slices.IndexFunc(targets.All, func(t plugin.Target) bool { return t.Name == name })
+	if i < 0 {
+		return nil, fmt.Errorf("no target named %q", name)
+	}
+	target := targets.All[i]
 	env, err := newEnvironment(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	if env.getenv("AAC_BASE_URL") == "" {
-		return nil, errors.New("AAC_BASE_URL is not set: set it as the deployment does (e.g. https://us1.alteryxcloud.com); chains are kept per AAC host")
+	if env.get(target.Switch) == "" {
+		return nil, fmt.Errorf("%s is not set: set it (and the target's other settings) as the deployment does", target.Switch)
 	}
 	a := &App{Config: env.cfg, Log: env.log}
 	if a.Store, err = OpenStore(ctx, env.getenv, opts); err != nil {
 		return nil, err
 	}
-	t, err := aac.FromSettings(env.plugin(a.Store))
+	built, err := target.New(ctx, env.plugin(a.Store))
 	if err != nil {
 		_ = a.Store.Close()
 		return nil, err
 	}
-	a.built = map[string]*plugin.Built{aac.TargetName: {Targets: []core.Target{t}}}
+	a.built = map[string]*plugin.Built{name: built}
 	return a, nil
+}
+
+// NewForTask is NewForTarget for the target that owns the named task.
+func NewForTask(ctx context.Context, opts Options, task string) (*App, error) {
+	owner, ok := taskOwner(task)
+	if !ok {
+		return nil, fmt.Errorf("%w %q; known tasks: %s", ErrUnknownTask, task, strings.Join(Tasks(), ", "))
+	}
+	return NewForTarget(ctx, opts, owner.Name)
 }
