@@ -209,46 +209,60 @@ func runLocally(ctx context.Context, l *local, rows []row, concurrency int, dryR
 	}, progress.done)
 }
 
-// readImportFile parses the CSV and builds one request per row. Problems
-// are collected, not returned one at a time: the user fixes a file once.
+// readImportFile parses the CSV file at path (see parseImport).
 func readImportFile(path string) (header []string, rows []row, problems []string) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, []string{err.Error()}
 	}
 	defer f.Close()
-	cr := csv.NewReader(f)
+	return parseImport(f)
+}
+
+// parseImport parses an import file and builds one request per row. Problems
+// are collected, not returned one at a time: the user fixes a file once.
+// Lines are the file's: csv skips empty lines and a quoted field may span
+// several, so a record's index is not its line.
+func parseImport(r io.Reader) (header []string, rows []row, problems []string) {
+	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
-	all, err := cr.ReadAll()
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, nil, []string{"the file is empty: it needs a header line such as email,name,profile"}
+	}
 	if err != nil {
 		return nil, nil, []string{err.Error()}
 	}
-	if len(all) == 0 {
-		return nil, nil, []string{"the file is empty: it needs a header line such as email,name,profile"}
-	}
-	header = all[0]
+	headerLine, _ := cr.FieldPos(0)
 	seen := map[string]bool{}
 	for i, col := range header {
 		col = strings.TrimSpace(strings.TrimPrefix(col, "\ufeff")) // Excel writes a byte-order mark
 		header[i] = col
 		if !importColumns[col] && !(strings.HasPrefix(col, "attr.") && len(col) > len("attr.")) {
-			problems = append(problems, fmt.Sprintf("line 1: unknown column %q (known: email, name, first_name, last_name, profile, action, external_user_id, idempotency_key, attr.NAME)", col))
+			problems = append(problems, fmt.Sprintf("line %d: unknown column %q (known: email, name, first_name, last_name, profile, action, external_user_id, idempotency_key, attr.NAME)", headerLine, col))
 		}
 		if seen[col] {
-			problems = append(problems, fmt.Sprintf("line 1: column %q appears twice", col))
+			problems = append(problems, fmt.Sprintf("line %d: column %q appears twice", headerLine, col))
 		}
 		seen[col] = true
 	}
 	if !seen["email"] {
-		problems = append(problems, "line 1: no email column")
+		problems = append(problems, fmt.Sprintf("line %d: no email column", headerLine))
 	}
 	if len(problems) > 0 {
 		return header, nil, problems
 	}
-	for i, rec := range all[1:] {
-		line := i + 2
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return header, nil, append(problems, err.Error())
+		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue // a blank line
+			continue // a line of blanks
 		}
 		if len(rec) != len(header) {
 			problems = append(problems, fmt.Sprintf("line %d: %d fields, the header has %d", line, len(rec), len(header)))
