@@ -48,6 +48,12 @@ func (a *AllowedAttribute) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: attribute %q: values is empty, so no request could set it; remove the entry instead", n.Line, a.Name)
 	}
 	if m.Pattern != "" {
+		// Compiled alone first: only a pattern that stands on its own stays
+		// whole inside the anchors; "x)|(.*" would close the group early
+		// and let any value through.
+		if _, err := regexp.Compile(m.Pattern); err != nil {
+			return fmt.Errorf("line %d: attribute %q: pattern: %w", n.Line, a.Name, err)
+		}
 		// Anchored: "[0-9]{4}" must not let "1234; DROP" through.
 		re, err := regexp.Compile(`^(?:` + m.Pattern + `)$`)
 		if err != nil {

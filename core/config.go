@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/mail"
 	"os"
@@ -167,13 +168,28 @@ func ConfigPath(getenv func(string) string) string {
 
 // ParseConfig decodes YAML strictly (DecodeYAML): every key is one onboard
 // or a plug-in of schema knows.
+// The policy is one document: a second one would be ignored, whatever it says.
 func ParseConfig(data []byte, schema ConfigSchema) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config is empty")
+		}
 		return nil, fmt.Errorf("invalid YAML: %w", err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, errors.New("config is empty")
+	}
+	for {
+		var more yaml.Node // an empty document (a trailing ---) has no content
+		err := dec.Decode(&more)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil || len(more.Content) > 0 {
+			return nil, errors.New("invalid YAML: the file holds more than one document (a line with ---); put the whole policy in one")
+		}
 	}
 	var cfg Config
 	if err := DecodeYAML(&doc, &cfg); err != nil {
@@ -328,7 +344,7 @@ func (p *Profile) validate(schema ConfigSchema) error {
 	for _, kv := range p.rawSections {
 		decode := schema.Profile[kv.key.Value]
 		if decode == nil {
-			return fmt.Errorf("%s: line %d: unknown key %q (a profile's targets: %s)", kv.key.Value, kv.key.Line, kv.key.Value,
+			return fmt.Errorf("%s: line %d: unknown key; a profile holds requestable, attributes_allowed and its targets (%s)", kv.key.Value, kv.key.Line,
 				strings.Join(slices.Sorted(maps.Keys(schema.Profile)), ", "))
 		}
 		if kv.value.Tag == "!!null" {

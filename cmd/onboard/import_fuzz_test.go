@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/onboard-dev/onboard/core/targets"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/onboard-dev/onboard/core"
 )
 
 // problemLine is the line a problem names: "line N: ..." for one row or
@@ -24,7 +23,7 @@ var problemLine = regexp.MustCompile(`^line (\d+): |^(?:parse error|record) on l
 // and the requests of the rows that pass are already normalised, so the
 // engine's own Normalize leaves them unchanged.
 func FuzzImportCSV(f *testing.F) {
-	cfg, err := core.LoadConfig("../../testdata/onboard.yaml")
+	cfg, err := targets.LoadConfig("../../testdata/onboard.yaml")
 	if err != nil {
 		f.Fatal(err)
 	}
