@@ -344,8 +344,8 @@ func (p *Profile) validate(schema ConfigSchema) error {
 	for _, kv := range p.rawSections {
 		decode := schema.Profile[kv.key.Value]
 		if decode == nil {
-			return fmt.Errorf("%s: line %d: unknown key; a profile holds requestable, attributes_allowed and its targets (%s)", kv.key.Value, kv.key.Line,
-				strings.Join(slices.Sorted(maps.Keys(schema.Profile)), ", "))
+			return fmt.Errorf("%s: line %d: unknown key %q; a profile holds requestable, attributes_allowed and its targets (%s)", kv.key.Value, kv.key.Line,
+				kv.key.Value, strings.Join(slices.Sorted(maps.Keys(schema.Profile)), ", "))
 		}
 		if kv.value.Tag == "!!null" {
 			continue // "looker:" with nothing under it configures nothing

@@ -98,7 +98,7 @@ func TestConfigErrors(t *testing.T) {
 		{"attribute values empty", "profiles:\n  a:\n    attributes_allowed: [{name: r, values: []}]\n    stub: {}\n", "values is empty"},
 		{"attribute pattern escaping its anchors", "profiles:\n  a:\n    attributes_allowed: [{name: r, pattern: '[A-Z]{4})|(.*'}]\n    stub: {}\n", "unexpected )"},
 		{"second document", "profiles:\n  a:\n    stub: {}\n---\nprofiles: {}\n", "more than one document"},
-		{"unknown key with a space", "profiles:\n  a:\n    stub: {}\n    look er: {}\n", `profiles.a.look er: line 4: unknown key`},
+		{"unknown key with a space", "profiles:\n  a:\n    stub: {}\n    look er: {}\n", `line 4: unknown key "look er"`},
 		{"attribute pattern invalid", "profiles:\n  a:\n    attributes_allowed: [{name: r, pattern: '('}]\n    stub: {}\n", "pattern"},
 		{"attribute entry unknown key", "profiles:\n  a:\n    attributes_allowed: [{name: r, value: x}]\n    stub: {}\n", "unknown key"},
 		{"attribute listed twice", "profiles:\n  a:\n    attributes_allowed: [r, {name: r, values: [x]}]\n    stub: {}\n", "listed twice"},
