@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"net/http"
+	"strings"
 )
 
 // MessageOutcome is what an event trigger (Pub/Sub, SQS) should do with one
@@ -35,6 +36,17 @@ func DecodeMessage(body []byte, attributes map[string]string) (Request, *Error) 
 		return req.Normalize()
 	}
 	return req, nil
+}
+
+// CleanMessageID is a platform's message id fit to be the fallback
+// idempotency key: trimmed, and "" when it is not short printable text
+// (the request's fingerprint keys it then).
+func CleanMessageID(id string) string {
+	id = strings.TrimSpace(id)
+	if checkText("message_id", id) != nil {
+		return ""
+	}
+	return id
 }
 
 // HandleMessage decodes and runs one message.

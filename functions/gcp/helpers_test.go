@@ -44,7 +44,7 @@ type targets struct {
 	store    string // ONBOARD_STORE: idempotency records must not outlive the test
 }
 
-func newTargets(t *testing.T) targets {
+func newTargets(t testing.TB) targets {
 	t.Helper()
 	cfg, err := onboardtargets.LoadConfig(repoPath(t, "testdata/onboard.yaml"))
 	if err != nil {
@@ -60,7 +60,7 @@ func newTargets(t *testing.T) targets {
 }
 
 // env is what a deployed function would have in its environment.
-func (tg targets) env(t *testing.T) map[string]string {
+func (tg targets) env(t testing.TB) map[string]string {
 	return map[string]string{
 		"ONBOARD_CONFIG":          repoPath(t, "testdata/onboard.yaml"),
 		"LOOKERSDK_BASE_URL":      tg.looker.URL,
@@ -94,7 +94,7 @@ type fixture struct {
 
 // newFixture starts an instance the way Register does, with env overriding
 // the defaults and backends as its secret managers, and waits until it is up.
-func newFixture(t *testing.T, env map[string]string, backends map[string]app.SecretBackend) *fixture {
+func newFixture(t testing.TB, env map[string]string, backends map[string]app.SecretBackend) *fixture {
 	t.Helper()
 	f := &fixture{targets: newTargets(t), logs: &logBuffer{}}
 	vars := f.env(t)

@@ -115,7 +115,8 @@ func decodeMessagePublished(e cloudevents.Event) (*messagePublished, error) {
 	if msg == nil {
 		return nil, errors.New(`the event data has no "message"`)
 	}
-	msg.ID = firstNonEmpty(msg.ID, msg.LegacyID, e.ID()) // Eventarc's event id is the message id
+	// Eventarc's event id is the message id.
+	msg.ID = firstNonEmpty(core.CleanMessageID(msg.ID), core.CleanMessageID(msg.LegacyID), core.CleanMessageID(e.ID()))
 	msg.PublishTime = firstNonEmpty(msg.PublishTime, msg.LegacyPublishTime)
 	return &env, nil
 }

@@ -273,7 +273,7 @@ func (f *Function) sqs(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 		}
 		req, err := core.DecodeMessage([]byte(r.Body), attrs)
 		items[i] = core.BatchItem{Request: req, Err: err, Group: r.Attributes["MessageGroupId"],
-			Meta: core.Meta{RequestID: core.NewRequestID(), MessageID: r.MessageId, Trigger: "sqs"}}
+			Meta: core.Meta{RequestID: core.NewRequestID(), MessageID: core.CleanMessageID(r.MessageId), Trigger: "sqs"}}
 	}
 	outcomes := a.Engine.RunBatch(ctx, items, f.concurrency, nil)
 	retry := make([]bool, len(ev.Records))
