@@ -49,7 +49,7 @@ func newHarness(t *testing.T, env map[string]string, concurrency int) *harness {
 
 // harnessFor builds the function against fakes; stores registers
 // ONBOARD_STORE schemes besides "file", as the entry point does.
-func harnessFor(t *testing.T, fakes *awstest.Fakes, env map[string]string, concurrency int, stores map[string]state.Backend) *harness {
+func harnessFor(t testing.TB, fakes *awstest.Fakes, env map[string]string, concurrency int, stores map[string]state.Backend) *harness {
 	t.Helper()
 	h := &harness{fakes: fakes, logs: &awstest.Buffer{}}
 	vars := maps.Clone(fakes.Env)
