@@ -1,13 +1,14 @@
 package infra
 
 import (
-	"github.com/onboard-dev/onboard/core/aac"
 	"os/exec"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/onboard-dev/onboard/core/aac"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"

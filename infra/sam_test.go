@@ -2,7 +2,6 @@ package infra
 
 import (
 	"encoding/json"
-	"github.com/onboard-dev/onboard/core/aac"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/onboard-dev/onboard/core/aac"
 
 	"gopkg.in/yaml.v3"
 )

@@ -2,10 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/onboard-dev/onboard/core/httpapi"
 	"io"
 	"log/slog"
 	"net/http"
+
+	"github.com/onboard-dev/onboard/core/httpapi"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 

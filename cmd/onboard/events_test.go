@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/onboard-dev/onboard/core/httpapi"
-	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onboard-dev/onboard/core/httpapi"
+	"github.com/onboard-dev/onboard/core/looker/lookertest"
 )
 
 // startLocalSandbox runs serve's handler in this process, in sandbox mode

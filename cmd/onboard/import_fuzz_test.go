@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"github.com/onboard-dev/onboard/core/targets"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/onboard-dev/onboard/core/targets"
 )
 
 // problemLine is the line a problem names: "line N: ..." for one row or

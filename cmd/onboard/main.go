@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/onboard-dev/onboard/core/httpapi"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/onboard-dev/onboard/core/httpapi"
 
 	"github.com/onboard-dev/onboard/core/sandbox"
 )

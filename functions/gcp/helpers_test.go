@@ -3,7 +3,6 @@ package gcp_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/onboard-dev/onboard/core/looker"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onboard-dev/onboard/core/looker"
 
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/logging"

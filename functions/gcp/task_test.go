@@ -2,11 +2,12 @@ package gcp_test
 
 import (
 	"encoding/json"
-	"github.com/onboard-dev/onboard/core/aac"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/onboard-dev/onboard/core/aac"
 
 	"github.com/onboard-dev/onboard/core/aac/aactest"
 )

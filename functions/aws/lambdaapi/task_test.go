@@ -1,11 +1,12 @@
 package lambdaapi_test
 
 import (
-	"github.com/onboard-dev/onboard/core/aac"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/onboard-dev/onboard/core/aac"
 )
 
 // What the EventBridge schedule sends (infra/aws/template.yaml): its

@@ -4,12 +4,13 @@
 package awstest
 
 import (
-	"github.com/onboard-dev/onboard/core/looker"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/onboard-dev/onboard/core/looker"
 
 	"github.com/aws/aws-lambda-go/events"
 
