@@ -17,10 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onboard-dev/onboard/core/looker"
-
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/aac/aactest"
+	"github.com/onboard-dev/onboard/core/looker"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/core/targets"

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core/httpapi"
-
 	"github.com/onboard-dev/onboard/core/sandbox"
 )
 

@@ -15,11 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onboard-dev/onboard/core/looker"
-
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/looker"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/core/targets"

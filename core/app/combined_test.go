@@ -11,10 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
-
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/sandbox"
+	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )

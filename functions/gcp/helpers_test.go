@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onboard-dev/onboard/core/looker"
-
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/looker"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	onboardtargets "github.com/onboard-dev/onboard/core/targets"

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/onboard-dev/onboard/core/aac"
-
 	"github.com/onboard-dev/onboard/core/aac/aactest"
 )
 
