@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make deploy-gcp: build onboard and deploy it to Google Cloud with Terraform
-# (infra/gcp). README "Deploy" explains every setting; in short:
+# (infra/gcp). docs/deploy.md explains every setting; in short:
 #
 #   GCP_PROJECT, GCP_REGION      where (else gcloud's project and functions/region)
 #   LOOKERSDK_BASE_URL           required: the Looker instance

@@ -36,7 +36,7 @@ Commands:
   aac        Alteryx Analytics Cloud: seed-token stores a new token chain head
   help       show this help, or a command's: onboard help import
 
-Settings come from environment variables and onboard.yaml; see README.md.
+Settings come from environment variables and onboard.yaml; see docs/reference.md.
 `
 
 func main() {

@@ -10,7 +10,7 @@ import (
 )
 
 // TestSampleWebhooksProvision sends testdata/events' webhook bodies to
-// ProvisionHTTP with the headers README tells people to configure.
+// ProvisionHTTP with the headers docs/triggers.md tells people to configure.
 func TestSampleWebhooksProvision(t *testing.T) {
 	cases := []struct {
 		file, contentType, email string

@@ -3,7 +3,7 @@
 # "(default)" unless var.firestore_database names another).
 #
 # deletion_policy ABANDON: `terraform destroy` forgets the database but keeps
-# it and its data (README "Deploy" shows how to delete it).
+# it and its data (docs/deploy.md shows how to delete it).
 
 resource "google_firestore_database" "store" {
   count = var.create_firestore_database ? 1 : 0

@@ -68,7 +68,7 @@ resource "google_pubsub_subscription" "push" {
 }
 
 # Keeps dead letters: a topic without a subscription drops what it receives.
-# Read them with `gcloud pubsub subscriptions pull` (README "Deploy").
+# Read them with `gcloud pubsub subscriptions pull` (docs/deploy.md).
 resource "google_pubsub_subscription" "dead_letter" {
   project = var.project
   name    = "${var.name}-provision-dead-letter"

@@ -1,7 +1,7 @@
 # Secret Manager secrets, created EMPTY: no google_secret_manager_secret_version
 # here, so no value ever enters Terraform's state or plan. Set each value with
 #   gcloud secrets versions add NAME --project PROJECT --data-file=-
-# (README "Deploy"). The secret ID is the setting name, which is what the
+# (docs/deploy.md). The secret ID is the setting name, which is what the
 # function reads (ONBOARD_SECRETS=gcp, project ONBOARD_GCP_PROJECT, version
 # "latest"). A secret without a version reads as "not set".
 #

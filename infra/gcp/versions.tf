@@ -1,7 +1,7 @@
 # onboard on Google Cloud: two Cloud Functions (gen2) sharing one service
 # account, Secret Manager secrets created empty, a Pub/Sub topic with a push
 # subscription and a dead-letter topic, and a Firestore database for the state
-# store. `make deploy-gcp` (scripts/deploy-gcp.sh) drives it; README "Deploy"
+# store. `make deploy-gcp` (scripts/deploy-gcp.sh) drives it; docs/deploy.md
 # explains it.
 #
 # State: the local backend, one workspace per project

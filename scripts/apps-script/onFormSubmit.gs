@@ -2,7 +2,7 @@
  * onboard for Google Forms: sends each form response to onboard's
  * ProvisionHTTP function as a signed request.
  *
- * Set-up (README, "Google Forms / Apps Script set-up"):
+ * Set-up (docs/triggers.md, "Google Forms / Apps Script set-up"):
  *  1. In the form: Extensions > Apps Script, paste this file.
  *  2. Project Settings > Script Properties:
  *       ONBOARD_URL             the ProvisionHTTP URL, e.g. https://REGION-PROJECT.cloudfunctions.net/ProvisionHTTP
