@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -69,13 +70,47 @@ func run(args []string, stdout, stderr io.Writer) int {
 // returns code: 0 after --help (help asked for is not an error), 2 after a
 // bad flag (the flag package has printed why).
 func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(flagsFirst(fs, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0, false
 		}
 		return 2, false
 	}
 	return 0, true
+}
+
+// flagsFirst lets flags come before or after positional arguments, as
+// with git or kubectl (`onboard import people.csv --dry-run`): Go's flag
+// package stops at the first positional one. A flag's value is taken when
+// the flag takes one; "--" ends the flags; "-" alone is positional.
+func flagsFirst(fs *flag.FlagSet, args []string) []string {
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--":
+			positional = append(positional, args[i+1:]...)
+			i = len(args)
+		case arg == "-" || !strings.HasPrefix(arg, "-"):
+			positional = append(positional, arg)
+		default:
+			flags = append(flags, arg)
+			name := strings.TrimLeft(arg, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			if f := fs.Lookup(name); f != nil && !isBoolFlag(f) && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	return append(append(flags, "--"), positional...)
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // commands maps names to their runners, for dispatch and `onboard help NAME`.

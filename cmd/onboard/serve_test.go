@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"flag"
+	"io"
 	"context"
 	"encoding/json"
 	"net"
@@ -357,5 +359,40 @@ func TestServeRefusesInsecureModeOffLoopback(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "Serving") {
 		t.Errorf("printed a banner:\n%s", &out)
+	}
+}
+
+// Flags may come before or after positional arguments, as with git: a
+// value is taken only by a flag that needs one, "--" ends the flags.
+func TestFlagsAnywhere(t *testing.T) {
+	newSet := func() (*flag.FlagSet, *bool, *int, *[]string) {
+		fs := flag.NewFlagSet("import", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		dry := fs.Bool("dry-run", false, "")
+		n := fs.Int("concurrency", 4, "")
+		var attrs []string
+		fs.Func("attr", "", func(v string) error { attrs = append(attrs, v); return nil })
+		return fs, dry, n, &attrs
+	}
+	for _, args := range [][]string{
+		{"people.csv", "--dry-run", "--concurrency", "8", "--attr", "a=1", "more.csv", "--attr=b=2"},
+		{"--dry-run", "--concurrency=8", "--attr", "a=1", "--attr", "b=2", "people.csv", "more.csv"},
+		{"-dry-run", "people.csv", "-concurrency", "8", "--attr", "a=1", "--attr", "b=2", "--", "more.csv"},
+	} {
+		fs, dry, n, attrs := newSet()
+		if code, ok := parseFlags(fs, args); !ok {
+			t.Fatalf("%q: exit %d", args, code)
+		}
+		if !*dry || *n != 8 || !slices.Equal(*attrs, []string{"a=1", "b=2"}) || !slices.Equal(fs.Args(), []string{"people.csv", "more.csv"}) {
+			t.Errorf("%q: dry %v, concurrency %d, attrs %v, args %v", args, *dry, *n, *attrs, fs.Args())
+		}
+	}
+	fs, dry, _, _ := newSet()
+	if _, ok := parseFlags(fs, []string{"--", "--dry-run", "-"}); !ok || *dry || !slices.Equal(fs.Args(), []string{"--dry-run", "-"}) {
+		t.Errorf(`after "--" everything is positional: dry %v, args %v`, *dry, fs.Args())
+	}
+	fs, _, _, _ = newSet()
+	if code, ok := parseFlags(fs, []string{"people.csv", "--dry-runn"}); ok || code != 2 {
+		t.Errorf("an unknown flag after a positional argument: ok %v, exit %d", ok, code)
 	}
 }
