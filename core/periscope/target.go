@@ -98,21 +98,26 @@ func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profil
 
 func (t *Target) provision(ctx context.Context, p core.Person, want []string) (core.TargetResult, error) {
 	var (
-		groups []string
-		user   *User
+		groups, tried []string
+		user          *User
 	)
 	g, gctx := core.NewGroup(ctx)
-	g.Go(func() (err error) { groups, err = t.groups.ensure(gctx, want); return })
+	g.Go(func() (err error) { groups, tried, err = t.groups.ensure(gctx, want); return })
 	g.Go(func() (err error) { user, err = t.client.GetUser(gctx, t.site, p.Email); return })
 	if err := g.Wait(); err != nil {
 		return core.TargetResult{}, err
+	}
+	if core.PlanFrom(ctx) != nil {
+		// A plan sends nothing, so it can show the user with every group
+		// it would get; only a test-mode write must leave them out.
+		groups, tried = append(groups, tried...), nil
 	}
 	if user == nil {
 		created, err := t.client.CreateUser(ctx, t.site, NewUser{
 			FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Groups: groups, InvitedByEmail: t.opts.InvitedByEmail,
 		})
 		if err == nil {
-			res := core.TargetResult{Status: core.StatusCreated, Changes: t.changes(len(groups) > 0), Granted: groupGrants(groups)}
+			res := core.TargetResult{Status: core.StatusCreated, Changes: t.changes(len(groups)+len(tried) > 0), Granted: groupGrants(groups)}
 			if created != nil {
 				res.ID = created.ID
 			}
@@ -128,7 +133,11 @@ func (t *Target) provision(ctx context.Context, p core.Person, want []string) (c
 		}
 		t.log.Info("the user appeared while being created; updating it instead")
 	}
-	return t.bringToProfile(ctx, user, groups)
+	res, err := t.bringToProfile(ctx, user, groups)
+	if err == nil && len(tried) > 0 {
+		res.Status, res.Changes = core.StatusUpdated, t.changes(true)
+	}
+	return res, err
 }
 
 // bringToProfile adds the groups the user lacks. Groups an admin gave them
@@ -232,46 +241,50 @@ type groupCache struct {
 	names map[string]string // lower-cased name → name as Periscope spells it; nil until fetched
 }
 
-// ensure returns want as Periscope spells the names, creating what is missing.
-func (g *groupCache) ensure(ctx context.Context, want []string) ([]string, error) {
+// ensure returns the groups of want that exist, as Periscope spells them,
+// creating what is missing. A create that was only tried (test mode, or a
+// plan) made nothing: those groups come back in tried, for the user's
+// writes to leave out, since Periscope would refuse a user naming a group
+// that does not exist; the run reports what it would do instead of failing
+// on its own simulated step.
+func (g *groupCache) ensure(ctx context.Context, want []string) (groups, tried []string, err error) {
 	if len(want) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	select {
 	case g.lock <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	defer func() { <-g.lock }()
 	if len(g.missing(want)) > 0 {
 		if err := g.refresh(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, name := range g.missing(want) {
 		ng := g.template
 		ng.Name = name
 		err := g.client.CreateGroup(ctx, g.site, ng)
-		if err == nil {
-			// A plan only recorded the create: the group still does not
-			// exist for the real runs this cache serves next.
-			if core.PlanFrom(ctx) == nil {
-				g.names[strings.ToLower(name)] = name
-			}
+		switch {
+		case err == nil && (core.PlanFrom(ctx) != nil || g.client.TestMode()):
+			tried = append(tried, name)
+			continue
+		case err == nil:
+			g.names[strings.ToLower(name)] = name
 			continue
 		}
 		// Created elsewhere meanwhile: believe the list, not the refusal.
 		if !MayAlreadyExist(err) || g.refresh(ctx) != nil || g.names[strings.ToLower(name)] == "" {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	out := make([]string, len(want))
-	for i, name := range want {
-		// A group created in test mode can drop out of a later refresh:
-		// it was never really made. The profile's spelling then stands.
-		out[i] = cmp.Or(g.names[strings.ToLower(name)], name)
+	for _, name := range want {
+		if spelled := g.names[strings.ToLower(name)]; spelled != "" {
+			groups = append(groups, spelled)
+		}
 	}
-	return out, nil
+	return groups, tried, nil
 }
 
 func (g *groupCache) missing(want []string) []string {

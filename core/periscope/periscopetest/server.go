@@ -14,9 +14,9 @@
 // list); an absent user or group is 404 {"error":"… not found"}; a bad key
 // is 401; a duplicate email or group name is 400 {"error":"… has already
 // been taken"}, Rails' wording; a write with test_mode=true is validated
-// like any other, answered as if done, and changes nothing, except that a
-// test-mode user may name groups that do not exist (they would have been
-// created by the test-mode group calls before it).
+// like any other, answered as if done, and changes nothing: a group
+// created in test mode does not exist afterwards, so a user naming it is
+// refused with 400 "Group … does not exist", as Periscope does.
 package periscopetest
 
 import (
@@ -384,21 +384,16 @@ func validEmail(s string) bool {
 	return err == nil && a.Address == s
 }
 
-// resolveGroups maps names to the site's spelling; test mode lets unknown
-// names through (see the package comment).
-func (st *site) resolveGroups(names []string, testMode bool) ([]string, *answer) {
+// resolveGroups maps names to the site's spelling.
+func (st *site) resolveGroups(names []string) ([]string, *answer) {
 	out := make([]string, 0, len(names))
 	for _, n := range names {
 		g := st.groups[strings.ToLower(n)]
-		switch {
-		case g != nil:
-			out = append(out, g.Name)
-		case testMode:
-			out = append(out, n)
-		default:
+		if g == nil {
 			a := apiError(http.StatusBadRequest, "Group %s does not exist", n)
 			return nil, &a
 		}
+		out = append(out, g.Name)
 	}
 	return out, nil
 }
@@ -422,7 +417,7 @@ func (st *site) createUser(req Request) answer {
 	case st.users[strings.ToLower(in.Email)] != nil:
 		return apiError(http.StatusBadRequest, "Email has already been taken")
 	}
-	groups, bad := st.resolveGroups(in.Groups, req.TestMode)
+	groups, bad := st.resolveGroups(in.Groups)
 	if bad != nil {
 		return *bad
 	}
@@ -459,7 +454,7 @@ func (st *site) updateUser(req Request) answer {
 		next.LastName = *in.LastName
 	}
 	if in.Groups != nil {
-		groups, bad := st.resolveGroups(in.Groups, req.TestMode)
+		groups, bad := st.resolveGroups(in.Groups)
 		if bad != nil {
 			return *bad
 		}

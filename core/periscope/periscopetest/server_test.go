@@ -138,8 +138,7 @@ func TestTestModeWritesNothing(t *testing.T) {
 	s.AddUser("acme", User{Email: "bob@example.com"})
 	for _, c := range []struct{ method, path, email, body string }{
 		{"POST", "/api/v1/groups?test_mode=true", "", `{"name":"New","created_by_email":"d@example.com"}`},
-		// A group made in test mode was never made; the user may still name it.
-		{"POST", "/api/v1/users?test_mode=true", "", `{"email":"a@example.com","invited_by_email":"d@example.com","groups":["New"]}`},
+		{"POST", "/api/v1/users?test_mode=true", "", `{"email":"a@example.com","invited_by_email":"d@example.com"}`},
 		{"PUT", "/api/v1/users?test_mode=true", "bob@example.com", `{"first_name":"Robert"}`},
 		{"DELETE", "/api/v1/users?test_mode=true", "bob@example.com", ""},
 	} {
@@ -154,6 +153,11 @@ func TestTestModeWritesNothing(t *testing.T) {
 		if !r.TestMode {
 			t.Errorf("%s %s not recorded as test mode", r.Method, r.Path)
 		}
+	}
+	// A group made in test mode was never made: a user naming it is
+	// refused, as Periscope refuses it.
+	if w := send(t, s, "POST", "/api/v1/users?test_mode=true", acme, "", `{"email":"a@example.com","invited_by_email":"d@example.com","groups":["New"]}`); w.status != 400 || !strings.Contains(w.body, "Group New does not exist") {
+		t.Errorf("a test-mode user naming a test-mode group: %d %s", w.status, w.body)
 	}
 	// test_mode=False, as one of the examples sends it, is a real write.
 	if w := send(t, s, "DELETE", "/api/v1/users?test_mode=False", acme, "bob@example.com", ""); w.status != 200 || len(s.Users("acme")) != 0 {
