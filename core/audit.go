@@ -25,7 +25,7 @@ func withAuditor(ctx context.Context, a *auditor) context.Context {
 // every request that can change something outside. The error's text is kept,
 // so it must be secret-free like every error here. Without a store, or
 // outside a request, it does nothing.
-func RecordWrite(ctx context.Context, target, operation string, err error) {
+func RecordWrite(ctx context.Context, target, operation, resource string, err error) {
 	a, _ := ctx.Value(auditorKey{}).(*auditor)
 	if a == nil || a.store == nil {
 		return
@@ -34,6 +34,7 @@ func RecordWrite(ctx context.Context, target, operation string, err error) {
 	rec.Time = time.Now().UTC()
 	rec.Target = target
 	rec.Operation = operation
+	rec.Resource = resource
 	rec.Outcome = "ok"
 	if err != nil {
 		rec.Outcome = "error"

@@ -543,7 +543,7 @@ func (e *Engine) sendWelcome(ctx context.Context, p Person, profile *Profile, re
 		w.Text = text
 	}
 	id, err := e.Mailer.SendWelcome(ctx, w)
-	RecordWrite(ctx, cfg.Provider, "send welcome email", err)
+	RecordWrite(ctx, cfg.Provider, "send welcome email", p.Email, err)
 	if err != nil {
 		ce := AsError(err)
 		if ce.Target == "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -89,14 +90,14 @@ Flags:
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tREQUEST\tTRIGGER\tTARGET\tOPERATION\tPERSON\tOUTCOME")
+	fmt.Fprintln(tw, "TIME\tREQUEST\tTRIGGER\tTARGET\tOPERATION\tRESOURCE\tPERSON\tOUTCOME")
 	for _, r := range recs {
 		outcome := r.Outcome
 		if r.Error != "" {
 			outcome += ": " + r.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.RequestID, r.Trigger,
-			r.Target, r.Operation, r.Person, strings.ReplaceAll(outcome, "\n", " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.RequestID, r.Trigger,
+			r.Target, r.Operation, cmp.Or(r.Resource, "-"), r.Person, strings.ReplaceAll(outcome, "\n", " "))
 	}
 	_ = tw.Flush()
 	return 0

@@ -2,10 +2,10 @@ package main
 
 import (
 	"bufio"
-	"flag"
-	"io"
 	"context"
 	"encoding/json"
+	"flag"
+	"io"
 	"net"
 	"net/http"
 	"os"

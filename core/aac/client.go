@@ -100,7 +100,7 @@ func (c *Client) call(ctx context.Context, r request, in, out any) error {
 		var used string
 		call := httpretry.Call{
 			Target: TargetName, Op: r.op, Write: r.method != http.MethodGet, PerRequest: r.unaudited,
-			Detail: strings.TrimSpace(r.path + " " + string(r.body)), Idempotent: r.idempotent,
+			Resource: r.path, Detail: strings.TrimSpace(r.path + " " + string(r.body)), Idempotent: r.idempotent,
 			Attempt: func(ctx context.Context, out any) error {
 				tok, err := r.chain.Token(ctx)
 				if err != nil {

@@ -219,7 +219,7 @@ func (t *Target) invite(ctx context.Context, workspace string, roleNames []strin
 		return out
 	}
 	ids, err := t.client.InviteBatch(ctx, workspace, w.ID, Invite{Emails: emails, Roles: roles})
-	t.recordInvite(ms, who, emails, roleNames, err)
+	t.recordInvite(ms, who, workspace, emails, roleNames, err)
 	switch {
 	case err == nil:
 		// One line per call, not per person: it shows the batching at work.
@@ -262,7 +262,7 @@ func (t *Target) inviteEach(ctx context.Context, workspace string, wsID ID, role
 			o.res = core.TargetResult{Status: core.StatusUnchanged, ID: string(p.ID)}
 		} else {
 			ids, ierr := t.client.InviteBatch(ctx, workspace, wsID, Invite{Emails: []string{email}, Roles: roles})
-			t.recordInvite(ms, who, []string{email}, nil, ierr)
+			t.recordInvite(ms, who, workspace, []string{email}, nil, ierr)
 			o.res = core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}, Granted: []string{"workspace:" + workspace}}
 			if len(ids) == 1 {
 				o.res.ID = string(ids[0])
@@ -280,7 +280,7 @@ func (t *Target) inviteEach(ctx context.Context, workspace string, wsID ID, role
 // recordInvite puts one batch call into the audit log of every request it
 // served, under each request's own id and person; in a dry run, into each
 // request's plan.
-func (t *Target) recordInvite(ms []*member, who map[string][]int, emails, roleNames []string, err error) {
+func (t *Target) recordInvite(ms []*member, who map[string][]int, workspace string, emails, roleNames []string, err error) {
 	for _, email := range emails {
 		for _, i := range who[strings.ToLower(email)] {
 			if plan := core.PlanFrom(ms[i].ctx); plan != nil {
@@ -288,7 +288,7 @@ func (t *Target) recordInvite(ms []*member, who map[string][]int, emails, roleNa
 				plan.Add(TargetName, opInvite, string(detail))
 				continue
 			}
-			core.RecordWrite(ms[i].ctx, TargetName, opInvite, err)
+			core.RecordWrite(ms[i].ctx, TargetName, opInvite, workspace+": "+email, err)
 		}
 	}
 }

@@ -238,6 +238,7 @@ func (c *Client) call1(r request, token func(context.Context) (string, error)) h
 		},
 	}
 	if call.Write {
+		call.Resource = r.path
 		call.Detail = strings.TrimSpace(r.path + " " + string(r.body))
 		if a, ok := dryRunAnswers[r.op]; ok {
 			call.PlanAnswer = []byte(a)

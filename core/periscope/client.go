@@ -147,7 +147,8 @@ func (c *Client) do(ctx context.Context, site string, r call) ([]byte, error) {
 	}
 	err := caller.Do(ctx, httpretry.Call{
 		Target: TargetName(site), Op: r.op(), Write: r.write(), Idempotent: r.idempotent,
-		Detail: strings.TrimSpace(r.email + " " + string(body)),
+		Resource: strings.TrimSpace(apiPrefix + r.path + " " + r.email),
+		Detail:   strings.TrimSpace(r.email + " " + string(body)),
 		Attempt: func(ctx context.Context, _ any) error {
 			var err error
 			raw, err = c.sendOnce(ctx, site, r, body)

@@ -70,10 +70,13 @@ type AuditRecord struct {
 	IdempotencyKey string    `json:"idempotency_key,omitempty"`
 	Trigger        string    `json:"trigger"`
 	Target         string    `json:"target"`
-	Operation      string    `json:"operation"`
-	Person         string    `json:"person"` // the email
-	Outcome        string    `json:"outcome"`
-	Error          string    `json:"error,omitempty"`
+	Operation      string    `json:"operation"` // "METHOD /path/{template}"
+	// Resource is what the write acted on, concretely ("/users/42/roles",
+	// a site and an email): the ids an admin looks up.
+	Resource string `json:"resource,omitempty"`
+	Person   string `json:"person"` // the email
+	Outcome  string `json:"outcome"`
+	Error    string `json:"error,omitempty"`
 }
 
 // AuditQuery filters the audit log. Zero values do not filter.

@@ -98,6 +98,11 @@ func conformance(t *testing.T, target plugin.Target) []string {
 			if len(audited) < len(fake.Writes()) {
 				problems = append(problems, fmt.Sprintf("%s: %d writes reached the fake, the audit log has %d: %v", step, len(fake.Writes()), len(audited), fake.Writes()))
 			}
+			for _, r := range audited {
+				if r.Resource == "" {
+					problems = append(problems, fmt.Sprintf("%s: the audit record of %s names no resource (the ids an admin looks up)", step, r.Operation))
+				}
+			}
 		}
 	}
 	run("plan provision", core.ActionProvision, &core.Plan{})

@@ -278,6 +278,9 @@ type Call struct {
 	// PerRequest marks a write that serves several requests at once (a
 	// batch invite): its client plans and audits it for each of them.
 	PerRequest bool
+	// Resource is what the write acts on, concretely: its path with the
+	// ids filled in ("/users/42/roles"), for the audit log.
+	Resource string
 	// Detail is what a plan shows of the write: its concrete path and body,
 	// never a secret.
 	Detail string
@@ -313,7 +316,7 @@ func (c Caller) Do(ctx context.Context, call Call, out any) error {
 	}
 	err := Do(ctx, c.Policy.WithDefaults(), call.Idempotent, sleep, func() error { return call.Attempt(ctx, out) }, classify)
 	if call.Write && !call.PerRequest {
-		core.RecordWrite(ctx, call.Target, call.Op, err)
+		core.RecordWrite(ctx, call.Target, call.Op, call.Resource, err)
 	}
 	return err
 }

@@ -448,7 +448,7 @@ func (s *Store) Append(ctx context.Context, rec state.AuditRecord) error {
 func auditFields(r *state.AuditRecord) map[string]*string {
 	return map[string]*string{
 		"request_id": &r.RequestID, "idempotency_key": &r.IdempotencyKey, "trigger": &r.Trigger,
-		"target": &r.Target, "operation": &r.Operation, "person": &r.Person, "outcome": &r.Outcome, "error": &r.Error,
+		"target": &r.Target, "operation": &r.Operation, "resource": &r.Resource, "person": &r.Person, "outcome": &r.Outcome, "error": &r.Error,
 	}
 }
 

@@ -195,6 +195,7 @@ type auditDoc struct {
 	Trigger        string    `firestore:"trigger"`
 	Target         string    `firestore:"target"`
 	Operation      string    `firestore:"operation"`
+	Resource       string    `firestore:"resource,omitempty"`
 	Person         string    `firestore:"person"`
 	PersonLC       string    `firestore:"person_lc"`
 	Outcome        string    `firestore:"outcome"`
@@ -391,7 +392,7 @@ func (s *Store) Append(ctx context.Context, rec state.AuditRecord) error {
 	rec = rules.Stamp(rec, s.now())
 	_, err := s.audits.Doc(rules.AuditKey(rec.Time, rand.Text())).Create(ctx, auditDoc{
 		Time: rec.Time, RequestID: rec.RequestID, IdempotencyKey: rec.IdempotencyKey, Trigger: rec.Trigger,
-		Target: rec.Target, Operation: rec.Operation, Person: rec.Person, PersonLC: rules.PersonKey(rec.Person),
+		Target: rec.Target, Operation: rec.Operation, Resource: rec.Resource, Person: rec.Person, PersonLC: rules.PersonKey(rec.Person),
 		Outcome: rec.Outcome, Error: rec.Error,
 	})
 	if err != nil {
@@ -427,7 +428,7 @@ func (s *Store) Audit(ctx context.Context, q state.AuditQuery) ([]state.AuditRec
 		// nanosecond id, while the time field is only kept to the microsecond.
 		out = append(out, state.AuditRecord{
 			Time: d.Time, RequestID: d.RequestID, IdempotencyKey: d.IdempotencyKey, Trigger: d.Trigger,
-			Target: d.Target, Operation: d.Operation, Person: d.Person, Outcome: d.Outcome, Error: d.Error,
+			Target: d.Target, Operation: d.Operation, Resource: d.Resource, Person: d.Person, Outcome: d.Outcome, Error: d.Error,
 		})
 	}
 	return out, nil
