@@ -134,9 +134,10 @@ func runAAC(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-// status shows a seeded chain without calling AAC; keep-alive starts and
-// rotates it, then leaves it alone while it is recent; no token is printed.
-func TestAACStatusAndKeepAlive(t *testing.T) {
+// seededAAC points the environment at a fake AAC whose workspace's chain
+// AAC_REFRESH_TOKENS seeds, as a deployment's settings would.
+func seededAAC(t *testing.T) (*aactest.Server, aactest.Grant) {
+	t.Helper()
 	seedEnv(t)
 	fake := aactest.NewTestServer(t, aactest.Options{})
 	grant := fake.NewWorkspaceGrant(fake.AddWorkspace("Sales Analytics", "Auto Insights Creator", "Auto Insights Viewer"))
@@ -144,6 +145,13 @@ func TestAACStatusAndKeepAlive(t *testing.T) {
 	t.Setenv("AAC_TOKEN_URL", fake.TokenURL())
 	t.Setenv("AAC_CLIENT_ID", fake.ClientID())
 	t.Setenv("AAC_REFRESH_TOKENS", `{"Sales Analytics":"`+grant.RefreshToken+`"}`)
+	return fake, grant
+}
+
+// status shows a seeded chain without calling AAC; keep-alive starts and
+// rotates it, then leaves it alone while it is recent; no token is printed.
+func TestAACStatusAndKeepAlive(t *testing.T) {
+	fake, _ := seededAAC(t)
 
 	code, out, errOut := runAAC(t, "status")
 	if code != 0 || !regexp.MustCompile(`AAC workspace "Sales Analytics"\s+none\s+-\s+-\s+yes`).MatchString(out) {
@@ -201,13 +209,7 @@ func TestSeedTokenRefusesABaseURLTheDeploymentWould(t *testing.T) {
 // Every scheduled task runs through one generic command, needing only the
 // settings of the target that owns it (here no Looker settings at all).
 func TestTaskCommand(t *testing.T) {
-	seedEnv(t)
-	fake := aactest.NewTestServer(t, aactest.Options{})
-	grant := fake.NewWorkspaceGrant(fake.AddWorkspace("Sales Analytics", "Auto Insights Creator", "Auto Insights Viewer"))
-	t.Setenv("AAC_BASE_URL", fake.URL)
-	t.Setenv("AAC_TOKEN_URL", fake.TokenURL())
-	t.Setenv("AAC_CLIENT_ID", fake.ClientID())
-	t.Setenv("AAC_REFRESH_TOKENS", `{"Sales Analytics":"`+grant.RefreshToken+`"}`)
+	fake, grant := seededAAC(t)
 	t.Setenv("LOOKERSDK_BASE_URL", "")
 
 	var out, errOut bytes.Buffer
