@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -46,7 +47,7 @@ func newScriptEnv(t *testing.T) *scriptEnv {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{"dirname", "cat"} {
+	for _, name := range []string{"dirname", "cat", "tr", "sed"} {
 		p, err := exec.LookPath(name)
 		if err != nil {
 			t.Skipf("%s is not on PATH", name)
@@ -55,7 +56,39 @@ func newScriptEnv(t *testing.T) *scriptEnv {
 			t.Fatal(err)
 		}
 	}
+	// The real CLI: the scripts ask it what the policy needs, a read that
+	// DRY_RUN runs too.
+	if err := os.Symlink(onboardCLI(t), filepath.Join(tools, "onboard")); err != nil {
+		t.Fatal(err)
+	}
 	return &scriptEnv{bash: bash, path: stubs + string(os.PathListSeparator) + tools, log: log, home: dir}
+}
+
+var cli struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// onboardCLI builds cmd/onboard once per test binary.
+func onboardCLI(t *testing.T) string {
+	t.Helper()
+	cli.once.Do(func() {
+		dir, err := os.MkdirTemp("", "onboard-cli")
+		if err != nil {
+			cli.err = err
+			return
+		}
+		cli.path = filepath.Join(dir, "onboard")
+		build := exec.Command("go", "build", "-o", cli.path, "./cmd/onboard")
+		build.Dir = repoRoot
+		cli.out, cli.err = build.CombinedOutput()
+	})
+	if cli.err != nil {
+		t.Fatalf("building the CLI: %v\n%s", cli.err, cli.out)
+	}
+	return cli.path
 }
 
 // run runs scripts/<script> from the repository root with only env set.
@@ -241,4 +274,31 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// A deployment needs only the settings of the targets its policy uses: a
+// Periscope-only or AAC-only policy deploys with no LOOKERSDK_* set, and a
+// policy that uses Looker without LOOKERSDK_BASE_URL is refused, naming it.
+func TestDeployNeedsOnlyTheTargetsThePolicyUses(t *testing.T) {
+	s := newScriptEnv(t)
+	for _, script := range []string{"deploy-gcp.sh", "deploy-aws.sh"} {
+		cloud := gcpEnv
+		if script == "deploy-aws.sh" {
+			cloud = awsEnv
+		}
+		for _, policy := range []string{"testdata/deploy/periscope-only.yaml", "testdata/deploy/aac-only.yaml"} {
+			out, err, _ := s.run(t, script, append(cloud, "DRY_RUN=1", "ONBOARD_CONFIG="+policy, "AAC_BASE_URL=https://us1.alteryxcloud.com")...)
+			if err != nil || strings.Contains(out, "LOOKERSDK") {
+				t.Errorf("%s with %s and no LOOKERSDK_*: %v\n%s", script, policy, err, out)
+			}
+		}
+		out, err, _ := s.run(t, script, append(cloud, "DRY_RUN=1", "ONBOARD_CONFIG=testdata/onboard.yaml")...)
+		if err == nil || !strings.Contains(out, "LOOKERSDK_BASE_URL is not set: looker (profiles") {
+			t.Errorf("%s with a Looker policy and no LOOKERSDK_BASE_URL: %v\n%s", script, err, out)
+		}
+		out, err, _ = s.run(t, script, append(cloud, "DRY_RUN=1", "ONBOARD_CONFIG=testdata/deploy/aac-only.yaml")...)
+		if err == nil || !strings.Contains(out, "AAC_BASE_URL is not set") {
+			t.Errorf("%s with an AAC policy and no AAC_BASE_URL: %v\n%s", script, err, out)
+		}
+	}
 }

@@ -510,9 +510,6 @@ func TestGCPScriptListsMatch(t *testing.T) {
 	if got := list("SERVICES"); !slices.Equal(got, apis) {
 		t.Errorf("scripts/deploy-gcp.sh SERVICES %v != infra/gcp local.services %v", got, apis)
 	}
-	if got := list("SECRETS"); !slices.Equal(got, wantSecrets) {
-		t.Errorf("scripts/deploy-gcp.sh SECRETS %v != %v", got, wantSecrets)
-	}
 }
 
 // TestGCPAACKeepAlive: a daily Cloud Scheduler job, in the functions'

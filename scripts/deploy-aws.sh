@@ -4,7 +4,8 @@
 # zip, `aws cloudformation deploy` creates or updates the stack. No SAM CLI.
 #
 #   AWS_REGION                   where (else AWS_DEFAULT_REGION, else aws configure's region)
-#   LOOKERSDK_BASE_URL           required: the Looker instance
+#   the policy's targets' settings  required only for targets it uses (onboard settings lists them),
+#                                e.g. LOOKERSDK_BASE_URL for a Looker profile
 #   ONBOARD_CONFIG               the policy to ship (default onboard.yaml)
 #   ONBOARD_NAME                 stack name (default onboard)
 #   ARTIFACT_BUCKET              S3 bucket for the zip (default <name>-artifacts-<account>-<region>, created)
@@ -20,10 +21,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib-deploy.sh"
 repo_root
 
-# The keys the one JSON secret may hold (ONBOARD_AWS_SECRET_ID).
-SECRET_KEYS=(ONBOARD_WEBHOOK_SECRET LOOKERSDK_CLIENT_ID LOOKERSDK_CLIENT_SECRET SENDGRID_API_KEY
-  AAC_REFRESH_TOKENS AAC_ACCOUNT_REFRESH_TOKEN AAC_CLIENT_ID PERISCOPE_SITES)
-
 step "prerequisites"
 need aws zip make go
 region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
@@ -31,9 +28,8 @@ region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
 [[ -n "$region" ]] || die "no AWS region: set AWS_REGION=eu-west-1 (or run: aws configure set region eu-west-1)"
 stack="${ONBOARD_NAME:-onboard}"
 check_name "$stack"
-[[ -n "${LOOKERSDK_BASE_URL:-}" ]] || die "LOOKERSDK_BASE_URL is not set: the deployed function needs the Looker instance, e.g. LOOKERSDK_BASE_URL=https://acme.cloud.looker.com"
-[[ "$LOOKERSDK_BASE_URL" == https://* ]] || die "LOOKERSDK_BASE_URL must start with https://"
 policy="$(policy_file)"
+check_settings "$policy"
 if dry_run; then
   account="${AWS_ACCOUNT_ID:-ACCOUNT_ID}"
   say "DRY_RUN=1: printing the commands instead of running them; login check skipped (account $account assumed)."
@@ -61,7 +57,8 @@ step "artifact bucket (private, created once)"
 run_sh "aws s3api head-bucket --bucket $bucket >/dev/null 2>&1 || aws s3 mb s3://$bucket --region $region"
 
 step "deploy the stack (infra/aws/template.yaml)"
-params=("LookerBaseUrl=$LOOKERSDK_BASE_URL")
+params=()
+[[ -n "${LOOKERSDK_BASE_URL:-}" ]] && params+=("LookerBaseUrl=$LOOKERSDK_BASE_URL")
 [[ -n "${LOOKERSDK_VERIFY_SSL:-}" ]] && params+=("LookerVerifySsl=$LOOKERSDK_VERIFY_SSL")
 [[ -n "${LOOKERSDK_TIMEOUT:-}" ]] && params+=("LookerTimeoutSeconds=$LOOKERSDK_TIMEOUT")
 [[ -n "${SENDGRID_BASE_URL:-}" ]] && params+=("SendGridBaseUrl=$SENDGRID_BASE_URL")
@@ -76,7 +73,7 @@ run aws cloudformation package --region "$region" --template-file infra/aws/temp
   --s3-bucket "$bucket" --s3-prefix "$stack" --output-template-file dist/aws/packaged.yaml
 run aws cloudformation deploy --region "$region" --stack-name "$stack" \
   --template-file dist/aws/packaged.yaml --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
-  --no-fail-on-empty-changeset --parameter-overrides "${params[@]}"
+  --no-fail-on-empty-changeset ${params[@]+--parameter-overrides "${params[@]}"}
 
 step "result"
 api="" queue="" dlq="" secret=""
@@ -95,8 +92,8 @@ Dead-letter queue (alarm when not empty): $dlq
 Set the secret once: one JSON object holding every key you use (created empty; the function
 fails to start until it has a value). Write it to a file outside the repository, then:
   aws secretsmanager put-secret-value --region $region --secret-id $secret --secret-string file://onboard-secrets.json
-Keys: ${SECRET_KEYS[*]}
-(e.g. {"ONBOARD_WEBHOOK_SECRET":"...","LOOKERSDK_CLIENT_ID":"...","LOOKERSDK_CLIENT_SECRET":"..."}), then rm the file.
+Keys this policy needs: $(needed_secrets "$policy")
+(e.g. {"ONBOARD_WEBHOOK_SECRET":"...", ...}), then rm the file.
 
 Try it:
   curl -sS $api/healthz

@@ -3,7 +3,8 @@
 # (infra/gcp). docs/deploy.md explains every setting; in short:
 #
 #   GCP_PROJECT, GCP_REGION      where (else gcloud's project and functions/region)
-#   LOOKERSDK_BASE_URL           required: the Looker instance
+#   the policy's targets' settings  required only for targets it uses (onboard settings lists them),
+#                                e.g. LOOKERSDK_BASE_URL for a Looker profile
 #   ONBOARD_CONFIG               the policy to ship (default onboard.yaml)
 #   ONBOARD_NAME                 resource name prefix (default onboard)
 #   LOOKERSDK_VERIFY_SSL, LOOKERSDK_TIMEOUT, SENDGRID_BASE_URL, AAC_BASE_URL,
@@ -35,18 +36,6 @@ SERVICES=(
   storage.googleapis.com
 )
 
-# The secrets infra/gcp creates empty (infra/gcp/secrets.tf).
-SECRETS=(
-  ONBOARD_WEBHOOK_SECRET
-  LOOKERSDK_CLIENT_ID
-  LOOKERSDK_CLIENT_SECRET
-  SENDGRID_API_KEY
-  AAC_REFRESH_TOKENS
-  AAC_ACCOUNT_REFRESH_TOKEN
-  AAC_CLIENT_ID
-  PERISCOPE_SITES
-)
-
 TF=(terraform -chdir=infra/gcp)
 
 step "prerequisites"
@@ -59,9 +48,8 @@ region="${GCP_REGION:-}"
 [[ -n "$region" ]] || die "no region: set GCP_REGION=europe-west1 (or run: gcloud config set functions/region europe-west1)"
 name="${ONBOARD_NAME:-onboard}"
 check_name "$name"
-[[ -n "${LOOKERSDK_BASE_URL:-}" ]] || die "LOOKERSDK_BASE_URL is not set: the deployed function needs the Looker instance, e.g. LOOKERSDK_BASE_URL=https://acme.cloud.looker.com"
-[[ "$LOOKERSDK_BASE_URL" == https://* ]] || die "LOOKERSDK_BASE_URL must start with https://"
 policy="$(policy_file)"
+check_settings "$policy"
 say "project $project, region $region, name prefix $name, policy $policy"
 if dry_run; then
   say "DRY_RUN=1: printing the commands instead of running them; login checks skipped."
@@ -93,7 +81,8 @@ run gcloud services enable "${SERVICES[@]}" --project "$project"
 
 step "deploy with Terraform (infra/gcp; state in infra/gcp/terraform.tfstate.d/$project)"
 tfvars=(-var "project=$project" -var "region=$region" -var "name=$name"
-  -var "looker_base_url=$LOOKERSDK_BASE_URL" -var "source_zip=../../$zipfile")
+  -var "source_zip=../../$zipfile")
+[[ -n "${LOOKERSDK_BASE_URL:-}" ]] && tfvars+=(-var "looker_base_url=$LOOKERSDK_BASE_URL")
 [[ -n "${LOOKERSDK_VERIFY_SSL:-}" ]] && tfvars+=(-var "looker_verify_ssl=$LOOKERSDK_VERIFY_SSL")
 [[ -n "${LOOKERSDK_TIMEOUT:-}" ]] && tfvars+=(-var "looker_timeout_seconds=$LOOKERSDK_TIMEOUT")
 [[ -n "${SENDGRID_BASE_URL:-}" ]] && tfvars+=(-var "sendgrid_base_url=$SENDGRID_BASE_URL")
@@ -121,12 +110,12 @@ Pub/Sub topic: $topic    dead letters kept in subscription: $dead
 Set each secret value once (created empty; values never pass through Terraform).
 Type the value, press Enter; it stays out of your shell history:
 EOF
-for s in "${SECRETS[@]}"; do
+for s in $(needed_secrets "$policy"); do
   say "  read -rs V && printf %s \"\$V\" | gcloud secrets versions add $s --project $project --data-file=-"
 done
 cat <<EOF
-Only ONBOARD_WEBHOOK_SECRET, LOOKERSDK_CLIENT_ID and LOOKERSDK_CLIENT_SECRET are needed for Looker;
-SENDGRID_API_KEY with email.provider sendgrid. Instances pick new values up within the cache TTL.
+Those are the secrets this policy needs; the others stay empty. Instances pick new values up
+within the cache TTL.
 
 Try it:
   curl -sS $url/healthz

@@ -130,3 +130,31 @@ finish() {
 check_name() {
   [[ "$1" =~ ^[a-z][a-z0-9-]{2,19}$ ]] || die "ONBOARD_NAME=$1: use 3-20 characters, lower-case letters, digits and '-', starting with a letter"
 }
+
+# onboard_cli: the CLI, which knows from the target registry what a policy
+# needs (bin/onboard or an onboard on PATH, else go run).
+onboard_cli() {
+  if command -v onboard >/dev/null 2>&1; then
+    onboard "$@"
+  elif [[ -x bin/onboard ]]; then
+    bin/onboard "$@"
+  else
+    go run ./cmd/onboard "$@"
+  fi
+}
+
+# check_settings POLICY: refuses, naming each, a required plain setting of a
+# target the policy uses that is not set (a Periscope-only policy needs no
+# LOOKERSDK_*), and a base URL that is not https. A read, so DRY_RUN runs it.
+check_settings() {
+  onboard_cli settings --check --config "$1" || die "the policy $1 uses targets whose settings are missing (above); set them (docs/deploy.md)"
+  local v
+  for v in LOOKERSDK_BASE_URL AAC_BASE_URL PERISCOPE_BASE_URL; do
+    [[ -z "${!v:-}" || "${!v}" == https://* ]] || die "$v must start with https://"
+  done
+}
+
+# needed_secrets POLICY: the secrets the policy's deployment needs, space-separated.
+needed_secrets() {
+  onboard_cli settings --secrets --config "$1" | tr '\n' ' ' | sed 's/ $//'
+}

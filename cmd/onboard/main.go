@@ -34,6 +34,7 @@ Commands:
   audit      print the audit log of every write onboard made to a target
   breaker    the deprovision breaker: status, release
   task       maintenance tasks: list, run NAME (as the deployment's schedule does)
+  settings   what a deployment of the policy needs (the deploy scripts check it)
   aac        Alteryx Analytics Cloud: seed-token stores a new token chain head
   help       show this help, or a command's: onboard help import
 
@@ -119,7 +120,7 @@ var commands map[string]func([]string, io.Writer, io.Writer) int
 // Filled at init: the runners' own help reaches back into this map.
 func init() {
 	commands = map[string]func([]string, io.Writer, io.Writer) int{
-		"serve": serve, "audit": audit, "aac": aacCmd, "provision": provision, "task": taskCmd, "import": importCmd, "plan": planCmd,
+		"serve": serve, "audit": audit, "aac": aacCmd, "provision": provision, "task": taskCmd, "settings": settingsCmd, "import": importCmd, "plan": planCmd,
 		"breaker": breakerCmd,
 	}
 }

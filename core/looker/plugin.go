@@ -14,7 +14,7 @@ var Plugin = plugin.Target{
 	SendsOwnWelcome: true,
 	Profile:         decodeProfile,
 	Settings: []plugin.Setting{
-		{Name: "LOOKERSDK_BASE_URL"}, {Name: "LOOKERSDK_CLIENT_ID", Secret: true}, {Name: "LOOKERSDK_CLIENT_SECRET", Secret: true},
+		{Name: "LOOKERSDK_BASE_URL"}, {Name: "LOOKERSDK_CLIENT_ID", Secret: true, Required: true}, {Name: "LOOKERSDK_CLIENT_SECRET", Secret: true, Required: true},
 		{Name: "LOOKERSDK_VERIFY_SSL"}, {Name: "LOOKERSDK_TIMEOUT"},
 	},
 	Switch:  "LOOKERSDK_BASE_URL",

@@ -82,6 +82,9 @@ type Setting struct {
 	// Secret settings come from ONBOARD_SECRETS's source and are masked
 	// wherever they could be printed.
 	Secret bool
+	// Required settings must be present once a profile uses the target
+	// (its Switch always is).
+	Required bool
 }
 
 // Env is what a target is built from.
