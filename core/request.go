@@ -8,11 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/mail"
 	"net/url"
-	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,18 +55,32 @@ type Request struct {
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
 }
 
-// wireRequest accepts attribute values of any JSON scalar, because Zapier and
-// Apps Script send numbers and booleans as they come from a sheet.
-type wireRequest struct {
-	Action         string                     `json:"action"`
-	Email          string                     `json:"email"`
-	Name           string                     `json:"name"`
-	FirstName      string                     `json:"first_name"`
-	LastName       string                     `json:"last_name"`
-	Profile        string                     `json:"profile"`
-	Attributes     map[string]json.RawMessage `json:"attributes"`
-	ExternalUserID string                     `json:"external_user_id"`
-	IdempotencyKey string                     `json:"idempotency_key"`
+// requestFields are the request's text fields by their wire name: the one
+// table every decoder (a JSON body or message, a form, an import's CSV
+// columns) reads a request through. "attributes" is the one field that is
+// not text.
+var requestFields = map[string]func(*Request) *string{
+	"action":           func(r *Request) *string { return (*string)(&r.Action) },
+	"email":            func(r *Request) *string { return &r.Email },
+	"name":             func(r *Request) *string { return &r.Name },
+	"first_name":       func(r *Request) *string { return &r.FirstName },
+	"last_name":        func(r *Request) *string { return &r.LastName },
+	"profile":          func(r *Request) *string { return &r.Profile },
+	"external_user_id": func(r *Request) *string { return &r.ExternalUserID },
+	"idempotency_key":  func(r *Request) *string { return &r.IdempotencyKey },
+}
+
+// IsRequestField says whether a wire name is one of the request's text fields.
+func IsRequestField(name string) bool { return requestFields[name] != nil }
+
+// SetField sets the text field a wire name (a JSON key, a form field, a
+// CSV column) names, and says whether there is one.
+func (r *Request) SetField(name, value string) bool {
+	field := requestFields[name]
+	if field != nil {
+		*field(r) = value
+	}
+	return field != nil
 }
 
 // ParsedItem is one request of a body, or the reason it was rejected.
@@ -138,53 +153,66 @@ func parseJSON(body []byte) ([]ParsedItem, bool, *Error) {
 	return items, true, nil
 }
 
-// requestFields are the request's JSON keys, spelled exactly: encoding/json
+// requestKeys are the JSON keys of a request, spelled exactly: encoding/json
 // would also match "EMAIL" or "Email", and a key that means something under
 // one spelling and nothing under another is how a filter gets bypassed.
-var requestFields = jsonFieldNames(reflect.TypeOf(wireRequest{}))
-
-func jsonFieldNames(t reflect.Type) map[string]bool {
-	names := make(map[string]bool, t.NumField())
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		names[name] = true
+var requestKeys = func() map[string]bool {
+	keys := map[string]bool{"attributes": true}
+	for name := range requestFields {
+		keys[name] = true
 	}
-	return names
-}
+	return keys
+}()
 
 // DecodeRequest parses one JSON request object strictly and validates it:
-// keys must be spelled exactly and given once, at any depth.
+// keys must be spelled exactly and given once, at any depth; attribute
+// values may be any JSON scalar, because Zapier and Apps Script send
+// numbers and booleans as they come from a sheet.
 func DecodeRequest(data []byte) (Request, *Error) {
-	if e := checkKeys(data, requestFields); e != nil {
+	if e := checkKeys(data, requestKeys); e != nil {
 		return Request{}, e
 	}
-	var w wireRequest
-	if err := strictUnmarshal(data, &w); err != nil {
-		var field string
-		if f, ok := unknownField(err); ok {
-			return Request{}, Invalid(f, "unknown field")
-		}
+	var raw map[string]json.RawMessage
+	if err := strictUnmarshal(data, &raw); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			field = typeErr.Field
-			return Request{}, Invalid(field, "must be a %s", jsonKind(typeErr.Type.Kind().String()))
+			return Request{}, Invalid("", "must be a JSON object")
 		}
 		return Request{}, Invalid("", "malformed JSON: %s", jsonProblem(err))
 	}
-	attrs := make(map[string]string, len(w.Attributes))
-	for k, raw := range w.Attributes {
-		v, err := scalarString(raw)
-		if err != nil {
-			return Request{}, Invalid("attributes."+k, "must be a string, number or boolean")
+	var req Request
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		if name == "attributes" {
+			attrs, e := decodeAttributes(raw[name])
+			if e != nil {
+				return Request{}, e
+			}
+			req.Attributes = attrs
+			continue
 		}
-		attrs[k] = v
-	}
-	req := Request{
-		Action: Action(w.Action), Email: w.Email, Name: w.Name, FirstName: w.FirstName,
-		LastName: w.LastName, Profile: w.Profile, Attributes: attrs,
-		ExternalUserID: w.ExternalUserID, IdempotencyKey: w.IdempotencyKey,
+		var v string
+		if err := json.Unmarshal(raw[name], &v); err != nil {
+			return Request{}, Invalid(name, "must be a string")
+		}
+		req.SetField(name, v)
 	}
 	return req.Normalize()
+}
+
+func decodeAttributes(raw json.RawMessage) (map[string]string, *Error) {
+	var values map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &values); err != nil {
+		return nil, Invalid("attributes", "must be a JSON object")
+	}
+	attrs := make(map[string]string, len(values))
+	for k, v := range values {
+		text, err := scalarString(v)
+		if err != nil {
+			return nil, Invalid("attributes."+k, "must be a string, number or boolean")
+		}
+		attrs[k] = text
+	}
+	return attrs, nil
 }
 
 func strictUnmarshal(data []byte, v any) error {
@@ -269,36 +297,12 @@ func unknownKey(key string, known map[string]bool) *Error {
 	return Invalid(key, "unknown field")
 }
 
-// unknownField extracts the name from encoding/json's only report of it, its message.
-func unknownField(err error) (string, bool) {
-	const prefix = "json: unknown field "
-	msg := err.Error()
-	if !strings.HasPrefix(msg, prefix) {
-		return "", false
-	}
-	name, uerr := strconv.Unquote(strings.TrimPrefix(msg, prefix))
-	if uerr != nil {
-		return "", false
-	}
-	return name, true
-}
-
 func jsonProblem(err error) string {
 	var syntax *json.SyntaxError
 	if errors.As(err, &syntax) {
 		return fmt.Sprintf("%s at byte %d", syntax.Error(), syntax.Offset)
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "map", "struct":
-		return "JSON object"
-	case "slice":
-		return "JSON array"
-	}
-	return goKind
 }
 
 func scalarString(raw json.RawMessage) (string, error) {
@@ -317,20 +321,14 @@ func scalarString(raw json.RawMessage) (string, error) {
 	return "", errors.New("not a scalar")
 }
 
-// formFields maps form keys to request fields; attributes come as attributes.KEY
-// or attributes[KEY], the two spellings form builders produce.
+// parseForm reads a form through the request's field table; attributes come
+// as attributes.KEY or attributes[KEY], the two spellings form builders produce.
 func parseForm(body []byte) (Request, *Error) {
 	values, err := url.ParseQuery(string(body))
 	if err != nil {
 		return Request{}, Invalid("", "malformed form body")
 	}
 	req := Request{Attributes: map[string]string{}}
-	fields := map[string]*string{
-		"email": &req.Email, "name": &req.Name, "first_name": &req.FirstName, "last_name": &req.LastName,
-		"profile": &req.Profile, "external_user_id": &req.ExternalUserID, "idempotency_key": &req.IdempotencyKey,
-	}
-	var action string
-	fields["action"] = &action
 	keys := make([]string, 0, len(values))
 	for k := range values {
 		keys = append(keys, k)
@@ -341,8 +339,7 @@ func parseForm(body []byte) (Request, *Error) {
 		if len(vs) != 1 {
 			return Request{}, Invalid(k, "given %d times; send it once", len(vs))
 		}
-		if dst, ok := fields[k]; ok {
-			*dst = vs[0]
+		if req.SetField(k, vs[0]) {
 			continue
 		}
 		if name, ok := formAttribute(k); ok {
@@ -351,7 +348,6 @@ func parseForm(body []byte) (Request, *Error) {
 		}
 		return Request{}, Invalid(k, "unknown field")
 	}
-	req.Action = Action(action)
 	return req.Normalize()
 }
 

@@ -36,12 +36,6 @@ type rowResult struct {
 	err    *core.Error
 }
 
-// importColumns are the columns an import file may have besides attr.NAME.
-var importColumns = map[string]bool{
-	"email": true, "name": true, "first_name": true, "last_name": true, "profile": true,
-	"action": true, "external_user_id": true, "idempotency_key": true,
-}
-
 // planCmd is `onboard plan FILE.csv`: the import's dry run.
 func planCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
@@ -238,7 +232,7 @@ func parseImport(r io.Reader) (header []string, rows []row, problems []string) {
 	for i, col := range header {
 		col = strings.TrimSpace(strings.TrimPrefix(col, "\ufeff")) // Excel writes a byte-order mark
 		header[i] = col
-		if !importColumns[col] && !(strings.HasPrefix(col, "attr.") && len(col) > len("attr.")) {
+		if !core.IsRequestField(col) && !(strings.HasPrefix(col, "attr.") && len(col) > len("attr.")) {
 			problems = append(problems, fmt.Sprintf("line %d: unknown column %q (known: email, name, first_name, last_name, profile, action, external_user_id, idempotency_key, attr.NAME)", headerLine, col))
 		}
 		if seen[col] {
@@ -280,31 +274,17 @@ func rowRequest(header, rec []string) core.Request {
 	var r core.Request
 	for i, col := range header {
 		v := rec[i]
-		switch col {
-		case "email":
-			r.Email = v
-		case "name":
-			r.Name = v
-		case "first_name":
-			r.FirstName = v
-		case "last_name":
-			r.LastName = v
-		case "profile":
-			r.Profile = v
-		case "action":
-			r.Action = core.Action(strings.ToLower(strings.TrimSpace(v)))
-		case "external_user_id":
-			r.ExternalUserID = v
-		case "idempotency_key":
-			r.IdempotencyKey = v
-		default:
-			if v != "" {
-				if r.Attributes == nil {
-					r.Attributes = map[string]string{}
-				}
-				r.Attributes[strings.TrimPrefix(col, "attr.")] = v
-			}
+		if col == "action" {
+			// A spreadsheet's "Deprovision" means the same.
+			v = strings.ToLower(strings.TrimSpace(v))
 		}
+		if r.SetField(col, v) || v == "" {
+			continue
+		}
+		if r.Attributes == nil {
+			r.Attributes = map[string]string{}
+		}
+		r.Attributes[strings.TrimPrefix(col, "attr.")] = v
 	}
 	return r
 }
