@@ -63,6 +63,10 @@ type Options struct {
 	Log          *slog.Logger // a JSON logger on stderr when nil
 	// Redactor learns every secret value read, so the logger masks them.
 	Redactor *logging.Redactor
+	// Pinned settings win over every source, secrets included: a sandbox's
+	// fakes pin their own credentials, so a secret manager's real ones for
+	// a faked target are never read, let alone sent to the fake.
+	Pinned map[string]string
 	// Deployed is set by the cloud entry points: a deployed function never
 	// honours ONBOARD_INSECURE_NO_AUTH, whatever its environment says.
 	Deployed bool
@@ -129,6 +133,9 @@ func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 	}
 	secretNames := SecretNames()
 	secret := func(ctx context.Context, name string) (string, error) {
+		if v, ok := opts.Pinned[name]; ok {
+			return v, nil
+		}
 		v, _, err := cache.Lookup(ctx, name)
 		redactor.Add(v)
 		return v, err

@@ -7,6 +7,7 @@ package sandbox
 import (
 	"crypto/rand"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -58,7 +59,7 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 			continue
 		}
 		if !fake(t.Name, t.Switch, isSecret(t, t.Switch), profiles) {
-			s.note = append(s.note, fmt.Sprintf("%s: real, %s", t.Name, t.Host(getenv)))
+			s.note = append(s.note, fmt.Sprintf("%s: real, %s", t.Name, shownHost(t.Host(getenv))))
 			continue
 		}
 		f, err := t.Fake(cfg)
@@ -74,7 +75,7 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 			continue
 		}
 		if !fake(m.Name, m.Switch, true, []string{"email.provider"}) {
-			s.note = append(s.note, fmt.Sprintf("%s: real, %s", m.Name, m.Host(getenv)))
+			s.note = append(s.note, fmt.Sprintf("%s: real, %s", m.Name, shownHost(m.Host(getenv))))
 			continue
 		}
 		if err := os.MkdirAll(outboxDir, 0o700); err != nil {
@@ -150,4 +151,14 @@ func isSecret(t plugin.Target, name string) bool {
 func keepsSecretsElsewhere(getenv func(string) string) bool {
 	backend := getenv("ONBOARD_SECRETS")
 	return backend != "" && backend != "env"
+}
+
+// shownHost is a base URL as the note prints it: scheme and host only, so
+// credentials pasted into a URL, a path or a query never reach the terminal.
+func shownHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(an unreadable URL; the target says why at start-up)"
+	}
+	return u.Scheme + "://" + u.Host
 }
