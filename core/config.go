@@ -94,6 +94,13 @@ type ConfigSchema struct {
 // profile does not use it.
 func (p *Profile) Section(key string) any { return p.sections[key] }
 
+// SectionOf is the section key decoded from p, typed as its plug-in made
+// it; nil when p does not use that plug-in.
+func SectionOf[T any](p *Profile, key string) *T {
+	s, _ := p.Section(key).(*T)
+	return s
+}
+
 // SectionKeys lists the plug-in keys the profile uses, sorted.
 func (p *Profile) SectionKeys() []string { return slices.Sorted(maps.Keys(p.sections)) }
 

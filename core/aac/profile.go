@@ -16,10 +16,7 @@ type Profile struct {
 }
 
 // ProfileOf is the aac section of p, nil when p does not use AAC.
-func ProfileOf(p *core.Profile) *Profile {
-	ap, _ := p.Section(TargetName).(*Profile)
-	return ap
-}
+func ProfileOf(p *core.Profile) *Profile { return core.SectionOf[Profile](p, TargetName) }
 
 func decodeProfile(node *yaml.Node, _ *core.Profile) (any, error) {
 	var ap Profile

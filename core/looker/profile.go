@@ -27,10 +27,7 @@ type Profile struct {
 }
 
 // ProfileOf is the looker section of p, nil when p does not use Looker.
-func ProfileOf(p *core.Profile) *Profile {
-	lp, _ := p.Section(TargetName).(*Profile)
-	return lp
-}
+func ProfileOf(p *core.Profile) *Profile { return core.SectionOf[Profile](p, TargetName) }
 
 func decodeProfile(node *yaml.Node, p *core.Profile) (any, error) {
 	var lp Profile

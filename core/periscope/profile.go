@@ -21,10 +21,7 @@ type Profile struct {
 }
 
 // ProfileOf is the periscope section of p, nil when p does not use Periscope.
-func ProfileOf(p *core.Profile) *Profile {
-	ps, _ := p.Section(PluginName).(*Profile)
-	return ps
-}
+func ProfileOf(p *core.Profile) *Profile { return core.SectionOf[Profile](p, PluginName) }
 
 func decodeProfile(node *yaml.Node, _ *core.Profile) (any, error) {
 	var ps Profile
