@@ -48,7 +48,7 @@ func planCmd(args []string, stdout, stderr io.Writer) int {
 func importCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	concurrency := fs.Int("concurrency", 4, fmt.Sprintf("rows processed at once; Looker's API threads are shared with its users, so keep it modest.\n"+
+	concurrency := fs.Int("concurrency", 4, fmt.Sprintf("rows processed at once; a target's API capacity is shared with its users, so keep it modest.\n"+
 		"With --via https://… rows go in bulk bodies of up to %d, each worked on %d rows at a time by the function,\n"+
 		"so ceil(N/%d) bodies are in flight; with --via pubsub:/sqs: N bounds the publishes in flight", bulkBodyRows, httpapi.BulkConcurrency, httpapi.BulkConcurrency))
 	force := fs.Bool("force", false, "allow deprovisioning more people than max_deprovision, and through an open breaker\n(local imports only: a deployed function never takes force from a request)")
@@ -72,7 +72,7 @@ written to FILE.failures.csv with an error column, ready to fix and re-import;
 the exit code is 1 when any row failed.
 
 With --via, a deployed bundle does the work: the HTTP function gets the rows
-in bulk bodies (each one event batch there, so AAC invites share calls) and
+in bulk bodies (each one event batch there, so targets that batch share calls) and
 only the rows it answers as retryable are resent; pubsub:/sqs: queue them.
 
 Examples:

@@ -19,9 +19,10 @@ import (
 
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/sandbox"
+	"github.com/onboard-dev/onboard/core/targets"
 )
 
-const usage = `onboard provisions people into Looker and friends from form webhooks.
+const usage = `onboard provisions people into analytics tools from form webhooks, queues and imports.
 
 Usage:
   onboard <command> [flags]
@@ -35,7 +36,7 @@ Commands:
   breaker    the deprovision breaker: status, release
   task       maintenance tasks: list, run NAME (as the deployment's schedule does)
   settings   what a deployment of the policy needs (the deploy scripts check it)
-  aac        Alteryx Analytics Cloud: seed-token stores a new token chain head
+  <target>   a target's admin commands, where it has some: onboard help <target>
   help       show this help, or a command's: onboard help import
 
 Settings come from environment variables and onboard.yaml; see docs/reference.md.
@@ -120,8 +121,13 @@ var commands map[string]func([]string, io.Writer, io.Writer) int
 // Filled at init: the runners' own help reaches back into this map.
 func init() {
 	commands = map[string]func([]string, io.Writer, io.Writer) int{
-		"serve": serve, "audit": audit, "aac": aacCmd, "provision": provision, "task": taskCmd, "settings": settingsCmd, "import": importCmd, "plan": planCmd,
+		"serve": serve, "audit": audit, "provision": provision, "task": taskCmd, "settings": settingsCmd, "import": importCmd, "plan": planCmd,
 		"breaker": breakerCmd,
+	}
+	for _, t := range targets.All {
+		if len(t.Commands) > 0 {
+			commands[t.Name] = targetCommand(t)
+		}
 	}
 }
 
@@ -142,8 +148,8 @@ It listens on 127.0.0.1:$PORT, so only this machine can reach it. --listen
 HOST:PORT listens elsewhere, with a warning: off loopback, anyone who can
 reach that address can send requests and only the webhook secret stops them,
 so there it refuses to start with ONBOARD_INSECURE_NO_AUTH=1 and no secret.
-Each target a profile uses is real when its settings are present (Looker:
-LOOKERSDK_BASE_URL...) and an in-memory fake when they are not; the start-up
+Each target a profile uses is real when its settings are present (onboard
+settings lists them) and an in-memory fake when they are not; the start-up
 note lists each as real, with its host, or fake. A fake mailer writes every
 email to --outbox instead of sending it. ONBOARD_SANDBOX=1 fakes everything;
 ONBOARD_SANDBOX=0 refuses to start with any fake.
@@ -151,8 +157,7 @@ ONBOARD_SANDBOX=0 refuses to start with any fake.
 Example:
   PORT=9000 onboard serve
   onboard serve --listen 0.0.0.0:8080   # reachable from other machines
-  LOOKERSDK_BASE_URL=https://acme.cloud.looker.com LOOKERSDK_CLIENT_ID=... \
-    LOOKERSDK_CLIENT_SECRET=... ONBOARD_WEBHOOK_SECRET=... onboard serve
+  ONBOARD_SANDBOX=0 ONBOARD_WEBHOOK_SECRET=... onboard serve   # every target real, from its settings
 
 Flags:
 `)

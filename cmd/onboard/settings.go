@@ -24,7 +24,7 @@ func settingsCmd(args []string, stdout, stderr io.Writer) int {
 Prints what a deployment of the policy needs: onboard's own settings and
 those of every target (and mailer) the policy uses, each marked required or
 optional, plain or secret, and why. Targets no profile uses need nothing, so
-a Periscope-only policy deploys without any LOOKERSDK_* setting. The deploy
+a policy using one target needs only that target's settings. The deploy
 scripts run it: --check refuses a missing required plain setting (secrets go
 to the secret manager after the deploy, so they are listed, not checked);
 --secrets lists the secrets to set.

@@ -25,8 +25,8 @@ target that is not configured has nothing to do. The exit code is 0 when
 the task succeeded, 1 when it failed (the log says why and what to fix).
 
 Example:
-  AAC_BASE_URL=https://us1.alteryxcloud.com ONBOARD_STORE=dynamodb:onboard \
-    onboard task run aac-keep-alive
+  onboard task list
+  ONBOARD_STORE=dynamodb:onboard onboard task run NAME   # with the owning target's settings
 `)
 	}
 	if code, ok := parseFlags(fs, args); !ok {

@@ -23,12 +23,13 @@ var Plugin = plugin.Target{
 		{Name: "AAC_CLIENT_ID", Secret: true}, {Name: "AAC_REFRESH_TOKENS", Secret: true},
 		{Name: "AAC_ACCOUNT_REFRESH_TOKEN", Secret: true},
 	},
-	Switch:  "AAC_BASE_URL",
-	New:     newFromSettings,
-	Tasks:   []string{TaskKeepAlive},
-	Host:    func(get func(string) string) string { return get("AAC_BASE_URL") },
-	Fake:    startFake,
-	Example: "{workspace: Sales Analytics, roles: [Auto Insights Creator]}",
+	Switch:   "AAC_BASE_URL",
+	New:      newFromSettings,
+	Tasks:    []string{TaskKeepAlive},
+	Commands: commands,
+	Host:     func(get func(string) string) string { return get("AAC_BASE_URL") },
+	Fake:     startFake,
+	Example:  "{workspace: Sales Analytics, roles: [Auto Insights Creator]}",
 }
 
 func newFromSettings(_ context.Context, env plugin.Env) (*plugin.Built, error) {

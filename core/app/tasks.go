@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onboard-dev/onboard/core/aac"
 	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/targets"
 )
@@ -66,14 +65,8 @@ func taskOwner(name string) (plugin.Target, bool) {
 	return plugin.Target{}, false
 }
 
-// AAC returns the AAC target, or nil when AAC_BASE_URL is not set: its
-// admin commands work on the chains it holds.
-func (a *App) AAC() *aac.Target {
-	if b := a.built[aac.TargetName]; b != nil {
-		return b.Targets[0].(*aac.Target)
-	}
-	return nil
-}
+// Built is the named target as built from its settings; nil when it has none.
+func (a *App) Built(name string) *plugin.Built { return a.built[name] }
 
 // NewForTarget opens only what administering one target needs: the
 // policy, the store, the secrets and that target, built from its settings,

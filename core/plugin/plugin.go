@@ -5,6 +5,8 @@ package plugin
 
 import (
 	"context"
+	"flag"
+	"io"
 	"log/slog"
 
 	"gopkg.in/yaml.v3"
@@ -45,6 +47,8 @@ type Target struct {
 	// SendsOwnWelcome: email.provider may name the target, which then tells
 	// new users how to sign in itself.
 	SendsOwnWelcome bool
+	// Commands are its admin commands: onboard NAME COMMAND.
+	Commands []Command
 	// Example is a profile section (YAML) that works against the fake, and
 	// ExamplePolicy the target's top-level section if it needs one: what
 	// the conformance test runs every target with.
@@ -143,4 +147,27 @@ func Uses(cfg *core.Config, name string) []string {
 		}
 	}
 	return profiles
+}
+
+// Command is an admin command a target adds to the CLI.
+type Command struct {
+	Name, Summary string
+	Run           func(ctx context.Context, args []string, cli CLI) int
+}
+
+// CLI is what onboard's CLI gives a target's command.
+type CLI struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// ParseFlags parses as every onboard command does (flags before or after
+	// the arguments); ok false means stop with code.
+	ParseFlags func(fs *flag.FlagSet, args []string) (code int, ok bool)
+	// Policy reads the deployment's onboard.yaml.
+	Policy func() (*core.Config, error)
+	// OpenStore opens the deployment's state store (ONBOARD_STORE).
+	OpenStore func(context.Context) (state.Store, error)
+	// Open builds the target from the deployment's settings, with the
+	// policy and the store; close releases them.
+	Open func(context.Context) (cfg *core.Config, built *Built, close func(), err error)
 }

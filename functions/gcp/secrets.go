@@ -43,7 +43,7 @@ func parseVersionPins(raw string) (map[string]string, error) {
 	if raw == "" {
 		return nil, nil
 	}
-	const want = `a JSON object of secret name to version, e.g. {"LOOKERSDK_CLIENT_SECRET":"3"}`
+	const want = `a JSON object of secret name to version, e.g. {"ONBOARD_WEBHOOK_SECRET":"3"}`
 	var pins map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(raw), &pins); err != nil {
 		return nil, fmt.Errorf("ONBOARD_SECRET_VERSIONS must be %s: %v", want, err)

@@ -237,7 +237,7 @@ func testCompleteByNonOwner(t *testing.T, h *harness) {
 }
 
 func testCompleteReturnsResult(t *testing.T, h *harness) {
-	result := []byte(`{"status":"created","targets":{"looker":"42"}}`)
+	result := []byte(`{"status":"created","targets":{"crm":"42"}}`)
 	h.claim("k", "fp", "a", state.Claimed)
 	h.complete("k", "a", result, nil)
 	rec := h.claim("k", "fp", "b", state.Completed)
@@ -493,11 +493,11 @@ func testAudit(t *testing.T, h *harness) {
 	rec := func(ago time.Duration, person, op string) state.AuditRecord {
 		return state.AuditRecord{
 			Time: base.Add(-ago), RequestID: "req-" + op, IdempotencyKey: "idem-" + op, Trigger: "http",
-			Target: "looker", Operation: op, Person: person, Outcome: "ok",
+			Target: "crm", Operation: op, Person: person, Outcome: "ok",
 		}
 	}
 	r0 := rec(49*time.Hour, "Ada@Example.com", "create_user")
-	r0.Outcome, r0.Error = "error", "looker: 409 conflict"
+	r0.Outcome, r0.Error = "error", "crm: 409 conflict"
 	r1 := rec(25*time.Hour, "grace@example.com", "create_user")
 	r1.IdempotencyKey = ""
 	r2 := rec(time.Hour, "ada@example.com", "add_roles")
