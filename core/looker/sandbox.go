@@ -1,6 +1,7 @@
 package looker
 
 import (
+	"crypto/rand"
 	"net/http"
 	"slices"
 
@@ -10,13 +11,15 @@ import (
 )
 
 func startFake(cfg *core.Config) (*plugin.Fake, error) {
-	srv := lookertest.NewServer(lookertest.Options{})
+	// A fresh secret per fake, so a leak of it is unmistakable.
+	secret := "sandbox-" + rand.Text()
+	srv := lookertest.NewServer(lookertest.Options{ClientSecret: secret})
 	SeedFake(srv, cfg)
 	return &plugin.Fake{
 		Settings: map[string]string{
 			"LOOKERSDK_BASE_URL":      srv.URL,
 			"LOOKERSDK_CLIENT_ID":     lookertest.DefaultClientID,
-			"LOOKERSDK_CLIENT_SECRET": lookertest.DefaultClientSecret,
+			"LOOKERSDK_CLIENT_SECRET": secret,
 		},
 		Server: srv, Close: srv.Close,
 		Writes: func() []string {

@@ -7,6 +7,7 @@ package sandbox
 import (
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"slices"
@@ -29,8 +30,9 @@ type Sandbox struct {
 	OutboxDir string
 	// Env holds the settings that point onboard at the fakes, and blanks
 	// every other setting of a faked target so none of the real one's mixes in.
-	Env  map[string]string
-	note []string
+	Env     map[string]string
+	secrets map[string]string
+	note    []string
 }
 
 // Start fakes what cfg's profiles use and getenv has no settings for (or
@@ -41,7 +43,7 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 	if mode != "" && mode != "0" && mode != "1" {
 		return nil, fmt.Errorf("%s=%q: use 1 (fake every target), 0 (never fake) or leave it unset (fake what has no settings)", ModeSetting, mode)
 	}
-	s := &Sandbox{Fakes: map[string]*plugin.Fake{}, OutboxDir: outboxDir, Env: map[string]string{}}
+	s := &Sandbox{Fakes: map[string]*plugin.Fake{}, OutboxDir: outboxDir, Env: map[string]string{}, secrets: map[string]string{}}
 	var refused []string
 	fake := func(name, sw string, secret bool, profiles []string) bool {
 		configured := getenv(sw) != "" || (secret && keepsSecretsElsewhere(getenv))
@@ -109,7 +111,16 @@ func (s *Sandbox) fake(name string, settings []plugin.Setting, f *plugin.Fake) {
 	for k, v := range f.Settings {
 		s.Env[k] = v
 	}
+	for _, setting := range settings {
+		if v := f.Settings[setting.Name]; setting.Secret && v != "" {
+			s.secrets[setting.Name] = v
+		}
+	}
 }
+
+// Secrets are the secret settings the fakes were given, by name: what a
+// test looks for in logs and answers, or stores in a secret manager.
+func (s *Sandbox) Secrets() map[string]string { return maps.Clone(s.secrets) }
 
 // Faking says whether anything runs against a fake.
 func (s *Sandbox) Faking() bool { return len(s.Fakes) > 0 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/functions/aws/internal/awstest"
 	"github.com/onboard-dev/onboard/internal/testproc"
 )
@@ -184,7 +185,8 @@ func response(t *testing.T, res result, v any) {
 
 func TestBootstrapEndToEnd(t *testing.T) {
 	fakes := awstest.Start(t)
-	fakes.FailLookup("bob@example.com", 0)
+	lookerFake := awstest.Server[*lookertest.Server](t, fakes)
+	lookerFake.FailEmailLookup("bob@example.com", 0)
 	fn := startBootstrap(t, fakes.Env)
 	t.Run("HTTP API event", func(t *testing.T) {
 		var resp events.APIGatewayV2HTTPResponse
@@ -192,7 +194,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"status":"created"`) || resp.Headers["X-Request-Id"] == "" {
 			t.Fatalf("answer %+v", resp)
 		}
-		if _, ok := fakes.Looker.UserByEmail("ada@example.com"); !ok {
+		if _, ok := lookerFake.UserByEmail("ada@example.com"); !ok {
 			t.Fatal("ada was not provisioned")
 		}
 	})
@@ -209,7 +211,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 		if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "m-bob" {
 			t.Fatalf("answer %+v, want m-bob alone", resp)
 		}
-		if _, ok := fakes.Looker.UserByEmail("carol@example.com"); !ok {
+		if _, ok := lookerFake.UserByEmail("carol@example.com"); !ok {
 			t.Fatal("carol was not provisioned")
 		}
 	})
@@ -243,7 +245,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 	if fn.api.initError != nil {
 		t.Errorf("init error reported: %s", fn.api.initError)
 	}
-	if awstest.Leaked(fn.output.String()) {
+	if fakes.Leaked(fn.output.String()) {
 		t.Error("a secret value reached the function's output")
 	}
 }
@@ -273,7 +275,7 @@ func TestBootstrapIgnoresInsecureNoAuth(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Body, `"unauthorized"`) {
 		t.Fatalf("no credential: %d %s", resp.StatusCode, resp.Body)
 	}
-	if _, ok := fakes.Looker.UserByEmail("ada@example.com"); ok {
+	if _, ok := awstest.Server[*lookertest.Server](t, fakes).UserByEmail("ada@example.com"); ok {
 		t.Error("a refused request provisioned ada")
 	}
 	deadline := time.Now().Add(10 * time.Second)

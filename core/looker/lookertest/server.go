@@ -519,6 +519,16 @@ func (s *Server) InjectFault(f Fault) {
 	s.faults.Add(f, f.Times)
 }
 
+// FailEmailLookup makes the lookup of one address only answer 503, for
+// times requests (0: all), with a Retry-After longer than a client sleeps,
+// so the failure reaches the caller at once as retryable.
+func (s *Server) FailEmailLookup(email string, times int) {
+	s.InjectFault(Fault{
+		Method: http.MethodGet, Path: "/users/credential/email/" + email,
+		Status: http.StatusServiceUnavailable, RetryAfter: "120", Times: times,
+	})
+}
+
 // InjectChaos fails requests at random, reproducibly (see fakehttp.Chaos):
 // a request takes a fault its Method and Path match, by that fault's share.
 // Times is ignored; faults added with InjectFault are served first.

@@ -1,7 +1,6 @@
 package lambdaapi_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -16,15 +15,7 @@ import (
 func aacHarness(t *testing.T) (*harness, *aactest.Server) {
 	t.Helper()
 	fakes := awstest.StartFor(t, "onboard-aac.yaml")
-	fake := aactest.NewTestServer(t, aactest.Options{})
-	ws := fake.AddWorkspace("Sales Analytics", "Auto Insights Creator", "Auto Insights Viewer")
-	seeds, _ := json.Marshal(map[string]string{"Sales Analytics": fake.NewWorkspaceGrant(ws).RefreshToken})
-	return harnessFor(t, fakes, map[string]string{
-		"AAC_BASE_URL":       fake.URL,
-		"AAC_TOKEN_URL":      fake.TokenURL(),
-		"AAC_CLIENT_ID":      fake.ClientID(),
-		"AAC_REFRESH_TOKENS": string(seeds),
-	}, 0, nil), fake
+	return harnessFor(t, fakes, nil, 0, nil), awstest.Server[*aactest.Server](t, fakes)
 }
 
 // An SQS batch of ten runs eight records at a time, yet its invites reach
@@ -42,7 +33,7 @@ func TestSQSBatchMakesOneAACInviteCall(t *testing.T) {
 		t.Fatalf("invite calls carried %v people, want one call for all 10", sizes)
 	}
 	for i := range 10 {
-		if _, ok := h.fakes.Looker.UserByEmail(fmt.Sprintf("person%d@example.com", i)); !ok {
+		if _, ok := h.looker.UserByEmail(fmt.Sprintf("person%d@example.com", i)); !ok {
 			t.Errorf("person%d is not in Looker", i)
 		}
 	}

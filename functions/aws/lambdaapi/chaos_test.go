@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
+	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/statetest"
 	"github.com/onboard-dev/onboard/functions/aws/internal/awstest"
@@ -84,10 +85,11 @@ func runChaos(t *testing.T, people int, env map[string]string, stores map[string
 	started := time.Now()
 
 	fakes := awstest.Start(t)
+	looker, sendgrid := awstest.Server[*lookertest.Server](t, fakes), awstest.Server[*sendgridtest.Server](t, fakes)
 	strangers := map[string]bool{}
 	for i := range chaosStrangers {
 		_, first, last := chaosPerson(i * people / chaosStrangers)
-		strangers[fakes.Looker.AddUser(lookertest.SeedUser{FirstName: first, LastName: last})] = true
+		strangers[looker.AddUser(lookertest.SeedUser{FirstName: first, LastName: last})] = true
 	}
 	schedule := fakehttp.NewSchedule(seed)
 	lookerChances := []fakehttp.Chance[lookertest.Fault]{
@@ -100,11 +102,11 @@ func runChaos(t *testing.T, people int, env map[string]string, stores map[string
 			fakehttp.Chance[lookertest.Fault]{Fault: lookertest.Fault{Method: m, DropConnection: true, AfterActing: true}, Share: 0.02})
 	}
 	lookerChaos := fakehttp.NewChaos(schedule, lookerChances...)
-	fakes.Looker.InjectChaos(lookerChaos)
+	looker.InjectChaos(lookerChaos)
 	sendgridChaos := fakehttp.NewChaos(schedule,
 		fakehttp.Chance[fakehttp.Reply]{Fault: fakehttp.Reply{Status: http.StatusServiceUnavailable}, Share: 0.05},
 		fakehttp.Chance[fakehttp.Reply]{Fault: fakehttp.Reply{Status: http.StatusTooManyRequests, RetryAfter: "1"}, Share: 0.05})
-	fakes.SendGrid.InjectChaos(sendgridChaos)
+	sendgrid.InjectChaos(sendgridChaos)
 
 	h := harnessFor(t, fakes, env, 0, stores)
 	queue := &chaosQueue{rng: rand.New(rand.NewPCG(seed, 0))}
@@ -226,9 +228,10 @@ func invokeSQS(h *harness, records []events.SQSMessage) ([]string, error) {
 // strangers untouched, and no other user.
 func assertChaosOutcome(t *testing.T, fakes *awstest.Fakes, people int, strangers map[string]bool) {
 	t.Helper()
-	viewer, analysts := fakes.Looker.RoleID("Viewer"), fakes.Looker.GroupID("Analysts")
+	looker, sendgrid := awstest.Server[*lookertest.Server](t, fakes), awstest.Server[*sendgridtest.Server](t, fakes)
+	viewer, analysts := looker.RoleID("Viewer"), looker.GroupID("Analysts")
 	byEmail := map[string][]lookertest.User{}
-	for _, u := range fakes.Looker.Users() {
+	for _, u := range looker.Users() {
 		switch {
 		case strangers[u.ID]:
 			if u.CredentialsEmail != nil || len(u.RoleIDs) != 0 || len(u.GroupIDs) != 0 {
@@ -242,7 +245,7 @@ func assertChaosOutcome(t *testing.T, fakes *awstest.Fakes, people int, stranger
 		}
 	}
 	welcomes := map[string]int{}
-	for _, m := range fakes.SendGrid.Messages() {
+	for _, m := range sendgrid.Messages() {
 		for _, to := range m.To {
 			welcomes[strings.ToLower(to.Email)]++
 		}
@@ -261,13 +264,13 @@ func assertChaosOutcome(t *testing.T, fakes *awstest.Fakes, people int, stranger
 		if u.FirstName != first || u.LastName != last || u.IsDisabled {
 			t.Errorf("%s: user %+v", email, u)
 		}
-		if roles := fakes.Looker.UserRoleIDs(u.ID); !slices.Equal(roles, []string{viewer}) {
+		if roles := looker.UserRoleIDs(u.ID); !slices.Equal(roles, []string{viewer}) {
 			t.Errorf("%s: roles %v, want [%s]", email, roles, viewer)
 		}
-		if groups := fakes.Looker.UserGroupIDs(u.ID); !slices.Equal(groups, []string{analysts}) {
+		if groups := looker.UserGroupIDs(u.ID); !slices.Equal(groups, []string{analysts}) {
 			t.Errorf("%s: groups %v, want [%s]", email, groups, analysts)
 		}
-		if attrs := fakes.Looker.UserAttributeValues(u.ID); attrs["department"] != "analytics" {
+		if attrs := looker.UserAttributeValues(u.ID); attrs["department"] != "analytics" {
 			t.Errorf("%s: attributes %v", email, attrs)
 		}
 		if welcomes[email] != 1 {

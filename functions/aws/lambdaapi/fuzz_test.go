@@ -44,7 +44,7 @@ func FuzzLambdaEvent(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		answer, err := handler.Invoke(ctx, event)
-		if awstest.Leaked(string(answer)) || (err != nil && awstest.Leaked(err.Error())) || awstest.Leaked(h.logs.String()) {
+		if h.fakes.Leaked(string(answer)) || (err != nil && h.fakes.Leaked(err.Error())) || h.fakes.Leaked(h.logs.String()) {
 			t.Fatalf("a secret reached the answer, error or log")
 		}
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core/httpapi"
+	"github.com/onboard-dev/onboard/core/looker/lookertest"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -35,10 +36,11 @@ import (
 func TestMain(m *testing.M) { os.Exit(emulators.Run(m)) }
 
 type harness struct {
-	fn    *lambdaapi.Function
-	fakes *awstest.Fakes
-	logs  *awstest.Buffer
-	inst  *app.Instance
+	fn     *lambdaapi.Function
+	fakes  *awstest.Fakes
+	looker *lookertest.Server
+	logs   *awstest.Buffer
+	inst   *app.Instance
 }
 
 // newHarness builds the function against new fakes; env overrides their
@@ -52,7 +54,7 @@ func newHarness(t *testing.T, env map[string]string, concurrency int) *harness {
 // ONBOARD_STORE schemes besides "file", as the entry point does.
 func harnessFor(t testing.TB, fakes *awstest.Fakes, env map[string]string, concurrency int, stores map[string]state.Backend) *harness {
 	t.Helper()
-	h := &harness{fakes: fakes, logs: &awstest.Buffer{}}
+	h := &harness{fakes: fakes, looker: awstest.Server[*lookertest.Server](t, fakes), logs: &awstest.Buffer{}}
 	vars := maps.Clone(fakes.Env)
 	for k, v := range env {
 		vars[k] = v
@@ -263,7 +265,7 @@ func created(email, first, last string) func(*testing.T, *harness, answer) {
 		if a.body["status"] != "created" || a.header.Get("X-Request-Id") == "" {
 			t.Fatalf("answer %d %v %s", a.status, a.header, a.raw)
 		}
-		u, ok := h.fakes.Looker.UserByEmail(email)
+		u, ok := h.looker.UserByEmail(email)
 		if !ok || u.FirstName != first || u.LastName != last {
 			t.Fatalf("Looker user for %s: %+v (found %v)", email, u, ok)
 		}
@@ -295,8 +297,8 @@ func TestHTTPEvents(t *testing.T) {
 			status: 200, check: created("ada@example.com", "Ada", "Lovelace")},
 		{name: "no credential", method: "POST", path: "/", headers: map[string]string{"Content-Type": "application/json"}, body: adaBody,
 			status: 401, check: func(t *testing.T, h *harness, a answer) {
-				if a.body["error"] != "unauthorized" || len(h.fakes.Looker.Users()) != 0 {
-					t.Fatalf("answer %s, Looker users %v", a.raw, h.fakes.Looker.Users())
+				if a.body["error"] != "unauthorized" || len(h.looker.Users()) != 0 {
+					t.Fatalf("answer %s, Looker users %v", a.raw, h.looker.Users())
 				}
 			}},
 		{name: "signature with several v1 values", method: "POST", path: "/", headers: signed(), body: adaBody,
@@ -307,7 +309,7 @@ func TestHTTPEvents(t *testing.T) {
 			base64Encoded: true, status: 200, check: created("grace@example.com", "Grace", "Hopper")},
 		{name: "body flagged base64 but not", method: "POST", path: "/", headers: bearer(), body: "{not base64}", base64Encoded: true,
 			status: 400, check: func(t *testing.T, h *harness, a answer) {
-				if a.body["error"] == nil || len(h.fakes.Looker.Users()) != 0 {
+				if a.body["error"] == nil || len(h.looker.Users()) != 0 {
 					t.Fatalf("answer %s", a.raw)
 				}
 			}},
@@ -323,7 +325,7 @@ func TestHTTPEvents(t *testing.T) {
 	for path, event := range map[string]string{"/_local/lambda": "sqs.json", "/_local/pubsub": "pubsub-push.json"} {
 		cases = append(cases, httpCase{name: "no " + path, method: "POST", path: path, headers: bearer(), body: string(awstest.Event(t, event)),
 			status: 404, check: func(t *testing.T, h *harness, a answer) {
-				if n := len(h.fakes.Looker.Users()); n != 0 {
+				if n := len(h.looker.Users()); n != 0 {
 					t.Fatalf("%d Looker users after POST %s", n, path)
 				}
 			}})
@@ -379,7 +381,7 @@ func TestSampleEvents(t *testing.T) {
 		if ids := failedIDs(t, out); len(ids) != 0 {
 			t.Fatalf("failures %v", ids)
 		}
-		if _, ok := h.fakes.Looker.UserByEmail("ada@example.com"); !ok {
+		if _, ok := h.looker.UserByEmail("ada@example.com"); !ok {
 			t.Fatal("ada was not provisioned")
 		}
 		if len(h.logLines(t, "idempotency_key", "hr-import-2024-12-17-0001")) == 0 {
@@ -390,7 +392,7 @@ func TestSampleEvents(t *testing.T) {
 
 func TestSQSPartialBatchFailure(t *testing.T) {
 	h := newHarness(t, nil, 0)
-	h.fakes.FailLookup("bob@example.com", 0)
+	h.looker.FailEmailLookup("bob@example.com", 0)
 
 	ada := awstest.SQSRecord("m-ada", `{"email":"ada@example.com","name":"Ada Lovelace"}`)
 	ada.MessageAttributes["idempotency_key"] = awstest.StringAttribute("crm-ada-1")
@@ -400,10 +402,10 @@ func TestSQSPartialBatchFailure(t *testing.T) {
 	if got := h.sqs(t, ada, bob, poison); !slices.Equal(got, []string{"m-bob"}) {
 		t.Fatalf("batchItemFailures %v, want only m-bob", got)
 	}
-	if _, ok := h.fakes.Looker.UserByEmail("ada@example.com"); !ok {
+	if _, ok := h.looker.UserByEmail("ada@example.com"); !ok {
 		t.Error("ada was not provisioned")
 	}
-	if _, ok := h.fakes.Looker.UserByEmail("bob@example.com"); ok {
+	if _, ok := h.looker.UserByEmail("bob@example.com"); ok {
 		t.Error("bob was provisioned despite Looker's 503")
 	}
 	if len(h.logLines(t, "idempotency_key", "crm-ada-1")) == 0 {
@@ -422,7 +424,7 @@ func TestSQSPartialBatchFailure(t *testing.T) {
 // and only that group.
 func TestSQSFIFOGroupStopsAtFirstRetry(t *testing.T) {
 	h := newHarness(t, nil, 0)
-	h.fakes.FailLookup("bob@example.com", 0)
+	h.looker.FailEmailLookup("bob@example.com", 0)
 	record := func(id, email, group string) events.SQSMessage {
 		r := awstest.SQSRecord(id, fmt.Sprintf(`{"email":%q}`, email))
 		r.EventSourceARN += ".fifo"
@@ -437,10 +439,10 @@ func TestSQSFIFOGroupStopsAtFirstRetry(t *testing.T) {
 	if !slices.Equal(got, []string{"f1", "f3"}) {
 		t.Fatalf("batchItemFailures %v, want f1 and f3", got)
 	}
-	if n := h.fakes.Looker.Count("GET", "/users/credential/email/carol@example.com"); n != 0 {
+	if n := h.looker.Count("GET", "/users/credential/email/carol@example.com"); n != 0 {
 		t.Errorf("carol was processed (%d lookups) although bob before her in g1 failed", n)
 	}
-	if _, ok := h.fakes.Looker.UserByEmail("dave@example.com"); !ok {
+	if _, ok := h.looker.UserByEmail("dave@example.com"); !ok {
 		t.Error("dave's group was held back by another group's failure")
 	}
 }
@@ -449,7 +451,7 @@ func TestSQSFIFOGroupStopsAtFirstRetry(t *testing.T) {
 // before forwarding each email lookup, and returns the proxy's URL.
 func interceptLookups(t *testing.T, fakes *awstest.Fakes, hold func(r *http.Request)) string {
 	t.Helper()
-	target, err := url.Parse(fakes.Looker.URL)
+	target, err := url.Parse(awstest.Server[*lookertest.Server](t, fakes).URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +509,7 @@ func TestSQSConcurrencyIsBounded(t *testing.T) {
 	if maxSeen != bound {
 		t.Fatalf("at most %d records ran at once, want exactly %d", maxSeen, bound)
 	}
-	if n := len(fakes.Looker.Users()); n != records {
+	if n := len(h.looker.Users()); n != records {
 		t.Fatalf("%d users provisioned, want %d", n, records)
 	}
 }
@@ -543,7 +545,7 @@ func TestSQSAnswersBeforeTheDeadline(t *testing.T) {
 	if got := failedIDs(t, out); !slices.Equal(got, []string{"m-slow"}) {
 		t.Fatalf("batchItemFailures %v, want m-slow alone", got)
 	}
-	if _, ok := fakes.Looker.UserByEmail("fast@example.com"); !ok {
+	if _, ok := h.looker.UserByEmail("fast@example.com"); !ok {
 		t.Fatal("the fast record was not provisioned")
 	}
 }
@@ -592,7 +594,7 @@ func TestInvocationErrorsAreRedacted(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unknown task") {
 		t.Fatalf("got %v, want the unknown task refused", err)
 	}
-	if awstest.Leaked(err.Error()) {
+	if h.fakes.Leaked(err.Error()) {
 		t.Errorf("the invocation error holds a secret: %s", err)
 	}
 }

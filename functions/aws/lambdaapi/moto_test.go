@@ -78,17 +78,17 @@ func TestSecretsManagerThroughMoto(t *testing.T) {
 	modes := []struct {
 		name        string
 		endpointVar string
-		store       func(t *testing.T) map[string]string // creates the secrets, returns the settings naming them
+		store       func(t *testing.T, secrets map[string]string) map[string]string // creates the secrets, returns the settings naming them
 	}{
-		{"one JSON secret", "AWS_ENDPOINT_URL", func(t *testing.T) map[string]string {
-			doc, _ := json.Marshal(awstest.Secrets())
+		{"one JSON secret", "AWS_ENDPOINT_URL", func(t *testing.T, secrets map[string]string) map[string]string {
+			doc, _ := json.Marshal(secrets)
 			id := "onboard/" + uniqueName(t)
 			create(t, id, string(doc))
 			return map[string]string{"ONBOARD_AWS_SECRET_ID": id}
 		}},
-		{"one secret per name", "AWS_ENDPOINT_URL_SECRETS_MANAGER", func(t *testing.T) map[string]string {
+		{"one secret per name", "AWS_ENDPOINT_URL_SECRETS_MANAGER", func(t *testing.T, secrets map[string]string) map[string]string {
 			prefix := "onboard/" + uniqueName(t) + "/"
-			for name, v := range awstest.Secrets() {
+			for name, v := range secrets {
 				create(t, prefix+name, v)
 			}
 			return map[string]string{"ONBOARD_AWS_SECRET_PREFIX": prefix}
@@ -97,7 +97,8 @@ func TestSecretsManagerThroughMoto(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			useMotoThroughSDKEnv(t, m.endpointVar, endpoint)
-			h := newHarness(t, withoutSecrets(m.store(t)), 0)
+			fakes := awstest.Start(t)
+			h := harnessFor(t, fakes, withoutSecrets(m.store(t, fakes.Secrets())), 0, nil)
 			out, err := h.invoke(t, awstest.Event(t, "apigw-v2.json"))
 			if err != nil {
 				t.Fatal(err)
@@ -109,7 +110,7 @@ func TestSecretsManagerThroughMoto(t *testing.T) {
 			if a.status != 200 || a.body["status"] != "created" || a.body["email"] != "sent" {
 				t.Fatalf("answer %d %s", a.status, a.raw)
 			}
-			if awstest.Leaked(h.logs.String()) {
+			if h.fakes.Leaked(h.logs.String()) {
 				t.Error("a secret value reached the log")
 			}
 		})
@@ -150,7 +151,7 @@ func TestSQSThroughMoto(t *testing.T) {
 	arn := attrs.Attributes[string(types.QueueAttributeNameQueueArn)]
 
 	h := newHarness(t, nil, 0)
-	h.fakes.FailLookup("bob@example.com", 1) // down for bob's first delivery only
+	h.looker.FailEmailLookup("bob@example.com", 1) // down for bob's first delivery only
 
 	send := func(body string, attrs map[string]types.MessageAttributeValue) string {
 		out, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: queue, MessageBody: aws.String(body), MessageAttributes: attrs})
@@ -233,7 +234,7 @@ func TestSQSThroughMoto(t *testing.T) {
 	if failed := deliver(again); len(failed) != 0 {
 		t.Fatalf("bob's redelivery failed again: %v", failed)
 	}
-	if _, ok := h.fakes.Looker.UserByEmail("bob@example.com"); !ok {
+	if _, ok := h.looker.UserByEmail("bob@example.com"); !ok {
 		t.Fatal("bob was not provisioned on redelivery")
 	}
 	out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queue, WaitTimeSeconds: 1, VisibilityTimeout: visibility})

@@ -34,7 +34,7 @@ func TestScheduledTaskRuns(t *testing.T) {
 	if done != 1 {
 		t.Errorf("want one INFO task done line, got %d", done)
 	}
-	if n := len(h.fakes.Looker.Users()); n != 0 {
+	if n := len(h.looker.Users()); n != 0 {
 		t.Errorf("a task provisioned %d users", n)
 	}
 }

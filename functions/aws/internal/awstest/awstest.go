@@ -1,39 +1,33 @@
 // Package awstest gives the Lambda tests (in-process and the real bootstrap
-// binary) the same fake Looker and SendGrid, settings and sample events, so
-// the two cannot drift apart.
+// binary) the same fakes of the policy's targets, settings and sample
+// events, so the two cannot drift apart. The fakes are the sandbox's, from
+// the target registry, so a new target is covered without naming it here.
 package awstest
 
 import (
-	"net/http"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/onboard-dev/onboard/core/looker"
-
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/onboard-dev/onboard/core/looker/lookertest"
-	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/leakcheck"
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
-// Distinctive secret values, so a leak into a log or an answer is obvious.
-const (
-	WebhookSecret = "whsec-AWSTEST-5e0c1b"
-	LookerSecret  = "looker-AWSTEST-a81f3d"
-	SendGridKey   = "SG.AWSTEST-90d2c4e7"
-)
+// WebhookSecret is distinctive, so a leak into a log or an answer is obvious.
+const WebhookSecret = "whsec-AWSTEST-5e0c1b"
 
-// Fakes are a fake Looker seeded for testdata/onboard.yaml and a fake
-// SendGrid, with Env pointing onboard at them.
+// Fakes serve every target (and the mailer) a policy uses, with Env
+// pointing onboard at them.
 type Fakes struct {
-	Looker   *lookertest.Server
-	SendGrid *sendgridtest.Server
-	Env      map[string]string
+	Env     map[string]string
+	secrets map[string]string
+	box     *sandbox.Sandbox
 }
 
 // Start runs the fakes until the test ends, for testdata/onboard.yaml.
@@ -42,8 +36,8 @@ func Start(tb testing.TB) *Fakes {
 	return StartFor(tb, "onboard.yaml")
 }
 
-// StartFor runs the fakes for testdata/config: Looker holds the roles,
-// groups and attributes its profiles name.
+// StartFor runs the fakes for testdata/config, seeded with what its
+// profiles name.
 func StartFor(tb testing.TB, config string) *Fakes {
 	tb.Helper()
 	cfgPath := Path(tb, "testdata", config)
@@ -51,46 +45,50 @@ func StartFor(tb testing.TB, config string) *Fakes {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &Fakes{
-		Looker:   lookertest.NewTestServer(tb, lookertest.Options{ClientSecret: LookerSecret}),
-		SendGrid: sendgridtest.NewTestServer(tb, sendgridtest.Options{APIKey: SendGridKey}),
+	everything := func(name string) string {
+		if name == sandbox.ModeSetting {
+			return "1"
+		}
+		return ""
 	}
-	looker.SeedFake(f.Looker, cfg)
-	f.Env = Secrets()
+	box, err := sandbox.Start(cfg, tb.TempDir(), everything)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(box.Close)
+	f := &Fakes{box: box, secrets: box.Secrets()}
+	f.secrets["ONBOARD_WEBHOOK_SECRET"] = WebhookSecret
+	f.Env = maps.Clone(box.Env)
+	maps.Copy(f.Env, f.secrets)
 	f.Env["ONBOARD_CONFIG"] = cfgPath
-	f.Env["LOOKERSDK_BASE_URL"] = f.Looker.URL
-	f.Env["SENDGRID_BASE_URL"] = f.SendGrid.URL
 	// Idempotency records must not outlive the test: a later run would be
 	// answered from them without reaching the fakes.
 	f.Env["ONBOARD_STORE"] = "file:" + tb.TempDir()
 	return f
 }
 
-// Leaked reports whether output holds one of the distinctive secret values,
-// in any encoding.
-func Leaked(output string) bool {
-	return leakcheck.Find(output, map[string]string{"webhook secret": WebhookSecret, "Looker secret": LookerSecret, "SendGrid key": SendGridKey}) != nil
-}
-
-// Secrets are the secret settings the fakes accept.
-func Secrets() map[string]string {
-	return map[string]string{
-		"LOOKERSDK_CLIENT_ID":     lookertest.DefaultClientID,
-		"LOOKERSDK_CLIENT_SECRET": LookerSecret,
-		"SENDGRID_API_KEY":        SendGridKey,
-		"ONBOARD_WEBHOOK_SECRET":  WebhookSecret,
+// Server is the running fake of type T (a *lookertest.Server...); the test
+// fails if the policy uses no target faked by one.
+func Server[T any](tb testing.TB, f *Fakes) T {
+	tb.Helper()
+	for _, fake := range f.box.Fakes {
+		if s, ok := fake.Server.(T); ok {
+			return s
+		}
 	}
+	var none T
+	tb.Fatalf("awstest: no fake of type %T", none)
+	return none
 }
 
-// FailLookup makes Looker answer 503 to the email lookup of one address
-// only, for times requests (0: all), with a Retry-After longer than the
-// client will sleep, so the failure reaches the engine at once as retryable.
-func (f *Fakes) FailLookup(email string, times int) {
-	f.Looker.InjectFault(lookertest.Fault{
-		Method: "GET", Path: "/users/credential/email/" + email,
-		Status: http.StatusServiceUnavailable, RetryAfter: "120", Times: times,
-	})
+// Leaked reports whether output holds one of the secret settings, in any
+// encoding.
+func (f *Fakes) Leaked(output string) bool {
+	return leakcheck.Find(output, f.secrets) != nil
 }
+
+// Secrets are the secret settings the fakes accept, by name.
+func (f *Fakes) Secrets() map[string]string { return maps.Clone(f.secrets) }
 
 // Path returns the absolute path of a file given relative to the module root.
 func Path(tb testing.TB, elem ...string) string {
