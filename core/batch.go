@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -58,7 +59,7 @@ func (b *Batch) Do(ctx context.Context, fn func(context.Context)) error {
 // them. A panic in fn is handed to onPanic, in fn's goroutine, as the
 // item's failure (see Go): the item is settled and its slot given back, and
 // the other items and the process go on.
-func (b *Batch) Go(ctx context.Context, fn func(context.Context), onPanic func(*Error)) error {
+func (b *Batch) Go(ctx context.Context, fn func(context.Context), onPanic func(error)) error {
 	it, err := b.start(ctx)
 	if err != nil {
 		return err
@@ -202,7 +203,7 @@ func parallel(ctx context.Context, n int, fn func(int)) {
 	it := itemFrom(ctx)
 	it.fork(n)
 	var wg sync.WaitGroup
-	panics := make([]*Error, n)
+	panics := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
 			defer it.stop(false)
@@ -213,7 +214,7 @@ func parallel(ctx context.Context, n int, fn func(int)) {
 	it.unblock(ctx)
 	for _, e := range panics {
 		if e != nil {
-			panic(e.Err)
+			panic(errors.Unwrap(e))
 		}
 	}
 }

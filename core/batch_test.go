@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -234,6 +235,6 @@ func waitOrFail(t *testing.T, b *Batch) {
 }
 
 // failOnPanic is Batch.Go's onPanic for items that must not panic.
-func failOnPanic(t *testing.T) func(*Error) {
-	return func(e *Error) { t.Errorf("an item panicked: %v", e.Err) }
+func failOnPanic(t *testing.T) func(error) {
+	return func(e error) { t.Errorf("an item panicked: %v", errors.Unwrap(e)) }
 }

@@ -93,7 +93,7 @@ func errBreakerOpen(limit int) *Error {
 // limit, which opens it. opened is true for the one request that opened
 // it, so the CRITICAL line is logged once. force (the CLI's --force) is
 // counted but never refused.
-func admitDeprovision(ctx context.Context, store state.Store, limit int, key, requestID string, force bool) (opened bool, _ *Error) {
+func admitDeprovision(ctx context.Context, store state.Store, limit int, key, requestID string, force bool) (opened bool, _ error) {
 	for range 10 {
 		b, version, err := ReadBreaker(ctx, store)
 		if err != nil {

@@ -31,7 +31,7 @@ func TestDeprovisionBreakerHoldsAcrossTriggersAndInstances(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	leave := func(e *Engine, email string, meta Meta) *Error {
+	leave := func(e *Engine, email string, meta Meta) error {
 		_, herr := handle(t, e, Request{Email: email, Action: ActionDeprovision}, meta)
 		return herr
 	}
@@ -47,7 +47,7 @@ func TestDeprovisionBreakerHoldsAcrossTriggersAndInstances(t *testing.T) {
 	}
 	for i, e := range []*Engine{first, second} {
 		err := leave(e, "c@example.com", Meta{Trigger: "http"})
-		if err == nil || err.Status != http.StatusServiceUnavailable || err.RetryAfter != BreakerRetryAfter || !err.Retryable() {
+		if err == nil || AsError(err).Status != http.StatusServiceUnavailable || AsError(err).RetryAfter != BreakerRetryAfter || !AsError(err).Retryable() {
 			t.Fatalf("deprovision %d past the limit: %+v, want a retryable 503", i+3, err)
 		}
 	}
@@ -65,7 +65,7 @@ func TestDeprovisionBreakerHoldsAcrossTriggersAndInstances(t *testing.T) {
 	if err := leave(first, "c@example.com", Meta{Trigger: "cli", Operator: true, Force: true}); err != nil {
 		t.Errorf("an operator's --force was refused: %v", err)
 	}
-	if err := leave(first, "d@example.com", Meta{Trigger: "http", Force: true}); err == nil || err.Status != http.StatusServiceUnavailable {
+	if err := leave(first, "d@example.com", Meta{Trigger: "http", Force: true}); err == nil || AsError(err).Status != http.StatusServiceUnavailable {
 		t.Errorf("force from a non-operator went through: %v", err)
 	}
 	released, err := ReleaseBreaker(context.Background(), first.Store, "ops@laptop")

@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"net/mail"
-	"os"
 	"reflect"
 	"slices"
 	"sort"
@@ -146,31 +145,6 @@ func splitOwnKeys(node *yaml.Node, v any) ([]yamlPair, error) {
 // WelcomeData is what the welcome text template can use.
 type WelcomeData struct {
 	FirstName, LastName, Email, SetupURL string
-}
-
-// LoadConfig reads and validates a config file.
-func LoadConfig(path string, schema ConfigSchema) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	cfg, err := ParseConfig(data, schema)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
-}
-
-// ConfigPath says which file to load: ONBOARD_CONFIG, else onboard.yaml in the
-// working directory, else the example under testdata/.
-func ConfigPath(getenv func(string) string) string {
-	if p := getenv("ONBOARD_CONFIG"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("onboard.yaml"); err == nil {
-		return "onboard.yaml"
-	}
-	return "testdata/onboard.yaml"
 }
 
 // ParseConfig decodes YAML strictly (DecodeYAML): every key is one onboard

@@ -151,18 +151,19 @@ func IdempotencyKey(req Request, meta Meta) string {
 // Handle authorises a normalised request and applies it to every target its
 // profile configures, at most once per idempotency key. On failure the
 // returned Result still lists what each target that succeeded did.
-func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *Error) {
+func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, error) {
 	if meta.RequestID == "" {
 		meta.RequestID = NewRequestID()
 	}
 	res := Result{Targets: map[string]TargetResult{}, RequestID: meta.RequestID, IdempotencyKey: IdempotencyKey(req, meta)}
-	log := e.logger().With("request_id", meta.RequestID, "idempotency_key", res.IdempotencyKey, "trigger", meta.Trigger, "action", string(req.Action))
+	log := e.Logger().With("request_id", meta.RequestID, "idempotency_key", res.IdempotencyKey, "trigger", meta.Trigger, "action", string(req.Action))
 	person, profile, perr := e.Config.Authorize(req, meta.Operator)
 	if perr == nil && req.Action == ActionDeprovision && e.Config.IsProtected(person.Email) {
 		perr = Forbidden("email", "this person is on the policy's protected list and is never deprovisioned")
 	}
 	if perr != nil {
-		log.Warn("request refused by policy", "status", perr.Status, "field", perr.Field, "reason", perr.Message)
+		refusal := AsError(perr)
+		log.Warn("request refused by policy", "status", refusal.Status, "field", refusal.Field, "reason", refusal.Message)
 		return res, perr
 	}
 	if e.Store == nil {
@@ -224,7 +225,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 	// The record outlives a cancelled request: recording the outcome is what
 	// keeps the next delivery from redoing or blocking on the work.
 	bg := context.WithoutCancel(ctx)
-	release := func(cerr *Error) (Result, *Error) {
+	release := func(cerr error) (Result, error) {
 		stopRenewing()
 		if err := e.Store.Release(bg, key, meta.RequestID); err != nil {
 			log.Warn("releasing the idempotency record failed; a retry waits for the lease", "error", err.Error())
@@ -238,7 +239,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, *E
 				"every deprovision now waits until an operator runs onboard breaker release", "max_deprovision", *e.Config.MaxDeprovision)
 		}
 		if berr != nil {
-			log.Warn("deprovision refused by the breaker", "status", berr.Status)
+			log.Warn("deprovision refused by the breaker", "status", AsError(berr).Status)
 			return release(berr)
 		}
 	}
@@ -295,7 +296,7 @@ func errInProgress(wait time.Duration) *Error {
 // was given, from their record, whatever the request names. Only an
 // operator on the CLI with --adopt may deprovision someone onboard has no
 // record of, by the profile they name.
-func (e *Engine) givenProfile(record PersonRecord, requested *Profile, named string, meta Meta, log *slog.Logger) (*Profile, *Error) {
+func (e *Engine) givenProfile(record PersonRecord, requested *Profile, named string, meta Meta, log *slog.Logger) (*Profile, error) {
 	if !record.Provisioned() {
 		if meta.Operator && meta.Adopt {
 			log.Warn("deprovisioning someone onboard has no record of, as an operator asked (--adopt)", "profile", requested.Name)
@@ -346,7 +347,7 @@ func opposite(a Action) Action {
 }
 
 // run applies the request to the profile's targets, then sends a welcome if due.
-func (e *Engine) run(ctx context.Context, store state.Store, action Action, trigger string, person Person, profile *Profile, res Result, log *slog.Logger) (Result, *Error) {
+func (e *Engine) run(ctx context.Context, store state.Store, action Action, trigger string, person Person, profile *Profile, res Result, log *slog.Logger) (Result, error) {
 	targets := e.targetsFor(profile)
 	if len(targets) == 0 {
 		return res, &Error{Status: http.StatusInternalServerError, Message: "profile " + profile.Name + " configures no target that this instance has credentials for"}
@@ -451,7 +452,7 @@ func (e *Engine) welcomeDue(res Result) bool {
 // that sends its own (email.provider names it) does so itself. With a
 // store, the ledger makes it at most once per person: due, then sending
 // (claimed with compare-and-swap), then sent.
-func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Profile, res Result, log *slog.Logger) (sent bool, _ *Error) {
+func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Profile, res Result, log *slog.Logger) (sent bool, _ error) {
 	if !e.Config.Email.ByMailer() || e.Mailer == nil {
 		return false, nil
 	}
@@ -494,14 +495,14 @@ func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Pro
 		log.Warn("the welcome email's outcome is unknown; it will not be sent again (search the provider's activity for the request id)")
 	}
 	if err != nil {
-		log.Error("welcome email failed", "status", err.Status, "error", err.Error(), "cause", errText(err.Err))
+		log.Error("welcome email failed", "status", AsError(err).Status, "error", err.Error(), "cause", errText(errors.Unwrap(err)))
 		return false, err
 	}
 	log.Info("welcome email sent", "message_id", id)
 	return true, nil
 }
 
-func (e *Engine) sendWelcome(ctx context.Context, p Person, profile *Profile, res Result) (string, *Error) {
+func (e *Engine) sendWelcome(ctx context.Context, p Person, profile *Profile, res Result) (string, error) {
 	var setupURL string
 	for _, name := range sortedKeys(res.Targets) {
 		if u := res.Targets[name].SetupURL; u != "" {
@@ -599,7 +600,7 @@ func errText(err error) string {
 	return err.Error()
 }
 
-func (e *Engine) logger() *slog.Logger {
+func (e *Engine) Logger() *slog.Logger {
 	if e.Log != nil {
 		return e.Log
 	}

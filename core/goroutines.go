@@ -20,10 +20,10 @@ import (
 
 // recovered runs fn and returns the panic it raised, as the answer it
 // deserves, or nil.
-func recovered(fn func()) (e *Error) {
+func recovered(fn func()) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			e = &Error{Status: http.StatusInternalServerError, Message: "internal error",
+			err = &Error{Status: http.StatusInternalServerError, Message: "internal error",
 				Err: fmt.Errorf("panic: %v\n%s", v, debug.Stack())}
 		}
 	}()
@@ -34,15 +34,15 @@ func recovered(fn func()) (e *Error) {
 // Safely runs fn and returns its error, or the panic it raised as an *Error.
 func Safely(fn func() error) error {
 	var err error
-	if e := recovered(func() { err = fn() }); e != nil {
-		return e
+	if panicked := recovered(func() { err = fn() }); panicked != nil {
+		return panicked
 	}
 	return err
 }
 
 // Go runs fn in a new goroutine. A panic in fn is handed to onPanic, in
 // that goroutine, instead of ending the process.
-func Go(fn func(), onPanic func(*Error)) {
+func Go(fn func(), onPanic func(error)) {
 	go func() {
 		if e := recovered(fn); e != nil {
 			onPanic(e)

@@ -53,8 +53,8 @@ func TestGroupReturnsAPanicAndCancelsTheRest(t *testing.T) {
 }
 
 func TestGoHandsAPanicToOnPanic(t *testing.T) {
-	got := make(chan *Error, 1)
-	Go(func() { panic("go bug") }, func(e *Error) { got <- e })
+	got := make(chan error, 1)
+	Go(func() { panic("go bug") }, func(e error) { got <- e })
 	select {
 	case e := <-got:
 		checkPanicError(t, e, "go bug")
@@ -79,7 +79,7 @@ func TestBatchItemPanicFailsOnlyThatItem(t *testing.T) {
 			if call.join(ctx, i) {
 				answered.Add(1)
 			}
-		}, func(e *Error) {
+		}, func(e error) {
 			checkPanicError(t, e, "item bug")
 			panics.Add(1)
 		})

@@ -93,7 +93,7 @@ func newGrantingEngine(t *testing.T, store state.Store) (*Engine, *grantingTarge
 	return &Engine{Config: cfg, Targets: []Target{g}, Store: store}, g
 }
 
-func handle(t *testing.T, e *Engine, r Request, meta Meta) (Result, *Error) {
+func handle(t *testing.T, e *Engine, r Request, meta Meta) (Result, error) {
 	t.Helper()
 	req, verr := r.Normalize()
 	if verr != nil {
@@ -134,7 +134,7 @@ func TestDeprovisionNeedsARecordOrAnOperatorsAdopt(t *testing.T) {
 	stranger := Request{Email: "root@example.com", Action: ActionDeprovision}
 	for _, meta := range []Meta{{Trigger: "http"}, {Trigger: "sqs", Adopt: true}, {Trigger: "cli", Operator: true}} {
 		_, herr := handle(t, e, stranger, meta)
-		if herr == nil || herr.Status != http.StatusForbidden || herr.Retryable() {
+		if herr == nil || AsError(herr).Status != http.StatusForbidden || AsError(herr).Retryable() {
 			t.Errorf("%+v: %v, want a permanent 403", meta, herr)
 		}
 	}
@@ -162,7 +162,7 @@ func TestProtectedPeopleAreNeverDeprovisioned(t *testing.T) {
 	}
 	for _, meta := range []Meta{{Trigger: "http"}, {Trigger: "cli", Operator: true, Adopt: true, Force: true}} {
 		_, herr := handle(t, e, Request{Email: "boss@example.com", Action: ActionDeprovision}, meta)
-		if herr == nil || herr.Status != http.StatusForbidden || herr.Field != "email" {
+		if herr == nil || AsError(herr).Status != http.StatusForbidden || AsError(herr).Field != "email" {
 			t.Errorf("%+v: %v, want 403 on email", meta, herr)
 		}
 	}
@@ -210,7 +210,7 @@ func TestInProgressAnswerHasAShortRetryAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, herr := e.Handle(context.Background(), req, Meta{Trigger: "http"})
-	if herr == nil || herr.Status != http.StatusConflict || herr.RetryAfter > 5*time.Second || herr.RetryAfter < time.Second {
+	if herr == nil || AsError(herr).Status != http.StatusConflict || AsError(herr).RetryAfter > 5*time.Second || AsError(herr).RetryAfter < time.Second {
 		t.Errorf("in progress: %+v", herr)
 	}
 }
@@ -251,11 +251,11 @@ func TestLeasesAreRenewedWhileTheRequestRuns(t *testing.T) {
 	}
 }
 
-func statusOf(e *Error) int {
-	if e == nil {
+func statusOf(err error) int {
+	if err == nil {
 		return 0
 	}
-	return e.Status
+	return AsError(err).Status
 }
 
 type countingTarget struct {

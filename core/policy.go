@@ -20,7 +20,7 @@ type Person struct {
 // allowed, the profile must exist and be requestable (unless an operator on
 // the CLI asks), and only the profile's allowed attribute keys may be set,
 // to allowed values. It is the boundary between a public form and admin rights.
-func (c *Config) Authorize(req Request, operator bool) (Person, *Profile, *Error) {
+func (c *Config) Authorize(req Request, operator bool) (Person, *Profile, error) {
 	if len(c.allowedDomains) > 0 && !c.allowedDomains[EmailDomain(req.Email)] {
 		return Person{}, nil, Forbidden("email", "email domain is not allowed")
 	}
@@ -70,14 +70,14 @@ func (c *Config) Authorize(req Request, operator bool) (Person, *Profile, *Error
 // RequestChecker is a profile section that refuses requests its target
 // cannot serve as sent, before anything runs.
 type RequestChecker interface {
-	CheckRequest(req Request, profile string) *Error
+	CheckRequest(req Request, profile string) error
 }
 
 // CheckBulk refuses, as a whole and before anything runs, a bulk request or
 // import that would deprovision more than max_deprovision people: the
 // rolling breaker would stop it part way, leaving the list half done.
 // force (the CLI's --force, never a request's) lets an import through.
-func (c *Config) CheckBulk(reqs []Request, force bool) *Error {
+func (c *Config) CheckBulk(reqs []Request, force bool) error {
 	n := 0
 	for _, r := range reqs {
 		if r.Action == ActionDeprovision {

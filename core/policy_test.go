@@ -2,7 +2,6 @@ package core
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -113,23 +112,6 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestConfigPath(t *testing.T) {
-	env := map[string]string{"ONBOARD_CONFIG": "/etc/onboard.yaml"}
-	if got := ConfigPath(func(k string) string { return env[k] }); got != "/etc/onboard.yaml" {
-		t.Errorf("ONBOARD_CONFIG ignored: %q", got)
-	}
-	t.Chdir(t.TempDir())
-	if got := ConfigPath(func(string) string { return "" }); got != "testdata/onboard.yaml" {
-		t.Errorf("fallback = %q", got)
-	}
-	if err := os.WriteFile("onboard.yaml", []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if got := ConfigPath(func(string) string { return "" }); got != "onboard.yaml" {
-		t.Errorf("working-directory file ignored: %q", got)
-	}
-}
-
 func TestAuthorize(t *testing.T) {
 	cfg := exampleConfig(t)
 	cases := []struct {
@@ -156,7 +138,7 @@ func TestAuthorize(t *testing.T) {
 				t.Fatal(nerr)
 			}
 			_, _, err := cfg.Authorize(req, tc.operator)
-			if err == nil || err.Status != tc.status || err.Field != tc.field {
+			if err == nil || AsError(err).Status != tc.status || AsError(err).Field != tc.field {
 				t.Errorf("got %+v, want %d on %q", err, tc.status, tc.field)
 			}
 		})
@@ -187,7 +169,7 @@ func TestCheckBulk(t *testing.T) {
 		t.Errorf("10 deprovisions with the default limit of 10: %v", err)
 	}
 	err := cfg.CheckBulk(reqs, false)
-	if err == nil || err.Status != 403 || !strings.Contains(err.Message, "force") {
+	if err == nil || AsError(err).Status != 403 || !strings.Contains(AsError(err).Message, "force") {
 		t.Errorf("11 deprovisions: %v", err)
 	}
 	if err := cfg.CheckBulk(reqs, true); err != nil {

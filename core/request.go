@@ -9,12 +9,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"mime"
-	"net/http"
 	"net/mail"
-	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -29,9 +25,8 @@ const MaxBodyBytes = 1 << 20
 
 // Limits that keep one form submission from writing novels into a target.
 const (
-	maxFieldLen     = 256
-	maxAttributes   = 50
-	maxBulkRequests = 1000
+	maxFieldLen   = 256
+	maxAttributes = 50
 )
 
 // Action is what a request asks for.
@@ -83,76 +78,6 @@ func (r *Request) SetField(name, value string) bool {
 	return field != nil
 }
 
-// ParsedItem is one request of a body, or the reason it was rejected.
-type ParsedItem struct {
-	Request Request
-	Err     *Error
-}
-
-// ParseBody decodes an HTTP body of the given Content-Type. A JSON array is a
-// bulk body: each item is validated on its own and bulk is true. A body that
-// cannot be read at all returns an error and no items.
-func ParseBody(contentType string, body []byte) (items []ParsedItem, bulk bool, err *Error) {
-	if len(body) > MaxBodyBytes {
-		return nil, false, &Error{Status: http.StatusRequestEntityTooLarge, Message: "body larger than 1 MiB"}
-	}
-	mediaType := "application/json"
-	if contentType != "" {
-		mt, _, perr := mime.ParseMediaType(contentType)
-		if perr != nil {
-			return nil, false, Invalid("", "unreadable Content-Type")
-		}
-		mediaType = mt
-	}
-	if mediaType == "application/x-www-form-urlencoded" && looksLikeJSON(body) {
-		// curl -d sends JSON labelled as a form unless told otherwise; a form
-		// body cannot start with { or [ in any useful way.
-		mediaType = "application/json"
-	}
-	switch mediaType {
-	case "application/x-www-form-urlencoded":
-		req, ferr := parseForm(body)
-		return []ParsedItem{{Request: req, Err: ferr}}, false, nil
-	case "application/json", "text/plain":
-		// text/plain because Apps Script and some form tools send JSON with it.
-		return parseJSON(body)
-	default:
-		// 400 rather than 415: PRODUCT.md answers every unreadable body with 400.
-		return nil, false, Invalid("", "unsupported Content-Type %q: send application/json or application/x-www-form-urlencoded", mediaType)
-	}
-}
-
-func looksLikeJSON(body []byte) bool {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	return len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')
-}
-
-func parseJSON(body []byte) ([]ParsedItem, bool, *Error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 {
-		return nil, false, Invalid("", "empty body")
-	}
-	if trimmed[0] != '[' {
-		req, err := DecodeRequest(trimmed)
-		return []ParsedItem{{Request: req, Err: err}}, false, nil
-	}
-	var raws []json.RawMessage
-	if err := strictUnmarshal(trimmed, &raws); err != nil {
-		return nil, true, Invalid("", "malformed JSON array: %s", jsonProblem(err))
-	}
-	if len(raws) == 0 {
-		return nil, true, Invalid("", "empty bulk array")
-	}
-	if len(raws) > maxBulkRequests {
-		return nil, true, Invalid("", "bulk array has %d items; at most %d are accepted", len(raws), maxBulkRequests)
-	}
-	items := make([]ParsedItem, len(raws))
-	for i, raw := range raws {
-		items[i].Request, items[i].Err = DecodeRequest(raw)
-	}
-	return items, true, nil
-}
-
 // requestKeys are the JSON keys of a request, spelled exactly: encoding/json
 // would also match "EMAIL" or "Email", and a key that means something under
 // one spelling and nothing under another is how a filter gets bypassed.
@@ -168,7 +93,7 @@ var requestKeys = func() map[string]bool {
 // keys must be spelled exactly and given once, at any depth; attribute
 // values may be any JSON scalar, because Zapier and Apps Script send
 // numbers and booleans as they come from a sheet.
-func DecodeRequest(data []byte) (Request, *Error) {
+func DecodeRequest(data []byte) (Request, error) {
 	if e := checkKeys(data, requestKeys); e != nil {
 		return Request{}, e
 	}
@@ -178,7 +103,7 @@ func DecodeRequest(data []byte) (Request, *Error) {
 		if errors.As(err, &typeErr) {
 			return Request{}, Invalid("", "must be a JSON object")
 		}
-		return Request{}, Invalid("", "malformed JSON: %s", jsonProblem(err))
+		return Request{}, Invalid("", "malformed JSON: %s", DescribeJSONError(err))
 	}
 	var req Request
 	for _, name := range slices.Sorted(maps.Keys(raw)) {
@@ -199,7 +124,7 @@ func DecodeRequest(data []byte) (Request, *Error) {
 	return req.Normalize()
 }
 
-func decodeAttributes(raw json.RawMessage) (map[string]string, *Error) {
+func decodeAttributes(raw json.RawMessage) (map[string]string, error) {
 	var values map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &values); err != nil {
 		return nil, Invalid("attributes", "must be a JSON object")
@@ -231,7 +156,7 @@ func strictUnmarshal(data []byte, v any) error {
 // object (encoding/json silently keeps the last) and, at the top level, a key
 // that is not exactly one of known. Malformed JSON is left to the decoder,
 // whose error says where.
-func checkKeys(data []byte, known map[string]bool) *Error {
+func checkKeys(data []byte, known map[string]bool) error {
 	type object struct {
 		path    string
 		keys    map[string]bool
@@ -297,7 +222,9 @@ func unknownKey(key string, known map[string]bool) *Error {
 	return Invalid(key, "unknown field")
 }
 
-func jsonProblem(err error) string {
+// DescribeJSONError says what is wrong with a JSON document and where,
+// without the decoder's Go type names.
+func DescribeJSONError(err error) string {
 	var syntax *json.SyntaxError
 	if errors.As(err, &syntax) {
 		return fmt.Sprintf("%s at byte %d", syntax.Error(), syntax.Offset)
@@ -321,49 +248,9 @@ func scalarString(raw json.RawMessage) (string, error) {
 	return "", errors.New("not a scalar")
 }
 
-// parseForm reads a form through the request's field table; attributes come
-// as attributes.KEY or attributes[KEY], the two spellings form builders produce.
-func parseForm(body []byte) (Request, *Error) {
-	values, err := url.ParseQuery(string(body))
-	if err != nil {
-		return Request{}, Invalid("", "malformed form body")
-	}
-	req := Request{Attributes: map[string]string{}}
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // deterministic: the first bad key is always the same one
-	for _, k := range keys {
-		vs := values[k]
-		if len(vs) != 1 {
-			return Request{}, Invalid(k, "given %d times; send it once", len(vs))
-		}
-		if req.SetField(k, vs[0]) {
-			continue
-		}
-		if name, ok := formAttribute(k); ok {
-			req.Attributes[name] = vs[0]
-			continue
-		}
-		return Request{}, Invalid(k, "unknown field")
-	}
-	return req.Normalize()
-}
-
-func formAttribute(key string) (string, bool) {
-	if name, ok := strings.CutPrefix(key, "attributes."); ok && name != "" {
-		return name, true
-	}
-	if name, ok := strings.CutPrefix(key, "attributes["); ok && strings.HasSuffix(name, "]") && len(name) > 1 {
-		return strings.TrimSuffix(name, "]"), true
-	}
-	return "", false
-}
-
 // Normalize validates the request and returns it in canonical form: action
 // defaulted, email normalised, names split, whitespace trimmed.
-func (r Request) Normalize() (Request, *Error) {
+func (r Request) Normalize() (Request, error) {
 	switch r.Action {
 	case "":
 		r.Action = ActionProvision
@@ -418,11 +305,11 @@ func (r Request) Normalize() (Request, *Error) {
 // itself: control characters, line and paragraph separators, and format
 // characters (zero-width spaces and joiners, bidi overrides such as U+202E,
 // byte-order marks), which hide text or reorder it on screen.
-func checkText(field, v string) *Error {
+func checkText(field, v string) error {
 	return checkChars(field, v, func(string, int) bool { return false })
 }
 
-func checkChars(field, v string, allowFormat func(s string, i int) bool) *Error {
+func checkChars(field, v string, allowFormat func(s string, i int) bool) error {
 	if len(v) > maxFieldLen {
 		return Invalid(field, "longer than %d bytes", maxFieldLen)
 	}
@@ -445,7 +332,7 @@ func checkChars(field, v string, allowFormat func(s string, i int) bool) *Error 
 // submitter's link inside onboard's own email), and a zero-width joiner or
 // non-joiner is kept only where a script needs it, between two non-Latin
 // letters (Persian, Indic names).
-func checkPersonName(field, v string) *Error {
+func checkPersonName(field, v string) error {
 	if e := checkChars(field, v, joinerInWord); e != nil {
 		return e
 	}
@@ -495,7 +382,7 @@ func containsWebAddress(v string) bool {
 // its domain lower-cased and in IDNA ASCII form. The local part keeps its case
 // (RFC 5321 lets servers treat it as case-sensitive) but every comparison in
 // onboard is case-insensitive.
-func NormalizeEmail(raw string) (string, *Error) {
+func NormalizeEmail(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return "", Invalid("email", "required")

@@ -61,7 +61,7 @@ Flags:
 	if *email != "" {
 		e, err := core.NormalizeEmail(*email)
 		if err != nil {
-			fmt.Fprintf(stderr, "onboard audit: --email: %s\n", err.Message)
+			fmt.Fprintf(stderr, "onboard audit: --email: %s\n", core.AsError(err).Message)
 			return 2
 		}
 		q.Person = e

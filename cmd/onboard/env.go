@@ -43,7 +43,7 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 			closers[i]()
 		}
 	}
-	cfg, err := targets.LoadConfig(core.ConfigPath(os.Getenv))
+	cfg, err := targets.LoadConfig(targets.ConfigPath(os.Getenv))
 	if err != nil {
 		return nil, err
 	}
@@ -75,20 +75,23 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 }
 
 // handle runs one request through the engine.
-func (l *local) handle(ctx context.Context, req core.Request, meta core.Meta) (core.Result, *core.Error) {
+func (l *local) handle(ctx context.Context, req core.Request, meta core.Meta) (core.Result, error) {
 	res, err := l.app.Engine.Handle(ctx, req, meta)
-	return res, l.shown(err)
+	if err != nil {
+		return res, l.shown(err)
+	}
+	return res, nil
 }
 
 // shown is err as the CLI prints it and writes it to failures files: its
 // text passes through the redactor, as a cause may quote what an upstream
 // echoed.
-func (l *local) shown(err *core.Error) *core.Error {
+func (l *local) shown(err error) *core.Error {
 	if err == nil {
 		return nil
 	}
-	shown := *err
-	shown.Message = l.instance.Redact(err.Message)
+	shown := *core.AsError(err)
+	shown.Message = l.instance.Redact(shown.Message)
 	return &shown
 }
 

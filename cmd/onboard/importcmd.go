@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/httpapi"
+	"github.com/onboard-dev/onboard/core/runner"
 	"github.com/onboard-dev/onboard/core/targets"
 )
 
@@ -101,7 +103,7 @@ Flags:
 	}
 	path := fs.Arg(0)
 	header, rows, problems := readImportFile(path)
-	cfg, err := targets.LoadConfig(core.ConfigPath(os.Getenv))
+	cfg, err := targets.LoadConfig(targets.ConfigPath(os.Getenv))
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard import: %v\n", err)
 		return 1
@@ -121,7 +123,7 @@ Flags:
 		reqs[i] = r.req
 	}
 	if berr := cfg.CheckBulk(reqs, *force); berr != nil {
-		fmt.Fprintf(stderr, "onboard import: %s\n", berr.Message)
+		fmt.Fprintf(stderr, "onboard import: %s\n", core.AsError(berr).Message)
 		return 2
 	}
 
@@ -184,14 +186,14 @@ Flags:
 func runLocally(ctx context.Context, l *local, rows []row, concurrency int, dryRun bool, meta core.Meta, stdout io.Writer, progress *progress) []rowResult {
 	var planOut sync.Mutex
 	return withRetries(ctx, rows, func(ctx context.Context, unit []row, report func(int, rowResult)) {
-		items := make([]core.BatchItem, len(unit))
+		items := make([]runner.Item, len(unit))
 		for i, r := range unit {
-			items[i] = core.BatchItem{Request: r.req, Meta: meta}
+			items[i] = runner.Item{Request: r.req, Meta: meta}
 			if dryRun {
 				items[i].Plan = &core.Plan{}
 			}
 		}
-		l.app.Engine.RunBatch(ctx, items, concurrency, func(i int, o core.BatchOutcome) {
+		runner.Run(ctx, l.app.Engine, items, concurrency, func(i int, o runner.Outcome) {
 			if items[i].Plan != nil && o.Err == nil {
 				planOut.Lock()
 				fmt.Fprintf(stdout, "line %d ", unit[i].line)
@@ -301,11 +303,12 @@ func validateRows(cfg *core.Config, rows []row, operator bool) []string {
 			_, _, err = cfg.Authorize(req, operator)
 		}
 		if err != nil {
-			col := err.Field
+			refusal := core.AsError(err)
+			col := refusal.Field
 			if k, ok := strings.CutPrefix(col, "attributes."); ok {
 				col = "attr." + k
 			}
-			problems = append(problems, fmt.Sprintf("line %d: %s: %s", r.line, col, err.Message))
+			problems = append(problems, fmt.Sprintf("line %d: %s: %s", r.line, col, refusal.Message))
 			continue
 		}
 		r.req = req
@@ -334,10 +337,10 @@ func runRows(ctx context.Context, units [][]row, concurrency int, send func(cont
 		out := results[first : first+len(u)]
 		err := batch.Go(ctx, func(ctx context.Context) {
 			copy(out, withRetries(ctx, u, reportAll(send), done))
-		}, func(e *core.Error) {
-			slog.Error("panic while importing rows; they fail, the others go on", "error", e.Err.Error())
+		}, func(panicked error) {
+			slog.Error("panic while importing rows; they fail, the others go on", "error", errors.Unwrap(panicked).Error())
 			for j := range out {
-				out[j] = rowResult{err: e}
+				out[j] = rowResult{err: core.AsError(panicked)}
 				done(out[j])
 			}
 		})

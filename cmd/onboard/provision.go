@@ -92,7 +92,7 @@ Flags:
 	norm, verr := req.Normalize()
 	if verr == nil {
 		// Policy first, as import does: a refused request starts nothing.
-		cfg, err := targets.LoadConfig(core.ConfigPath(os.Getenv))
+		cfg, err := targets.LoadConfig(targets.ConfigPath(os.Getenv))
 		if err != nil {
 			fmt.Fprintf(stderr, "onboard provision: %v\n", err)
 			return 1
@@ -125,7 +125,7 @@ Flags:
 	}
 	if herr != nil {
 		hint := ""
-		if herr.Retryable() {
+		if core.AsError(herr).Retryable() {
 			hint = " (safe to run again)"
 		}
 		fmt.Fprintf(stderr, "onboard provision: %s%s\n", herr.Error(), hint)
@@ -136,7 +136,8 @@ Flags:
 
 // flagError names the flag behind a request field, so the message points
 // at what the user typed.
-func flagError(e *core.Error) string {
+func flagError(err error) string {
+	e := core.AsError(err)
 	if e.Field == "" {
 		return e.Message
 	}

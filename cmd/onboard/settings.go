@@ -39,7 +39,7 @@ Example:
 	}
 	path := *config
 	if path == "" {
-		path = core.ConfigPath(os.Getenv)
+		path = targets.ConfigPath(os.Getenv)
 	}
 	cfg, err := targets.LoadConfig(path)
 	if err != nil {

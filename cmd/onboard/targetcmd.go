@@ -53,7 +53,8 @@ func targetCommand(t plugin.Target) func([]string, io.Writer, io.Writer) int {
 func cliFor(t plugin.Target, stdout, stderr io.Writer) plugin.CLI {
 	return plugin.CLI{
 		Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, ParseFlags: parseFlags,
-		Policy: func() (*core.Config, error) { return targets.LoadConfig(core.ConfigPath(os.Getenv)) },
+		Policy:     func() (*core.Config, error) { return targets.LoadConfig(targets.ConfigPath(os.Getenv)) },
+		PolicyPath: targets.ConfigPath(os.Getenv),
 		OpenStore: func(ctx context.Context) (state.Store, error) {
 			return app.OpenStore(ctx, os.Getenv, app.Options{StoreBackends: storeBackends})
 		},

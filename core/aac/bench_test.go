@@ -2,6 +2,7 @@ package aac_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func BenchmarkBulkInvites(b *testing.B) {
 					batch.Add(people)
 					for i := range people {
 						_ = batch.Go(context.Background(), func(ctx context.Context) { _, _ = e.Handle(ctx, req(i), core.Meta{}) },
-							func(e *core.Error) { b.Errorf("panic: %v", e.Err) })
+							func(e error) { b.Errorf("panic: %v", errors.Unwrap(e)) })
 					}
 					batch.Wait()
 					continue

@@ -223,7 +223,7 @@ Flags:
 		key, what = WorkspaceChainKey(base, *workspace), fmt.Sprintf("AAC workspace %q", *workspace)
 		if !profileNames(cli, *workspace) {
 			fmt.Fprintf(stderr, "onboard aac seed-token: note: no profile in %s names workspace %q; check the spelling (it must match exactly)\n",
-				core.ConfigPath(cli.Getenv), *workspace)
+				cli.PolicyPath, *workspace)
 		}
 	}
 	store, err := cli.OpenStore(ctx)

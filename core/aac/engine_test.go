@@ -17,6 +17,7 @@ import (
 	"github.com/onboard-dev/onboard/core/aac/aactest"
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/runner"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/logbuf"
@@ -123,11 +124,11 @@ func TestConcurrentRequestsShareOneBatchCall(t *testing.T) {
 	// leases, written one after another to the file store (each an fsync),
 	// must not outlast it on a loaded machine.
 	e := engineFor(t, w, func(c *aac.Config) { c.BatchWindow, c.BatchMaxWait = 600*time.Millisecond, 3*time.Second })
-	out := make([]core.MessageOutcome, 8)
+	out := make([]runner.MessageOutcome, 8)
 	var wg sync.WaitGroup
 	for i := range out {
 		wg.Go(func() {
-			out[i] = e.HandleMessage(context.Background(), []byte(fmt.Sprintf(`{"email":%q}`, emailN(i))), nil,
+			out[i] = runner.HandleMessage(context.Background(), e, []byte(fmt.Sprintf(`{"email":%q}`, emailN(i))), nil,
 				core.Meta{Trigger: "sqs", MessageID: fmt.Sprintf("msg-%d", i)})
 		})
 	}

@@ -152,7 +152,7 @@ func batchKey(ap *Profile, scope *core.Batch, dryRun bool) string {
 // start runs b in a goroutine of its own. A panic there fails every member
 // still waiting (500, internal error), rather than the process.
 func (t *Target) start(b *batch) {
-	core.Go(func() { t.run(b) }, func(e *core.Error) {
+	core.Go(func() { t.run(b) }, func(e error) {
 		for _, m := range b.members {
 			select {
 			case m.done <- outcome{err: e}:

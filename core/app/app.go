@@ -113,7 +113,7 @@ func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 	if log == nil {
 		log = logging.New(os.Stderr, logging.ParseLevel(getenv("ONBOARD_LOG_LEVEL")), redactor)
 	}
-	cfg, err := targets.LoadConfig(core.ConfigPath(getenv))
+	cfg, err := targets.LoadConfig(targets.ConfigPath(getenv))
 	if err != nil {
 		return nil, err
 	}

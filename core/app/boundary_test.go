@@ -62,7 +62,7 @@ func TestTheAPIUserIsNeverDeprovisioned(t *testing.T) {
 		t.Fatal(verr)
 	}
 	_, herr := h.app.Engine.Handle(t.Context(), req, core.Meta{Trigger: "cli", Operator: true, Adopt: true, Force: true})
-	if herr == nil || herr.Status != http.StatusBadGateway || herr.Target != "looker" {
+	if herr == nil || core.AsError(herr).Status != http.StatusBadGateway || core.AsError(herr).Target != "looker" {
 		t.Fatalf("deprovisioning the API user: %v", herr)
 	}
 	if u, _ := h.looker.UserByEmail("api-bot@example.com"); u.IsDisabled {

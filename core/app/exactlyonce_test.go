@@ -109,7 +109,7 @@ func deliverUntilDone(t testing.TB, e *core.Engine, req core.Request) core.Resul
 		if err == nil {
 			return res
 		}
-		if !err.Retryable() || time.Now().After(deadline) {
+		if !core.AsError(err).Retryable() || time.Now().After(deadline) {
 			t.Fatalf("delivery failed for good: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -147,7 +147,7 @@ func concurrentDeliveries(t *testing.T, w *world, store state.Store, n int) {
 			switch {
 			case err == nil:
 				ran.Add(1)
-			case err.Status == http.StatusConflict && err.RetryAfter > 0:
+			case core.AsError(err).Status == http.StatusConflict && core.AsError(err).RetryAfter > 0:
 				busy.Add(1)
 			default:
 				t.Errorf("delivery: %v", err)
@@ -452,7 +452,7 @@ func TestIdempotencyKeyReusedForAnotherRequest(t *testing.T) {
 	deliverUntilDone(t, e, first)
 	before := len(w.looker.Requests())
 	_, err := e.Handle(context.Background(), second, core.Meta{})
-	if err == nil || err.Status != http.StatusUnprocessableEntity || err.Field != "idempotency_key" {
+	if err == nil || core.AsError(err).Status != http.StatusUnprocessableEntity || core.AsError(err).Field != "idempotency_key" {
 		t.Fatalf("got %v, want 422", err)
 	}
 	if n := len(w.looker.Requests()) - before; n != 0 {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/runner"
 )
 
 // BulkConcurrency bounds how many items of one bulk body run at once, so one
@@ -88,10 +89,11 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unauthorized"})
 		return
 	}
-	items, bulk, perr := core.ParseBody(r.Header.Get("Content-Type"), body)
-	if perr != nil {
-		log.Warn("request rejected", "status", perr.Status, "field", perr.Field, "reason", perr.Message)
-		rep := errorReply(perr, nil, requestID)
+	items, bulk, err := ParseBody(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		refusal := core.AsError(err)
+		log.Warn("request rejected", "status", refusal.Status, "field", refusal.Field, "reason", refusal.Message)
+		rep := errorReply(err, nil, requestID)
 		h.writeJSON(w, rep.httpStatus, rep.body)
 		return
 	}
@@ -111,7 +113,7 @@ func (h *Handler) provision(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := h.Engine.Config.CheckBulk(valid, false); err != nil {
-		log.Warn("bulk request refused", "reason", err.Message)
+		log.Warn("bulk request refused", "reason", core.AsError(err).Message)
 		rep := errorReply(err, nil, requestID)
 		h.writeJSON(w, rep.httpStatus, rep.body)
 		return
@@ -147,17 +149,17 @@ func (r reply) MarshalJSON() ([]byte, error) {
 // answerAll runs the body's requests as one event batch, so targets that
 // serve many people in one call (AAC) make that call once for the whole
 // body, and answers each. A bulk body's items get request ids of their own.
-func (h *Handler) answerAll(ctx context.Context, parsed []core.ParsedItem, meta core.Meta) []reply {
-	items := make([]core.BatchItem, len(parsed))
+func (h *Handler) answerAll(ctx context.Context, parsed []BodyItem, meta core.Meta) []reply {
+	items := make([]runner.Item, len(parsed))
 	for i, p := range parsed {
 		m := meta
 		if len(parsed) > 1 {
-			m.RequestID = core.ItemRequestID(meta.RequestID, i)
+			m.RequestID = runner.ItemRequestID(meta.RequestID, i)
 		}
-		items[i] = core.BatchItem{Request: p.Request, Err: p.Err, Meta: m}
+		items[i] = runner.Item{Request: p.Request, Err: p.Err, Meta: m}
 	}
 	out := make([]reply, len(items))
-	for i, o := range h.Engine.RunBatch(ctx, items, BulkConcurrency, nil) {
+	for i, o := range runner.Run(ctx, h.Engine, items, BulkConcurrency, nil) {
 		if o.Err != nil {
 			out[i] = errorReply(o.Err, o.Result.Targets, items[i].Meta.RequestID)
 			continue
@@ -167,7 +169,8 @@ func (h *Handler) answerAll(ctx context.Context, parsed []core.ParsedItem, meta 
 	return out
 }
 
-func errorReply(e *core.Error, targets map[string]core.TargetResult, requestID string) reply {
+func errorReply(err error, targets map[string]core.TargetResult, requestID string) reply {
+	e := core.AsError(err)
 	rep := reply{httpStatus: e.Status, body: bodyOf(e, targets, requestID)}
 	if e.RetryAfter > 0 && e.Retryable() {
 		rep.retryAfter = int(math.Ceil(e.RetryAfter.Seconds()))

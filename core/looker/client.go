@@ -150,7 +150,7 @@ func (c *Client) token(ctx context.Context) (*oauth2.Token, int, error) {
 	core.Go(func() {
 		t, err := ts.Token()
 		done <- result{t, err}
-	}, func(e *core.Error) { done <- result{nil, e} })
+	}, func(e error) { done <- result{nil, e} })
 	select {
 	case r := <-done:
 		return r.tok, gen, r.err

@@ -65,7 +65,7 @@ func decodeProfile(node *yaml.Node, p *core.Profile) (any, error) {
 
 // CheckRequest implements core.RequestChecker: an embed user is keyed by
 // the caller's external id, so a request without one cannot be served.
-func (lp *Profile) CheckRequest(req core.Request, profile string) *core.Error {
+func (lp *Profile) CheckRequest(req core.Request, profile string) error {
 	if lp.Kind == KindEmbed && req.ExternalUserID == "" {
 		return core.Invalid("external_user_id", "required for profile %q, which provisions Looker embed users", profile)
 	}

@@ -107,7 +107,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 
 // handle runs one request through the engine, each with its own
 // idempotency key so that a repeat really reaches Periscope again.
-func (f *fixture) handle(t *testing.T, body string) (core.Result, *core.Error) {
+func (f *fixture) handle(t *testing.T, body string) (core.Result, error) {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(body), &m); err != nil {
@@ -134,7 +134,7 @@ func mustHandle(t *testing.T, f *fixture, body string) core.Result {
 	t.Helper()
 	res, err := f.handle(t, body)
 	if err != nil {
-		t.Fatalf("%s: %v (cause: %v)", body, err, err.Err)
+		t.Fatalf("%s: %v (cause: %v)", body, err, core.AsError(err).Err)
 	}
 	return res
 }
@@ -294,12 +294,12 @@ func TestPanicInALookupFailsOnlyItsRequest(t *testing.T) {
 		return http.DefaultTransport.RoundTrip(r)
 	})})
 	_, err := f.handle(t, `{"email":"ada@example.com","profile":"ops"}`)
-	if err == nil || err.Err == nil {
+	if err == nil || core.AsError(err).Err == nil {
 		t.Fatalf("answer %v, want the panic as the request's failure", err)
 	}
-	if err.Status != http.StatusInternalServerError || err.Message != "internal error" || !err.Retryable() ||
-		!strings.Contains(err.Err.Error(), "lookup bug") {
-		t.Fatalf("answer %d %q (cause %v), want a retryable 500 internal error caused by the panic", err.Status, err.Message, err.Err)
+	if core.AsError(err).Status != http.StatusInternalServerError || core.AsError(err).Message != "internal error" || !core.AsError(err).Retryable() ||
+		!strings.Contains(core.AsError(err).Err.Error(), "lookup bug") {
+		t.Fatalf("answer %d %q (cause %v), want a retryable 500 internal error caused by the panic", core.AsError(err).Status, core.AsError(err).Message, core.AsError(err).Err)
 	}
 	if res := mustHandle(t, f, `{"email":"bob@example.com","profile":"ops"}`); res.Status != core.StatusCreated {
 		t.Errorf("the next request: %s %+v", res.Status, res.Targets)
@@ -391,7 +391,7 @@ func TestLongRetryAfterGoesBackToTheCaller(t *testing.T) {
 	f := newFixture(t, setup{})
 	f.fake.InjectFault(periscopetest.Fault{Site: "beta", Method: "GET", Path: "/api/v1/users", Status: 429, RetryAfter: "120"})
 	res, err := f.handle(t, `{"email":"ada@example.com"}`)
-	if err == nil || err.Status != 429 || err.RetryAfter != 120*time.Second || err.Target != "periscope:beta" {
+	if err == nil || core.AsError(err).Status != 429 || core.AsError(err).RetryAfter != 120*time.Second || core.AsError(err).Target != "periscope:beta" {
 		t.Fatalf("error %+v", err)
 	}
 	if len(f.recordedWaits()) != 0 || f.fake.Count("beta", "GET", "/api/v1/users") != 1 {
@@ -447,7 +447,7 @@ func TestUnknownErrorBodiesAreKept(t *testing.T) {
 			f := newFixture(t, setup{})
 			f.fake.InjectFault(periscopetest.Fault{Site: "acme", Method: "POST", Path: "/api/v1/users", Status: tc.status, Body: tc.body, ContentType: tc.contentType})
 			_, err := f.handle(t, `{"email":"ada@example.com","profile":"ops"}`)
-			if err == nil || err.Status != 502 || !strings.Contains(err.Error(), tc.want) {
+			if err == nil || core.AsError(err).Status != 502 || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want 502 containing %q", err, tc.want)
 			}
 		})
@@ -484,7 +484,7 @@ func TestKeysNeverLeave(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	texts := append(f.engineErrors(t), err.Error(), fmt.Sprintf("%v %+v %#v", err, err, err), fmt.Sprintf("%+v", err.Err), f.logs.String())
+	texts := append(f.engineErrors(t), err.Error(), fmt.Sprintf("%v %+v %#v", err, err, err), fmt.Sprintf("%+v", core.AsError(err).Err), f.logs.String())
 	recs, aerr := f.store.Audit(context.Background(), state.AuditQuery{})
 	if aerr != nil {
 		t.Fatal(aerr)
@@ -597,7 +597,7 @@ func TestUnreadableUserAnswersChangeNothing(t *testing.T) {
 	f.fake.InjectFault(periscopetest.Fault{Site: "acme", Method: "GET", Path: "/api/v1/users", Status: 200,
 		Body: `{"id":7,"email":"ada@example.com"}`})
 	_, err := f.handle(t, `{"email":"ada@example.com","profile":"ops"}`)
-	if err == nil || err.Status != http.StatusBadGateway || !strings.Contains(err.Error(), "groups") {
+	if err == nil || core.AsError(err).Status != http.StatusBadGateway || !strings.Contains(err.Error(), "groups") {
 		t.Fatalf("provision with a groupless answer: %v, want a 502 naming the groups", err)
 	}
 	if n := f.fake.Count("acme", "PUT", ""); n != 0 {
@@ -608,7 +608,7 @@ func TestUnreadableUserAnswersChangeNothing(t *testing.T) {
 	g.fake.AddUser("acme", periscopetest.User{Email: "bob@example.com"})
 	g.fake.InjectFault(periscopetest.Fault{Site: "acme", Method: "GET", Path: "/api/v1/users", Status: 200, Body: `{"result":"ok"}`})
 	_, err = g.handle(t, `{"email":"bob@example.com","action":"deprovision","profile":"ops"}`)
-	if err == nil || err.Status != http.StatusBadGateway {
+	if err == nil || core.AsError(err).Status != http.StatusBadGateway {
 		t.Fatalf("deprovision with an unreadable answer: %v, want 502", err)
 	}
 	if len(g.fake.Users("acme")) != 1 || g.fake.Count("acme", "DELETE", "") != 0 {

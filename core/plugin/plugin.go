@@ -163,8 +163,9 @@ type CLI struct {
 	// ParseFlags parses as every onboard command does (flags before or after
 	// the arguments); ok false means stop with code.
 	ParseFlags func(fs *flag.FlagSet, args []string) (code int, ok bool)
-	// Policy reads the deployment's onboard.yaml.
-	Policy func() (*core.Config, error)
+	// Policy reads the deployment's onboard.yaml, found at PolicyPath.
+	Policy     func() (*core.Config, error)
+	PolicyPath string
 	// OpenStore opens the deployment's state store (ONBOARD_STORE).
 	OpenStore func(context.Context) (state.Store, error)
 	// Open builds the target from the deployment's settings, with the

@@ -4,6 +4,9 @@
 package targets
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/aac"
 	"github.com/onboard-dev/onboard/core/looker"
@@ -25,8 +28,33 @@ var Mailers = []plugin.Mailer{sendgrid.Mailer}
 // Schema is what the targets and mailers add to onboard.yaml.
 func Schema() core.ConfigSchema { return plugin.Schema(All, Mailers) }
 
-// LoadConfig reads onboard.yaml with every target's sections.
-func LoadConfig(path string) (*core.Config, error) { return core.LoadConfig(path, Schema()) }
+// ConfigSetting names the policy file.
+const ConfigSetting = "ONBOARD_CONFIG"
+
+// LoadConfig reads and validates the policy file with every target's sections.
+func LoadConfig(path string) (*core.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ConfigPath says which policy file to load: ONBOARD_CONFIG, else
+// onboard.yaml in the working directory, else the example under testdata/.
+func ConfigPath(getenv func(string) string) string {
+	if p := getenv(ConfigSetting); p != "" {
+		return p
+	}
+	if _, err := os.Stat("onboard.yaml"); err == nil {
+		return "onboard.yaml"
+	}
+	return "testdata/onboard.yaml"
+}
 
 // ParseConfig is LoadConfig for bytes.
 func ParseConfig(data []byte) (*core.Config, error) { return core.ParseConfig(data, Schema()) }

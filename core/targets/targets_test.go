@@ -1,6 +1,7 @@
 package targets
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -69,11 +70,28 @@ func TestSectionChecksRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	req, _ := core.Request{Email: "ada@example.com", Profile: "customer"}.Normalize()
-	if _, _, aerr := cfg.Authorize(req, false); aerr == nil || aerr.Field != "external_user_id" {
+	if _, _, aerr := cfg.Authorize(req, false); aerr == nil || core.AsError(aerr).Field != "external_user_id" {
 		t.Errorf("embed profile without external_user_id: %v", aerr)
 	}
 	req.ExternalUserID = "c-1"
 	if _, _, aerr := cfg.Authorize(req, false); aerr != nil {
 		t.Errorf("embed profile with external_user_id: %v", aerr)
+	}
+}
+
+func TestConfigPath(t *testing.T) {
+	env := map[string]string{ConfigSetting: "/etc/onboard.yaml"}
+	if got := ConfigPath(func(k string) string { return env[k] }); got != "/etc/onboard.yaml" {
+		t.Errorf("ONBOARD_CONFIG ignored: %q", got)
+	}
+	t.Chdir(t.TempDir())
+	if got := ConfigPath(func(string) string { return "" }); got != "testdata/onboard.yaml" {
+		t.Errorf("fallback = %q", got)
+	}
+	if err := os.WriteFile("onboard.yaml", []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := ConfigPath(func(string) string { return "" }); got != "onboard.yaml" {
+		t.Errorf("working-directory file ignored: %q", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/app"
+	"github.com/onboard-dev/onboard/core/runner"
 )
 
 const pubsubTrigger = "pubsub"
@@ -79,7 +80,7 @@ func (f *Functions) provisionPubSub(ctx context.Context, e cloudevents.Event) er
 	if task, ok := msg.Attributes[taskAttribute]; ok {
 		return runTask(ctx, a, log.With("message_id", msg.ID), task)
 	}
-	out := a.Engine.HandleMessage(ctx, msg.Data, msg.Attributes, meta)
+	out := runner.HandleMessage(ctx, a.Engine, msg.Data, msg.Attributes, meta)
 	if out.Retry {
 		return fmt.Errorf("message %s will be redelivered: %w", msg.ID, out.Err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/app"
+	"github.com/onboard-dev/onboard/core/runner"
 )
 
 // DefaultConcurrency bounds how many SQS records of one batch run at once:
@@ -263,7 +264,7 @@ func (f *Function) sqs(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 	// One event batch, so targets that serve many people in one call (AAC)
 	// make that call once for the records that can run together; a FIFO
 	// message group's records run in order.
-	items := make([]core.BatchItem, len(ev.Records))
+	items := make([]runner.Item, len(ev.Records))
 	for i, r := range ev.Records {
 		attrs := map[string]string{}
 		for k, v := range r.MessageAttributes {
@@ -272,13 +273,13 @@ func (f *Function) sqs(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 			}
 		}
 		req, err := core.DecodeMessage([]byte(r.Body), attrs)
-		items[i] = core.BatchItem{Request: req, Err: err, Group: r.Attributes["MessageGroupId"],
+		items[i] = runner.Item{Request: req, Err: err, Group: r.Attributes["MessageGroupId"],
 			Meta: core.Meta{RequestID: core.NewRequestID(), MessageID: core.CleanMessageID(r.MessageId), Trigger: "sqs"}}
 	}
-	outcomes := a.Engine.RunBatch(ctx, items, f.concurrency, nil)
+	outcomes := runner.Run(ctx, a.Engine, items, f.concurrency, nil)
 	retry := make([]bool, len(ev.Records))
 	for i, o := range outcomes {
-		retry[i] = a.Engine.MessageOutcome(items[i].Meta, o).Retry
+		retry[i] = runner.ForMessage(a.Engine, items[i].Meta, o).Retry
 	}
 
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}

@@ -60,7 +60,7 @@ func StartFor(tb testing.TB, config string) *Fakes {
 	f.secrets["ONBOARD_WEBHOOK_SECRET"] = WebhookSecret
 	f.Env = maps.Clone(box.Env)
 	maps.Copy(f.Env, f.secrets)
-	f.Env["ONBOARD_CONFIG"] = cfgPath
+	f.Env[targets.ConfigSetting] = cfgPath
 	// Idempotency records must not outlive the test: a later run would be
 	// answered from them without reaching the fakes.
 	f.Env["ONBOARD_STORE"] = "file:" + tb.TempDir()

@@ -1,59 +1,67 @@
-package core
+// Package runner is the one batch runner: every source (an HTTP bulk body,
+// an SQS batch, a Pub/Sub message, the rows of an import) hands its decoded
+// requests to Run, so concurrency, per-item outcomes, redelivery and event
+// batching behave alike whichever way requests arrive.
+package runner
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/onboard-dev/onboard/core"
 )
 
-// BatchItem is one request an event source hands to RunBatch: decoded,
-// or the reason it could not be.
-type BatchItem struct {
-	Request Request
+// Item is one request an event source hands to Run: decoded, or the
+// reason it could not be.
+type Item struct {
+	Request core.Request
 	// Err is why the source could not decode the item; it is answered as
 	// is and never run.
-	Err  *Error
-	Meta Meta
+	Err  error
+	Meta core.Meta
 	// Plan, when set, makes the item a dry run that records its writes
 	// there instead of sending them.
-	Plan *Plan
+	Plan *core.Plan
 	// Group orders items: those of one group run one after another, and
 	// once one of them is to be delivered again, so is the rest of the
 	// group (an SQS FIFO message group). Empty: the item runs on its own.
 	Group string
 }
 
-// BatchOutcome is what became of one item.
-type BatchOutcome struct {
-	Result Result
-	Err    *Error
+// Outcome is what became of one item.
+type Outcome struct {
+	Result core.Result
+	Err    error
 	// Redeliver says the source should deliver the item again: it failed
 	// in a way a retry may fix, or it never ran. A request that can never
 	// succeed as sent is not redelivered, so a poison message cannot loop.
 	Redeliver bool
 }
 
-// RunBatch runs items as one event batch (see Batch): at most concurrency
-// at a time, each request's outcome its own, a panic failing only its item.
+// Run runs items through e as one event batch (see core.Batch): at most
+// concurrency at a time, each request's outcome its own, a panic failing
+// only its item.
 // Every source (an HTTP bulk body, an SQS batch, the rows of an import)
 // runs its requests here, so they behave alike. onDone, when set, hears
 // each outcome as it comes (a progress bar), from the item's goroutine.
-func (e *Engine) RunBatch(ctx context.Context, items []BatchItem, concurrency int, onDone func(i int, o BatchOutcome)) []BatchOutcome {
+func Run(ctx context.Context, e *core.Engine, items []Item, concurrency int, onDone func(i int, o Outcome)) []Outcome {
 	if onDone == nil {
-		onDone = func(int, BatchOutcome) {}
+		onDone = func(int, Outcome) {}
 	}
-	out := make([]BatchOutcome, len(items))
+	out := make([]Outcome, len(items))
 	if len(items) == 1 {
 		// Alone, an item has no one to share a call with inside a batch,
 		// but may share one with requests arriving beside it (a target's
 		// micro-batch window), which only works outside a batch.
-		out[0] = e.runItem(ctx, items[0])
+		out[0] = runItem(ctx, e, items[0])
 		onDone(0, out[0])
 		return out
 	}
-	groups := batchGroups(items)
-	batch := NewBatch(concurrency)
+	groups := groupsOf(items)
+	batch := core.NewBatch(concurrency)
 	batch.Add(len(groups))
 	var wg sync.WaitGroup
 	for _, group := range groups {
@@ -62,7 +70,7 @@ func (e *Engine) RunBatch(ctx context.Context, items []BatchItem, concurrency in
 				ran := false
 				err := batch.Do(ctx, func(ctx context.Context) {
 					ran = true
-					out[i] = e.runItem(ctx, items[i])
+					out[i] = runItem(ctx, e, items[i])
 					if !out[i].Redeliver && n+1 < len(group) {
 						batch.Add(1) // the group's next item, which could not start before this one ended
 					}
@@ -85,31 +93,32 @@ func (e *Engine) RunBatch(ctx context.Context, items []BatchItem, concurrency in
 	return out
 }
 
-func (e *Engine) runItem(ctx context.Context, item BatchItem) (o BatchOutcome) {
+func runItem(ctx context.Context, e *core.Engine, item Item) (o Outcome) {
 	if item.Err != nil {
-		return BatchOutcome{Err: item.Err}
+		return Outcome{Err: item.Err}
 	}
 	if item.Plan != nil {
-		ctx = WithPlan(ctx, item.Plan)
+		ctx = core.WithPlan(ctx, item.Plan)
 	}
-	if p := recovered(func() {
+	if p := core.Safely(func() error {
 		res, err := e.Handle(ctx, item.Request, item.Meta)
-		o = BatchOutcome{Result: res, Err: err, Redeliver: err != nil && err.Retryable()}
+		o = Outcome{Result: res, Err: err, Redeliver: err != nil && core.AsError(err).Retryable()}
+		return nil
 	}); p != nil {
-		e.logger().Error("panic while running a batch item; it fails alone", "request_id", item.Meta.RequestID, "error", p.Err.Error())
-		return BatchOutcome{Err: p, Redeliver: true}
+		e.Logger().Error("panic while running a batch item; it fails alone", "request_id", item.Meta.RequestID, "error", errors.Unwrap(p).Error())
+		return Outcome{Err: p, Redeliver: true}
 	}
 	return o
 }
 
-func notRun(item BatchItem, cause error) BatchOutcome {
-	return BatchOutcome{Redeliver: true, Err: &Error{Status: http.StatusServiceUnavailable, RetryAfter: DefaultRetryAfterUnavailable,
+func notRun(item Item, cause error) Outcome {
+	return Outcome{Redeliver: true, Err: &core.Error{Status: http.StatusServiceUnavailable, RetryAfter: core.DefaultRetryAfterUnavailable,
 		Message: "not run: the batch ended, or an earlier item of its group failed, before it started", Err: cause}}
 }
 
-// batchGroups lists item indexes by Group, in order; an item without a
+// groupsOf lists item indexes by Group, in order; an item without a
 // group is a group of its own.
-func batchGroups(items []BatchItem) [][]int {
+func groupsOf(items []Item) [][]int {
 	var groups [][]int
 	byName := map[string]int{}
 	for i, it := range items {
