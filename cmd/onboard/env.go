@@ -54,11 +54,11 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 	for k, v := range l.box.Env {
 		overlay[k] = v
 	}
-	if l.box.Faking() && os.Getenv("ONBOARD_WEBHOOK_SECRET") == "" && os.Getenv("ONBOARD_INSECURE_NO_AUTH") != "1" {
-		overlay["ONBOARD_WEBHOOK_SECRET"] = sandbox.WebhookSecret()
+	if l.box.Faking() && os.Getenv(app.SettingWebhookSecret) == "" && os.Getenv(app.SettingInsecureNoAuth) != "1" {
+		overlay[app.SettingWebhookSecret] = sandbox.WebhookSecret()
 	}
 	level := logLevel
-	if v := l.getenv("ONBOARD_LOG_LEVEL"); v != "" {
+	if v := l.getenv(app.SettingLogLevel); v != "" {
 		level = logging.ParseLevel(v)
 	}
 	redactor := &logging.Redactor{}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/targets"
@@ -280,12 +281,12 @@ func servingURL(addr *net.TCPAddr) string {
 // their shell expands, so it is never printed.
 func bannerCredential(getenv func(string) string) string {
 	switch {
-	case getenv("ONBOARD_WEBHOOK_SECRET") == "":
+	case getenv(app.SettingWebhookSecret) == "":
 		return ""
-	case os.Getenv("ONBOARD_WEBHOOK_SECRET") != "":
+	case os.Getenv(app.SettingWebhookSecret) != "":
 		return "$ONBOARD_WEBHOOK_SECRET"
 	}
-	return getenv("ONBOARD_WEBHOOK_SECRET")
+	return getenv(app.SettingWebhookSecret)
 }
 
 func printSandboxBanner(w io.Writer, base string, box *sandbox.Sandbox, secret string) {

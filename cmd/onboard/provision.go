@@ -176,11 +176,13 @@ func printResult(w io.Writer, email string, res core.Result, plan *core.Plan) {
 	_ = tw.Flush()
 	if plan != nil {
 		for _, pw := range plan.Writes() {
-			method, _, _ := strings.Cut(pw.Operation, " ")
-			if pw.Target != "looker" { // only Looker's detail is a path
-				method = pw.Operation
+			what := pw.Operation
+			if strings.HasPrefix(pw.Detail, "/") {
+				// The detail starts with the concrete path, which says more
+				// than the operation's template: keep only its method.
+				what, _, _ = strings.Cut(pw.Operation, " ")
 			}
-			fmt.Fprintf(w, "  would %s %s %s\n", pw.Target, method, pw.Detail)
+			fmt.Fprintf(w, "  would %s %s %s\n", pw.Target, what, pw.Detail)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/targets"
 )
@@ -84,7 +85,7 @@ type need struct {
 // deploymentSettings lists onboard's own settings, then each used target's
 // and the mailer's, from the plug-ins' own registrations.
 func deploymentSettings(cfg *core.Config) []need {
-	needs := []need{{Setting: plugin.Setting{Name: "ONBOARD_WEBHOOK_SECRET", Secret: true}, required: true, why: "authenticates every HTTP request"}}
+	needs := []need{{Setting: plugin.Setting{Name: app.SettingWebhookSecret, Secret: true}, required: true, why: "authenticates every HTTP request"}}
 	add := func(sw string, settings []plugin.Setting, why string) {
 		for _, s := range settings {
 			needs = append(needs, need{Setting: s, required: s.Required || s.Name == sw, why: why})

@@ -23,6 +23,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/httpapi"
 )
 
@@ -57,7 +58,7 @@ func openVia(ctx context.Context, via string) (sender, error) {
 		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("--via %s: use https: the webhook secret would cross the network in clear text", shown)
 		}
-		secret := os.Getenv("ONBOARD_WEBHOOK_SECRET")
+		secret := os.Getenv(app.SettingWebhookSecret)
 		if secret == "" {
 			return nil, fmt.Errorf("--via %s: set ONBOARD_WEBHOOK_SECRET to the deployed function's webhook secret", shown)
 		}

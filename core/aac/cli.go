@@ -206,10 +206,10 @@ Flags:
 	if (*workspace == "") == !*account {
 		return fail(2, "give exactly one of --workspace NAME or --account")
 	}
-	if cli.Getenv("AAC_BASE_URL") == "" {
+	if cli.Getenv(SettingBaseURL) == "" {
 		return fail(2, "AAC_BASE_URL is not set: set it as the deployment does (e.g. https://us1.alteryxcloud.com); chains are kept per AAC host")
 	}
-	base, err := BaseURL(cli.Getenv("AAC_BASE_URL"))
+	base, err := BaseURL(cli.Getenv(SettingBaseURL))
 	if err != nil {
 		return fail(2, "%v", err)
 	}
@@ -240,7 +240,7 @@ Flags:
 		fmt.Fprintf(stdout, "It replaces the head written by %s at %s.\n", replaced.Source, replaced.UpdatedAt.Format(time.RFC3339))
 	}
 	fmt.Fprintln(stdout, "onboard rotates it from now on: do not use this token anywhere else.")
-	if creds.AccessToken == "" && (cli.Getenv("AAC_TOKEN_URL") == "" || cli.Getenv("AAC_CLIENT_ID") == "") {
+	if creds.AccessToken == "" && (cli.Getenv(SettingTokenURL) == "" || cli.Getenv(SettingClientID) == "") {
 		fmt.Fprintln(stdout, "Without the access token, the deployment needs AAC_TOKEN_URL and AAC_CLIENT_ID to refresh it.")
 	}
 	return 0

@@ -130,22 +130,22 @@ func (noRedactor) Rotate(string, ...string) {}
 // AAC_CLIENT_ID, AAC_REFRESH_TOKENS and AAC_ACCOUNT_REFRESH_TOKEN and
 // returns the target. Errors name the setting, never its value.
 func FromSettings(s plugin.Env) (*Target, error) {
-	cfg := Config{AccountID: strings.TrimSpace(s.Get("AAC_ACCOUNT_ID")), ClientID: strings.TrimSpace(s.Get("AAC_CLIENT_ID"))}
+	cfg := Config{AccountID: strings.TrimSpace(s.Get(SettingAccountID)), ClientID: strings.TrimSpace(s.Get(SettingClientID))}
 	var err error
-	if cfg.BaseURL, err = BaseURL(s.Get("AAC_BASE_URL")); err != nil {
+	if cfg.BaseURL, err = BaseURL(s.Get(SettingBaseURL)); err != nil {
 		return nil, err
 	}
-	if v := s.Get("AAC_TOKEN_URL"); v != "" {
-		if cfg.TokenURL, err = normaliseURL("AAC_TOKEN_URL", v, ""); err != nil {
+	if v := s.Get(SettingTokenURL); v != "" {
+		if cfg.TokenURL, err = normaliseURL(SettingTokenURL, v, ""); err != nil {
 			return nil, err
 		}
 		cfg.TokenURL = tokenURLFromIssuer(cfg.TokenURL)
 	}
-	seeds, err := ParseRefreshTokens(s.Get("AAC_REFRESH_TOKENS"))
+	seeds, err := ParseRefreshTokens(s.Get(SettingRefreshTokens))
 	if err != nil {
 		return nil, err
 	}
-	account := strings.TrimSpace(s.Get("AAC_ACCOUNT_REFRESH_TOKEN"))
+	account := strings.TrimSpace(s.Get(SettingAccountRefreshToken))
 	if account != "" && cfg.AccountID == "" {
 		return nil, errors.New("AAC_ACCOUNT_REFRESH_TOKEN is set but AAC_ACCOUNT_ID is not: the account token lists and creates workspaces in that account")
 	}
@@ -166,7 +166,7 @@ func FromSettings(s plugin.Env) (*Target, error) {
 		cfg.Redactor = s.Redactor
 	}
 	cfg.Seeds = func(ctx context.Context) (map[string]string, error) {
-		v, err := s.Secret(ctx, "AAC_REFRESH_TOKENS")
+		v, err := s.Secret(ctx, SettingRefreshTokens)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +177,7 @@ func FromSettings(s plugin.Env) (*Target, error) {
 		return m, err
 	}
 	cfg.AccountSeed = func(ctx context.Context) (string, error) {
-		v, err := s.Secret(ctx, "AAC_ACCOUNT_REFRESH_TOKEN")
+		v, err := s.Secret(ctx, SettingAccountRefreshToken)
 		return strings.TrimSpace(v), err
 	}
 	c, err := New(cfg, s.Store, log, nil)
@@ -210,7 +210,7 @@ func ParseRefreshTokens(v string) (map[string]string, error) {
 
 // BaseURL checks AAC_BASE_URL as a deployment does, so tools that key
 // chains by it (seed-token) find the same chains the deployment uses.
-func BaseURL(raw string) (string, error) { return normaliseURL("AAC_BASE_URL", raw, "/v4") }
+func BaseURL(raw string) (string, error) { return normaliseURL(SettingBaseURL, raw, "/v4") }
 
 // normaliseURL checks an http(s) URL setting and drops a pasted suffix
 // (e.g. /v4: the client adds the API version itself).

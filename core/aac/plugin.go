@@ -9,6 +9,16 @@ import (
 	"github.com/onboard-dev/onboard/core/plugin"
 )
 
+// The settings the target reads.
+const (
+	SettingBaseURL             = "AAC_BASE_URL"
+	SettingTokenURL            = "AAC_TOKEN_URL"
+	SettingClientID            = "AAC_CLIENT_ID"
+	SettingRefreshTokens       = "AAC_REFRESH_TOKENS"
+	SettingAccountRefreshToken = "AAC_ACCOUNT_REFRESH_TOKEN"
+	SettingAccountID           = "AAC_ACCOUNT_ID"
+)
+
 // TaskKeepAlive rotates token chains that went unused for a week, so a
 // quiet workspace's refresh token does not reach its lifetime. The
 // deployments run it daily (Cloud Scheduler, EventBridge).
@@ -19,15 +29,15 @@ var Plugin = plugin.Target{
 	Name:    TargetName,
 	Profile: decodeProfile,
 	Settings: []plugin.Setting{
-		{Name: "AAC_BASE_URL"}, {Name: "AAC_ACCOUNT_ID"}, {Name: "AAC_TOKEN_URL"},
-		{Name: "AAC_CLIENT_ID", Secret: true}, {Name: "AAC_REFRESH_TOKENS", Secret: true},
-		{Name: "AAC_ACCOUNT_REFRESH_TOKEN", Secret: true},
+		{Name: SettingBaseURL}, {Name: SettingAccountID}, {Name: SettingTokenURL},
+		{Name: SettingClientID, Secret: true}, {Name: SettingRefreshTokens, Secret: true},
+		{Name: SettingAccountRefreshToken, Secret: true},
 	},
-	Switch:   "AAC_BASE_URL",
+	Switch:   SettingBaseURL,
 	New:      newFromSettings,
 	Tasks:    []string{TaskKeepAlive},
 	Commands: commands,
-	Host:     func(get func(string) string) string { return get("AAC_BASE_URL") },
+	Host:     func(get func(string) string) string { return get(SettingBaseURL) },
 	Fake:     startFake,
 	Example:  "{workspace: Sales Analytics, roles: [Auto Insights Creator]}",
 }

@@ -33,11 +33,11 @@ func startFake(cfg *core.Config) (*plugin.Fake, error) {
 	doc, _ := json.Marshal(seeds) // a map of strings always encodes
 	return &plugin.Fake{
 		Settings: map[string]string{
-			"AAC_BASE_URL":       srv.URL,
-			"AAC_REFRESH_TOKENS": string(doc),
+			SettingBaseURL:       srv.URL,
+			SettingRefreshTokens: string(doc),
 			// A bare refresh token says nothing of where to refresh it.
-			"AAC_TOKEN_URL": srv.TokenURL(),
-			"AAC_CLIENT_ID": srv.ClientID(),
+			SettingTokenURL: srv.TokenURL(),
+			SettingClientID: srv.ClientID(),
 		},
 		Server: srv, Close: srv.Close,
 		Writes: func() []string {

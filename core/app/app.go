@@ -25,10 +25,20 @@ import (
 	"github.com/onboard-dev/onboard/core/targets"
 )
 
+// The settings of onboard itself (each target's are in its package).
+const (
+	SettingWebhookSecret  = "ONBOARD_WEBHOOK_SECRET"
+	SettingInsecureNoAuth = "ONBOARD_INSECURE_NO_AUTH"
+	SettingLogLevel       = "ONBOARD_LOG_LEVEL"
+	SettingSecrets        = "ONBOARD_SECRETS"
+	SettingSecretsTTL     = "ONBOARD_SECRETS_TTL"
+	SettingStore          = "ONBOARD_STORE"
+)
+
 // SecretNames are the settings that come from ONBOARD_SECRETS's source
 // rather than plain environment variables: onboard's own and every target's.
 func SecretNames() []string {
-	names := []string{"ONBOARD_WEBHOOK_SECRET"}
+	names := []string{SettingWebhookSecret}
 	var settings []plugin.Setting
 	for _, t := range targets.All {
 		settings = append(settings, t.Settings...)
@@ -111,7 +121,7 @@ func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 	}
 	log := opts.Log
 	if log == nil {
-		log = logging.New(os.Stderr, logging.ParseLevel(getenv("ONBOARD_LOG_LEVEL")), redactor)
+		log = logging.New(os.Stderr, logging.ParseLevel(getenv(SettingLogLevel)), redactor)
 	}
 	cfg, err := targets.LoadConfig(targets.ConfigPath(getenv))
 	if err != nil {
@@ -121,7 +131,7 @@ func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 	if err != nil {
 		return nil, err
 	}
-	ttl, err := secretsTTL(getenv("ONBOARD_SECRETS_TTL"))
+	ttl, err := secretsTTL(getenv(SettingSecretsTTL))
 	if err != nil {
 		return nil, err
 	}
@@ -184,18 +194,18 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		}
 	}
 	a.Engine = &core.Engine{Config: cfg, Targets: engineTargets, Mailer: mailer, Log: log, Store: a.Store}
-	insecure := getenv("ONBOARD_INSECURE_NO_AUTH") == "1"
+	insecure := getenv(SettingInsecureNoAuth) == "1"
 	if insecure && opts.Deployed {
 		log.Error("ONBOARD_INSECURE_NO_AUTH=1 is ignored: this is a deployed function, where every HTTP request needs the webhook secret (ONBOARD_WEBHOOK_SECRET); remove the setting")
 		insecure = false
 	}
 	a.Auth = &httpapi.WebhookAuth{
-		Secret:   func(ctx context.Context) (string, error) { return secret(ctx, "ONBOARD_WEBHOOK_SECRET") },
+		Secret:   func(ctx context.Context) (string, error) { return secret(ctx, SettingWebhookSecret) },
 		Insecure: insecure,
 		Replays:  a.Store,
 	}
 	a.Handler = &httpapi.Handler{Engine: a.Engine, Auth: a.Auth, Log: log, Redactor: redactor}
-	if get("ONBOARD_WEBHOOK_SECRET") == "" {
+	if get(SettingWebhookSecret) == "" {
 		if insecure {
 			log.Warn("ONBOARD_INSECURE_NO_AUTH=1: HTTP requests are accepted without authentication; never set this on a deployed function")
 		} else {
@@ -207,7 +217,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 
 // secretSource picks the secret backend ONBOARD_SECRETS names.
 func secretSource(ctx context.Context, backends map[string]SecretBackend, getenv func(string) string) (secrets.Source, error) {
-	mode := getenv("ONBOARD_SECRETS")
+	mode := getenv(SettingSecrets)
 	if mode == "" || mode == "env" {
 		return secrets.Env{Lookup: func(k string) (string, bool) { v := getenv(k); return v, v != "" }}, nil
 	}
@@ -294,7 +304,7 @@ func OpenStore(ctx context.Context, getenv func(string) string, opts Options) (s
 	for k, v := range opts.StoreBackends {
 		backends[k] = v
 	}
-	spec := getenv("ONBOARD_STORE")
+	spec := getenv(SettingStore)
 	if spec == "" {
 		spec = opts.DefaultStore
 	}

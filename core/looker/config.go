@@ -52,24 +52,24 @@ const defaultTimeout = 120 * time.Second // the SDKs' default
 // VERIFY_SSL silently turning TLS verification off is how credentials leak.
 func ConfigFromEnv(get func(string) string) (Config, error) {
 	cfg := Config{
-		ClientID:     get("LOOKERSDK_CLIENT_ID"),
-		ClientSecret: get("LOOKERSDK_CLIENT_SECRET"),
+		ClientID:     get(SettingClientID),
+		ClientSecret: get(SettingClientSecret),
 		VerifySSL:    true,
 		Timeout:      defaultTimeout,
 	}
-	base, err := normaliseBaseURL(get("LOOKERSDK_BASE_URL"))
+	base, err := normaliseBaseURL(get(SettingBaseURL))
 	if err != nil {
 		return Config{}, err
 	}
 	cfg.BaseURL = base
-	if v := strings.TrimSpace(get("LOOKERSDK_VERIFY_SSL")); v != "" {
+	if v := strings.TrimSpace(get(SettingVerifySSL)); v != "" {
 		b, ok := parseBool(v)
 		if !ok {
 			return Config{}, fmt.Errorf("LOOKERSDK_VERIFY_SSL: %q is not a boolean (use true or false)", v)
 		}
 		cfg.VerifySSL = b
 	}
-	if v := strings.TrimSpace(get("LOOKERSDK_TIMEOUT")); v != "" {
+	if v := strings.TrimSpace(get(SettingTimeout)); v != "" {
 		secs, err := strconv.Atoi(v)
 		if err != nil || secs <= 0 {
 			return Config{}, fmt.Errorf("LOOKERSDK_TIMEOUT: %q is not a positive number of seconds", v)

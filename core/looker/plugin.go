@@ -7,6 +7,15 @@ import (
 	"github.com/onboard-dev/onboard/core/plugin"
 )
 
+// The settings the target reads.
+const (
+	SettingBaseURL      = "LOOKERSDK_BASE_URL"
+	SettingClientID     = "LOOKERSDK_CLIENT_ID"
+	SettingClientSecret = "LOOKERSDK_CLIENT_SECRET"
+	SettingVerifySSL    = "LOOKERSDK_VERIFY_SSL"
+	SettingTimeout      = "LOOKERSDK_TIMEOUT"
+)
+
 // Plugin registers the Looker target with onboard.
 var Plugin = plugin.Target{
 	Name: TargetName,
@@ -14,12 +23,12 @@ var Plugin = plugin.Target{
 	SendsOwnWelcome: true,
 	Profile:         decodeProfile,
 	Settings: []plugin.Setting{
-		{Name: "LOOKERSDK_BASE_URL"}, {Name: "LOOKERSDK_CLIENT_ID", Secret: true, Required: true}, {Name: "LOOKERSDK_CLIENT_SECRET", Secret: true, Required: true},
-		{Name: "LOOKERSDK_VERIFY_SSL"}, {Name: "LOOKERSDK_TIMEOUT"},
+		{Name: SettingBaseURL}, {Name: SettingClientID, Secret: true, Required: true}, {Name: SettingClientSecret, Secret: true, Required: true},
+		{Name: SettingVerifySSL}, {Name: SettingTimeout},
 	},
-	Switch:  "LOOKERSDK_BASE_URL",
+	Switch:  SettingBaseURL,
 	New:     newFromSettings,
-	Host:    func(get func(string) string) string { return get("LOOKERSDK_BASE_URL") },
+	Host:    func(get func(string) string) string { return get(SettingBaseURL) },
 	Fake:    startFake,
 	Example: "{roles: [Viewer], groups: [Analysts]}",
 }
@@ -35,11 +44,11 @@ func newFromSettings(_ context.Context, env plugin.Env) (*plugin.Built, error) {
 	}
 	// Read at each login, so a rotated client secret needs no redeploy.
 	cfg.Credentials = func(ctx context.Context) (string, string, error) {
-		id, err := env.Secret(ctx, "LOOKERSDK_CLIENT_ID")
+		id, err := env.Secret(ctx, SettingClientID)
 		if err != nil {
 			return "", "", err
 		}
-		secret, err := env.Secret(ctx, "LOOKERSDK_CLIENT_SECRET")
+		secret, err := env.Secret(ctx, SettingClientSecret)
 		return id, secret, err
 	}
 	if env.Redactor != nil {

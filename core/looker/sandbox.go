@@ -17,9 +17,9 @@ func startFake(cfg *core.Config) (*plugin.Fake, error) {
 	SeedFake(srv, cfg)
 	return &plugin.Fake{
 		Settings: map[string]string{
-			"LOOKERSDK_BASE_URL":      srv.URL,
-			"LOOKERSDK_CLIENT_ID":     lookertest.DefaultClientID,
-			"LOOKERSDK_CLIENT_SECRET": secret,
+			SettingBaseURL:      srv.URL,
+			SettingClientID:     lookertest.DefaultClientID,
+			SettingClientSecret: secret,
 		},
 		Server: srv, Close: srv.Close,
 		Writes: func() []string {

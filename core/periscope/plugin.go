@@ -10,16 +10,21 @@ import (
 	"github.com/onboard-dev/onboard/core/plugin"
 )
 
+// The settings the target reads.
+const (
+	SettingBaseURL = "PERISCOPE_BASE_URL"
+)
+
 // Plugin registers the Periscope target with onboard.
 var Plugin = plugin.Target{
 	Name:     PluginName,
 	Profile:  decodeProfile,
 	Policy:   decodePolicy,
-	Settings: []plugin.Setting{{Name: "PERISCOPE_BASE_URL"}, {Name: SettingName, Secret: true}},
+	Settings: []plugin.Setting{{Name: SettingBaseURL}, {Name: SettingName, Secret: true}},
 	Switch:   SettingName,
 	New:      newFromSettings,
 	Host: func(get func(string) string) string {
-		if base := get("PERISCOPE_BASE_URL"); base != "" {
+		if base := get(SettingBaseURL); base != "" {
 			return base
 		}
 		return DefaultBaseURL
@@ -62,7 +67,7 @@ func newFromSettings(ctx context.Context, env plugin.Env) (*plugin.Built, error)
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	policy := PolicyOf(env.Config)
-	client, err := New(Config{BaseURL: env.Get("PERISCOPE_BASE_URL"), Keys: keys.Key, TestMode: policy.TestMode}, nil)
+	client, err := New(Config{BaseURL: env.Get(SettingBaseURL), Keys: keys.Key, TestMode: policy.TestMode}, nil)
 	if err != nil {
 		return nil, err
 	}

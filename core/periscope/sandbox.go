@@ -20,7 +20,7 @@ func startFake(cfg *core.Config) (*plugin.Fake, error) {
 	srv := periscopetest.NewServer(periscopetest.Options{Sites: keys})
 	doc, _ := json.Marshal(keys) // a map of strings always encodes
 	return &plugin.Fake{
-		Settings: map[string]string{"PERISCOPE_BASE_URL": srv.URL, SettingName: string(doc)},
+		Settings: map[string]string{SettingBaseURL: srv.URL, SettingName: string(doc)},
 		Server:   srv, Close: srv.Close,
 		Writes: func() []string {
 			var writes []string

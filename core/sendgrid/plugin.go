@@ -15,6 +15,12 @@ import (
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 )
 
+// The settings the target reads.
+const (
+	SettingAPIKey  = "SENDGRID_API_KEY"
+	SettingBaseURL = "SENDGRID_BASE_URL"
+)
+
 // Name is SendGrid's email.provider value.
 const Name = "sendgrid"
 
@@ -22,10 +28,10 @@ const Name = "sendgrid"
 var Mailer = plugin.Mailer{
 	Name:     Name,
 	Check:    checkEmail,
-	Settings: []plugin.Setting{{Name: "SENDGRID_API_KEY", Secret: true}, {Name: "SENDGRID_BASE_URL"}},
-	Switch:   "SENDGRID_API_KEY",
+	Settings: []plugin.Setting{{Name: SettingAPIKey, Secret: true}, {Name: SettingBaseURL}},
+	Switch:   SettingAPIKey,
 	New:      newFromSettings,
-	Host:     func(get func(string) string) string { return cmp.Or(get("SENDGRID_BASE_URL"), DefaultBaseURL) },
+	Host:     func(get func(string) string) string { return cmp.Or(get(SettingBaseURL), DefaultBaseURL) },
 	Fake:     startFake,
 }
 
@@ -39,11 +45,11 @@ func checkEmail(e core.EmailConfig) error {
 }
 
 func newFromSettings(_ context.Context, env plugin.Env) (core.Mailer, error) {
-	if env.Get("SENDGRID_API_KEY") == "" {
+	if env.Get(SettingAPIKey) == "" {
 		return nil, errors.New("email.provider is sendgrid but SENDGRID_API_KEY is not set")
 	}
-	m := &rotatingMailer{from: env.Config.Email.From, baseURL: env.Get("SENDGRID_BASE_URL"),
-		key: func(ctx context.Context) (string, error) { return env.Secret(ctx, "SENDGRID_API_KEY") }}
+	m := &rotatingMailer{from: env.Config.Email.From, baseURL: env.Get(SettingBaseURL),
+		key: func(ctx context.Context) (string, error) { return env.Secret(ctx, SettingAPIKey) }}
 	if _, err := m.welcomer(context.Background()); err != nil {
 		return nil, err
 	}
@@ -96,7 +102,7 @@ func startFake(outboxDir string) (*plugin.Fake, error) {
 	apiKey := "SG.sandbox-" + rand.Text()
 	srv := sendgridtest.NewServer(sendgridtest.Options{APIKey: apiKey, OutboxDir: outboxDir})
 	return &plugin.Fake{
-		Settings: map[string]string{"SENDGRID_API_KEY": apiKey, "SENDGRID_BASE_URL": srv.URL},
+		Settings: map[string]string{SettingAPIKey: apiKey, SettingBaseURL: srv.URL},
 		Server:   srv, Close: srv.Close,
 		Writes: func() []string {
 			var writes []string

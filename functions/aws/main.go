@@ -17,7 +17,7 @@ import (
 
 func main() {
 	redactor := &logging.Redactor{}
-	log := logging.New(os.Stderr, logging.ParseLevel(os.Getenv("ONBOARD_LOG_LEVEL")), redactor)
+	log := logging.New(os.Stderr, logging.ParseLevel(os.Getenv(app.SettingLogLevel)), redactor)
 	// Started before lambda.Start, so config, secrets and the Looker login
 	// overlap Lambda's own start-up instead of delaying the first request.
 	instance := app.Start(app.Options{
