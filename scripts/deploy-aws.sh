@@ -9,7 +9,7 @@
 #   ONBOARD_CONFIG               the policy to ship (default onboard.yaml)
 #   ONBOARD_NAME                 stack name (default onboard)
 #   ARTIFACT_BUCKET              S3 bucket for the zip (default <name>-artifacts-<account>-<region>, created)
-#   LOOKERSDK_VERIFY_SSL, LOOKERSDK_TIMEOUT, SENDGRID_BASE_URL, AAC_BASE_URL,
+#   LOOKERSDK_VERIFY_SSL, LOOKERSDK_TIMEOUT, SENDGRID_BASE_URL, AAC_BASE_URL, *_MAX_RPS,
 #   AAC_ACCOUNT_ID, AAC_TOKEN_URL, PERISCOPE_BASE_URL, ONBOARD_LOG_LEVEL, ALERT_EMAIL   optional
 #   AAC_KEEP_ALIVE=false         disable the daily AAC keep-alive schedule (kept on later
 #                                deploys until AAC_KEEP_ALIVE=true)
@@ -66,6 +66,10 @@ params=()
 [[ -n "${AAC_ACCOUNT_ID:-}" ]] && params+=("AacAccountId=$AAC_ACCOUNT_ID")
 [[ -n "${AAC_TOKEN_URL:-}" ]] && params+=("AacTokenUrl=$AAC_TOKEN_URL")
 [[ -n "${PERISCOPE_BASE_URL:-}" ]] && params+=("PeriscopeBaseUrl=$PERISCOPE_BASE_URL")
+[[ -n "${LOOKERSDK_MAX_RPS:-}" ]] && params+=("LookerMaxRps=$LOOKERSDK_MAX_RPS")
+[[ -n "${AAC_MAX_RPS:-}" ]] && params+=("AacMaxRps=$AAC_MAX_RPS")
+[[ -n "${PERISCOPE_MAX_RPS:-}" ]] && params+=("PeriscopeMaxRps=$PERISCOPE_MAX_RPS")
+[[ -n "${SENDGRID_MAX_RPS:-}" ]] && params+=("SendGridMaxRps=$SENDGRID_MAX_RPS")
 [[ -n "${ONBOARD_LOG_LEVEL:-}" ]] && params+=("LogLevel=$ONBOARD_LOG_LEVEL")
 [[ -n "${ALERT_EMAIL:-}" ]] && params+=("AlarmEmail=$ALERT_EMAIL")
 [[ -n "${AAC_KEEP_ALIVE:-}" ]] && params+=("AacKeepAlive=$AAC_KEEP_ALIVE")

@@ -7,7 +7,7 @@
 #                                e.g. LOOKERSDK_BASE_URL for a Looker profile
 #   ONBOARD_CONFIG               the policy to ship (default onboard.yaml)
 #   ONBOARD_NAME                 resource name prefix (default onboard)
-#   LOOKERSDK_VERIFY_SSL, LOOKERSDK_TIMEOUT, SENDGRID_BASE_URL, AAC_BASE_URL,
+#   LOOKERSDK_VERIFY_SSL, LOOKERSDK_TIMEOUT, SENDGRID_BASE_URL, AAC_BASE_URL, *_MAX_RPS,
 #   AAC_ACCOUNT_ID, AAC_TOKEN_URL, PERISCOPE_BASE_URL, ONBOARD_LOG_LEVEL, ALERT_EMAIL   optional
 #   AAC_KEEP_ALIVE=false         no daily AAC keep-alive schedule (default true)
 #   DRY_RUN=1                    print every command instead of running it
@@ -90,6 +90,10 @@ tfvars=(-var "project=$project" -var "region=$region" -var "name=$name"
 [[ -n "${AAC_ACCOUNT_ID:-}" ]] && tfvars+=(-var "aac_account_id=$AAC_ACCOUNT_ID")
 [[ -n "${AAC_TOKEN_URL:-}" ]] && tfvars+=(-var "aac_token_url=$AAC_TOKEN_URL")
 [[ -n "${PERISCOPE_BASE_URL:-}" ]] && tfvars+=(-var "periscope_base_url=$PERISCOPE_BASE_URL")
+[[ -n "${LOOKERSDK_MAX_RPS:-}" ]] && tfvars+=(-var "looker_max_rps=$LOOKERSDK_MAX_RPS")
+[[ -n "${AAC_MAX_RPS:-}" ]] && tfvars+=(-var "aac_max_rps=$AAC_MAX_RPS")
+[[ -n "${PERISCOPE_MAX_RPS:-}" ]] && tfvars+=(-var "periscope_max_rps=$PERISCOPE_MAX_RPS")
+[[ -n "${SENDGRID_MAX_RPS:-}" ]] && tfvars+=(-var "sendgrid_max_rps=$SENDGRID_MAX_RPS")
 [[ -n "${ONBOARD_LOG_LEVEL:-}" ]] && tfvars+=(-var "log_level=$ONBOARD_LOG_LEVEL")
 [[ -n "${ALERT_EMAIL:-}" ]] && tfvars+=(-var "alert_email=$ALERT_EMAIL")
 [[ -n "${AAC_KEEP_ALIVE:-}" ]] && tfvars+=(-var "aac_keep_alive=$AAC_KEEP_ALIVE")

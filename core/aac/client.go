@@ -33,10 +33,11 @@ const maxErrorBody = 64 << 10
 // Client talks to one AAC region for one account. It is safe for
 // concurrent use and meant to live as long as the process.
 type Client struct {
-	cfg    Config
-	http   *http.Client
-	tokens *Tokens
-	log    *slog.Logger
+	cfg     Config
+	http    *http.Client
+	limiter *httpretry.Limiter
+	tokens  *Tokens
+	log     *slog.Logger
 }
 
 // New returns a client whose token chains live in store.
@@ -54,8 +55,9 @@ func New(cfg Config, store state.Store, log *slog.Logger, transport http.RoundTr
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	hc := &http.Client{Transport: transport, Timeout: cfg.Timeout}
-	c := &Client{cfg: cfg, http: hc, log: log}
+	limiter := httpretry.NewLimiter(cfg.MaxRPS)
+	hc := &http.Client{Transport: httpretry.Observing{Base: transport}, Timeout: cfg.Timeout}
+	c := &Client{cfg: cfg, http: hc, limiter: limiter, log: log}
 	c.tokens = newTokens(&c.cfg, store, hc, log)
 	return c, nil
 }
@@ -113,7 +115,7 @@ func (c *Client) call(ctx context.Context, r request, in, out any) error {
 		if answer, ok := dryRunAnswers[r.op]; ok {
 			call.PlanAnswer = []byte(answer)
 		}
-		err := httpretry.Caller{Policy: c.cfg.Retry}.Do(ctx, call, out)
+		err := httpretry.Caller{Policy: c.cfg.Retry, Limiter: c.limiter}.Do(ctx, call, out)
 		if httpretry.StatusOf(err) == http.StatusUnauthorized && !rejected {
 			// Revoked early or the clocks disagree: refresh once and retry.
 			rejected = true

@@ -42,6 +42,9 @@ type Config struct {
 
 	// Timeout bounds each HTTP call, the token refresh included.
 	Timeout time.Duration
+	// MaxRPS caps the calls a second to the host, whichever request makes
+	// them; the pace under it is learned from refusals (0: no cap).
+	MaxRPS float64
 	// Retry policy for API calls; zero fields take httpretry's defaults.
 	Retry httpretry.Policy
 
@@ -133,6 +136,9 @@ func FromSettings(s plugin.Env) (*Target, error) {
 	cfg := Config{AccountID: strings.TrimSpace(s.Get(SettingAccountID)), ClientID: strings.TrimSpace(s.Get(SettingClientID))}
 	var err error
 	if cfg.BaseURL, err = BaseURL(s.Get(SettingBaseURL)); err != nil {
+		return nil, err
+	}
+	if cfg.MaxRPS, err = httpretry.MaxRateSetting(s.Get, SettingMaxRPS, DefaultMaxRPS); err != nil {
 		return nil, err
 	}
 	if v := s.Get(SettingTokenURL); v != "" {

@@ -9,6 +9,11 @@ import (
 	"github.com/onboard-dev/onboard/core/plugin"
 )
 
+// DefaultMaxRPS is AAC_MAX_RPS unset. AAC's quotas are per minute and
+// per endpoint (30 a user, 60 a workspace in its examples); the pace is
+// learned from its 429s and x-rate-limit-* headers under this cap.
+const DefaultMaxRPS = 5
+
 // The settings the target reads.
 const (
 	SettingBaseURL             = "AAC_BASE_URL"
@@ -17,6 +22,7 @@ const (
 	SettingRefreshTokens       = "AAC_REFRESH_TOKENS"
 	SettingAccountRefreshToken = "AAC_ACCOUNT_REFRESH_TOKEN"
 	SettingAccountID           = "AAC_ACCOUNT_ID"
+	SettingMaxRPS              = "AAC_MAX_RPS"
 )
 
 // TaskKeepAlive rotates token chains that went unused for a week, so a
@@ -29,7 +35,7 @@ var Plugin = plugin.Target{
 	Name:    TargetName,
 	Profile: decodeProfile,
 	Settings: []plugin.Setting{
-		{Name: SettingBaseURL}, {Name: SettingAccountID}, {Name: SettingTokenURL},
+		{Name: SettingBaseURL}, {Name: SettingAccountID}, {Name: SettingMaxRPS}, {Name: SettingTokenURL},
 		{Name: SettingClientID, Secret: true}, {Name: SettingRefreshTokens, Secret: true},
 		{Name: SettingAccountRefreshToken, Secret: true},
 	},

@@ -33,8 +33,9 @@ const (
 // Client talks to one Looker instance. It is safe for concurrent use and
 // meant to live as long as the process, so its token is shared by every request.
 type Client struct {
-	cfg  Config
-	http *http.Client
+	cfg     Config
+	http    *http.Client
+	limiter *httpretry.Limiter
 
 	mu       sync.Mutex
 	tokens   oauth2.TokenSource
@@ -55,7 +56,8 @@ func New(cfg Config, transport http.RoundTripper) *Client {
 		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: !cfg.VerifySSL} //nolint:gosec // the admin's explicit LOOKERSDK_VERIFY_SSL=false
 		transport = t
 	}
-	c := &Client{cfg: cfg, http: &http.Client{Transport: transport, Timeout: cfg.Timeout}}
+	limiter := httpretry.NewLimiter(cfg.MaxRPS)
+	c := &Client{cfg: cfg, limiter: limiter, http: &http.Client{Transport: httpretry.Observing{Base: transport}, Timeout: cfg.Timeout}}
 	c.tokens = c.newTokenSource()
 	return c
 }
@@ -248,7 +250,7 @@ func (c *Client) call1(r request, token func(context.Context) (string, error)) h
 }
 
 func (c *Client) caller() httpretry.Caller {
-	return httpretry.Caller{Policy: httpretry.Policy{MaxAttempts: c.cfg.MaxAttempts, BaseDelay: c.cfg.BaseDelay, MaxDelay: c.cfg.MaxDelay}}
+	return httpretry.Caller{Policy: httpretry.Policy{MaxAttempts: c.cfg.MaxAttempts, BaseDelay: c.cfg.BaseDelay, MaxDelay: c.cfg.MaxDelay}, Limiter: c.limiter}
 }
 
 func (c *Client) sendOnce(ctx context.Context, r request, token string, out any) error {

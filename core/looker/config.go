@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 )
 
 // Config holds a Looker instance's connection settings, read the way the
@@ -19,6 +21,9 @@ type Config struct {
 	ClientSecret string
 	VerifySSL    bool
 	Timeout      time.Duration // bounds every HTTP call, login included
+	// MaxRPS caps the calls a second to the host, whichever request makes
+	// them; the pace under it is learned from refusals (0: no cap).
+	MaxRPS float64
 	// Credentials, when set, is asked at every login instead of ClientID and
 	// ClientSecret, so rotated API credentials are used without a restart.
 	Credentials func(ctx context.Context) (clientID, clientSecret string, err error)
@@ -75,6 +80,9 @@ func ConfigFromEnv(get func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("LOOKERSDK_TIMEOUT: %q is not a positive number of seconds", v)
 		}
 		cfg.Timeout = time.Duration(secs) * time.Second
+	}
+	if cfg.MaxRPS, err = httpretry.MaxRateSetting(get, SettingMaxRPS, DefaultMaxRPS); err != nil {
+		return Config{}, err
 	}
 	if cfg.ClientID == "" {
 		return Config{}, errors.New("LOOKERSDK_CLIENT_ID is not set")

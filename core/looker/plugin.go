@@ -7,6 +7,10 @@ import (
 	"github.com/onboard-dev/onboard/core/plugin"
 )
 
+// DefaultMaxRPS is LOOKERSDK_MAX_RPS unset: a pace a Looker instance's
+// API threads, shared with the people using Looker, bear without notice.
+const DefaultMaxRPS = 20
+
 // The settings the target reads.
 const (
 	SettingBaseURL      = "LOOKERSDK_BASE_URL"
@@ -14,6 +18,7 @@ const (
 	SettingClientSecret = "LOOKERSDK_CLIENT_SECRET"
 	SettingVerifySSL    = "LOOKERSDK_VERIFY_SSL"
 	SettingTimeout      = "LOOKERSDK_TIMEOUT"
+	SettingMaxRPS       = "LOOKERSDK_MAX_RPS"
 )
 
 // Plugin registers the Looker target with onboard.
@@ -24,7 +29,7 @@ var Plugin = plugin.Target{
 	Profile:         decodeProfile,
 	Settings: []plugin.Setting{
 		{Name: SettingBaseURL}, {Name: SettingClientID, Secret: true, Required: true}, {Name: SettingClientSecret, Secret: true, Required: true},
-		{Name: SettingVerifySSL}, {Name: SettingTimeout},
+		{Name: SettingVerifySSL}, {Name: SettingTimeout}, {Name: SettingMaxRPS},
 	},
 	Switch:  SettingBaseURL,
 	New:     newFromSettings,

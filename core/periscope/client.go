@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
@@ -57,6 +58,9 @@ type Config struct {
 	TestMode bool
 	// Timeout bounds each HTTP attempt (default 30 s).
 	Timeout time.Duration
+	// MaxRPS caps the calls a second to the host, whichever request makes
+	// them; the pace under it is learned from refusals (0: no cap).
+	MaxRPS float64
 	// MaxAttempts, BaseDelay and MaxDelay shape retries: exponential backoff
 	// with full jitter from BaseDelay, or Retry-After when the server sends
 	// one; a wait longer than MaxDelay is not slept but returned to the
@@ -68,10 +72,14 @@ type Config struct {
 // Client talks to the Users & Groups API of any number of sites. It holds
 // no key: each request asks Config.Keys. Safe for concurrent use.
 type Client struct {
-	cfg   Config
-	base  string
-	http  *http.Client
-	sleep func(context.Context, time.Duration) error // replaced by tests to observe waits
+	cfg  Config
+	base string
+	http *http.Client
+	// limiters pace each site on its own: every site has its own API key,
+	// and a key is what a rate limit counts.
+	limitersMu sync.Mutex
+	limiters   map[string]*httpretry.Limiter
+	sleep      func(context.Context, time.Duration) error // replaced by tests to observe waits
 }
 
 // New returns a client; transport nil means http.DefaultTransport.
@@ -91,7 +99,8 @@ func New(cfg Config, transport http.RoundTripper) (*Client, error) {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	return &Client{cfg: cfg, base: base, http: &http.Client{Transport: transport, Timeout: cfg.Timeout}, sleep: httpretry.Sleep}, nil
+	return &Client{cfg: cfg, base: base, limiters: map[string]*httpretry.Limiter{}, sleep: httpretry.Sleep,
+		http: &http.Client{Transport: httpretry.Observing{Base: transport}, Timeout: cfg.Timeout}}, nil
 }
 
 // NormalizeBaseURL checks PERISCOPE_BASE_URL and returns it without a
@@ -143,7 +152,7 @@ func (c *Client) do(ctx context.Context, site string, r call) ([]byte, error) {
 	var raw []byte
 	caller := httpretry.Caller{
 		Policy: httpretry.Policy{MaxAttempts: c.cfg.MaxAttempts, BaseDelay: c.cfg.BaseDelay, MaxDelay: c.cfg.MaxDelay},
-		Sleep:  c.sleep, Classify: classifyFailure,
+		Sleep:  c.sleep, Classify: classifyFailure, Limiter: c.limiter(site),
 	}
 	err := caller.Do(ctx, httpretry.Call{
 		Target: TargetName(site), Op: r.op(), Write: r.write(), Idempotent: r.idempotent,
@@ -163,6 +172,18 @@ func (c *Client) do(ctx context.Context, site string, r call) ([]byte, error) {
 
 // classifyFailure tells the retry loop what an error of this client means;
 // its transport errors are its own (they scrub the site key).
+// limiter is the site's, made on its first call.
+func (c *Client) limiter(site string) *httpretry.Limiter {
+	c.limitersMu.Lock()
+	defer c.limitersMu.Unlock()
+	l, ok := c.limiters[site]
+	if !ok {
+		l = httpretry.NewLimiter(c.cfg.MaxRPS)
+		c.limiters[site] = l
+	}
+	return l
+}
+
 func classifyFailure(err error) (httpretry.Failure, bool) {
 	if _, ok := errors.AsType[*TransportError](err); ok {
 		return httpretry.Failure{Transport: true}, true

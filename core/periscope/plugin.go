@@ -7,12 +7,18 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/plugin"
 )
+
+// DefaultMaxRPS is PERISCOPE_MAX_RPS unset: its limits are not published,
+// so a modest pace, learned down from any 429.
+const DefaultMaxRPS = 10
 
 // The settings the target reads.
 const (
 	SettingBaseURL = "PERISCOPE_BASE_URL"
+	SettingMaxRPS  = "PERISCOPE_MAX_RPS"
 )
 
 // Plugin registers the Periscope target with onboard.
@@ -20,7 +26,7 @@ var Plugin = plugin.Target{
 	Name:     PluginName,
 	Profile:  decodeProfile,
 	Policy:   decodePolicy,
-	Settings: []plugin.Setting{{Name: SettingBaseURL}, {Name: SettingName, Secret: true}},
+	Settings: []plugin.Setting{{Name: SettingBaseURL}, {Name: SettingName, Secret: true}, {Name: SettingMaxRPS}},
 	Switch:   SettingName,
 	New:      newFromSettings,
 	Host: func(get func(string) string) string {
@@ -67,7 +73,11 @@ func newFromSettings(ctx context.Context, env plugin.Env) (*plugin.Built, error)
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	policy := PolicyOf(env.Config)
-	client, err := New(Config{BaseURL: env.Get(SettingBaseURL), Keys: keys.Key, TestMode: policy.TestMode}, nil)
+	maxRPS, err := httpretry.MaxRateSetting(env.Get, SettingMaxRPS, DefaultMaxRPS)
+	if err != nil {
+		return nil, err
+	}
+	client, err := New(Config{BaseURL: env.Get(SettingBaseURL), Keys: keys.Key, TestMode: policy.TestMode, MaxRPS: maxRPS}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -379,8 +379,15 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	if err != nil || u != nil {
 		t.Fatalf("GetUser: %v %v", u, err)
 	}
-	if w := f.recordedWaits(); !slices.Equal(w, []time.Duration{7 * time.Second, 7 * time.Second}) {
-		t.Errorf("waits %v, want Retry-After twice", w)
+	// Waits under a second are the pace the refusals slowed the site to.
+	var retryAfters []time.Duration
+	for _, w := range f.recordedWaits() {
+		if w >= time.Second {
+			retryAfters = append(retryAfters, w)
+		}
+	}
+	if !slices.Equal(retryAfters, []time.Duration{7 * time.Second, 7 * time.Second}) {
+		t.Errorf("waits %v, want Retry-After twice", f.recordedWaits())
 	}
 	if n := f.fake.Count("acme", "GET", "/api/v1/users"); n != 3 {
 		t.Errorf("%d lookups, want 3", n)

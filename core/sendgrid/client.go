@@ -30,6 +30,7 @@ type Client struct {
 	baseURL string
 	timeout time.Duration
 	http    *http.Client
+	limiter *httpretry.Limiter
 }
 
 // New validates cfg and returns a Client. Errors never contain the key.
@@ -53,11 +54,18 @@ func New(cfg Config) (*Client, error) {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
+	// A copy: the caller's client may serve others, who are not paced here.
+	hc := &http.Client{}
+	if cfg.HTTPClient != nil {
+		*hc = *cfg.HTTPClient
 	}
-	return &Client{apiKey: cfg.APIKey, baseURL: base, timeout: timeout, http: hc}, nil
+	transport := hc.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	limiter := httpretry.NewLimiter(cfg.MaxRPS)
+	hc.Transport = httpretry.Observing{Base: transport}
+	return &Client{apiKey: cfg.APIKey, baseURL: base, timeout: timeout, http: hc, limiter: limiter}, nil
 }
 
 func normalizeBaseURL(raw string) (string, error) {
@@ -112,7 +120,7 @@ func (c *Client) Send(ctx context.Context, m Message) (messageID string, err err
 	defer cancel()
 	// One attempt through the shared caller. The engine plans and audits
 	// the welcome for the request it serves (PerRequest).
-	caller := httpretry.Caller{Policy: httpretry.Policy{MaxAttempts: 1}}
+	caller := httpretry.Caller{Policy: httpretry.Policy{MaxAttempts: 1}, Limiter: c.limiter}
 	err = caller.Do(ctx, httpretry.Call{
 		Target: Name, Op: "POST " + mailSendPath, Write: true, PerRequest: true,
 		Attempt: func(ctx context.Context, _ any) error {

@@ -30,6 +30,9 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient is optional; Timeout still applies on top of its own limits.
 	HTTPClient *http.Client
+	// MaxRPS caps the calls a second to the host, whichever request makes
+	// them; the pace under it is learned from refusals (0: no cap).
+	MaxRPS float64
 }
 
 func (c Config) redactedKey() string {

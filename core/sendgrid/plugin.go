@@ -11,14 +11,20 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 )
+
+// DefaultMaxRPS is SENDGRID_MAX_RPS unset: one welcome per new person
+// never comes near SendGrid's limits; the cap only bounds a bulk import.
+const DefaultMaxRPS = 50
 
 // The settings the target reads.
 const (
 	SettingAPIKey  = "SENDGRID_API_KEY"
 	SettingBaseURL = "SENDGRID_BASE_URL"
+	SettingMaxRPS  = "SENDGRID_MAX_RPS"
 )
 
 // Name is SendGrid's email.provider value.
@@ -28,7 +34,7 @@ const Name = "sendgrid"
 var Mailer = plugin.Mailer{
 	Name:     Name,
 	Check:    checkEmail,
-	Settings: []plugin.Setting{{Name: SettingAPIKey, Secret: true}, {Name: SettingBaseURL}},
+	Settings: []plugin.Setting{{Name: SettingAPIKey, Secret: true}, {Name: SettingBaseURL}, {Name: SettingMaxRPS}},
 	Switch:   SettingAPIKey,
 	New:      newFromSettings,
 	Host:     func(get func(string) string) string { return cmp.Or(get(SettingBaseURL), DefaultBaseURL) },
@@ -48,7 +54,11 @@ func newFromSettings(_ context.Context, env plugin.Env) (core.Mailer, error) {
 	if env.Get(SettingAPIKey) == "" {
 		return nil, errors.New("email.provider is sendgrid but SENDGRID_API_KEY is not set")
 	}
-	m := &rotatingMailer{from: env.Config.Email.From, baseURL: env.Get(SettingBaseURL),
+	maxRPS, err := httpretry.MaxRateSetting(env.Get, SettingMaxRPS, DefaultMaxRPS)
+	if err != nil {
+		return nil, err
+	}
+	m := &rotatingMailer{from: env.Config.Email.From, baseURL: env.Get(SettingBaseURL), maxRPS: maxRPS,
 		key: func(ctx context.Context) (string, error) { return env.Secret(ctx, SettingAPIKey) }}
 	if _, err := m.welcomer(context.Background()); err != nil {
 		return nil, err
@@ -60,6 +70,7 @@ func newFromSettings(_ context.Context, env plugin.Env) (core.Mailer, error) {
 // rotated key is used without a redeploy.
 type rotatingMailer struct {
 	from, baseURL string
+	maxRPS        float64
 	key           func(context.Context) (string, error)
 
 	mu      sync.Mutex
@@ -77,7 +88,7 @@ func (m *rotatingMailer) welcomer(ctx context.Context) (*Welcomer, error) {
 	if m.current != nil && key == m.usedKey {
 		return m.current, nil
 	}
-	client, err := New(Config{APIKey: key, BaseURL: m.baseURL, Timeout: 10 * time.Second})
+	client, err := New(Config{APIKey: key, BaseURL: m.baseURL, Timeout: 10 * time.Second, MaxRPS: m.maxRPS})
 	if err != nil {
 		return nil, err
 	}

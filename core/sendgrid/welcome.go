@@ -51,6 +51,9 @@ func (w *Welcomer) SendWelcome(ctx context.Context, wel core.Welcome) (string, e
 // A 500, 502, 504, a reset or a timeout after the request was written may
 // come after it accepted the email.
 func notDelivered(err error) bool {
+	if _, ok := errors.AsType[*httpretry.PausedError](err); ok {
+		return true // held back by the pace, never sent
+	}
 	if apiErr, ok := errors.AsType[*APIError](err); ok {
 		return apiErr.StatusCode < 500 || apiErr.StatusCode == http.StatusServiceUnavailable
 	}

@@ -24,6 +24,10 @@ locals {
     AAC_ACCOUNT_ID       = var.aac_account_id
     AAC_TOKEN_URL        = var.aac_token_url
     PERISCOPE_BASE_URL   = var.periscope_base_url
+    LOOKERSDK_MAX_RPS    = var.looker_max_rps
+    AAC_MAX_RPS          = var.aac_max_rps
+    PERISCOPE_MAX_RPS    = var.periscope_max_rps
+    SENDGRID_MAX_RPS     = var.sendgrid_max_rps
   } : k => v if v != "" }
 
   build_source = {

@@ -84,6 +84,30 @@ variable "periscope_base_url" {
   default     = ""
 }
 
+variable "looker_max_rps" {
+  description = "LOOKERSDK_MAX_RPS: most calls a second to Looker (0: no cap). Empty: its default."
+  type        = string
+  default     = ""
+}
+
+variable "aac_max_rps" {
+  description = "AAC_MAX_RPS: most calls a second to AAC (0: no cap). Empty: its default."
+  type        = string
+  default     = ""
+}
+
+variable "periscope_max_rps" {
+  description = "PERISCOPE_MAX_RPS: most calls a second to Periscope (0: no cap). Empty: its default."
+  type        = string
+  default     = ""
+}
+
+variable "sendgrid_max_rps" {
+  description = "SENDGRID_MAX_RPS: most calls a second to SendGrid (0: no cap). Empty: its default."
+  type        = string
+  default     = ""
+}
+
 variable "log_level" {
   description = "ONBOARD_LOG_LEVEL: debug, info, warn or error."
   type        = string

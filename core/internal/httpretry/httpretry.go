@@ -263,6 +263,8 @@ type Caller struct {
 	Sleep func(context.Context, time.Duration) error
 	// Classify says what a failed attempt means for a retry; nil: Classify.
 	Classify func(error) (Failure, bool)
+	// Limiter paces every attempt, shared by the whole client; nil: none.
+	Limiter *Limiter
 }
 
 // Call is one request through a Caller.
@@ -314,7 +316,30 @@ func (c Caller) Do(ctx context.Context, call Call, out any) error {
 	if classify == nil {
 		classify = Classify
 	}
-	err := Do(ctx, c.Policy.WithDefaults(), call.Idempotent, sleep, func() error { return call.Attempt(ctx, out) }, classify)
+	policy := c.Policy.WithDefaults()
+	var refused bool
+	attempt := func() error {
+		if c.Limiter != nil {
+			// A call refused with 429 has just waited its Retry-After in
+			// Do: the pause the refusal set is served.
+			wait := c.Limiter.Wait
+			if refused {
+				wait = c.Limiter.Turn
+			}
+			if err := wait(ctx, policy.MaxDelay, sleep); err != nil {
+				return err
+			}
+		}
+		actx := ctx
+		if c.Limiter != nil {
+			actx = context.WithValue(ctx, limiterKey{}, c.Limiter)
+		}
+		err := call.Attempt(actx, out)
+		f, _ := classify(err)
+		refused = f.Status == http.StatusTooManyRequests
+		return err
+	}
+	err := Do(ctx, policy, call.Idempotent, sleep, attempt, classify)
 	if call.Write && !call.PerRequest {
 		core.RecordWrite(ctx, call.Target, call.Op, call.Resource, err)
 	}
