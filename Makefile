@@ -29,8 +29,8 @@ lint: ## gofmt, go vet and go mod tidy -diff
 	$(GO) vet $(PKGS)
 	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 
-bench: ## benchmarks (round trips, speed, memory), side by side in one run
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+bench: ## every benchmark side by side in one run; writes the table into docs/benchmarks.md
+	GO=$(GO) bash scripts/bench.sh
 
 fuzz: ## every fuzz target for FUZZTIME each (default 30s); failing inputs land in testdata/fuzz as seeds
 	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh

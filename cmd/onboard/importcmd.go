@@ -39,6 +39,10 @@ type rowResult struct {
 }
 
 // planCmd is `onboard plan FILE.csv`: the import's dry run.
+// maxConcurrency bounds --concurrency: more workers only wait on the
+// targets' paces, and each holds a connection.
+const maxConcurrency = 64
+
 func planCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
 		fmt.Fprint(stderr, "Usage: onboard plan [--concurrency N] FILE.csv\n\nSame as onboard import --dry-run: reads every target and prints, per person and target,\nwhat an import of FILE would change, writing nothing. See onboard import --help.\n")
@@ -50,9 +54,9 @@ func planCmd(args []string, stdout, stderr io.Writer) int {
 func importCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	concurrency := fs.Int("concurrency", 4, fmt.Sprintf("rows processed at once; a target's API capacity is shared with its users, so keep it modest.\n"+
+	concurrency := fs.Int("concurrency", 4, fmt.Sprintf("rows processed at once (1-%d); every row's calls share one pace per target, learned from its 429s.\n"+
 		"With --via https://… rows go in bulk bodies of up to %d, each worked on %d rows at a time by the function,\n"+
-		"so ceil(N/%d) bodies are in flight; with --via pubsub:/sqs: N bounds the publishes in flight", bulkBodyRows, httpapi.BulkConcurrency, httpapi.BulkConcurrency))
+		"so ceil(N/%d) bodies are in flight; with --via pubsub:/sqs: N bounds the publishes in flight", maxConcurrency, bulkBodyRows, httpapi.BulkConcurrency, httpapi.BulkConcurrency))
 	force := fs.Bool("force", false, "allow deprovisioning more people than max_deprovision, and through an open breaker\n(local imports only: a deployed function never takes force from a request)")
 	adopt := fs.Bool("adopt", false, "deprovision rows also reach people onboard has no record of, by the row's profile (local imports only)")
 	via := fs.String("via", "", "send rows to a deployed bundle instead of running them here: https://FUNCTION_URL, pubsub:projects/P/topics/T or sqs:QUEUE_URL")
@@ -93,8 +97,8 @@ Flags:
 		fmt.Fprintln(stderr, "onboard import: name one CSV file, e.g. onboard import people.csv")
 		return 2
 	}
-	if *concurrency < 1 || *concurrency > 32 {
-		fmt.Fprintln(stderr, "onboard import: --concurrency must be between 1 and 32")
+	if *concurrency < 1 || *concurrency > maxConcurrency {
+		fmt.Fprintf(stderr, "onboard import: --concurrency must be between 1 and %d\n", maxConcurrency)
 		return 2
 	}
 	if (*force || *adopt) && *via != "" {

@@ -132,7 +132,7 @@ func startServeWith(t *testing.T, bin, dir string, args []string, env ...string)
 	return s
 }
 
-func buildCLI(t *testing.T) string {
+func buildCLI(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "onboard")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

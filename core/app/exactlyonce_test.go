@@ -406,7 +406,9 @@ func TestUnknownCreateNeverAdoptsSameNamedStranger(t *testing.T) {
 // so the retry has no one to look for and creates straight away.
 func TestRefusedCreateLeavesNothingToLookFor(t *testing.T) {
 	w := newWorld(t, lookertest.Options{})
-	w.looker.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", Status: http.StatusTooManyRequests, RetryAfter: "120", Times: 1})
+	// Longer than the client sleeps (MaxDelay 1s), so the refusal reaches
+	// the engine; the client then pauses its calls to Looker for it.
+	w.looker.InjectFault(lookertest.Fault{Method: "POST", Path: "/users", Status: http.StatusTooManyRequests, RetryAfter: "2", Times: 1})
 	deliverUntilDone(t, w.instance(t, openFileStore(t, t.TempDir()), nil), request(t, "ada@example.com"))
 	if n := w.looker.Count("GET", "/users/search"); n != 0 {
 		t.Errorf("%d searches for the user of a create Looker refused", n)

@@ -98,7 +98,7 @@ func (api *runtimeAPI) handler() http.Handler {
 
 // buildBootstrap compiles this package as the Lambda build does, for the
 // machine running the test.
-func buildBootstrap(t *testing.T) string {
+func buildBootstrap(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "bootstrap")
 	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bin, ".")
@@ -114,12 +114,13 @@ type bootstrap struct {
 	api    *runtimeAPI
 	output *awstest.Buffer // its stdout and stderr
 	exited <-chan struct{}
+	pid    int
 	n      int
 }
 
 // startBootstrap builds and runs the function as Lambda does, with env
 // (the fakes' settings, say) in its environment.
-func startBootstrap(t *testing.T, env map[string]string) *bootstrap {
+func startBootstrap(t testing.TB, env map[string]string) *bootstrap {
 	t.Helper()
 	bin := buildBootstrap(t)
 	api := newRuntimeAPI()
@@ -145,11 +146,12 @@ func startBootstrap(t *testing.T, env map[string]string) *bootstrap {
 	b := &bootstrap{api: api, output: &awstest.Buffer{}}
 	cmd.Stdout, cmd.Stderr = b.output, b.output
 	b.exited = testproc.Start(t, cmd, "bootstrap", b.output)
+	b.pid = cmd.Process.Pid
 	return b
 }
 
 // invoke hands the function one event and waits for its result.
-func (b *bootstrap) invoke(t *testing.T, event []byte) result {
+func (b *bootstrap) invoke(t testing.TB, event []byte) result {
 	t.Helper()
 	b.n++
 	inv := invocation{id: fmt.Sprintf("req-%d", b.n), event: event, result: make(chan result, 1)}
@@ -173,7 +175,7 @@ func (b *bootstrap) invoke(t *testing.T, event []byte) result {
 }
 
 // response decodes a successful invocation's result into v.
-func response(t *testing.T, res result, v any) {
+func response(t testing.TB, res result, v any) {
 	t.Helper()
 	if res.kind != "response" {
 		t.Fatalf("invocation %s: %s", res.kind, res.body)

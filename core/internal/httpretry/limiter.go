@@ -20,10 +20,11 @@ import (
 //
 // It starts at the configured ceiling. A 429 pauses every caller for the
 // server's Retry-After (not just the one refused) and marks the pace as too
-// fast; the pace drops back to the fastest one that went unrefused (or,
-// when none is known yet, to what got through lately) and then searches
-// the gap between the two by halves, a step every probeEvery, so it settles
-// just under the limit with few refusals. Once the gap is narrow it only
+// fast; the pace drops back to the fastest one that went unrefused (or
+// halves, while none is known) and then searches the gap between the two
+// by halves, a step every probeEvery, so it settles just under the limit
+// with few refusals. Calls that took their place at a pace refused since
+// queue again behind the pause, so many workers do not all run into it. Once the gap is narrow it only
 // looks above the limit once in a long while, to find a limit that was
 // raised. A response saying the quota is spent (X-RateLimit-Remaining: 0
 // and its kin) pauses callers until the quota resets, before any 429.
@@ -38,6 +39,7 @@ type Limiter struct {
 	since       time.Time // when the pace was last set
 	pausedUntil time.Time
 	lastRefusal time.Time
+	refusals    int // 429s so far: a waiter that sees it change queues again
 	now         func() time.Time
 }
 
@@ -77,39 +79,55 @@ func (l *Limiter) Rate() float64 {
 }
 
 // Wait blocks until a call may go: past any pause, then at the pace. A
-// wait longer than maxWait (or the context's deadline) is not waited: the
-// call fails at once as rate limited, with the time left as Retry-After,
-// so a webhook is answered 429 rather than held open.
+// pause longer than maxWait (or a wait past the context's deadline) is not
+// waited: the call fails at once as rate limited, with the time left as
+// Retry-After, so a webhook is answered 429 rather than held open while a
+// server asks for a minute's rest.
 func (l *Limiter) Wait(ctx context.Context, maxWait time.Duration, sleep func(context.Context, time.Duration) error) error {
-	l.mu.Lock()
-	left := l.pausedUntil.Sub(l.now())
-	l.mu.Unlock()
-	if left > 0 {
-		if left > maxWait || exceedsDeadline(ctx, left) {
-			return &PausedError{RetryAfter: left}
-		}
-		if err := sleep(ctx, left); err != nil {
-			return err
-		}
-	}
-	return l.Turn(ctx, maxWait, sleep)
+	return l.wait(ctx, maxWait, sleep, true)
 }
 
-// Turn waits for the call's place in the pace, past no pause: for a call
-// that has just waited out its own refusal's Retry-After.
+// Turn is Wait for a call that has just waited out its own refusal's
+// Retry-After: the pause that refusal set is served.
 func (l *Limiter) Turn(ctx context.Context, maxWait time.Duration, sleep func(context.Context, time.Duration) error) error {
-	r := l.bucket.ReserveN(l.now(), 1)
-	delay := r.DelayFrom(l.now())
-	if delay == 0 {
-		return nil
-	}
-	if delay > maxWait || exceedsDeadline(ctx, delay) {
-		r.Cancel()
-		return &PausedError{RetryAfter: delay}
-	}
-	if err := sleep(ctx, delay); err != nil {
-		r.Cancel()
-		return err
+	return l.wait(ctx, maxWait, sleep, false)
+}
+
+func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, sleep func(context.Context, time.Duration) error, pause bool) error {
+	for range 3 {
+		l.mu.Lock()
+		left, refusals := l.pausedUntil.Sub(l.now()), l.refusals
+		l.mu.Unlock()
+		if left > 0 && pause {
+			if left > maxWait || exceedsDeadline(ctx, left) {
+				return &PausedError{RetryAfter: left}
+			}
+			if err := sleep(ctx, left); err != nil {
+				return err
+			}
+		}
+		// The place in the pace is waited for however long the queue is
+		// (a bulk run's workers queue here), unless the context ends first.
+		r := l.bucket.ReserveN(l.now(), 1)
+		if delay := r.DelayFrom(l.now()); delay > 0 {
+			if exceedsDeadline(ctx, delay) {
+				r.Cancel()
+				return &PausedError{RetryAfter: delay}
+			}
+			if err := sleep(ctx, delay); err != nil {
+				r.Cancel()
+				return err
+			}
+		}
+		l.mu.Lock()
+		refusedMeanwhile := l.refusals != refusals
+		l.mu.Unlock()
+		if !refusedMeanwhile {
+			return nil
+		}
+		// A place taken at a pace the server has since refused would go
+		// out into it: queue again behind the pause, at the new pace.
+		pause = true
 	}
 	return nil
 }
@@ -131,6 +149,7 @@ func (l *Limiter) Refused(retryAfter time.Duration) {
 	if until := now.Add(retryAfter); until.After(l.pausedUntil) {
 		l.pausedUntil = until
 	}
+	l.refusals++
 	// The calls in flight when the server started refusing are refused
 	// together, before any of them could slow down: one signal, not many.
 	if now.Sub(l.lastRefusal) < time.Second && !l.since.After(l.lastRefusal) {
@@ -142,7 +161,7 @@ func (l *Limiter) Refused(retryAfter time.Duration) {
 	if l.good >= l.bad {
 		// A pace that went unrefused is refused now: a burst the server
 		// allowed hid that it was too fast, or the limit went down.
-		l.good = l.bad * 0.9
+		l.good = 0
 	}
 	next := l.good
 	if next == 0 {
@@ -159,21 +178,33 @@ func (l *Limiter) Refused(retryAfter time.Duration) {
 
 // Succeeded tells the limiter a call was answered without a refusal. A
 // pace that went unrefused for long enough is good, and a faster one is
-// tried: halfway to the slowest refused, or half again with none refused.
+// tried: halfway to the slowest refused, at most twice the good one.
 func (l *Limiter) Succeeded() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	cur := l.bucket.Limit()
-	if l.bad == 0 || now.Sub(l.since) < probeEvery {
-		return // never refused: already at the ceiling
+	every := probeEvery
+	if l.bad > 2*l.good {
+		every = time.Second // far from the limit: find it fast
+	}
+	// Time spent paused is not time a pace went unrefused.
+	quiet := l.since
+	if l.pausedUntil.After(quiet) {
+		quiet = l.pausedUntil
+	}
+	if l.bad == 0 || now.Sub(quiet) < every {
+		return // never refused (at the ceiling), or not unrefused for long enough
 	}
 	if l.good < cur {
 		l.good = cur
 	}
-	next := (l.good + l.bad) / 2
+	// Halfway to the slowest refused pace, but never more than twice the
+	// good one: a probe far above the limit is refused for every worker
+	// at once.
+	next := min((l.good+l.bad)/2, l.good*2)
 	if l.bad-l.good < l.bad*settled {
-		if now.Sub(l.since) < settledEvery {
+		if now.Sub(quiet) < settledEvery {
 			return
 		}
 		// Settled for a long while: the limit may have been raised.
