@@ -3,16 +3,21 @@ package core
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/onboard-dev/onboard/core/state"
 )
 
-// auditor appends one audit record per write a target makes during a request.
+// auditor keeps one audit record per write a target makes during a
+// request, and writes them all in one call when the request ends (flush).
 type auditor struct {
 	store state.Store
 	log   *slog.Logger
 	base  state.AuditRecord // request id, idempotency key, trigger, person
+
+	mu   sync.Mutex
+	recs []state.AuditRecord
 }
 
 type auditorKey struct{}
@@ -40,8 +45,25 @@ func RecordWrite(ctx context.Context, target, operation, resource string, err er
 		rec.Outcome = "error"
 		rec.Error = err.Error()
 	}
-	// A lost audit line must not undo or fail the write it describes.
-	if aerr := a.store.Append(context.WithoutCancel(ctx), rec); aerr != nil {
-		a.log.Error("appending to the audit log failed", "target", target, "operation", operation, "error", aerr.Error())
+	a.mu.Lock()
+	a.recs = append(a.recs, rec)
+	a.mu.Unlock()
+}
+
+// flush writes the request's audit records in one call. A lost audit line
+// must not undo or fail the writes it describes, so a failure is logged.
+func (a *auditor) flush(ctx context.Context) {
+	if a == nil || a.store == nil {
+		return
+	}
+	a.mu.Lock()
+	recs := a.recs
+	a.recs = nil
+	a.mu.Unlock()
+	if len(recs) == 0 {
+		return
+	}
+	if err := a.store.Append(context.WithoutCancel(ctx), recs...); err != nil {
+		a.log.Error("appending to the audit log failed", "records", len(recs), "error", err.Error())
 	}
 }

@@ -170,6 +170,9 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 		return e.run(ctx, nil, req.Action, meta.Trigger, person, profile, res, log)
 	}
 	record, version, err := ReadPerson(ctx, e.Store, person.Email)
+	if err == nil && version > 0 && !record.JournalKept {
+		err = readLegacyJournal(ctx, e.Store, person.Email, &record)
+	}
 	if err != nil {
 		return res, Unavailable("state", 0, err)
 	}
@@ -254,7 +257,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 	}
 	stopKeeping := held.keep(ctx)
 	defer stopKeeping() // also on a panic: a renewal left running would hold the person forever
-	res, cerr := e.run(ctx, e.Store, req.Action, meta.Trigger, person, profile, res, log)
+	res, cerr := e.run(ctx, held, req.Action, meta.Trigger, person, profile, res, log)
 	stopKeeping()
 	if err := held.release(bg, func(r *PersonRecord) { r.applied(req.Action, profile.Name, res.Targets, cerr == nil) }); err != nil {
 		// Every step is idempotent, so the next request redoes lookups at worst.
@@ -347,16 +350,28 @@ func opposite(a Action) Action {
 }
 
 // run applies the request to the profile's targets, then sends a welcome if due.
-func (e *Engine) run(ctx context.Context, store state.Store, action Action, trigger string, person Person, profile *Profile, res Result, log *slog.Logger) (Result, error) {
+// held is the person lease, nil without a store or in a plan: then nothing
+// is journaled or audited.
+func (e *Engine) run(ctx context.Context, held *personLease, action Action, trigger string, person Person, profile *Profile, res Result, log *slog.Logger) (Result, error) {
 	targets := e.targetsFor(profile)
 	if len(targets) == 0 {
 		return res, &Error{Status: http.StatusInternalServerError, Message: "profile " + profile.Name + " configures no target that this instance has credentials for"}
 	}
-	journal := newJournal(store, person.Email, res.RequestID)
+	var journal *Journal
+	var store state.Store
+	if held != nil {
+		journal, store = &Journal{lease: held, requestID: res.RequestID}, held.store
+	}
 	ctx = WithJournal(ctx, journal)
-	ctx = withAuditor(ctx, &auditor{store: store, log: log, base: state.AuditRecord{
+	aud := &auditor{store: store, log: log, base: state.AuditRecord{
 		RequestID: res.RequestID, IdempotencyKey: res.IdempotencyKey, Trigger: trigger, Person: person.Email,
-	}})
+	}}
+	ctx = withAuditor(ctx, aud)
+	// Written beside the request's last store writes, not before them; and
+	// on every way out, a failure's writes included.
+	if held != nil {
+		held.onRelease(aud.flush)
+	}
 	outcomes := make([]outcome, len(targets))
 	parallel(ctx, len(targets), func(i int) {
 		outcomes[i] = runTarget(ctx, targets[i], action, person, profile)
@@ -458,16 +473,11 @@ func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Pro
 	}
 	due := e.welcomeDue(res)
 	if j != nil {
-		if due {
-			if err := j.MarkWelcomeDue(ctx); err != nil {
-				return false, Unavailable("state", 0, err)
-			}
-		}
-		won, err := j.claimWelcome(ctx)
+		won, err := j.claimWelcome(ctx, due)
 		if err != nil {
 			return false, Unavailable("state", 0, err)
 		}
-		if st, _ := j.welcomeState(ctx); !won && st == welcomeSending {
+		if !won && j.welcomeState() == welcomeSending {
 			log.Warn("a welcome email for this person was handed to the mailer before and its outcome is unknown; not sending another (search the mailer's activity for the request id)", "mailer", e.Config.Email.Provider)
 		}
 		due = won

@@ -12,12 +12,15 @@ import (
 
 // Journal remembers, per person, the steps of provisioning that must survive
 // a crash: a user created but not yet finished, a welcome email that is due
-// or already went out. Targets reach it through the request's context; with
-// no store configured every method does nothing, and the guarantees fall
-// back to what lookups alone give.
+// or already went out. It lives in the person's record, which the request
+// holds under the person lease, so reading it costs nothing and writing it
+// is one conditional write of that record, made only where a crash must
+// not lose it (before a target acts, before a welcome is handed over); the
+// rest rides on the record's write when the request ends. Targets reach it
+// through the request's context; with no store configured every method does
+// nothing, and the guarantees fall back to what lookups alone give.
 type Journal struct {
-	store     state.Store
-	person    string // lower-cased email
+	lease     *personLease
 	requestID string
 }
 
@@ -34,60 +37,44 @@ func JournalFrom(ctx context.Context) *Journal {
 	return j
 }
 
-func newJournal(store state.Store, email, requestID string) *Journal {
-	if store == nil {
-		return nil
-	}
-	return &Journal{store: store, person: strings.ToLower(email), requestID: requestID}
-}
+func noteKey(target, name string) string { return target + "/" + name }
 
-func (j *Journal) key(parts ...string) string {
-	return "journal/" + j.person + "/" + strings.Join(parts, "/")
-}
-
-// Remember stores a target's note about this person (e.g. the id of a user
-// it created and has not finished), overwriting any previous one.
+// Remember stores a target's note about this person (e.g. what it is about
+// to create), overwriting any previous one, durably before it returns.
 func (j *Journal) Remember(ctx context.Context, target, name, value string) error {
 	if j == nil {
 		return nil
 	}
-	return j.put(ctx, j.key(target, name), []byte(value))
+	return j.lease.change(ctx, true, func(r *PersonRecord) { r.setNote(noteKey(target, name), value) })
+}
+
+// RememberOwingWelcome is Remember and MarkWelcomeDue in one write: what a
+// target notes just before it creates someone.
+func (j *Journal) RememberOwingWelcome(ctx context.Context, target, name, value string) error {
+	if j == nil {
+		return nil
+	}
+	return j.lease.change(ctx, true, func(r *PersonRecord) {
+		r.setNote(noteKey(target, name), value)
+		r.oweWelcome(j.requestID)
+	})
 }
 
 // Recall returns a note stored by Remember, or "".
-func (j *Journal) Recall(ctx context.Context, target, name string) (string, error) {
+func (j *Journal) Recall(_ context.Context, target, name string) (string, error) {
 	if j == nil {
 		return "", nil
 	}
-	v, err := j.store.Get(ctx, j.key(target, name))
-	if errors.Is(err, state.ErrNotFound) {
-		return "", nil
-	}
-	return string(v.Data), err
+	return j.lease.record().Notes[noteKey(target, name)], nil
 }
 
-// Forget removes a note (by blanking it: stores keep versions monotonic).
+// Forget removes a note. It is written with the record when the request
+// ends: a note outliving a crash only costs the next delivery a lookup.
 func (j *Journal) Forget(ctx context.Context, target, name string) error {
 	if j == nil {
 		return nil
 	}
-	return j.put(ctx, j.key(target, name), nil)
-}
-
-// put overwrites a value whatever its version, retrying lost races: notes
-// have one writer per person at a time (the idempotency claim), so a
-// conflict only means a stale read.
-func (j *Journal) put(ctx context.Context, key string, data []byte) error {
-	for range 5 {
-		cur, err := j.store.Get(ctx, key)
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return err
-		}
-		if _, err = j.store.Put(ctx, key, data, cur.Version, 0); !errors.Is(err, state.ErrConflict) {
-			return err
-		}
-	}
-	return state.ErrConflict
+	return j.lease.change(ctx, false, func(r *PersonRecord) { r.setNote(noteKey(target, name), "") })
 }
 
 // Welcome states, in the order a welcome email goes through them.
@@ -104,76 +91,44 @@ type welcomeRecord struct {
 	At        time.Time `json:"at"`
 }
 
-// MarkWelcomeDue records, before a target creates or re-enables someone,
-// that a welcome is owed: if the process dies after the target acted, the
-// redelivery still sends it. An email already sent is not owed again.
+// MarkWelcomeDue records, durably, before a target creates or re-enables
+// someone, that a welcome is owed: if the process dies after the target
+// acted, the redelivery still sends it. An email already sent, or being
+// sent, is not owed again.
 func (j *Journal) MarkWelcomeDue(ctx context.Context) error {
-	if j == nil {
+	if j == nil || j.lease.record().Welcome.State != "" {
 		return nil
 	}
-	b, err := json.Marshal(welcomeRecord{State: welcomeDue, RequestID: j.requestID, At: time.Now().UTC()})
-	if err != nil {
-		return err
-	}
-	// Conditional on the version read: an unconditional write could turn
-	// another delivery's "sending" back into "due" and let a second email out.
-	for range 5 {
-		rec, version, err := j.welcome(ctx)
-		if err != nil || rec.State != "" {
-			return err
+	return j.lease.change(ctx, true, func(r *PersonRecord) { r.oweWelcome(j.requestID) })
+}
+
+// claimWelcome moves a welcome that is owed (due in the ledger, or due
+// now, as this request gave new access) to "sending", durably, before it
+// is handed to the provider. The person lease makes this request the only
+// one that can; the write is conditional on the lease still being held.
+// It reports whether the caller may send.
+func (j *Journal) claimWelcome(ctx context.Context, dueNow bool) (bool, error) {
+	switch j.lease.record().Welcome.State {
+	case welcomeDue:
+	case "":
+		if !dueNow {
+			return false, nil
 		}
-		if _, err = j.store.Put(ctx, j.key("welcome"), b, version, 0); !errors.Is(err, state.ErrConflict) {
-			return err
-		}
-	}
-	return state.ErrConflict
-}
-
-func (j *Journal) welcome(ctx context.Context) (welcomeRecord, int64, error) {
-	var rec welcomeRecord
-	v, err := j.store.Get(ctx, j.key("welcome"))
-	if errors.Is(err, state.ErrNotFound) || (err == nil && len(v.Data) == 0) {
-		return rec, v.Version, nil
-	}
-	if err != nil {
-		return rec, 0, err
-	}
-	return rec, v.Version, json.Unmarshal(v.Data, &rec)
-}
-
-func (j *Journal) setWelcome(ctx context.Context, rec welcomeRecord) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return j.put(ctx, j.key("welcome"), b)
-}
-
-// claimWelcome moves a due welcome to "sending" with compare-and-swap, so of
-// two deliveries racing only one sends. It reports whether the caller won.
-func (j *Journal) claimWelcome(ctx context.Context) (bool, error) {
-	rec, version, err := j.welcome(ctx)
-	if err != nil {
-		return false, err
-	}
-	if rec.State != welcomeDue {
+	default:
 		return false, nil
 	}
-	b, err := json.Marshal(welcomeRecord{State: welcomeSending, RequestID: j.requestID, At: time.Now().UTC()})
-	if err != nil {
-		return false, err
-	}
-	_, err = j.store.Put(ctx, j.key("welcome"), b, version, 0)
-	if errors.Is(err, state.ErrConflict) {
-		return false, nil
-	}
+	err := j.lease.change(ctx, true, func(r *PersonRecord) {
+		r.Welcome = welcomeRecord{State: welcomeSending, RequestID: j.requestID, At: time.Now().UTC()}
+	})
 	return err == nil, err
 }
 
 // welcomeState is the current state of this person's welcome, "" when none is owed.
-func (j *Journal) welcomeState(ctx context.Context) (string, error) {
-	rec, _, err := j.welcome(ctx)
-	return rec.State, err
+func (j *Journal) welcomeState() string { return j.lease.record().Welcome.State }
+
+// setWelcome records how the hand-over went, with the record at the end.
+func (j *Journal) setWelcome(ctx context.Context, rec welcomeRecord) error {
+	return j.lease.change(ctx, false, func(r *PersonRecord) { r.Welcome = rec })
 }
 
 // resetWelcome forgets a welcome after deprovisioning, so that being given
@@ -182,5 +137,46 @@ func (j *Journal) resetWelcome(ctx context.Context) error {
 	if j == nil {
 		return nil
 	}
-	return j.put(ctx, j.key("welcome"), nil)
+	return j.lease.change(ctx, false, func(r *PersonRecord) { r.Welcome = welcomeRecord{} })
+}
+
+func (r *PersonRecord) setNote(key, value string) {
+	if value == "" {
+		delete(r.Notes, key)
+		return
+	}
+	if r.Notes == nil {
+		r.Notes = map[string]string{}
+	}
+	r.Notes[key] = value
+}
+
+func (r *PersonRecord) oweWelcome(requestID string) {
+	if r.Welcome.State == "" {
+		r.Welcome = welcomeRecord{State: welcomeDue, RequestID: requestID, At: time.Now().UTC()}
+	}
+}
+
+// readLegacyJournal folds in what a release before the journal moved into
+// the person record kept under journal/<email>/: the welcome ledger and
+// the Looker pending-user note, the only ones it wrote. Read once per
+// person, for a record written by that release.
+func readLegacyJournal(ctx context.Context, store state.Store, email string, rec *PersonRecord) error {
+	prefix := "journal/" + strings.ToLower(email) + "/"
+	welcome, err := store.Get(ctx, prefix+"welcome")
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return err
+	}
+	if len(welcome.Data) > 0 {
+		if err := json.Unmarshal(welcome.Data, &rec.Welcome); err != nil {
+			return err
+		}
+	}
+	const legacyNote = "looker/pending_user"
+	note, err := store.Get(ctx, prefix+legacyNote)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return err
+	}
+	rec.setNote(legacyNote, string(note.Data))
+	return nil
 }

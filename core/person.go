@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +36,13 @@ type PersonRecord struct {
 	// content-derived keys.
 	Actions   map[Action]int64 `json:"actions,omitempty"`
 	UpdatedAt time.Time        `json:"updated_at"`
+	// Notes and Welcome are the request journal (see Journal): targets'
+	// crash notes by "target/name", and the welcome ledger.
+	Notes   map[string]string `json:"notes,omitempty"`
+	Welcome welcomeRecord     `json:"welcome,omitzero"`
+	// JournalKept marks a record written since the journal moved into it;
+	// an older one may still have its journal under journal/<email>/.
+	JournalKept bool `json:"journal_kept,omitempty"`
 
 	LeaseOwner string    `json:"lease_owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
@@ -88,6 +96,15 @@ type personLease struct {
 	rec     PersonRecord
 	version int64
 	lost    error
+	// alongside run beside the release's write, off its critical path.
+	alongside []func(context.Context)
+}
+
+// onRelease has fn run beside the release's write.
+func (l *personLease) onRelease(fn func(context.Context)) {
+	l.mu.Lock()
+	l.alongside = append(l.alongside, fn)
+	l.mu.Unlock()
 }
 
 // acquirePerson takes the person's lease, starting from a record read
@@ -128,6 +145,7 @@ func acquirePerson(ctx context.Context, store state.Store, email, owner string, 
 
 func putPerson(ctx context.Context, store state.Store, email string, rec PersonRecord, version int64) (int64, error) {
 	rec.UpdatedAt = time.Now().UTC()
+	rec.JournalKept = true
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return 0, err
@@ -135,7 +153,30 @@ func putPerson(ctx context.Context, store state.Store, email string, rec PersonR
 	return store.Put(ctx, personKey(email), data, version, 0)
 }
 
-// record returns the record as the lease found it.
+// change applies fn to the held record and, when persist is set, writes it
+// now, conditional on the lease's version; otherwise the release writes it.
+func (l *personLease) change(ctx context.Context, persist bool, fn func(*PersonRecord)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rec := l.rec
+	rec.Notes = maps.Clone(rec.Notes) // record() hands out the map
+	fn(&rec)
+	if !persist {
+		l.rec = rec
+		return nil
+	}
+	v, err := putPerson(ctx, l.store, l.email, rec, l.version)
+	if errors.Is(err, state.ErrConflict) {
+		return errors.Join(errors.New("the person lease was lost while the request ran"), err)
+	}
+	if err != nil {
+		return err
+	}
+	l.rec, l.version = rec, v
+	return nil
+}
+
+// record returns the record as the lease holds it.
 func (l *personLease) record() PersonRecord {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -180,6 +221,12 @@ func (l *personLease) keep(ctx context.Context) (stop func()) {
 func (l *personLease) release(ctx context.Context, update func(*PersonRecord)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, fn := range l.alongside {
+		wg.Go(func() { fn(ctx) })
+	}
+	l.alongside = nil
+	defer wg.Wait()
 	for range 5 {
 		rec := l.rec
 		update(&rec)
@@ -197,6 +244,8 @@ func (l *personLease) release(ctx context.Context, update func(*PersonRecord)) e
 		if cur.LeaseOwner != l.owner {
 			return errors.Join(errors.New("the person lease was taken over before the request finished"), l.lost)
 		}
+		// Still ours: keep what this request noted but had not written.
+		cur.Notes, cur.Welcome = l.rec.Notes, l.rec.Welcome
 		l.rec, l.version = cur, v
 	}
 	return state.ErrConflict

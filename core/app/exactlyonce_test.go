@@ -291,11 +291,11 @@ func (s deadStore) Put(ctx context.Context, key string, data []byte, v int64, tt
 	}
 	return s.Store.Put(ctx, key, data, v, ttl)
 }
-func (s deadStore) Append(ctx context.Context, rec state.AuditRecord) error {
+func (s deadStore) Append(ctx context.Context, recs ...state.AuditRecord) error {
 	if s.sw.dead() {
 		return errDead
 	}
-	return s.Store.Append(ctx, rec)
+	return s.Store.Append(ctx, recs...)
 }
 
 // TestCrashBetweenEverySteps kills an instance after each outside call of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/state"
@@ -17,14 +18,17 @@ type auditRedacting struct {
 	redactor *logging.Redactor
 }
 
-func (s auditRedacting) Append(ctx context.Context, rec state.AuditRecord) error {
-	v := reflect.ValueOf(&rec).Elem()
-	for i := range v.NumField() {
-		if f := v.Field(i); f.Kind() == reflect.String {
-			f.SetString(s.redactor.Redact(f.String()))
+func (s auditRedacting) Append(ctx context.Context, recs ...state.AuditRecord) error {
+	recs = slices.Clone(recs)
+	for i := range recs {
+		v := reflect.ValueOf(&recs[i]).Elem()
+		for j := range v.NumField() {
+			if f := v.Field(j); f.Kind() == reflect.String {
+				f.SetString(s.redactor.Redact(f.String()))
+			}
 		}
 	}
-	return s.Store.Append(ctx, rec)
+	return s.Store.Append(ctx, recs...)
 }
 
 // Redact masks every secret this instance has read or been issued, in any

@@ -243,12 +243,10 @@ func (t *Target) findByEmail(ctx context.Context, email string) (u *User, onCore
 // path and never send the welcome.
 func (t *Target) create(ctx context.Context, p core.Person, g grants) (core.TargetResult, error) {
 	j := core.JournalFrom(ctx)
-	// Owed before the user exists: a crash right after creating must not lose it.
-	if err := j.MarkWelcomeDue(ctx); err != nil {
-		return core.TargetResult{}, err
-	}
+	// Noted, and the welcome owed, before the user exists: a crash right
+	// after creating must lose neither.
 	mark := rand.Text()
-	if err := j.Remember(ctx, TargetName, pendingNote, pendingCreating+":"+mark); err != nil {
+	if err := j.RememberOwingWelcome(ctx, TargetName, pendingNote, pendingCreating+":"+mark); err != nil {
 		return core.TargetResult{}, err
 	}
 	u, err := t.client.CreateUser(ctx, p.FirstName, p.LastName, map[string]string{markKey: mark})

@@ -114,8 +114,9 @@ type Store interface {
 	// ttl 0 keeps the value forever.
 	Put(ctx context.Context, key string, data []byte, expectVersion int64, ttl time.Duration) (int64, error)
 
-	// Append adds a record to the audit log.
-	Append(ctx context.Context, rec AuditRecord) error
+	// Append adds records to the audit log, in as few round trips as the
+	// backend allows (a request writes all of its records at once).
+	Append(ctx context.Context, recs ...AuditRecord) error
 	// Audit lists audit records oldest first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 

@@ -412,35 +412,86 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, expectVersion 
 // Append implements state.Store. A day's index item is written before the
 // first record of that day (once per Store), so a reader listing the days
 // never misses a record.
-func (s *Store) Append(ctx context.Context, rec state.AuditRecord) error {
-	rec = rules.Stamp(rec, s.now())
-	day := rules.AuditDay(rec.Time)
-	if _, known := s.days.Load(day); !known {
-		_, err := s.write(ctx, &dynamodb.PutItemInput{Item: map[string]types.AttributeValue{
-			AttrPartitionKey: str(auditDays), AttrSortKey: str(day),
-		}})
-		if err != nil {
-			return fmt.Errorf("dynamostore: audit day index: %w", err)
+func (s *Store) Append(ctx context.Context, recs ...state.AuditRecord) error {
+	now := s.now()
+	var items []map[string]types.AttributeValue
+	newDays := map[string]bool{}
+	for _, rec := range recs {
+		rec = rules.Stamp(rec, now)
+		day := rules.AuditDay(rec.Time)
+		if _, known := s.days.Load(day); !known && !newDays[day] {
+			// The day index goes in the same batch: putting it again is harmless.
+			newDays[day] = true
+			items = append(items, map[string]types.AttributeValue{AttrPartitionKey: str(auditDays), AttrSortKey: str(day)})
 		}
-		s.days.Store(day, struct{}{})
-	}
-	item := map[string]types.AttributeValue{
-		AttrPartitionKey: str("audit#" + day),
-		AttrSortKey:      str(rules.AuditKey(rec.Time, rand.Text())),
-		"time":           str(rec.Time.UTC().Format(time.RFC3339Nano)),
-	}
-	for name, v := range auditFields(&rec) {
-		if *v != "" {
-			item[name] = str(*v)
+		item := map[string]types.AttributeValue{
+			AttrPartitionKey: str("audit#" + day),
+			AttrSortKey:      str(rules.AuditKey(rec.Time, rand.Text())),
+			"time":           str(rec.Time.UTC().Format(time.RFC3339Nano)),
 		}
+		for name, v := range auditFields(&rec) {
+			if *v != "" {
+				item[name] = str(*v)
+			}
+		}
+		if rec.Person != "" {
+			item["person_lc"] = str(rules.PersonKey(rec.Person))
+		}
+		items = append(items, item)
 	}
-	if rec.Person != "" {
-		item["person_lc"] = str(rules.PersonKey(rec.Person))
-	}
-	if _, err := s.write(ctx, &dynamodb.PutItemInput{Item: item}); err != nil {
+	if err := s.batchPut(ctx, items); err != nil {
 		return fmt.Errorf("dynamostore: append: %w", err)
 	}
+	for day := range newDays {
+		s.days.Store(day, struct{}{})
+	}
 	return nil
+}
+
+// batchPut writes items with BatchWriteItem, 25 a call, sending again
+// what DynamoDB leaves unprocessed (it may, under throttling) after a
+// short, growing wait.
+func (s *Store) batchPut(ctx context.Context, items []map[string]types.AttributeValue) error {
+	for start := 0; start < len(items); start += maxBatchWrite {
+		var requests []types.WriteRequest
+		for _, item := range items[start:min(start+maxBatchWrite, len(items))] {
+			requests = append(requests, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		}
+		for attempt := 0; len(requests) > 0; attempt++ {
+			if attempt == maxBatchAttempts {
+				return fmt.Errorf("%d audit records left unprocessed after %d attempts", len(requests), attempt)
+			}
+			if attempt > 0 {
+				if err := sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond); err != nil {
+					return err
+				}
+			}
+			out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{s.table: requests},
+			})
+			if err != nil {
+				return err
+			}
+			requests = out.UnprocessedItems[s.table]
+		}
+	}
+	return nil
+}
+
+const (
+	maxBatchWrite    = 25 // BatchWriteItem's limit
+	maxBatchAttempts = 5
+)
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // auditFields names the string fields of an audit record, for encoding and

@@ -413,15 +413,21 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, expectVersion 
 
 // Append implements state.Store. Keys are time#sequence: the bucket's
 // sequence makes them unique within the file, whichever process writes.
-func (s *Store) Append(ctx context.Context, rec state.AuditRecord) error {
-	rec = rules.Stamp(rec, s.opts.Now())
+func (s *Store) Append(ctx context.Context, recs ...state.AuditRecord) error {
+	now := s.opts.Now()
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
+		for _, rec := range recs {
+			rec = rules.Stamp(rec, now)
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := putJSON(b, rules.AuditKey(rec.Time, fmt.Sprintf("%016x", seq)), rec); err != nil {
+				return err
+			}
 		}
-		return putJSON(b, rules.AuditKey(rec.Time, fmt.Sprintf("%016x", seq)), rec)
+		return nil
 	})
 }
 

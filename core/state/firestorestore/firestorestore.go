@@ -36,6 +36,7 @@ package firestorestore
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -388,14 +389,35 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, expectVersion 
 // Append implements state.Store. Create, not Set: a colliding id (which
 // the random suffix makes practically impossible) fails instead of
 // overwriting history.
-func (s *Store) Append(ctx context.Context, rec state.AuditRecord) error {
-	rec = rules.Stamp(rec, s.now())
-	_, err := s.audits.Doc(rules.AuditKey(rec.Time, rand.Text())).Create(ctx, auditDoc{
-		Time: rec.Time, RequestID: rec.RequestID, IdempotencyKey: rec.IdempotencyKey, Trigger: rec.Trigger,
-		Target: rec.Target, Operation: rec.Operation, Resource: rec.Resource, Person: rec.Person, PersonLC: rules.PersonKey(rec.Person),
-		Outcome: rec.Outcome, Error: rec.Error,
-	})
-	if err != nil {
+func (s *Store) Append(ctx context.Context, recs ...state.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	// One BatchWrite call per 20 records, the bulk writer's batch size.
+	bw := s.client.BulkWriter(ctx)
+	now := s.now()
+	jobs := make([]*firestore.BulkWriterJob, 0, len(recs))
+	for _, rec := range recs {
+		rec = rules.Stamp(rec, now)
+		job, err := bw.Create(s.audits.Doc(rules.AuditKey(rec.Time, rand.Text())), auditDoc{
+			Time: rec.Time, RequestID: rec.RequestID, IdempotencyKey: rec.IdempotencyKey, Trigger: rec.Trigger,
+			Target: rec.Target, Operation: rec.Operation, Resource: rec.Resource, Person: rec.Person, PersonLC: rules.PersonKey(rec.Person),
+			Outcome: rec.Outcome, Error: rec.Error,
+		})
+		if err != nil {
+			bw.End()
+			return fmt.Errorf("firestorestore: append: %w", err)
+		}
+		jobs = append(jobs, job)
+	}
+	bw.End()
+	var errs []error
+	for _, job := range jobs {
+		if _, err := job.Results(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("firestorestore: append: %w", err)
 	}
 	return nil
