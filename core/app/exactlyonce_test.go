@@ -556,3 +556,40 @@ func mustNormalize(t *testing.T, r core.Request) core.Request {
 	}
 	return n
 }
+
+// A crash note and welcome ledger written before the journal moved into
+// the person record are still honoured: the redelivery resumes the user
+// that crash left half made, instead of making a second one, and sends
+// the welcome that was owed, once.
+func TestJournalOfThePreviousLayoutIsRead(t *testing.T) {
+	w := newWorld(t, lookertest.Options{})
+	store := openFileStore(t, t.TempDir())
+	ctx := context.Background()
+	req := request(t, "legacy@example.com")
+	const mark = "legacy-mark"
+	client := looker.New(looker.Config{BaseURL: w.looker.URL, ClientID: lookertest.DefaultClientID, ClientSecret: lookertest.DefaultClientSecret}, nil)
+	halfMade, err := client.CreateUser(ctx, req.FirstName, req.LastName, map[string]string{"onboard_create": mark})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the previous release left: its person record (no journal in
+	// it), and the journal beside it.
+	for key, value := range map[string]string{
+		"person/legacy@example.com":                      `{"active":false,"updated_at":"2026-11-30T10:00:00Z"}`,
+		"journal/legacy@example.com/looker/pending_user": "creating:" + mark,
+		"journal/legacy@example.com/welcome":             `{"state":"due","request_id":"old","at":"2026-11-30T10:00:00Z"}`,
+	} {
+		if _, err := store.Put(ctx, key, []byte(value), 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := deliverUntilDone(t, w.instance(t, store, nil), req)
+	if got := res.Targets["looker"].ID; got != string(halfMade.ID) {
+		t.Errorf("provisioned Looker user %s, want the half-made %s resumed", got, halfMade.ID)
+	}
+	w.assertOneUserOneEmail(t, "legacy@example.com")
+	record, _, err := core.ReadPerson(ctx, store, "legacy@example.com")
+	if err != nil || !record.JournalKept || len(record.Notes) != 0 || record.Welcome.State != "sent" {
+		t.Errorf("record %+v (%v): want the journal moved in, the note done with and the welcome sent", record, err)
+	}
+}
