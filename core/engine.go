@@ -169,11 +169,21 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 	if e.Store == nil {
 		return e.run(ctx, nil, req.Action, meta.Trigger, person, profile, res, log)
 	}
+	// A provision keyed by its caller (a key in the body, a message id)
+	// has a key that does not depend on the person's record: it is
+	// claimed while the record is read, one round trip instead of two.
+	key := "idempotency/" + res.IdempotencyKey
+	keyedByCaller := req.IdempotencyKey != "" || meta.MessageID != ""
+	var early <-chan claimAnswer
+	if keyedByCaller && req.Action == ActionProvision && PlanFrom(ctx) == nil {
+		early = e.claimAsync(ctx, key, req.Fingerprint(), meta.RequestID)
+	}
 	record, version, err := ReadPerson(ctx, e.Store, person.Email)
 	if err == nil && version > 0 && !record.JournalKept {
 		err = readLegacyJournal(ctx, e.Store, person.Email, &record)
 	}
 	if err != nil {
+		e.abandonClaim(ctx, early, key, meta.RequestID, log)
 		return res, Unavailable("state", 0, err)
 	}
 	if req.Action == ActionDeprovision {
@@ -188,8 +198,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 		return e.run(ctx, nil, req.Action, meta.Trigger, person, profile, res, log)
 	}
 
-	key := "idempotency/" + res.IdempotencyKey
-	if req.IdempotencyKey == "" && meta.MessageID == "" {
+	if !keyedByCaller {
 		// Keyed by its content alone, and content can be a new intent:
 		// someone hired, let go and hired again sends the first request
 		// again word for word. So the key also carries how often the
@@ -197,7 +206,11 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 		// still finds the first answer.
 		key += fmt.Sprintf("/%s-%d", opposite(req.Action), record.Actions[opposite(req.Action)])
 	}
-	claim, rec, err := e.Store.Claim(ctx, key, req.Fingerprint(), meta.RequestID, e.lease(), DefaultRecordTTL)
+	if early == nil {
+		early = e.claimAsync(ctx, key, req.Fingerprint(), meta.RequestID)
+	}
+	answer := <-early
+	claim, rec, err := answer.outcome, answer.record, answer.err
 	if err != nil {
 		return res, Unavailable("state", 0, err)
 	}
@@ -277,6 +290,41 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 		log.Warn("recording the result failed", "error", err.Error())
 	}
 	return res, nil
+}
+
+type claimAnswer struct {
+	outcome state.ClaimOutcome
+	record  state.Record
+	err     error
+}
+
+// claimAsync claims key in a goroutine of its own and answers on the channel.
+func (e *Engine) claimAsync(ctx context.Context, key, fingerprint, owner string) <-chan claimAnswer {
+	answer := make(chan claimAnswer, 1)
+	go func() {
+		var a claimAnswer
+		if err := Safely(func() error {
+			a.outcome, a.record, a.err = e.Store.Claim(ctx, key, fingerprint, owner, e.lease(), DefaultRecordTTL)
+			return nil
+		}); err != nil {
+			a.err = err
+		}
+		answer <- a
+	}()
+	return answer
+}
+
+// abandonClaim gives back a claim taken early for a request that goes no
+// further, so its retry need not wait for the lease.
+func (e *Engine) abandonClaim(ctx context.Context, early <-chan claimAnswer, key, owner string, log *slog.Logger) {
+	if early == nil {
+		return
+	}
+	if a := <-early; a.err == nil && a.outcome == state.Claimed {
+		if err := e.Store.Release(context.WithoutCancel(ctx), key, owner); err != nil {
+			log.Warn("releasing the idempotency record failed; a retry waits for the lease", "error", err.Error())
+		}
+	}
 }
 
 // personWait is how long a request waits for another one changing the

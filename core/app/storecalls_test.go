@@ -41,26 +41,40 @@ const storeDelay = 10 * time.Millisecond
 
 // BenchmarkStoreRoundTripsNewUser provisions a new user per iteration
 // with every store call delayed: store calls per user, and the sequential
-// store round trips on its critical path (wall time ÷ the delay).
+// store round trips on its critical path (wall time ÷ the delay), for a
+// request keyed by its content (a form's webhook) and one keyed by its
+// caller (a key in the body, a queue's message id).
 func BenchmarkStoreRoundTripsNewUser(b *testing.B) {
-	w := newWorld(b, lookertest.Options{})
-	store := &statetest.Counting{Store: openFileStore(b, b.TempDir()), Delay: storeDelay}
-	e := w.instance(b, store, nil)
-	provision := func(i int) {
-		req, _ := core.Request{Email: fmt.Sprintf("store-%d@example.com", i), Name: "Store Bench"}.Normalize()
-		if res, err := e.Handle(context.Background(), req, core.Meta{Trigger: "bench"}); err != nil || res.Status != core.StatusCreated {
-			b.Fatalf("provision: %+v %v", res, err)
+	for _, keyed := range []bool{false, true} {
+		name := "content-key"
+		if keyed {
+			name = "caller-key"
 		}
+		b.Run(name, func(b *testing.B) {
+			w := newWorld(b, lookertest.Options{})
+			store := &statetest.Counting{Store: openFileStore(b, b.TempDir()), Delay: storeDelay}
+			e := w.instance(b, store, nil)
+			provision := func(i int) {
+				req := core.Request{Email: fmt.Sprintf("store-%d@example.com", i), Name: "Store Bench"}
+				if keyed {
+					req.IdempotencyKey = fmt.Sprintf("bench-%d", i)
+				}
+				req, _ = req.Normalize()
+				if res, err := e.Handle(context.Background(), req, core.Meta{Trigger: "bench"}); err != nil || res.Status != core.StatusCreated {
+					b.Fatalf("provision: %+v %v", res, err)
+				}
+			}
+			provision(-1) // warm: the Looker login and catalogues
+			store.Reset()
+			start := time.Now()
+			n := 0
+			for b.Loop() {
+				provision(n)
+				n++
+			}
+			_, calls := store.Calls()
+			b.ReportMetric(float64(calls)/float64(n), "store-calls/op")
+			b.ReportMetric(math.Round(float64(time.Since(start))/float64(n)/float64(storeDelay)*10)/10, "store-round-trips/op")
+		})
 	}
-	provision(-1) // warm: the Looker login and catalogues
-	store.Reset()
-	start := time.Now()
-	n := 0
-	for b.Loop() {
-		provision(n)
-		n++
-	}
-	_, calls := store.Calls()
-	b.ReportMetric(float64(calls)/float64(n), "store-calls/op")
-	b.ReportMetric(math.Round(float64(time.Since(start))/float64(n)/float64(storeDelay)*10)/10, "store-round-trips/op")
 }
