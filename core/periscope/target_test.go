@@ -71,7 +71,7 @@ type setup struct {
 	transport http.RoundTripper // the client's; the default when nil
 }
 
-func newFixture(t *testing.T, s setup) *fixture {
+func newFixture(t testing.TB, s setup) *fixture {
 	t.Helper()
 	cfg, err := core.ParseConfig(fmt.Appendf(nil, testConfig, s.testMode), plugin.Schema([]plugin.Target{Plugin}, nil))
 	if err != nil {
@@ -107,7 +107,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 
 // handle runs one request through the engine, each with its own
 // idempotency key so that a repeat really reaches Periscope again.
-func (f *fixture) handle(t *testing.T, body string) (core.Result, error) {
+func (f *fixture) handle(t testing.TB, body string) (core.Result, error) {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(body), &m); err != nil {

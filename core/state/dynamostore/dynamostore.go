@@ -54,6 +54,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/internal/rules"
 )
@@ -462,7 +463,7 @@ func (s *Store) batchPut(ctx context.Context, items []map[string]types.Attribute
 				return fmt.Errorf("%d audit records left unprocessed after %d attempts", len(requests), attempt)
 			}
 			if attempt > 0 {
-				if err := sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond); err != nil {
+				if err := httpretry.Sleep(ctx, time.Duration(attempt)*50*time.Millisecond); err != nil {
 					return err
 				}
 			}
@@ -482,17 +483,6 @@ const (
 	maxBatchWrite    = 25 // BatchWriteItem's limit
 	maxBatchAttempts = 5
 )
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // auditFields names the string fields of an audit record, for encoding and
 // decoding alike.
