@@ -211,6 +211,9 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 	}
 	answer := <-early
 	claim, rec, err := answer.outcome, answer.record, answer.err
+	if _, panicked := errors.AsType[*Error](err); panicked {
+		return res, err
+	}
 	if err != nil {
 		return res, Unavailable("state", 0, err)
 	}
@@ -303,11 +306,13 @@ func (e *Engine) claimAsync(ctx context.Context, key, fingerprint, owner string)
 	answer := make(chan claimAnswer, 1)
 	go func() {
 		var a claimAnswer
-		if err := Safely(func() error {
+		if panicked := Safely(func() error {
 			a.outcome, a.record, a.err = e.Store.Claim(ctx, key, fingerprint, owner, e.lease(), DefaultRecordTTL)
 			return nil
-		}); err != nil {
-			a.err = err
+		}); panicked != nil {
+			// Answered as what it is, a bug (500), not as the store being down.
+			e.Logger().Error("panic while claiming an idempotency key; the request fails alone", "request_id", owner, "error", errors.Unwrap(panicked).Error())
+			a.err = panicked
 		}
 		answer <- a
 	}()
