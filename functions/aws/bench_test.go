@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -89,4 +90,42 @@ func peakRSSMiB(tb testing.TB, pid int) float64 {
 	}
 	tb.Fatal("no VmHWM in /proc status")
 	return 0
+}
+
+// BenchmarkColdStart starts the built bootstrap as Lambda would and times
+// its first answer (a new user, through fakes answering at once) less a
+// warm answer: the cost of starting. It reports that cost against the
+// first answer of the smallest aws-lambda-go function, built the same
+// way: the start-up onboard adds to a Lambda's.
+func BenchmarkColdStart(b *testing.B) {
+	onboard, hello := buildBootstrap(b), buildFunction(b, "./testdata/hellolambda")
+	event := func(email string) []byte {
+		payload, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{awstest.SQSRecord("m-"+email, `{"email":"`+email+`"}`)}})
+		return payload
+	}
+	var coldCost, helloCold time.Duration
+	runs := 0
+	for b.Loop() {
+		fakes := awstest.Start(b)
+		env := maps.Clone(fakes.Env)
+		env["ONBOARD_LOG_LEVEL"] = "error"
+		start := time.Now()
+		fn := startBinary(b, onboard, env)
+		var resp events.SQSEventResponse
+		response(b, fn.invoke(b, event("cold@example.com")), &resp)
+		cold := time.Since(start)
+		warmStart := time.Now()
+		response(b, fn.invoke(b, event("warm@example.com")), &resp)
+		coldCost += cold - time.Since(warmStart)
+
+		start = time.Now()
+		h := startBinary(b, hello, map[string]string{})
+		if res := h.invoke(b, []byte(`{}`)); res.kind != "response" {
+			b.Fatalf("hello-world: %s %s", res.kind, res.body)
+		}
+		helloCold += time.Since(start)
+		runs++
+	}
+	b.Logf("start-up cost %s, hello-world's first answer %s (means of %d)", coldCost/time.Duration(runs), helloCold/time.Duration(runs), runs)
+	b.ReportMetric(float64(coldCost)/float64(helloCold), "cold-start-cost/hello-world")
 }

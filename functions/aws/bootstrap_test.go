@@ -100,8 +100,14 @@ func (api *runtimeAPI) handler() http.Handler {
 // machine running the test.
 func buildBootstrap(t testing.TB) string {
 	t.Helper()
+	return buildFunction(t, ".")
+}
+
+// buildFunction builds the Lambda function in pkg as the deploy does.
+func buildFunction(t testing.TB, pkg string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bin, ".")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
 	cmd.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building bootstrap: %v\n%s", err, out)
@@ -122,7 +128,12 @@ type bootstrap struct {
 // (the fakes' settings, say) in its environment.
 func startBootstrap(t testing.TB, env map[string]string) *bootstrap {
 	t.Helper()
-	bin := buildBootstrap(t)
+	return startBinary(t, buildBootstrap(t), env)
+}
+
+// startBinary runs a built Lambda function against a loopback Runtime API.
+func startBinary(t testing.TB, bin string, env map[string]string) *bootstrap {
+	t.Helper()
 	api := newRuntimeAPI()
 	srv := httptest.NewServer(api.handler())
 	t.Cleanup(srv.Close)
