@@ -67,9 +67,11 @@ func NewLimiter(maxPerSecond float64) *Limiter {
 	return &Limiter{bucket: rate.NewLimiter(ceiling, burstFor(ceiling)), ceiling: ceiling, now: time.Now}
 }
 
-// burstFor lets about a tenth of a second's calls go at once: enough for
-// one request's parallel grants, too few to trip a server's burst limit.
-func burstFor(r rate.Limit) int { return max(1, int(float64(r)/10)) }
+// burstFor lets a second's calls go at once, as "calls a second" reads:
+// a request's own handful (a new user is seven Looker calls) goes unpaced,
+// and only a stream of them is held to the pace. A server that refused
+// once gets no bursts (setPace).
+func burstFor(r rate.Limit) int { return max(1, int(r)) }
 
 // Rate is the current pace, in calls a second.
 func (l *Limiter) Rate() float64 {

@@ -247,3 +247,24 @@ func TestObservingTransportFeedsTheCallsLimiter(t *testing.T) {
 		t.Fatalf("second call: %v after %d requests, want it held back unsent by the first one's Retry-After", err, hits.Load())
 	}
 }
+
+// One request's handful of calls (a new Looker user is seven) goes at once
+// at the default ceiling: only a stream of requests is held to the pace.
+func TestLimiterLetsARequestsCallsGoAtOnce(t *testing.T) {
+	l, clock := newVirtualLimiter(20)
+	before := clock.now()
+	for range 7 {
+		if err := l.Wait(context.Background(), time.Second, clock.sleep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if waited := clock.now().Sub(before); waited != 0 {
+		t.Errorf("seven calls waited %s at a ceiling of 20 a second, want none", waited)
+	}
+	for range 40 {
+		_ = l.Wait(context.Background(), time.Second, clock.sleep)
+	}
+	if waited := clock.now().Sub(before); waited < time.Second {
+		t.Errorf("47 calls took %s at a ceiling of 20 a second, want them paced past the first second's", waited)
+	}
+}
