@@ -296,9 +296,11 @@ func (e *PausedError) Error() string {
 	return "not sent: pausing for the server's rate limit, " + e.RetryAfter.Round(time.Second).String() + " left"
 }
 
-// RetryStatus makes the pause a rate-limited answer (StatusError).
+// RetryStatus makes the pause a rate-limited answer (StatusError), in the
+// whole seconds of a Retry-After, rounded up: a pause the server set at
+// 120 s has a hair less left by now, and the caller must not come back early.
 func (e *PausedError) RetryStatus() (int, time.Duration) {
-	return http.StatusTooManyRequests, e.RetryAfter
+	return http.StatusTooManyRequests, (e.RetryAfter + time.Second - 1).Truncate(time.Second)
 }
 
 // Observing is a transport that shows every response to the limiter of

@@ -268,3 +268,15 @@ func TestLimiterLetsARequestsCallsGoAtOnce(t *testing.T) {
 		t.Errorf("47 calls took %s at a ceiling of 20 a second, want them paced past the first second's", waited)
 	}
 }
+
+func TestPausedErrorAnswersWholeSecondsRoundedUp(t *testing.T) {
+	for _, c := range []struct{ left, want time.Duration }{
+		{120*time.Second - 50*time.Microsecond, 120 * time.Second},
+		{120 * time.Second, 120 * time.Second},
+		{300 * time.Millisecond, time.Second},
+	} {
+		if status, after := (&PausedError{RetryAfter: c.left}).RetryStatus(); status != http.StatusTooManyRequests || after != c.want {
+			t.Errorf("%s left: %d, Retry-After %s, want 429 and %s", c.left, status, after, c.want)
+		}
+	}
+}
