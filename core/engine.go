@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/onboard-dev/onboard/core/logging"
@@ -209,6 +210,15 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 	if early == nil {
 		early = e.claimAsync(ctx, key, req.Fingerprint(), meta.RequestID)
 	}
+	// A provision takes the person while its key is claimed, one round
+	// trip for both; a duplicate gives the person back at once. (A
+	// deprovision passes the breaker first, which may refuse it.)
+	hold := personHold{email: person.Email, owner: meta.RequestID, key: key, mark: req.Action == ActionProvision, lease: e.lease()}
+	var personHeld <-chan leaseAnswer
+	if req.Action == ActionProvision {
+		personHeld = e.tryAcquireAsync(ctx, hold, record, version)
+		defer func() { e.giveBack(ctx, personHeld, log) }()
+	}
 	answer := <-early
 	claim, rec, err := answer.outcome, answer.record, answer.err
 	if _, panicked := errors.AsType[*Error](err); panicked {
@@ -262,7 +272,22 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 			return release(berr)
 		}
 	}
-	held, wait, err := acquirePerson(ctx, e.Store, person.Email, meta.RequestID, e.lease(), personWait, record, version)
+	var (
+		held *personLease
+		wait time.Duration
+	)
+	tried := personHeld != nil
+	if tried {
+		a := <-personHeld
+		personHeld = nil // taken: not given back on the way out
+		held, err = a.held, a.err
+	}
+	if !tried || errors.Is(err, errPersonBusy) {
+		// Waiting for another request's hold on the person is for the
+		// claim's winner alone.
+		hold.claimed, hold.wait = true, personWait
+		held, wait, err = acquirePerson(ctx, e.Store, hold, record, version)
+	}
 	if errors.Is(err, errPersonBusy) {
 		wait = conflictRetryAfter(wait)
 		log.Info("another request is changing this person", "retry_after", wait.String())
@@ -274,25 +299,57 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 	stopKeeping := held.keep(ctx)
 	defer stopKeeping() // also on a panic: a renewal left running would hold the person forever
 	res, cerr := e.run(ctx, held, req.Action, meta.Trigger, person, profile, res, log)
+	// The welcome's hand-over ("sending") rides on the record's write that
+	// ends the lease, so it is durable before the mailer sees the email and
+	// costs no write of its own.
+	owed := cerr == nil && req.Action == ActionProvision && e.claimWelcome(held, res, log)
 	stopKeeping()
 	if err := held.release(bg, func(r *PersonRecord) { r.applied(req.Action, profile.Name, res.Targets, cerr == nil) }); err != nil {
 		// Every step is idempotent, so the next request redoes lookups at worst.
 		log.Warn("recording what was done for the person failed", "error", err.Error())
+		if owed {
+			// Not handed over: the retry finds it owed again.
+			owed, cerr = false, Unavailable("state", 0, err)
+		}
 	}
 	if cerr != nil {
 		return release(cerr)
 	}
+	var after []func(context.Context)
+	if owed {
+		sent, last, err := e.handOverWelcome(ctx, held, meta.Trigger, person, profile, res, log)
+		after = append(after, last)
+		if sent {
+			res.Email = "sent"
+		}
+		if err != nil {
+			// The ledger first: a retry let in by the release must find
+			// the welcome owed again when it certainly was not sent.
+			parallelTasks(bg, after)
+			return release(err)
+		}
+	}
 	stopRenewing()
-	data, err := json.Marshal(res)
-	if err == nil {
-		err = e.Store.Complete(bg, key, meta.RequestID, data, DefaultRecordTTL)
-	}
-	if err != nil {
-		// The work is done and every step is idempotent, so a duplicate
-		// would only redo lookups; not worth failing the request over.
-		log.Warn("recording the result failed", "error", err.Error())
-	}
+	after = append(after, func(ctx context.Context) {
+		data, err := json.Marshal(res)
+		if err == nil {
+			err = e.Store.Complete(ctx, key, meta.RequestID, data, DefaultRecordTTL)
+		}
+		if err != nil {
+			// The work is done and every step is idempotent, so a duplicate
+			// would only redo lookups; not worth failing the request over.
+			log.Warn("recording the result failed", "error", err.Error())
+		}
+	})
+	parallelTasks(bg, after)
+	log.Info("request done", "outcome", string(res.Status))
 	return res, nil
+}
+
+// parallelTasks runs fns at once and waits for them all: independent
+// store writes, one round trip together.
+func parallelTasks(ctx context.Context, fns []func(context.Context)) {
+	parallel(ctx, len(fns), func(i int) { fns[i](ctx) })
 }
 
 type claimAnswer struct {
@@ -317,6 +374,44 @@ func (e *Engine) claimAsync(ctx context.Context, key, fingerprint, owner string)
 		answer <- a
 	}()
 	return answer
+}
+
+type leaseAnswer struct {
+	held *personLease
+	err  error
+}
+
+// tryAcquireAsync takes the person's lease for a provision in a goroutine
+// of its own, if no other request holds it: waiting for one is for a
+// request that has won its claim (a duplicate's is given back at once).
+func (e *Engine) tryAcquireAsync(ctx context.Context, h personHold, record PersonRecord, version int64) <-chan leaseAnswer {
+	answer := make(chan leaseAnswer, 1)
+	go func() {
+		var a leaseAnswer
+		if panicked := Safely(func() error {
+			a.held, _, a.err = acquirePerson(ctx, e.Store, h, record, version)
+			return nil
+		}); panicked != nil {
+			e.Logger().Error("panic while taking the person lease; the request fails alone", "request_id", h.owner, "error", errors.Unwrap(panicked).Error())
+			a.err = panicked
+		}
+		answer <- a
+	}()
+	return answer
+}
+
+// giveBack releases, unchanged, a person lease taken for a request that
+// goes no further (a duplicate, a key in use).
+func (e *Engine) giveBack(ctx context.Context, acquired <-chan leaseAnswer, log *slog.Logger) {
+	if acquired == nil {
+		return
+	}
+	if a := <-acquired; a.err == nil {
+		// Taken over by the key's owner is what a duplicate's hold is for.
+		if err := a.held.release(context.WithoutCancel(ctx), func(*PersonRecord) {}); err != nil && !errors.Is(err, errLeaseTakenOver) {
+			log.Warn("giving back the person lease failed; the next request for this person waits for it", "error", err.Error())
+		}
+	}
 }
 
 // abandonClaim gives back a claim taken early for a request that goes no
@@ -386,6 +481,8 @@ func (r *PersonRecord) applied(action Action, profile string, results map[string
 	if !completed {
 		return
 	}
+	// Whatever earlier requests left unfinished, this one finished.
+	r.Unfinished = nil
 	if action == ActionDeprovision {
 		r.Active = false
 	}
@@ -444,12 +541,13 @@ func (e *Engine) run(ctx context.Context, held *personLease, action Action, trig
 	if len(failures) > 0 {
 		return res, mostActionable(failures)
 	}
-	if action == ActionDeprovision {
-		if err := journal.resetWelcome(ctx); err != nil {
-			log.Warn("forgetting the welcome ledger failed", "error", err.Error())
-		}
-	} else {
-		sent, err := e.welcome(ctx, journal, person, profile, res, log)
+	switch {
+	case action == ActionDeprovision:
+		journal.resetWelcome()
+	case held == nil:
+		// Without a store there is no ledger: the welcome goes now, and
+		// Handle's hand-over is for a request holding the person.
+		sent, err := e.welcome(ctx, person, profile, res, log)
 		if sent {
 			res.Email = "sent"
 		}
@@ -457,7 +555,9 @@ func (e *Engine) run(ctx context.Context, held *personLease, action Action, trig
 			return res, err
 		}
 	}
-	log.Info("request done", "outcome", string(res.Status))
+	if held == nil {
+		log.Info("request done", "outcome", string(res.Status))
+	}
 	return res, nil
 }
 
@@ -515,27 +615,15 @@ func (e *Engine) welcomeDue(res Result) bool {
 	return false
 }
 
+// mailsWelcome says whether onboard, not the target, sends the welcome.
+func (e *Engine) mailsWelcome() bool { return e.Config.Email.ByMailer() && e.Mailer != nil }
+
 // welcome sends onboard's welcome email through the mailer when this
-// request, or a crashed delivery of it, gave someone new access. A target
-// that sends its own (email.provider names it) does so itself. With a
-// store, the ledger makes it at most once per person: due, then sending
-// (claimed with compare-and-swap), then sent.
-func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Profile, res Result, log *slog.Logger) (sent bool, _ error) {
-	if !e.Config.Email.ByMailer() || e.Mailer == nil {
-		return false, nil
-	}
-	due := e.welcomeDue(res)
-	if j != nil {
-		won, err := j.claimWelcome(ctx, due)
-		if err != nil {
-			return false, Unavailable("state", 0, err)
-		}
-		if !won && j.welcomeState() == welcomeSending {
-			log.Warn("a welcome email for this person was handed to the mailer before and its outcome is unknown; not sending another (search the mailer's activity for the request id)", "mailer", e.Config.Email.Provider)
-		}
-		due = won
-	}
-	if !due {
+// request gave someone new access, for a request without a store (or a
+// plan): no ledger keeps it to once per person. A target that sends its
+// own (email.provider names it) does so itself.
+func (e *Engine) welcome(ctx context.Context, p Person, profile *Profile, res Result, log *slog.Logger) (sent bool, _ error) {
+	if !e.mailsWelcome() || !e.welcomeDue(res) {
 		return false, nil
 	}
 	if plan := PlanFrom(ctx); plan != nil {
@@ -543,26 +631,67 @@ func (e *Engine) welcome(ctx context.Context, j *Journal, p Person, profile *Pro
 		return false, nil
 	}
 	id, err := e.sendWelcome(ctx, p, profile, res)
-	delivered := err == nil
-	if j != nil && (delivered || errors.Is(err, ErrNotDelivered)) {
-		rec := welcomeRecord{State: welcomeSent, RequestID: res.RequestID, MessageID: id, At: time.Now().UTC()}
-		if !delivered {
-			rec = welcomeRecord{State: welcomeDue, RequestID: res.RequestID, At: time.Now().UTC()}
-		}
-		if lerr := j.setWelcome(context.WithoutCancel(ctx), rec); lerr != nil {
-			log.Warn("recording the welcome email's state failed", "error", lerr.Error())
-		}
-	} else if j != nil {
-		// Left "sending": the provider may have taken it (a 5xx after the
-		// send, a timeout), and a second email is worse than a lost answer.
-		log.Warn("the welcome email's outcome is unknown; it will not be sent again (search the provider's activity for the request id)")
-	}
 	if err != nil {
 		log.Error("welcome email failed", "status", AsError(err).Status, "error", err.Error(), "cause", errText(errors.Unwrap(err)))
 		return false, err
 	}
 	log.Info("welcome email sent", "message_id", id)
 	return true, nil
+}
+
+// claimWelcome stages, in the held record, the hand-over of a welcome that
+// is owed (due in the ledger, or due now as this request gave new access):
+// the ledger makes it at most once per person, due, then sending, then
+// sent. It reports whether this request is the one to send it, once the
+// record is written.
+func (e *Engine) claimWelcome(held *personLease, res Result, log *slog.Logger) bool {
+	if !e.mailsWelcome() {
+		return false
+	}
+	j := &Journal{lease: held, requestID: res.RequestID}
+	due := e.welcomeDue(res)
+	won := j.claimWelcome(due)
+	if !won && due && j.welcomeState() == welcomeSending {
+		log.Warn("a welcome email for this person was handed to the mailer before and its outcome is unknown; not sending another (search the mailer's activity for the request id)", "mailer", e.Config.Email.Provider)
+	}
+	return won
+}
+
+// handOverWelcome sends the welcome claimed in the record just written.
+// last records how it went (in the ledger, and the send in the audit
+// log): the caller runs it beside its own last writes.
+func (e *Engine) handOverWelcome(ctx context.Context, held *personLease, trigger string, p Person, profile *Profile, res Result, log *slog.Logger) (sent bool, last func(context.Context), _ error) {
+	aud := &auditor{store: e.Store, log: log, base: state.AuditRecord{
+		RequestID: res.RequestID, IdempotencyKey: res.IdempotencyKey, Trigger: trigger, Person: p.Email,
+	}}
+	id, err := e.sendWelcome(withAuditor(ctx, aud), p, profile, res)
+	var ledger welcomeRecord
+	switch {
+	case err == nil:
+		ledger = welcomeRecord{State: welcomeSent, RequestID: res.RequestID, MessageID: id, At: time.Now().UTC()}
+		log.Info("welcome email sent", "message_id", id)
+	case errors.Is(err, ErrNotDelivered):
+		// Certainly not sent: owed again, for the retry.
+		ledger = welcomeRecord{State: welcomeDue, RequestID: res.RequestID, At: time.Now().UTC()}
+	default:
+		// Left "sending": the provider may have taken it (a 5xx after the
+		// send, a timeout), and a second email is worse than a lost answer.
+		log.Warn("the welcome email's outcome is unknown; it will not be sent again (search the provider's activity for the request id)")
+	}
+	if err != nil {
+		log.Error("welcome email failed", "status", AsError(err).Status, "error", err.Error(), "cause", errText(errors.Unwrap(err)))
+	}
+	last = func(ctx context.Context) {
+		var wg sync.WaitGroup
+		wg.Go(func() { aud.flush(ctx) })
+		if ledger.State != "" {
+			if lerr := held.settleWelcome(ctx, res.RequestID, ledger); lerr != nil {
+				log.Warn("recording the welcome email's state failed", "error", lerr.Error())
+			}
+		}
+		wg.Wait()
+	}
+	return err == nil, last, err
 }
 
 func (e *Engine) sendWelcome(ctx context.Context, p Person, profile *Profile, res Result) (string, error) {

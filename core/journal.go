@@ -11,14 +11,15 @@ import (
 )
 
 // Journal remembers, per person, the steps of provisioning that must survive
-// a crash: a user created but not yet finished, a welcome email that is due
-// or already went out. It lives in the person's record, which the request
-// holds under the person lease, so reading it costs nothing and writing it
-// is one conditional write of that record, made only where a crash must
-// not lose it (before a target acts, before a welcome is handed over); the
-// rest rides on the record's write when the request ends. Targets reach it
-// through the request's context; with no store configured every method does
-// nothing, and the guarantees fall back to what lookups alone give.
+// a crash: who may have created a user not yet finished, a welcome email
+// that is due or already went out. It lives in the person's record, which
+// the request holds under the person lease, so reading it costs nothing.
+// What must be durable before a target acts rides on the write that takes
+// the lease (the request's mark); the welcome's hand-over on the write that
+// ends it; only a re-enable writes in between (MarkWelcomeDue). Targets
+// reach it through the request's context; with no store configured every
+// method does nothing, and the guarantees fall back to what lookups alone
+// give.
 type Journal struct {
 	lease     *personLease
 	requestID string
@@ -39,28 +40,47 @@ func JournalFrom(ctx context.Context) *Journal {
 
 func noteKey(target, name string) string { return target + "/" + name }
 
-// Remember stores a target's note about this person (e.g. what it is about
-// to create), overwriting any previous one, durably before it returns.
-func (j *Journal) Remember(ctx context.Context, target, name, value string) error {
+// Mark is this request's mark: a target that creates someone puts it on
+// what it creates, so that whatever becomes of the answer, a later request
+// can tell its own half-made or unanswered creation from anyone else's.
+// It was written in the person's record, among the unfinished requests'
+// marks, before any target acted. "" without a journal.
+func (j *Journal) Mark() string {
+	if j == nil {
+		return ""
+	}
+	return j.requestID
+}
+
+// Created says a target made something under this request's mark, or
+// may have (its answer never came): the mark stays among the unfinished
+// ones unless this request completes. Otherwise a request that fails
+// drops its own mark, and the next has nothing more to look for.
+func (j *Journal) Created() {
+	if j != nil {
+		j.lease.keepMark()
+	}
+}
+
+// Unfinished lists the marks of earlier requests for this person that held
+// it to provision and did not complete (they crashed, or failed after a
+// target acted): what they created may be waiting to be finished, and is
+// still new to the person.
+func (j *Journal) Unfinished() []string {
 	if j == nil {
 		return nil
 	}
-	return j.lease.change(ctx, true, func(r *PersonRecord) { r.setNote(noteKey(target, name), value) })
-}
-
-// RememberOwingWelcome is Remember and MarkWelcomeDue in one write: what a
-// target notes just before it creates someone.
-func (j *Journal) RememberOwingWelcome(ctx context.Context, target, name, value string) error {
-	if j == nil {
-		return nil
+	var marks []string
+	for _, m := range j.lease.record().Unfinished {
+		if m != j.requestID {
+			marks = append(marks, m)
+		}
 	}
-	return j.lease.change(ctx, true, func(r *PersonRecord) {
-		r.setNote(noteKey(target, name), value)
-		r.oweWelcome(j.requestID)
-	})
+	return marks
 }
 
-// Recall returns a note stored by Remember, or "".
+// Recall returns a target's note about this person, or "": notes are what
+// an earlier release kept (see readLegacyJournal).
 func (j *Journal) Recall(_ context.Context, target, name string) (string, error) {
 	if j == nil {
 		return "", nil
@@ -70,11 +90,10 @@ func (j *Journal) Recall(_ context.Context, target, name string) (string, error)
 
 // Forget removes a note. It is written with the record when the request
 // ends: a note outliving a crash only costs the next delivery a lookup.
-func (j *Journal) Forget(ctx context.Context, target, name string) error {
-	if j == nil {
-		return nil
+func (j *Journal) Forget(target, name string) {
+	if j != nil {
+		j.lease.stage(func(r *PersonRecord) { r.setNote(noteKey(target, name), "") })
 	}
-	return j.lease.change(ctx, false, func(r *PersonRecord) { r.setNote(noteKey(target, name), "") })
 }
 
 // Welcome states, in the order a welcome email goes through them.
@@ -99,45 +118,41 @@ func (j *Journal) MarkWelcomeDue(ctx context.Context) error {
 	if j == nil || j.lease.record().Welcome.State != "" {
 		return nil
 	}
-	return j.lease.change(ctx, true, func(r *PersonRecord) { r.oweWelcome(j.requestID) })
+	return j.lease.write(ctx, func(r *PersonRecord) {
+		r.Welcome = welcomeRecord{State: welcomeDue, RequestID: j.requestID, At: time.Now().UTC()}
+	})
 }
 
 // claimWelcome moves a welcome that is owed (due in the ledger, or due
-// now, as this request gave new access) to "sending", durably, before it
-// is handed to the provider. The person lease makes this request the only
-// one that can; the write is conditional on the lease still being held.
-// It reports whether the caller may send.
-func (j *Journal) claimWelcome(ctx context.Context, dueNow bool) (bool, error) {
+// now, as this request gave new access) to "sending", staged: the record's
+// write that ends the lease makes it durable, and only then may the caller
+// hand it to the provider. The person lease makes this request the only
+// one that can. It reports whether the caller may send.
+func (j *Journal) claimWelcome(dueNow bool) bool {
 	switch j.lease.record().Welcome.State {
 	case welcomeDue:
 	case "":
 		if !dueNow {
-			return false, nil
+			return false
 		}
 	default:
-		return false, nil
+		return false
 	}
-	err := j.lease.change(ctx, true, func(r *PersonRecord) {
+	j.lease.stage(func(r *PersonRecord) {
 		r.Welcome = welcomeRecord{State: welcomeSending, RequestID: j.requestID, At: time.Now().UTC()}
 	})
-	return err == nil, err
+	return true
 }
 
 // welcomeState is the current state of this person's welcome, "" when none is owed.
 func (j *Journal) welcomeState() string { return j.lease.record().Welcome.State }
 
-// setWelcome records how the hand-over went, with the record at the end.
-func (j *Journal) setWelcome(ctx context.Context, rec welcomeRecord) error {
-	return j.lease.change(ctx, false, func(r *PersonRecord) { r.Welcome = rec })
-}
-
 // resetWelcome forgets a welcome after deprovisioning, so that being given
 // access again later earns a new one.
-func (j *Journal) resetWelcome(ctx context.Context) error {
-	if j == nil {
-		return nil
+func (j *Journal) resetWelcome() {
+	if j != nil {
+		j.lease.stage(func(r *PersonRecord) { r.Welcome = welcomeRecord{} })
 	}
-	return j.lease.change(ctx, false, func(r *PersonRecord) { r.Welcome = welcomeRecord{} })
 }
 
 func (r *PersonRecord) setNote(key, value string) {
@@ -149,12 +164,6 @@ func (r *PersonRecord) setNote(key, value string) {
 		r.Notes = map[string]string{}
 	}
 	r.Notes[key] = value
-}
-
-func (r *PersonRecord) oweWelcome(requestID string) {
-	if r.Welcome.State == "" {
-		r.Welcome = welcomeRecord{State: welcomeDue, RequestID: requestID, At: time.Now().UTC()}
-	}
 }
 
 // readLegacyJournal folds in what a release before the journal moved into

@@ -40,11 +40,15 @@ type PersonRecord struct {
 	// crash notes by "target/name", and the welcome ledger.
 	Notes   map[string]string `json:"notes,omitempty"`
 	Welcome welcomeRecord     `json:"welcome,omitzero"`
+	// Unfinished holds the marks of provisions that held the person and
+	// did not complete (see Journal.Mark), newest last.
+	Unfinished []string `json:"unfinished,omitempty"`
 	// JournalKept marks a record written since the journal moved into it;
 	// an older one may still have its journal under journal/<email>/.
 	JournalKept bool `json:"journal_kept,omitempty"`
 
 	LeaseOwner string    `json:"lease_owner,omitempty"`
+	LeaseKey   string    `json:"lease_key,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
@@ -83,6 +87,10 @@ func ReadPerson(ctx context.Context, store state.Store, email string) (PersonRec
 // errPersonBusy means another request holds the person's lease.
 var errPersonBusy = errors.New("another request is changing this person")
 
+// errLeaseTakenOver means another request took the person's lease: it ran
+// out, or it was a duplicate's.
+var errLeaseTakenOver = errors.New("the person lease was taken over before the request finished")
+
 // personLease is one request's hold on a person's record. It is renewed
 // while the request runs and written back, with what the request did,
 // when it ends.
@@ -92,10 +100,13 @@ type personLease struct {
 	owner string
 	lease time.Duration
 
-	mu      sync.Mutex
-	rec     PersonRecord
-	version int64
-	lost    error
+	mu       sync.Mutex
+	rec      PersonRecord
+	acquired PersonRecord // as the lease found it
+	version  int64
+	lost     error
+	// markKept: a target may have made something under the owner's mark.
+	markKept bool
 	// alongside run beside the release's write, off its critical path.
 	alongside []func(context.Context)
 }
@@ -107,21 +118,44 @@ func (l *personLease) onRelease(fn func(context.Context)) {
 	l.mu.Unlock()
 }
 
+// personHold says who asks for a person's lease, and how.
+type personHold struct {
+	email, owner string
+	// key is the idempotency key the owner claims. Once claimed, a hold
+	// on the person taken for the same key by another owner is a
+	// duplicate's, taken before its claim lost, and may be taken over.
+	key     string
+	claimed bool
+	// mark: the same write notes the owner among the unfinished
+	// requests, before any target acts for it.
+	mark  bool
+	lease time.Duration
+	// wait is how long to wait for a lease another request holds before
+	// giving up with errPersonBusy and the time that lease has left.
+	wait time.Duration
+}
+
 // acquirePerson takes the person's lease, starting from a record read
-// earlier (rec at version), and re-reading on a lost race. It waits up to
-// wait for a lease another request holds, then gives up with errPersonBusy
-// and the time that lease still has to run.
-func acquirePerson(ctx context.Context, store state.Store, email, owner string, lease, wait time.Duration, rec PersonRecord, version int64) (*personLease, time.Duration, error) {
-	deadline := time.Now().Add(wait)
+// earlier (rec at version), and re-reading on a lost race.
+func acquirePerson(ctx context.Context, store state.Store, h personHold, rec PersonRecord, version int64) (*personLease, time.Duration, error) {
+	deadline := time.Now().Add(h.wait)
 	pause := 50 * time.Millisecond
 	for {
 		now := time.Now()
-		if rec.LeaseOwner == "" || rec.LeaseOwner == owner || !now.Before(rec.LeaseUntil) {
+		duplicate := h.claimed && rec.LeaseKey == h.key
+		if rec.LeaseOwner == "" || rec.LeaseOwner == h.owner || !now.Before(rec.LeaseUntil) || duplicate {
 			held := rec
-			held.LeaseOwner, held.LeaseUntil = owner, now.Add(lease)
-			v, err := putPerson(ctx, store, email, held, version)
+			if duplicate {
+				// It never acted: its claim lost to ours.
+				held.Unfinished = slices.DeleteFunc(slices.Clone(held.Unfinished), func(m string) bool { return m == rec.LeaseOwner })
+			}
+			held.LeaseOwner, held.LeaseKey, held.LeaseUntil = h.owner, h.key, now.Add(h.lease)
+			if h.mark {
+				held.markUnfinished(h.owner)
+			}
+			v, err := putPerson(ctx, store, h.email, held, version)
 			if err == nil {
-				return &personLease{store: store, email: email, owner: owner, lease: lease, rec: held, version: v}, 0, nil
+				return &personLease{store: store, email: h.email, owner: h.owner, lease: h.lease, rec: held, acquired: held, version: v}, 0, nil
 			}
 			if !errors.Is(err, state.ErrConflict) {
 				return nil, 0, err
@@ -137,7 +171,7 @@ func acquirePerson(ctx context.Context, store state.Store, email, owner string, 
 			pause = min(pause*2, time.Second)
 		}
 		var err error
-		if rec, version, err = ReadPerson(ctx, store, email); err != nil {
+		if rec, version, err = ReadPerson(ctx, store, h.email); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -153,18 +187,24 @@ func putPerson(ctx context.Context, store state.Store, email string, rec PersonR
 	return store.Put(ctx, personKey(email), data, version, 0)
 }
 
-// change applies fn to the held record and, when persist is set, writes it
-// now, conditional on the lease's version; otherwise the release writes it.
-func (l *personLease) change(ctx context.Context, persist bool, fn func(*PersonRecord)) error {
+// stage applies fn to the held record; the release writes it.
+func (l *personLease) stage(fn func(*PersonRecord)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	rec := l.rec
 	rec.Notes = maps.Clone(rec.Notes) // record() hands out the map
 	fn(&rec)
-	if !persist {
-		l.rec = rec
-		return nil
-	}
+	l.rec = rec
+}
+
+// write applies fn to the held record and writes it now, conditional on
+// the lease's version.
+func (l *personLease) write(ctx context.Context, fn func(*PersonRecord)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rec := l.rec
+	rec.Notes = maps.Clone(rec.Notes)
+	fn(&rec)
 	v, err := putPerson(ctx, l.store, l.email, rec, l.version)
 	if errors.Is(err, state.ErrConflict) {
 		return errors.Join(errors.New("the person lease was lost while the request ran"), err)
@@ -174,6 +214,12 @@ func (l *personLease) change(ctx context.Context, persist bool, fn func(*PersonR
 	}
 	l.rec, l.version = rec, v
 	return nil
+}
+
+func (l *personLease) keepMark() {
+	l.mu.Lock()
+	l.markKept = true
+	l.mu.Unlock()
 }
 
 // record returns the record as the lease holds it.
@@ -230,25 +276,79 @@ func (l *personLease) release(ctx context.Context, update func(*PersonRecord)) e
 	for range 5 {
 		rec := l.rec
 		update(&rec)
-		rec.LeaseOwner, rec.LeaseUntil = "", time.Time{}
-		_, err := putPerson(ctx, l.store, l.email, rec, l.version)
+		if !l.markKept {
+			rec.Unfinished = slices.DeleteFunc(slices.Clone(rec.Unfinished), func(m string) bool { return m == l.owner })
+		}
+		rec.LeaseOwner, rec.LeaseKey, rec.LeaseUntil = "", "", time.Time{}
+		v, err := putPerson(ctx, l.store, l.email, rec, l.version)
+		if err == nil {
+			l.rec, l.version = rec, v
+		}
 		if !errors.Is(err, state.ErrConflict) {
 			return errors.Join(err, l.lost)
 		}
 		// Someone wrote since: only a takeover after the lease ran out can,
-		// and then their view wins unless the lease is still ours.
+		// or a request settling its welcome after its own release; the
+		// takeover's view wins unless the lease is still ours.
 		cur, v, rerr := ReadPerson(ctx, l.store, l.email)
 		if rerr != nil {
 			return rerr
 		}
 		if cur.LeaseOwner != l.owner {
-			return errors.Join(errors.New("the person lease was taken over before the request finished"), l.lost)
+			return errors.Join(errLeaseTakenOver, l.lost)
 		}
-		// Still ours: keep what this request noted but had not written.
-		cur.Notes, cur.Welcome = l.rec.Notes, l.rec.Welcome
+		// Still ours: keep what this request noted but had not written,
+		// and the welcome as it now stands unless this request moved it.
+		cur.Notes = l.rec.Notes
+		if l.rec.Welcome != l.acquired.Welcome {
+			cur.Welcome = l.rec.Welcome
+		}
 		l.rec, l.version = cur, v
 	}
 	return state.ErrConflict
+}
+
+// settleWelcome records, after the release, how the welcome this request
+// handed over went, unless the ledger has moved on since (a deprovision).
+// Other requests may hold the person by now: the write is conditional and
+// redone on the record as it stands, and their release keeps it.
+func (l *personLease) settleWelcome(ctx context.Context, requestID string, ledger welcomeRecord) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rec, version := l.rec, l.version
+	for range 5 {
+		if rec.Welcome.State != welcomeSending || rec.Welcome.RequestID != requestID {
+			return nil
+		}
+		rec.Welcome = ledger
+		v, err := putPerson(ctx, l.store, l.email, rec, version)
+		if err == nil {
+			l.rec, l.version = rec, v
+			return nil
+		}
+		if !errors.Is(err, state.ErrConflict) {
+			return err
+		}
+		if rec, version, err = ReadPerson(ctx, l.store, l.email); err != nil {
+			return err
+		}
+	}
+	return state.ErrConflict
+}
+
+// maxUnfinished bounds the marks a record keeps: each costs a later
+// request a lookup, and more crashes in a row than this are an outage
+// someone is already looking at.
+const maxUnfinished = 8
+
+func (r *PersonRecord) markUnfinished(mark string) {
+	if slices.Contains(r.Unfinished, mark) {
+		return
+	}
+	r.Unfinished = append(slices.Clone(r.Unfinished), mark)
+	if n := len(r.Unfinished); n > maxUnfinished {
+		r.Unfinished = r.Unfinished[n-maxUnfinished:]
+	}
 }
 
 // merge adds what one request did in each target to the record.

@@ -143,3 +143,35 @@ func TestPeriscopeSettingsAreCheckedAtStart(t *testing.T) {
 		})
 	}
 }
+
+// A new user whose Looker account was made by a request that then failed
+// on another target is still new on the retry: the retry finishes the
+// request and sends the one welcome email the first could not.
+func TestRetryAfterAnotherTargetFailedStillWelcomesOnce(t *testing.T) {
+	ps := newPeriscopeFake(t)
+	h := newHarness(t, map[string]string{
+		"ONBOARD_CONFIG":     writeConfig(t, combinedConfig),
+		"PERISCOPE_BASE_URL": ps.URL,
+		"PERISCOPE_SITES":    periscopeSites,
+	})
+	ps.InjectFault(periscopetest.Fault{Site: "beta", Method: "POST", Path: "/api/v1/users", Status: 503, Times: 1})
+	first := h.post(t, `{"email":"ada@example.com","name":"Ada Lovelace"}`)
+	if first.status != 503 {
+		t.Fatalf("first delivery: %d %s", first.status, first.raw)
+	}
+	if n := len(h.sendgrid.Messages()); n != 0 {
+		t.Fatalf("%d welcome emails from a request that failed", n)
+	}
+	retry := h.post(t, `{"email":"ada@example.com","name":"Ada Lovelace"}`)
+	targets, _ := retry.body["targets"].(map[string]any)
+	if looker, _ := targets["looker"].(map[string]any); retry.status != 200 || looker["status"] != "created" || retry.body["email"] != "sent" {
+		t.Fatalf("retry: %d %s", retry.status, retry.raw)
+	}
+	if n := len(h.sendgrid.Messages()); n != 1 {
+		t.Errorf("%d welcome emails, want one", n)
+	}
+	again := h.post(t, `{"email":"ada@example.com","name":"Ada Lovelace"}`)
+	if again.status != 200 || len(h.sendgrid.Messages()) != 1 {
+		t.Errorf("a third delivery: %d %s, %d emails", again.status, again.raw, len(h.sendgrid.Messages()))
+	}
+}

@@ -90,7 +90,9 @@ type userWrite struct {
 	UIState    map[string]string `json:"ui_state,omitempty"`
 }
 
-const userFields = "id,first_name,last_name,email,is_disabled,role_ids,group_ids,credentials_email"
+// userFields include ui_state for the mark of the request that created the
+// user (see Target.create).
+const userFields = "id,first_name,last_name,email,is_disabled,role_ids,group_ids,credentials_email,ui_state"
 
 const loginFields = "id,first_name,last_name,credentials_email,credentials_embed,credentials_google,credentials_saml,credentials_oidc,credentials_ldap"
 

@@ -153,7 +153,10 @@ func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profil
 		return core.TargetResult{}, classify(err)
 	}
 	if user != nil {
-		res, err := t.bringToProfile(ctx, user, g, false)
+		// Made by one of our requests that never finished (it crashed or
+		// failed after creating): still new to the person, and owed a welcome.
+		ours := user.UIState[markKey] != "" && slices.Contains(core.JournalFrom(ctx).Unfinished(), user.UIState[markKey])
+		res, err := t.bringToProfile(ctx, user, g, ours)
 		return res, classify(err)
 	}
 	if onCore {
@@ -170,22 +173,40 @@ func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profil
 	return res, classify(err)
 }
 
-// pendingNote is the journal entry about a user this target is creating
-// for the person: "creating:<mark>", written before POST /users, until the
-// new user has its email credential. markKey = <mark> goes into the new
-// user's ui_state in the same POST, so whatever becomes of the answer (a
-// 5xx after Looker acted, a reset, a timeout, this process dying), a later
-// look finds exactly the user that POST made, and never anyone else's. An
-// email lookup cannot find such a user yet; this note and the mark are
-// what keep it from being orphaned and the retry from making a second one.
+// markKey = <mark> goes into a new user's ui_state in the POST that creates
+// it, the mark being the creating request's (core.Journal.Mark), noted in
+// the person's record before any target acted. So whatever becomes of the
+// answer (a 5xx after Looker acted, a reset, a timeout, this process
+// dying), a later look finds exactly the user that POST made, and never
+// anyone else's: an email lookup cannot find such a user until its email
+// credential is added. pendingNote is where an earlier release noted the
+// same ("creating:<mark>", or the new user's id), still honoured.
 const (
+	markKey         = "onboard_create"
 	pendingNote     = "pending_user"
 	pendingCreating = "creating"
-	markKey         = "onboard_create"
 )
 
 // pendingUser returns the half-made user an earlier try left behind, if any.
 func (t *Target) pendingUser(ctx context.Context, p core.Person) (*User, error) {
+	j := core.JournalFrom(ctx)
+	if u, err := t.notedUser(ctx, p); err != nil || u != nil {
+		return u, err
+	}
+	for _, mark := range slices.Backward(j.Unfinished()) {
+		u, err := t.markedUser(ctx, p, mark)
+		if err != nil || u != nil {
+			if u != nil {
+				t.log.Info("resuming a Looker user a previous delivery created", "user_id", string(u.ID))
+			}
+			return u, err
+		}
+	}
+	return nil, nil
+}
+
+// notedUser returns the half-made user an earlier release's note names.
+func (t *Target) notedUser(ctx context.Context, p core.Person) (*User, error) {
 	j := core.JournalFrom(ctx)
 	note, err := j.Recall(ctx, TargetName, pendingNote)
 	if err != nil || note == "" {
@@ -204,7 +225,8 @@ func (t *Target) pendingUser(ctx context.Context, p core.Person) (*User, error) 
 		return nil, err
 	}
 	if u == nil {
-		return nil, j.Forget(ctx, TargetName, pendingNote)
+		j.Forget(TargetName, pendingNote)
+		return nil, nil
 	}
 	t.log.Info("resuming a Looker user a previous delivery created", "user_id", string(u.ID))
 	return u, nil
@@ -242,29 +264,25 @@ func (t *Target) findByEmail(ctx context.Context, email string) (u *User, onCore
 // the user again: a half-made user would make the retry take the "existing"
 // path and never send the welcome.
 func (t *Target) create(ctx context.Context, p core.Person, g grants) (core.TargetResult, error) {
-	j := core.JournalFrom(ctx)
-	// Noted, and the welcome owed, before the user exists: a crash right
-	// after creating must lose neither.
-	mark := rand.Text()
-	if err := j.RememberOwingWelcome(ctx, TargetName, pendingNote, pendingCreating+":"+mark); err != nil {
-		return core.TargetResult{}, err
+	mark := core.JournalFrom(ctx).Mark()
+	if mark == "" {
+		// No store: nothing outlives this request to look for it by, but
+		// the mark still finds the user of an unanswered create below.
+		mark = rand.Text()
 	}
 	u, err := t.client.CreateUser(ctx, p.FirstName, p.LastName, map[string]string{markKey: mark})
 	if err != nil && !mayHaveActed(err) {
-		// Refused before acting: there is nothing to look for later.
-		if ferr := j.Forget(ctx, TargetName, pendingNote); ferr != nil {
-			t.log.Warn("clearing the pending-user note failed", "error", ferr.Error())
-		}
 		return core.TargetResult{}, err
 	}
+	core.JournalFrom(ctx).Created()
 	if err != nil {
 		made, ferr := t.markedUser(ctx, p, mark)
 		if ferr != nil {
 			t.log.Warn("looking for the user of an unanswered create failed; the redelivery looks again", "error", ferr.Error())
 		}
 		if ferr != nil || made == nil {
-			// Not there (yet), or not visible: the note stays, and the
-			// redelivery looks for the mark again before creating.
+			// Not there (yet), or not visible: the mark stays unfinished,
+			// and the redelivery looks for it again before creating.
 			return core.TargetResult{}, err
 		}
 		t.log.Warn("Looker failed to answer a create it carried out; finishing the user it made", "user_id", string(made.ID), "error", err.Error())
@@ -315,9 +333,7 @@ func (t *Target) finishCreate(ctx context.Context, u *User, p core.Person, g gra
 		return undo(err)
 	}
 	// The user is findable by email now; the note has done its job.
-	if err := core.JournalFrom(ctx).Forget(ctx, TargetName, pendingNote); err != nil {
-		t.log.Warn("clearing the pending-user note failed", "error", err.Error())
-	}
+	core.JournalFrom(ctx).Forget(TargetName, pendingNote)
 	return res, nil
 }
 
@@ -331,7 +347,8 @@ func (t *Target) rollback(ctx context.Context, id ID) error {
 		return fmt.Errorf("looker user %s was created but could not be completed or removed: %w", id, err)
 	}
 	t.log.Warn("rolled back a half-made Looker user", "user_id", string(id))
-	return core.JournalFrom(ctx).Forget(ctx, TargetName, pendingNote)
+	core.JournalFrom(ctx).Forget(TargetName, pendingNote)
+	return nil
 }
 
 // bringToProfile gives an existing (or just created) user what the profile

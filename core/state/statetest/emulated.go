@@ -21,7 +21,7 @@ import (
 // Firestore opens a store on the Firestore emulator, in collections of its
 // own, so a repeated run never finds an earlier run's records. The calling
 // package needs emulators.Run in its TestMain.
-func Firestore(t *testing.T) state.Store {
+func Firestore(t testing.TB) state.Store {
 	t.Helper()
 	client, err := firestore.NewClient(t.Context(), "onboard-test", option.WithEndpoint(emulators.Firestore(t)),
 		option.WithoutAuthentication(), option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
@@ -40,7 +40,7 @@ func Firestore(t *testing.T) state.Store {
 // go one at a time on the wire: moto checks a write's condition and writes
 // without a lock, which DynamoDB does not (see dynamostore's tests), so
 // this keeps the test about our conditions, not moto's thread safety.
-func DynamoDB(t *testing.T) state.Store {
+func DynamoDB(t testing.TB) state.Store {
 	t.Helper()
 	cfg := emulators.AWSConfig(t, emulators.Moto(t))
 	cfg.HTTPClient = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
