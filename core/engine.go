@@ -211,11 +211,12 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 		early = e.claimAsync(ctx, key, req.Fingerprint(), meta.RequestID)
 	}
 	// A provision takes the person while its key is claimed, one round
-	// trip for both; a duplicate gives the person back at once. (A
-	// deprovision passes the breaker first, which may refuse it.)
+	// trip for both, when nobody holds it; a duplicate gives the person
+	// back at once. (A deprovision passes the breaker first, which may
+	// refuse it.)
 	hold := personHold{email: person.Email, owner: meta.RequestID, key: key, mark: req.Action == ActionProvision, lease: e.lease()}
 	var personHeld <-chan leaseAnswer
-	if req.Action == ActionProvision {
+	if req.Action == ActionProvision && (record.LeaseOwner == "" || !time.Now().Before(record.LeaseUntil)) {
 		personHeld = e.tryAcquireAsync(ctx, hold, record, version)
 		defer func() { e.giveBack(ctx, personHeld, log) }()
 	}
@@ -304,13 +305,14 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 	// costs no write of its own.
 	owed := cerr == nil && req.Action == ActionProvision && e.claimWelcome(held, res, log)
 	stopKeeping()
-	if err := held.release(bg, func(r *PersonRecord) { r.applied(req.Action, profile.Name, res.Targets, cerr == nil) }); err != nil {
+	written, err := held.release(bg, cerr == nil, func(r *PersonRecord) { r.applied(req.Action, profile.Name, res.Targets, cerr == nil) })
+	if err != nil {
 		// Every step is idempotent, so the next request redoes lookups at worst.
 		log.Warn("recording what was done for the person failed", "error", err.Error())
-		if owed {
-			// Not handed over: the retry finds it owed again.
-			owed, cerr = false, Unavailable("state", 0, err)
-		}
+	}
+	if owed && !written {
+		// Not handed over: the retry finds it owed again.
+		owed, cerr = false, Unavailable("state", 0, err)
 	}
 	if cerr != nil {
 		return release(cerr)
@@ -408,7 +410,7 @@ func (e *Engine) giveBack(ctx context.Context, acquired <-chan leaseAnswer, log 
 	}
 	if a := <-acquired; a.err == nil {
 		// Taken over by the key's owner is what a duplicate's hold is for.
-		if err := a.held.release(context.WithoutCancel(ctx), func(*PersonRecord) {}); err != nil && !errors.Is(err, errLeaseTakenOver) {
+		if _, err := a.held.release(context.WithoutCancel(ctx), false, func(*PersonRecord) {}); err != nil && !errors.Is(err, errLeaseTakenOver) {
 			log.Warn("giving back the person lease failed; the next request for this person waits for it", "error", err.Error())
 		}
 	}
@@ -481,8 +483,6 @@ func (r *PersonRecord) applied(action Action, profile string, results map[string
 	if !completed {
 		return
 	}
-	// Whatever earlier requests left unfinished, this one finished.
-	r.Unfinished = nil
 	if action == ActionDeprovision {
 		r.Active = false
 	}

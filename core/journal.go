@@ -62,6 +62,16 @@ func (j *Journal) Created() {
 	}
 }
 
+// Resolve says a target has dealt with what an unfinished request made
+// under mark (finished it, or found nothing): once this request
+// completes, the mark is no longer listed. A request that fails leaves
+// the list as it was, so its retry still knows.
+func (j *Journal) Resolve(mark string) {
+	if j != nil {
+		j.lease.resolve(mark)
+	}
+}
+
 // Unfinished lists the marks of earlier requests for this person that held
 // it to provision and did not complete (they crashed, or failed after a
 // target acted): what they created may be waiting to be finished, and is

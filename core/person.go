@@ -49,6 +49,7 @@ type PersonRecord struct {
 
 	LeaseOwner string    `json:"lease_owner,omitempty"`
 	LeaseKey   string    `json:"lease_key,omitempty"`
+	LeaseTaken time.Time `json:"lease_taken,omitzero"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
@@ -107,6 +108,8 @@ type personLease struct {
 	lost     error
 	// markKept: a target may have made something under the owner's mark.
 	markKept bool
+	// resolved: other requests' marks this one dealt with (Journal.Resolve).
+	resolved []string
 	// alongside run beside the release's write, off its critical path.
 	alongside []func(context.Context)
 }
@@ -142,14 +145,9 @@ func acquirePerson(ctx context.Context, store state.Store, h personHold, rec Per
 	pause := 50 * time.Millisecond
 	for {
 		now := time.Now()
-		duplicate := h.claimed && rec.LeaseKey == h.key
-		if rec.LeaseOwner == "" || rec.LeaseOwner == h.owner || !now.Before(rec.LeaseUntil) || duplicate {
+		if rec.LeaseOwner == "" || rec.LeaseOwner == h.owner || !now.Before(rec.LeaseUntil) || h.duplicateHold(rec, now) {
 			held := rec
-			if duplicate {
-				// It never acted: its claim lost to ours.
-				held.Unfinished = slices.DeleteFunc(slices.Clone(held.Unfinished), func(m string) bool { return m == rec.LeaseOwner })
-			}
-			held.LeaseOwner, held.LeaseKey, held.LeaseUntil = h.owner, h.key, now.Add(h.lease)
+			held.LeaseOwner, held.LeaseKey, held.LeaseTaken, held.LeaseUntil = h.owner, h.key, now, now.Add(h.lease)
 			if h.mark {
 				held.markUnfinished(h.owner)
 			}
@@ -177,6 +175,15 @@ func acquirePerson(ctx context.Context, store state.Store, h personHold, rec Per
 	}
 }
 
+// duplicateHold says the lease rec shows is a duplicate's of the key h
+// has claimed, taken beside a claim that lost: the same key, held for less
+// than a third of a lease. A request holding the person under the key's
+// claim took both at once, and its claim runs a whole lease, renewed, so
+// no other request can have claimed the key while it is that young.
+func (h personHold) duplicateHold(rec PersonRecord, now time.Time) bool {
+	return h.claimed && rec.LeaseKey == h.key && now.Sub(rec.LeaseTaken) < h.lease/3
+}
+
 func putPerson(ctx context.Context, store state.Store, email string, rec PersonRecord, version int64) (int64, error) {
 	rec.UpdatedAt = time.Now().UTC()
 	rec.JournalKept = true
@@ -202,23 +209,59 @@ func (l *personLease) stage(fn func(*PersonRecord)) {
 func (l *personLease) write(ctx context.Context, fn func(*PersonRecord)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rec := l.rec
-	rec.Notes = maps.Clone(rec.Notes)
-	fn(&rec)
-	v, err := putPerson(ctx, l.store, l.email, rec, l.version)
-	if errors.Is(err, state.ErrConflict) {
-		return errors.Join(errors.New("the person lease was lost while the request ran"), err)
-	}
-	if err != nil {
+	if err := l.putLocked(ctx, fn); err != nil {
+		if errors.Is(err, errLeaseTakenOver) {
+			return errors.New("the person lease was lost while the request ran")
+		}
 		return err
 	}
-	l.rec, l.version = rec, v
 	return nil
+}
+
+// putLocked writes the held record changed by mutate, conditional on the
+// lease's version; l.mu is held. A conflict while the lease is still ours
+// is a welcome's outcome that an earlier request wrote after its own
+// release (settleWelcome): the write is made again on top of it.
+func (l *personLease) putLocked(ctx context.Context, mutate func(*PersonRecord)) error {
+	for range 5 {
+		rec := l.rec
+		rec.Notes = maps.Clone(rec.Notes) // record() hands out the map
+		mutate(&rec)
+		v, err := putPerson(ctx, l.store, l.email, rec, l.version)
+		if err == nil {
+			l.rec, l.version = rec, v
+			return nil
+		}
+		if !errors.Is(err, state.ErrConflict) {
+			return err
+		}
+		cur, v, err := ReadPerson(ctx, l.store, l.email)
+		if err != nil {
+			return err
+		}
+		if cur.LeaseOwner != l.owner {
+			return errLeaseTakenOver
+		}
+		// Still ours, so only the welcome can have changed: it stands as
+		// written unless this request has moved it since it took the lease.
+		if l.rec.Welcome == l.acquired.Welcome {
+			l.rec.Welcome = cur.Welcome
+		}
+		l.acquired.Welcome = cur.Welcome
+		l.version = v
+	}
+	return state.ErrConflict
 }
 
 func (l *personLease) keepMark() {
 	l.mu.Lock()
 	l.markKept = true
+	l.mu.Unlock()
+}
+
+func (l *personLease) resolve(mark string) {
+	l.mu.Lock()
+	l.resolved = append(l.resolved, mark)
 	l.mu.Unlock()
 }
 
@@ -247,12 +290,8 @@ func (l *personLease) keep(ctx context.Context) (stop func()) {
 				return
 			case <-tick.C:
 				l.mu.Lock()
-				rec := l.rec
-				rec.LeaseUntil = time.Now().Add(l.lease)
-				v, err := putPerson(ctx, l.store, l.email, rec, l.version)
-				if err == nil {
-					l.rec, l.version = rec, v
-				} else if errors.Is(err, state.ErrConflict) {
+				err := l.putLocked(ctx, func(r *PersonRecord) { r.LeaseUntil = time.Now().Add(l.lease) })
+				if errors.Is(err, errLeaseTakenOver) {
 					l.lost = errors.New("the person lease was lost while the request ran")
 				}
 				l.mu.Unlock()
@@ -263,8 +302,12 @@ func (l *personLease) keep(ctx context.Context) (stop func()) {
 	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
-// release writes the record changed by update and gives up the lease.
-func (l *personLease) release(ctx context.Context, update func(*PersonRecord)) error {
+// release writes the record changed by update and gives up the lease. A
+// completed request's own mark, and those it resolved, leave the list of
+// unfinished requests; a failed one's stays only if a target may have made
+// something under it. written says whether the record was written, which
+// it may be even when the lease had been lost meanwhile (err).
+func (l *personLease) release(ctx context.Context, completed bool, update func(*PersonRecord)) (written bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var wg sync.WaitGroup
@@ -273,39 +316,14 @@ func (l *personLease) release(ctx context.Context, update func(*PersonRecord)) e
 	}
 	l.alongside = nil
 	defer wg.Wait()
-	for range 5 {
-		rec := l.rec
-		update(&rec)
-		if !l.markKept {
-			rec.Unfinished = slices.DeleteFunc(slices.Clone(rec.Unfinished), func(m string) bool { return m == l.owner })
-		}
-		rec.LeaseOwner, rec.LeaseKey, rec.LeaseUntil = "", "", time.Time{}
-		v, err := putPerson(ctx, l.store, l.email, rec, l.version)
-		if err == nil {
-			l.rec, l.version = rec, v
-		}
-		if !errors.Is(err, state.ErrConflict) {
-			return errors.Join(err, l.lost)
-		}
-		// Someone wrote since: only a takeover after the lease ran out can,
-		// or a request settling its welcome after its own release; the
-		// takeover's view wins unless the lease is still ours.
-		cur, v, rerr := ReadPerson(ctx, l.store, l.email)
-		if rerr != nil {
-			return rerr
-		}
-		if cur.LeaseOwner != l.owner {
-			return errors.Join(errLeaseTakenOver, l.lost)
-		}
-		// Still ours: keep what this request noted but had not written,
-		// and the welcome as it now stands unless this request moved it.
-		cur.Notes = l.rec.Notes
-		if l.rec.Welcome != l.acquired.Welcome {
-			cur.Welcome = l.rec.Welcome
-		}
-		l.rec, l.version = cur, v
-	}
-	return state.ErrConflict
+	err = l.putLocked(ctx, func(r *PersonRecord) {
+		update(r)
+		r.Unfinished = slices.DeleteFunc(slices.Clone(r.Unfinished), func(m string) bool {
+			return (m == l.owner && (completed || !l.markKept)) || (completed && slices.Contains(l.resolved, m))
+		})
+		r.LeaseOwner, r.LeaseKey, r.LeaseTaken, r.LeaseUntil = "", "", time.Time{}, time.Time{}
+	})
+	return err == nil, errors.Join(err, l.lost)
 }
 
 // settleWelcome records, after the release, how the welcome this request

@@ -267,3 +267,86 @@ func (c *countingTarget) Provision(ctx context.Context, p Person, prof *Profile)
 	c.calls.Add(1)
 	return c.Target.Provision(ctx, p, prof)
 }
+
+func openLeaseStore(t *testing.T) state.Store {
+	t.Helper()
+	store, err := filestore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
+// The claim's winner takes over only a hold a duplicate of its key took
+// a moment ago, never one a request has held for long (it may be running
+// with a lapsed claim, or have crashed after creating), and never drops
+// another request's mark.
+func TestOnlyADuplicatesFreshHoldIsTakenOver(t *testing.T) {
+	ctx := context.Background()
+	const lease = 30 * time.Second
+	for _, c := range []struct {
+		name     string
+		heldFor  time.Duration
+		key      string
+		takeOver bool
+	}{
+		{"a duplicate's fresh hold of the same key", time.Second, "k", true},
+		{"an old hold of the same key", lease / 2, "k", false},
+		{"a fresh hold of another key", time.Second, "other", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			store := openLeaseStore(t)
+			holder := personHold{email: "p@example.com", owner: "dup", key: c.key, mark: true, lease: lease}
+			if _, _, err := acquirePerson(ctx, store, holder, PersonRecord{}, 0); err != nil {
+				t.Fatal(err)
+			}
+			rec, v, _ := ReadPerson(ctx, store, "p@example.com")
+			rec.LeaseTaken = time.Now().Add(-c.heldFor)
+			if v, _ = putPerson(ctx, store, "p@example.com", rec, v); v == 0 {
+				t.Fatal("backdating the hold failed")
+			}
+			winner := personHold{email: "p@example.com", owner: "winner", key: "k", claimed: true, mark: true, lease: lease}
+			held, _, err := acquirePerson(ctx, store, winner, rec, v)
+			if c.takeOver != (err == nil) {
+				t.Fatalf("took over: %v (err %v), want %v", err == nil, err, c.takeOver)
+			}
+			if err == nil && !slices.Equal(held.record().Unfinished, []string{"dup", "winner"}) {
+				t.Errorf("unfinished %v: the holder's mark must stay", held.record().Unfinished)
+			}
+		})
+	}
+}
+
+// A request settling its welcome after its release writes into a record
+// another request may hold by then: the holder's renewals and release
+// still succeed, and keep the settled welcome.
+func TestSettledWelcomeDoesNotCostTheHolderItsLease(t *testing.T) {
+	ctx := context.Background()
+	store := openLeaseStore(t)
+	first, _, err := acquirePerson(ctx, store, personHold{email: "p@example.com", owner: "a", key: "ka", mark: true, lease: time.Minute}, PersonRecord{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.stage(func(r *PersonRecord) { r.Welcome = welcomeRecord{State: welcomeSending, RequestID: "a"} })
+	if _, err := first.release(ctx, true, func(*PersonRecord) {}); err != nil {
+		t.Fatal(err)
+	}
+	rec, v, _ := ReadPerson(ctx, store, "p@example.com")
+	second, _, err := acquirePerson(ctx, store, personHold{email: "p@example.com", owner: "b", key: "kb", mark: true, lease: time.Minute}, rec, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.settleWelcome(ctx, "a", welcomeRecord{State: welcomeSent, RequestID: "a", MessageID: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.write(ctx, func(r *PersonRecord) { r.setNote("x/y", "z") }); err != nil {
+		t.Fatalf("the holder's write after the settle: %v", err)
+	}
+	if written, err := second.release(ctx, true, func(*PersonRecord) {}); !written || err != nil {
+		t.Fatalf("the holder's release: written %v, %v", written, err)
+	}
+	if rec, _, _ := ReadPerson(ctx, store, "p@example.com"); rec.Welcome.State != welcomeSent || rec.Welcome.MessageID != "m1" || rec.Notes["x/y"] != "z" || rec.LeaseOwner != "" {
+		t.Errorf("record %+v", rec)
+	}
+}

@@ -155,8 +155,12 @@ func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profil
 	if user != nil {
 		// Made by one of our requests that never finished (it crashed or
 		// failed after creating): still new to the person, and owed a welcome.
-		ours := user.UIState[markKey] != "" && slices.Contains(core.JournalFrom(ctx).Unfinished(), user.UIState[markKey])
-		res, err := t.bringToProfile(ctx, user, g, ours)
+		how, mark := existingUser, user.UIState[markKey]
+		if mark != "" && slices.Contains(core.JournalFrom(ctx).Unfinished(), mark) {
+			how = unfinishedUser
+			core.JournalFrom(ctx).Resolve(mark)
+		}
+		res, err := t.bringToProfile(ctx, user, g, how)
 		return res, classify(err)
 	}
 	if onCore {
@@ -195,11 +199,15 @@ func (t *Target) pendingUser(ctx context.Context, p core.Person) (*User, error) 
 	}
 	for _, mark := range slices.Backward(j.Unfinished()) {
 		u, err := t.markedUser(ctx, p, mark)
-		if err != nil || u != nil {
-			if u != nil {
-				t.log.Info("resuming a Looker user a previous delivery created", "user_id", string(u.ID))
-			}
-			return u, err
+		if err != nil {
+			return nil, err
+		}
+		// Found and finished now, or nothing made under it: either way,
+		// once this request completes, nothing more to look for.
+		j.Resolve(mark)
+		if u != nil {
+			t.log.Info("resuming a Looker user a previous delivery created", "user_id", string(u.ID))
+			return u, nil
 		}
 	}
 	return nil, nil
@@ -316,19 +324,20 @@ func (t *Target) finishCreate(ctx context.Context, u *User, p core.Person, g gra
 				return undo(ferr)
 			}
 			if existing != nil && existing.ID == u.ID {
-				return t.bringToProfile(ctx, existing, g, createdHere)
+				// Completed meanwhile by a concurrent delivery: still made by onboard for this person.
+				return t.bringToProfile(ctx, existing, g, unfinishedUser)
 			}
 			if existing != nil {
 				if _, uerr := undo(nil); uerr != nil {
 					return core.TargetResult{}, uerr
 				}
-				return t.bringToProfile(ctx, existing, g, false)
+				return t.bringToProfile(ctx, existing, g, existingUser)
 			}
 		}
 		return undo(err)
 	}
 	u.CredentialsEmail = &CredentialsEmail{Email: p.Email}
-	res, err := t.bringToProfile(ctx, u, g, true)
+	res, err := t.bringToProfile(ctx, u, g, newUser)
 	if err != nil {
 		return undo(err)
 	}
@@ -355,15 +364,16 @@ func (t *Target) rollback(ctx context.Context, id ID) error {
 // grants, without taking away anything an admin granted by hand. Each kind
 // of grant is an independent read-then-write chain, so they run concurrently
 // and the critical path is at most two round trips.
-func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created bool) (core.TargetResult, error) {
+func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, how arrival) (core.TargetResult, error) {
+	created := how == newUser
 	res := core.TargetResult{Status: core.StatusUnchanged, ID: string(u.ID)}
-	if created {
+	if how != existingUser {
 		res.Status = core.StatusCreated
 	}
 	reenable := !created && u.IsDisabled
 	// Only an email login can be welcomed: identity-provider users (and
 	// everyone on Looker (Google Cloud core)) sign in through the IdP.
-	welcome := (created || reenable) && u.CredentialsEmail != nil
+	welcome := (how != existingUser || reenable) && u.CredentialsEmail != nil
 	var (
 		mu      sync.Mutex
 		changes []string
@@ -405,11 +415,25 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, created 
 	res.Changes = changes
 	res.Granted = granted
 	res.Welcome = welcome
-	if !created && len(changes) > 0 {
+	if how == existingUser && len(changes) > 0 {
 		res.Status = core.StatusUpdated
 	}
 	return res, nil
 }
+
+// arrival is how a user reached bringToProfile.
+type arrival int
+
+const (
+	// existingUser: someone's user, given what the profile lacks.
+	existingUser arrival = iota
+	// newUser: made by this request, so it has nothing to read back.
+	newUser
+	// unfinishedUser: made by an earlier request of onboard's that never
+	// finished; read like an existing user (grants may have been added
+	// since), reported and welcomed as new to the person.
+	unfinishedUser
+)
 
 // SetupLink implements core.SetupLinker: a fresh link for a welcome resumed
 // after a crash. Only email-credential users have one.
@@ -565,7 +589,11 @@ func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *Profile)
 			return core.TargetResult{}, err
 		}
 	}
-	res, err := t.bringToProfile(ctx, user, g, created)
+	how := existingUser
+	if created {
+		how = newUser
+	}
+	res, err := t.bringToProfile(ctx, user, g, how)
 	res.Welcome = false
 	return res, err
 }
