@@ -68,6 +68,38 @@ var requestFields = map[string]func(*Request) *string{
 // IsRequestField says whether a wire name is one of the request's text fields.
 func IsRequestField(name string) bool { return requestFields[name] != nil }
 
+// IsColumn says whether a table's column (a CSV import's, a sheet's) maps
+// into a request: a request field, or attr.NAME for a user attribute.
+func IsColumn(name string) bool {
+	attr, ok := strings.CutPrefix(name, "attr.")
+	return IsRequestField(name) || (ok && attr != "")
+}
+
+// RequestFromRow builds a request from one row of a table whose header
+// names each cell's column; a column IsColumn does not know, and a cell
+// past the header, are skipped. A spreadsheet's "Deprovision" is the
+// action "deprovision".
+func RequestFromRow(header, row []string) Request {
+	var r Request
+	for i, col := range header {
+		if i >= len(row) || !IsColumn(col) {
+			continue
+		}
+		v := row[i]
+		if col == "action" {
+			v = strings.ToLower(strings.TrimSpace(v))
+		}
+		if r.SetField(col, v) || v == "" {
+			continue
+		}
+		if r.Attributes == nil {
+			r.Attributes = map[string]string{}
+		}
+		r.Attributes[strings.TrimPrefix(col, "attr.")] = v
+	}
+	return r
+}
+
 // SetField sets the text field a wire name (a JSON key, a form field, a
 // CSV column) names, and says whether there is one.
 func (r *Request) SetField(name, value string) bool {

@@ -238,7 +238,7 @@ func parseImport(r io.Reader) (header []string, rows []row, problems []string) {
 	for i, col := range header {
 		col = strings.TrimSpace(strings.TrimPrefix(col, "\ufeff")) // Excel writes a byte-order mark
 		header[i] = col
-		if !core.IsRequestField(col) && !(strings.HasPrefix(col, "attr.") && len(col) > len("attr.")) {
+		if !core.IsColumn(col) {
 			problems = append(problems, fmt.Sprintf("line %d: unknown column %q (known: email, name, first_name, last_name, profile, action, external_user_id, idempotency_key, attr.NAME)", headerLine, col))
 		}
 		if seen[col] {
@@ -268,31 +268,12 @@ func parseImport(r io.Reader) (header []string, rows []row, problems []string) {
 			problems = append(problems, fmt.Sprintf("line %d: %d fields, the header has %d", line, len(rec), len(header)))
 			continue
 		}
-		rows = append(rows, row{line: line, record: rec, req: rowRequest(header, rec)})
+		rows = append(rows, row{line: line, record: rec, req: core.RequestFromRow(header, rec)})
 	}
 	if len(rows) == 0 && len(problems) == 0 {
 		problems = append(problems, "no rows after the header")
 	}
 	return header, rows, problems
-}
-
-func rowRequest(header, rec []string) core.Request {
-	var r core.Request
-	for i, col := range header {
-		v := rec[i]
-		if col == "action" {
-			// A spreadsheet's "Deprovision" means the same.
-			v = strings.ToLower(strings.TrimSpace(v))
-		}
-		if r.SetField(col, v) || v == "" {
-			continue
-		}
-		if r.Attributes == nil {
-			r.Attributes = map[string]string{}
-		}
-		r.Attributes[strings.TrimPrefix(col, "attr.")] = v
-	}
-	return r
 }
 
 // validateRows normalises each row and applies policy to it, changing
