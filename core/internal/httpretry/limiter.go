@@ -21,7 +21,8 @@ import (
 // It starts at the configured ceiling. A 429 pauses every caller for the
 // server's Retry-After (not just the one refused) and marks the pace as too
 // fast; the pace drops back to the fastest one that went unrefused (or
-// halves, while none is known) and then searches the gap between the two by
+// halves, while none is known; a tenth below a pace that went unrefused
+// and then was refused) and then searches the gap between the two by
 // halves, a step every probeEvery, so it settles just under the limit with
 // few refusals. Callers take their places in the pace one at a time, so a
 // new pace holds for every call not yet sent, however many workers wait;
@@ -59,6 +60,10 @@ const (
 	probeEvery   = 5 * time.Second
 	settledEvery = time.Minute
 	settled      = 0.02
+	// overshotBy is the step down from a pace that went unrefused for a
+	// while and then was refused: a halving would lose a third of the
+	// calls for the twenty seconds the search takes to climb back.
+	overshotBy = 0.9
 	// defaultPause is how long callers pause after a 429 that says nothing.
 	defaultPause = time.Second
 )
@@ -211,13 +216,16 @@ func (l *Limiter) Refused(retryAfter time.Duration) {
 	l.lastRefusal = now
 	cur := l.bucket.Limit()
 	l.bad = cur
-	if l.good >= l.bad {
-		// A pace that went unrefused is refused now: a burst the server
-		// allowed hid that it was too fast, or the limit went down.
-		l.good = 0
-	}
 	next := l.good
-	if next == 0 {
+	switch {
+	case l.good >= l.bad:
+		// A pace that went unrefused is refused now: a burst the server
+		// allowed hid that it was a little too fast (a burst of 10 hides
+		// 41 a second against 40 for ten seconds), or the limit went
+		// down. Step a little below it; a refusal there too halves.
+		l.good = 0
+		next = cur * overshotBy
+	case next == 0:
 		next = max(cur/2, 1) // nothing known to be good: halve
 	}
 	l.setPace(next, now)

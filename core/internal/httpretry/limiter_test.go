@@ -138,6 +138,32 @@ func TestLimiterCutsOncePerRefusal(t *testing.T) {
 	}
 }
 
+// A pace that went unrefused and then is refused was a little too fast
+// (the server's burst hid it): the pace steps a tenth below it rather
+// than halving, and halves when refused there too.
+func TestLimiterStepsBelowAnOvershotPace(t *testing.T) {
+	l, clock := newVirtualLimiter(40)
+	refuse := func() {
+		_ = clock.sleep(context.Background(), 2*time.Second)
+		l.Observe(answer(http.StatusTooManyRequests, "Retry-After", "1"))
+	}
+	refuse() // 40 halved: 20
+	_ = clock.sleep(context.Background(), 2*time.Second)
+	l.Observe(answer(http.StatusOK)) // 20 went unrefused: 30 is tried
+	refuse()                         // back to 20, the good pace
+	if got := l.Rate(); got != 20 {
+		t.Fatalf("a refused probe left the pace at %v, want the good 20", got)
+	}
+	refuse()
+	if got := l.Rate(); got != 18 {
+		t.Errorf("the good pace refused left it at %v, want a tenth below, 18", got)
+	}
+	refuse()
+	if got := l.Rate(); got != 9 {
+		t.Errorf("a refusal a tenth below left the pace at %v, want it halved, 9", got)
+	}
+}
+
 // Callers queue for their places in the pace; one whose place would come
 // past its context's deadline fails at once as rate limited, unsent,
 // rather than waiting in the queue until the deadline.
