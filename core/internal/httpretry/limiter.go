@@ -21,13 +21,16 @@ import (
 // It starts at the configured ceiling. A 429 pauses every caller for the
 // server's Retry-After (not just the one refused) and marks the pace as too
 // fast; the pace drops back to the fastest one that went unrefused (or
-// halves, while none is known) and then searches the gap between the two
-// by halves, a step every probeEvery, so it settles just under the limit
-// with few refusals. Calls that took their place at a pace refused since
-// queue again behind the pause, so many workers do not all run into it. Once the gap is narrow it only
-// looks above the limit once in a long while, to find a limit that was
-// raised. A response saying the quota is spent (X-RateLimit-Remaining: 0
-// and its kin) pauses callers until the quota resets, before any 429.
+// halves, while none is known; a tenth below a pace that went unrefused
+// and then was refused) and then searches the gap between the two by
+// halves, a step every probeEvery, so it settles just under the limit with
+// few refusals. Callers take their places in the pace one at a time, so a
+// new pace holds for every call not yet sent, however many workers wait;
+// a place taken at a pace refused since is given up for one behind the
+// pause. Once the gap is narrow it only looks above the limit once in a
+// long while, to find a limit that was raised. A response saying the quota
+// is spent (X-RateLimit-Remaining: 0 and its kin) pauses callers until the
+// quota resets, before any 429.
 type Limiter struct {
 	mu     sync.Mutex
 	bucket *rate.Limiter
@@ -40,7 +43,11 @@ type Limiter struct {
 	pausedUntil time.Time
 	lastRefusal time.Time
 	refusals    int // 429s so far: a waiter that sees it change queues again
-	now         func() time.Time
+	// turn is held by the one caller waiting for its place in the pace;
+	// waiting counts it and those queued for it.
+	turn    chan struct{}
+	waiting int
+	now     func() time.Time
 }
 
 const (
@@ -53,6 +60,10 @@ const (
 	probeEvery   = 5 * time.Second
 	settledEvery = time.Minute
 	settled      = 0.02
+	// overshotBy is the step down from a pace that went unrefused for a
+	// while and then was refused: a halving would lose a third of the
+	// calls for the twenty seconds the search takes to climb back.
+	overshotBy = 0.9
 	// defaultPause is how long callers pause after a 429 that says nothing.
 	defaultPause = time.Second
 )
@@ -64,7 +75,8 @@ func NewLimiter(maxPerSecond float64) *Limiter {
 	if maxPerSecond > 0 {
 		ceiling = rate.Limit(maxPerSecond)
 	}
-	return &Limiter{bucket: rate.NewLimiter(ceiling, burstFor(ceiling)), ceiling: ceiling, now: time.Now}
+	return &Limiter{bucket: rate.NewLimiter(ceiling, burstFor(ceiling)), ceiling: ceiling,
+		turn: make(chan struct{}, 1), now: time.Now}
 }
 
 // burstFor lets a second's calls go at once, as "calls a second" reads:
@@ -96,7 +108,11 @@ func (l *Limiter) Turn(ctx context.Context, maxWait time.Duration, sleep func(co
 }
 
 func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, sleep func(context.Context, time.Duration) error, pause bool) error {
-	for range 3 {
+	if err := l.queue(ctx, maxWait, pause); err != nil {
+		return err
+	}
+	defer l.leave()
+	for {
 		l.mu.Lock()
 		left, refusals := l.pausedUntil.Sub(l.now()), l.refusals
 		l.mu.Unlock()
@@ -108,8 +124,6 @@ func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, sleep func(co
 				return err
 			}
 		}
-		// The place in the pace is waited for however long the queue is
-		// (a bulk run's workers queue here), unless the context ends first.
 		r := l.bucket.ReserveN(l.now(), 1)
 		if delay := r.DelayFrom(l.now()); delay > 0 {
 			if exceedsDeadline(ctx, delay) {
@@ -127,11 +141,53 @@ func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, sleep func(co
 		if !refusedMeanwhile {
 			return nil
 		}
-		// A place taken at a pace the server has since refused would go
-		// out into it: queue again behind the pause, at the new pace.
+		// The place was taken at a pace the server has since refused:
+		// wait out the pause and take one at the new pace.
 		pause = true
 	}
-	return nil
+}
+
+// queue waits for the turn to take a place in the pace. One caller at a
+// time holds a place and sleeps until it; the rest queue for the turn,
+// however long the queue is (a bulk run's workers queue here), unless the
+// context ends first. Places taken ahead by every caller would keep the
+// pace they were taken at: 64 workers hold a second or two of the future,
+// so a cut pace would still send that much at the refused one (and then
+// leave the server idle while their debt is repaid at the slower pace),
+// and a raised pace would add its places to theirs, a burst above both.
+// A caller whose turn would come past its deadline (each caller ahead
+// takes a place at least), or after a pause longer than maxWait, fails at
+// once instead.
+func (l *Limiter) queue(ctx context.Context, maxWait time.Duration, pause bool) error {
+	l.mu.Lock()
+	left := time.Duration(0)
+	if pause {
+		left = max(l.pausedUntil.Sub(l.now()), 0)
+	}
+	turnIn := left + time.Duration(float64(l.waiting)/float64(l.bucket.Limit())*float64(time.Second))
+	if left > maxWait || exceedsDeadline(ctx, turnIn) {
+		l.mu.Unlock()
+		return &PausedError{RetryAfter: turnIn}
+	}
+	l.waiting++
+	l.mu.Unlock()
+	select {
+	case l.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		l.waiting--
+		l.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// leave passes the turn on.
+func (l *Limiter) leave() {
+	l.mu.Lock()
+	l.waiting--
+	l.mu.Unlock()
+	<-l.turn
 }
 
 func exceedsDeadline(ctx context.Context, d time.Duration) bool {
@@ -160,13 +216,16 @@ func (l *Limiter) Refused(retryAfter time.Duration) {
 	l.lastRefusal = now
 	cur := l.bucket.Limit()
 	l.bad = cur
-	if l.good >= l.bad {
-		// A pace that went unrefused is refused now: a burst the server
-		// allowed hid that it was too fast, or the limit went down.
-		l.good = 0
-	}
 	next := l.good
-	if next == 0 {
+	switch {
+	case l.good >= l.bad:
+		// A pace that went unrefused is refused now: a burst the server
+		// allowed hid that it was a little too fast (a burst of 10 hides
+		// 41 a second against 40 for ten seconds), or the limit went
+		// down. Step a little below it; a refusal there too halves.
+		l.good = 0
+		next = cur * overshotBy
+	case next == 0:
 		next = max(cur/2, 1) // nothing known to be good: halve
 	}
 	l.setPace(next, now)
