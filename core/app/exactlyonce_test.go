@@ -41,6 +41,13 @@ func newWorld(t testing.TB, lookerOpts lookertest.Options) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newWorldFor(t, cfg, lookerOpts)
+}
+
+// newWorldFor is a world whose Looker knows the roles, groups and
+// attributes cfg's profiles name.
+func newWorldFor(t testing.TB, cfg *core.Config, lookerOpts lookertest.Options) *world {
+	t.Helper()
 	w := &world{cfg: cfg, looker: lookertest.NewTestServer(t, lookerOpts), sendgrid: sendgridtest.NewTestServer(t, sendgridtest.Options{APIKey: sendgridKey})}
 	looker.SeedFake(w.looker, cfg)
 	return w

@@ -51,8 +51,11 @@ func writeConfig(t *testing.T, yaml string) string {
 	return p
 }
 
-func newPeriscopeFake(t *testing.T) *periscopetest.Server {
-	return periscopetest.NewTestServer(t, periscopetest.Options{Sites: map[string]string{"acme": periscopeKeyAcme, "beta": periscopeKeyBeta}})
+// periscopeKeys are the fake's sites and their keys (periscopeSites, as a map).
+var periscopeKeys = map[string]string{"acme": periscopeKeyAcme, "beta": periscopeKeyBeta}
+
+func newPeriscopeFake(t testing.TB) *periscopetest.Server {
+	return periscopetest.NewTestServer(t, periscopetest.Options{Sites: periscopeKeys})
 }
 
 func TestLookerAndPeriscopeInOneProfile(t *testing.T) {
