@@ -1,0 +1,172 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/onboard-dev/onboard/core/looker/lookertest"
+	"github.com/onboard-dev/onboard/core/sheets"
+	"github.com/onboard-dev/onboard/core/sheets/sheetstest"
+)
+
+const (
+	formSheet   = "1FormResponsesAbc"
+	formTab     = "Form Responses 1"
+	sheetsRobot = "onboard@test-project.iam.gserviceaccount.com"
+)
+
+// sheetWorld is a form's responses tab in a fake Sheets, shared with
+// onboard's account, polled into the Looker and SendGrid fakes.
+type sheetWorld struct {
+	*world
+	sheets *sheetstest.Server
+	poller *sheets.Poller
+	sheet  sheets.Sheet
+}
+
+func newSheetWorld(t *testing.T, rows ...[]string) *sheetWorld {
+	t.Helper()
+	w := &sheetWorld{world: newWorld(t, lookertest.Options{}), sheets: sheetstest.NewTestServer(t, sheetstest.Options{})}
+	values := append([][]string{{"Timestamp", "Email Address", "Full name"}}, rows...)
+	w.sheets.AddSpreadsheet(sheetstest.Spreadsheet{ID: formSheet, Tabs: []sheetstest.Tab{{Title: formTab, Columns: 3, Values: values}}})
+	account := w.sheets.NewServiceAccount(sheetsRobot)
+	w.sheets.Share(formSheet, sheetsRobot, sheetstest.Editor)
+	client, err := sheets.New(context.Background(), sheets.Config{CredentialsJSON: account.CredentialsJSON(), BaseURL: w.sheets.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.poller = &sheets.Poller{Client: client, Engine: w.instance(t, openFileStore(t, t.TempDir()), nil), Concurrency: 4}
+	w.poller.Store = w.poller.Engine.Store
+	w.sheet = sheets.Sheet{SpreadsheetID: formSheet, Tab: formTab, Columns: map[string]string{"Email Address": "email", "Full name": "name"}}
+	return w
+}
+
+// assertPeople checks the sheet's rows made n Looker users and n emails.
+func (w *sheetWorld) assertPeople(t *testing.T, n int) {
+	t.Helper()
+	if users, emails := len(w.looker.Users()), len(w.sendgrid.Messages()); users != n || emails != n {
+		t.Errorf("%d Looker users and %d welcome emails, want %d of each", users, emails, n)
+	}
+}
+
+func (w *sheetWorld) statuses() []string {
+	var out []string
+	for _, row := range w.sheets.Values(formSheet, formTab)[1:] {
+		if len(row) > 3 {
+			out = append(out, row[3])
+		} else {
+			out = append(out, "")
+		}
+	}
+	return out
+}
+
+func TestSheetPollProvisionsNewRowsAndWritesTheirOutcome(t *testing.T) {
+	w := newSheetWorld(t,
+		[]string{"2026/12/04 9:00:00", "ada@example.com", "Ada Lovelace"},
+		[]string{"2026/12/04 9:01:00", "not-an-email", "Nobody"},
+		[]string{"2026/12/04 9:02:00", "bob@example.com", "Bob Babbage"},
+	)
+	ctx := context.Background()
+	if _, err := w.poller.Poll(ctx, w.sheet, false); err != nil {
+		t.Fatal(err)
+	}
+	got := w.statuses()
+	if !strings.HasPrefix(got[0], "created ") || !strings.HasPrefix(got[1], "error: ") || !strings.HasPrefix(got[2], "created ") {
+		t.Fatalf("statuses %q", got)
+	}
+	if header := w.sheets.Values(formSheet, formTab)[0]; len(header) != 4 || header[3] != sheets.DefaultStatusColumn {
+		t.Errorf("header %q, want the status column added", header)
+	}
+	w.assertPeople(t, 2)
+	if reads := w.sheets.Count(sheetstest.OpGet) + w.sheets.Count(sheetstest.OpValuesGet); reads != 2 {
+		t.Errorf("%d reads, want 2", reads)
+	}
+	if writes := w.sheets.Count(sheetstest.OpValuesBatchUpdate); writes != 1 {
+		t.Errorf("%d value writes, want 1", writes)
+	}
+
+	// Polling again changes nothing: every row has its outcome.
+	lookerCalls := len(w.looker.Requests())
+	if outcomes, err := w.poller.Poll(ctx, w.sheet, false); err != nil || len(outcomes) != 0 {
+		t.Fatalf("second poll: %v %v", outcomes, err)
+	}
+	if n := len(w.looker.Requests()); n != lookerCalls {
+		t.Errorf("a second poll made %d Looker calls", n-lookerCalls)
+	}
+	if writes := w.sheets.Count(sheetstest.OpValuesBatchUpdate); writes != 1 {
+		t.Errorf("a poll with nothing to do wrote to the sheet")
+	}
+
+	// A row added later is picked up by the next poll, alone.
+	w.sheets.AppendRow(formSheet, formTab, "2026/12/04 9:30:00", "cy@example.com", "Cy Young")
+	outcomes, err := w.poller.Poll(ctx, w.sheet, false)
+	if err != nil || len(outcomes) != 1 || !strings.HasPrefix(outcomes[0].Status, "created ") {
+		t.Fatalf("third poll: %+v %v", outcomes, err)
+	}
+}
+
+// The write-back failing after the rows ran (as a crash would leave it):
+// the next poll finds each row's stored answer, so one user and one email.
+func TestSheetPollAfterALostWriteBackMakesNothingTwice(t *testing.T) {
+	w := newSheetWorld(t, []string{"2026/12/04 9:00:00", "ada@example.com", "Ada Lovelace"})
+	ctx := context.Background()
+	w.sheets.InjectFault(sheetstest.Fault{Op: sheetstest.OpValuesBatchUpdate, Status: 403, Times: 1})
+	if _, err := w.poller.Poll(ctx, w.sheet, false); err == nil {
+		t.Fatal("the poll reported success without its write-back")
+	}
+	if _, err := w.poller.Poll(ctx, w.sheet, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.statuses(); !strings.HasPrefix(got[0], "created ") {
+		t.Errorf("statuses %q", got)
+	}
+	w.assertOneUserOneEmail(t, "ada@example.com")
+}
+
+// Overlapping polls of one sheet take turns: one user per row.
+func TestConcurrentSheetPollsMakeOneUserPerRow(t *testing.T) {
+	w := newSheetWorld(t,
+		[]string{"2026/12/04 9:00:00", "ada@example.com", "Ada Lovelace"},
+		[]string{"2026/12/04 9:02:00", "bob@example.com", "Bob Babbage"},
+	)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := w.poller.Poll(context.Background(), w.sheet, false); err != nil && !errors.Is(err, sheets.ErrPollInProgress) {
+				t.Errorf("poll: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	w.assertPeople(t, 2)
+}
+
+func TestSheetPollPlanWritesNothing(t *testing.T) {
+	w := newSheetWorld(t, []string{"2026/12/04 9:00:00", "ada@example.com", "Ada Lovelace"})
+	outcomes, err := w.poller.Poll(context.Background(), w.sheet, true)
+	if err != nil || len(outcomes) != 1 || len(outcomes[0].Writes) == 0 {
+		t.Fatalf("plan: %+v %v", outcomes, err)
+	}
+	if n := w.sheets.Count(sheetstest.OpValuesBatchUpdate) + w.sheets.Count(sheetstest.OpBatchUpdate); n != 0 {
+		t.Errorf("a plan wrote to the sheet %d times", n)
+	}
+	if len(w.looker.Users()) != 0 && len(w.sendgrid.Messages()) != 0 {
+		t.Error("a plan provisioned someone")
+	}
+}
+
+func TestSheetWithoutAnEmailColumnFailsThePoll(t *testing.T) {
+	w := newSheetWorld(t, []string{"2026/12/04 9:00:00", "ada@example.com", "Ada Lovelace"})
+	w.sheet.Columns = nil
+	_, err := w.poller.Poll(context.Background(), w.sheet, false)
+	if err == nil || !strings.Contains(err.Error(), "no email column") || !strings.Contains(err.Error(), formSheet) {
+		t.Fatalf("error %v", err)
+	}
+	if n := w.sheets.Count(sheetstest.OpValuesBatchUpdate); n != 0 {
+		t.Error("a failed poll wrote to the sheet")
+	}
+}
