@@ -9,6 +9,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sheets"
+	"github.com/onboard-dev/onboard/core/sheets/gsheets"
 	"github.com/onboard-dev/onboard/core/sheets/sheetstest"
 )
 
@@ -34,7 +35,7 @@ func newSheetWorld(t *testing.T, rows ...[]string) *sheetWorld {
 	w.sheets.AddSpreadsheet(sheetstest.Spreadsheet{ID: formSheet, Tabs: []sheetstest.Tab{{Title: formTab, Columns: 3, Values: values}}})
 	account := w.sheets.NewServiceAccount(sheetsRobot)
 	w.sheets.Share(formSheet, sheetsRobot, sheetstest.Editor)
-	client, err := sheets.New(context.Background(), sheets.Config{CredentialsJSON: account.CredentialsJSON(), BaseURL: w.sheets.URL})
+	client, err := gsheets.New(context.Background(), gsheets.Config{CredentialsJSON: account.CredentialsJSON(), BaseURL: w.sheets.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,10 +64,19 @@ type RowOutcome struct {
 	Writes []core.PlannedWrite
 }
 
+// Spreadsheets reads and writes tabs: Google's Sheets API (package
+// gsheets) in a deployment.
+type Spreadsheets interface {
+	// ReadTable reads a tab, the first visible one when tab is "".
+	ReadTable(ctx context.Context, spreadsheetID, tab string) (*Table, error)
+	// WriteCells writes cells of t's tab in one write.
+	WriteCells(ctx context.Context, t *Table, cells []Cell) (int, error)
+}
+
 // Poller runs a sheet's new rows through the engine and writes each row's
 // outcome back.
 type Poller struct {
-	Client *Client
+	Client Spreadsheets
 	Engine *core.Engine
 	// Store holds the poll's lease, so overlapping polls of one sheet (a
 	// schedule firing while the last poll runs, two instances) take turns.

@@ -1,4 +1,4 @@
-package sheets
+package gsheets
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package sheets_test
+package gsheets_test
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/sheets"
+	"github.com/onboard-dev/onboard/core/sheets/gsheets"
 	"github.com/onboard-dev/onboard/core/sheets/sheetstest"
 	"github.com/onboard-dev/onboard/internal/fakehttp"
 	"github.com/onboard-dev/onboard/internal/leakcheck"
@@ -53,7 +54,7 @@ type setup struct {
 	srv    *sheetstest.Server
 	acct   *sheetstest.ServiceAccount
 	clock  *clock
-	client *sheets.Client
+	client *gsheets.Client
 
 	mu     sync.Mutex
 	slept  []time.Duration
@@ -71,12 +72,12 @@ func newSetup(t *testing.T, opts sheetstest.Options, rows ...[]string) *setup {
 	}})
 	s.acct = s.srv.NewServiceAccount(account)
 	s.srv.Share(sheetID, account, sheetstest.Editor)
-	s.client = s.newClient(sheets.Config{CredentialsJSON: s.acct.CredentialsJSON(), BaseURL: s.srv.URL})
+	s.client = s.newClient(gsheets.Config{CredentialsJSON: s.acct.CredentialsJSON(), BaseURL: s.srv.URL})
 	return s
 }
 
 // newClient fills in the test's clock-moving sleep and token log.
-func (s *setup) newClient(cfg sheets.Config) *sheets.Client {
+func (s *setup) newClient(cfg gsheets.Config) *gsheets.Client {
 	s.t.Helper()
 	cfg.Sleep = func(_ context.Context, d time.Duration) error {
 		s.mu.Lock()
@@ -92,7 +93,7 @@ func (s *setup) newClient(cfg sheets.Config) *sheets.Client {
 		s.tokens = append(s.tokens, tok)
 		s.mu.Unlock()
 	}
-	c, err := sheets.New(context.Background(), cfg)
+	c, err := gsheets.New(context.Background(), cfg)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -246,7 +247,7 @@ func TestErrorsNameTheSpreadsheetAndWhatToDo(t *testing.T) {
 		says    []string
 		status  int
 	}{
-		{"not shared", func(s *setup) { s.srv.Unshare(sheetID, account) }, read(formTab), sheets.ErrNotShared,
+		{"not shared", func(s *setup) { s.srv.Unshare(sheetID, account) }, read(formTab), gsheets.ErrNotShared,
 			[]string{sheetID, "share it with " + account + " as Editor"}, 403},
 		{"shared as Viewer", nil, func(s *setup) error {
 			table, err := s.client.ReadTable(ctx, sheetID, formTab)
@@ -256,17 +257,17 @@ func TestErrorsNameTheSpreadsheetAndWhatToDo(t *testing.T) {
 			s.srv.Share(sheetID, account, sheetstest.Viewer)
 			_, err = s.client.WriteCells(ctx, table, []sheets.Cell{{Row: 2, Column: 1, Value: "x"}})
 			return err
-		}, sheets.ErrReadOnly, []string{sheetID, "share it with " + account + " as Editor"}, 403},
+		}, gsheets.ErrReadOnly, []string{sheetID, "share it with " + account + " as Editor"}, 403},
 		{"no such spreadsheet", nil, func(s *setup) error {
 			_, err := s.client.ReadTable(ctx, "1NoSuchSheet", "")
 			return err
-		}, sheets.ErrNoSpreadsheet, []string{"1NoSuchSheet", "spreadsheet_id"}, 404},
-		{"no such tab", nil, read("Form Responses 2"), sheets.ErrNoTab,
+		}, gsheets.ErrNoSpreadsheet, []string{"1NoSuchSheet", "spreadsheet_id"}, 404},
+		{"no such tab", nil, read("Form Responses 2"), gsheets.ErrNoTab,
 			[]string{sheetID, `"Form Responses 2"`, `"Form Responses 1", "It's"`}, 0},
 		{"tab renamed between the reads", func(s *setup) {
 			s.srv.InjectFault(sheetstest.Fault{Op: sheetstest.OpValuesGet, Status: 400, Times: 1,
 				Body: `{"error":{"code":400,"message":"Unable to parse range: 'Form Responses 1'","status":"INVALID_ARGUMENT"}}`})
-		}, read(formTab), sheets.ErrNoTab, []string{sheetID, `"Form Responses 1"`}, 400},
+		}, read(formTab), gsheets.ErrNoTab, []string{sheetID, `"Form Responses 1"`}, 400},
 		{"tab renamed before the write", func(s *setup) {
 			s.srv.InjectFault(sheetstest.Fault{Op: sheetstest.OpValuesBatchUpdate, Status: 400, Times: 1,
 				Body: `{"error":{"code":400,"message":"Invalid data[0]: Unable to parse range: 'Form Responses 1'!A2","status":"INVALID_ARGUMENT"}}`})
@@ -277,8 +278,8 @@ func TestErrorsNameTheSpreadsheetAndWhatToDo(t *testing.T) {
 			}
 			_, err = s.client.WriteCells(ctx, table, []sheets.Cell{{Row: 2, Column: 1, Value: "x"}})
 			return err
-		}, sheets.ErrNoTab, []string{sheetID, `"Form Responses 1"`}, 400},
-		{"key deleted", func(s *setup) { s.srv.DeleteKey(account) }, read(formTab), sheets.ErrCredentials,
+		}, gsheets.ErrNoTab, []string{sheetID, `"Form Responses 1"`}, 400},
+		{"key deleted", func(s *setup) { s.srv.DeleteKey(account) }, read(formTab), gsheets.ErrCredentials,
 			[]string{account, "invalid_grant", "GOOGLE_SHEETS_CREDENTIALS"}, 400},
 		{"API not enabled", func(s *setup) {
 			s.srv.InjectFault(sheetstest.Fault{Op: sheetstest.OpGet, Status: 403, Body: `{"error":{"code":403,"message":"Google Sheets API has not been used in project 123 before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/sheets.googleapis.com/overview?project=123 then retry.","status":"PERMISSION_DENIED"}}`})
@@ -318,7 +319,7 @@ func TestErrorsNameTheSpreadsheetAndWhatToDo(t *testing.T) {
 					attempts++
 				}
 			}
-			if want := map[bool]int{true: sheets.DefaultMaxAttempts, false: 1}[c.status >= 500]; c.status != 0 && attempts != want {
+			if want := map[bool]int{true: gsheets.DefaultMaxAttempts, false: 1}[c.status >= 500]; c.status != 0 && attempts != want {
 				t.Errorf("%d requests answered %d, want %d", attempts, c.status, want)
 			}
 		})
@@ -362,10 +363,10 @@ func TestQuota429IsWaitedOut(t *testing.T) {
 		t.Errorf("slept %v after Retry-After: 7", got)
 	}
 
-	impatient := s.newClient(sheets.Config{CredentialsJSON: s.acct.CredentialsJSON(), BaseURL: s.srv.URL, MaxDelay: 10 * time.Second})
+	impatient := s.newClient(gsheets.Config{CredentialsJSON: s.acct.CredentialsJSON(), BaseURL: s.srv.URL, MaxDelay: 10 * time.Second})
 	s.srv.InjectFault(sheetstest.Fault{Op: sheetstest.OpGet, Status: 429, Times: 1})
 	_, err := impatient.ReadTable(ctx, sheetID, formTab)
-	var se *sheets.Error
+	var se *gsheets.Error
 	if !errors.As(err, &se) || se.Status != 429 || se.RetryAfter != time.Minute || !strings.Contains(err.Error(), "quota") {
 		t.Errorf("a wait past MaxDelay: %v", err)
 	}
@@ -427,7 +428,7 @@ func TestNoCredentialInErrorsOrLogs(t *testing.T) {
 				return 0
 			})
 			creds := strings.ReplaceAll(string(s.acct.CredentialsJSON()), s.srv.URL, proxy)
-			c := s.newClient(sheets.Config{CredentialsJSON: []byte(creds), BaseURL: proxy, MaxAttempts: 1})
+			c := s.newClient(gsheets.Config{CredentialsJSON: []byte(creds), BaseURL: proxy, MaxAttempts: 1})
 			_, err := c.ReadTable(ctx, sheetID, formTab)
 			if err == nil || strings.Contains(err.Error(), fakehttp.EchoMarker) {
 				t.Errorf("%s %d: %v", path, status, err)
@@ -435,7 +436,7 @@ func TestNoCredentialInErrorsOrLogs(t *testing.T) {
 			errs = append(errs, err)
 		}
 	}
-	cfg := sheets.Config{CredentialsJSON: s.acct.CredentialsJSON(), BaseURL: s.srv.URL}
+	cfg := gsheets.Config{CredentialsJSON: s.acct.CredentialsJSON(), BaseURL: s.srv.URL}
 	logger.Info("config", "config", cfg)
 	for _, err := range errs {
 		logger.Error("poll failed", "err", err)
@@ -482,7 +483,7 @@ func TestSDKDebugLogStaysOff(t *testing.T) {
 	}
 	stderr := os.Stderr
 	os.Stderr = w
-	c := s.newClient(sheets.Config{CredentialsJSON: s.acct.CredentialsJSON(), BaseURL: s.srv.URL})
+	c := s.newClient(gsheets.Config{CredentialsJSON: s.acct.CredentialsJSON(), BaseURL: s.srv.URL})
 	_, readErr := c.ReadTable(context.Background(), sheetID, formTab)
 	os.Stderr = stderr
 	w.Close()
@@ -509,19 +510,19 @@ func TestWhereTokensMayComeFromAndGo(t *testing.T) {
 	userKey := []byte(`{"type":"authorized_user","client_id":"x","client_secret":"s3cr3t-value","refresh_token":"r"}`)
 	cases := []struct {
 		name string
-		cfg  sheets.Config
+		cfg  gsheets.Config
 		says string
 	}{
-		{"the fake's key against Google", sheets.Config{CredentialsJSON: fakeKey}, "not Google's"},
-		{"Google's key against the fake", sheets.Config{CredentialsJSON: googleKey, BaseURL: s.srv.URL}, "SHEETS_BASE_URL is " + s.srv.URL},
-		{"a third host's token endpoint", sheets.Config{CredentialsJSON: elsewhereKey}, "not Google's"},
-		{"a base URL with a path", sheets.Config{CredentialsJSON: fakeKey, BaseURL: s.srv.URL + "/v4/spreadsheets"}, "without a path"},
-		{"a base URL with credentials", sheets.Config{CredentialsJSON: fakeKey, BaseURL: "https://user:hunter2@sheets.googleapis.com"}, "SHEETS_BASE_URL"},
-		{"not a service account", sheets.Config{CredentialsJSON: userKey}, `got type "authorized_user"`},
-		{"a broken key", sheets.Config{CredentialsJSON: brokenKey, BaseURL: s.srv.URL}, "private_key is not"},
+		{"the fake's key against Google", gsheets.Config{CredentialsJSON: fakeKey}, "not Google's"},
+		{"Google's key against the fake", gsheets.Config{CredentialsJSON: googleKey, BaseURL: s.srv.URL}, "SHEETS_BASE_URL is " + s.srv.URL},
+		{"a third host's token endpoint", gsheets.Config{CredentialsJSON: elsewhereKey}, "not Google's"},
+		{"a base URL with a path", gsheets.Config{CredentialsJSON: fakeKey, BaseURL: s.srv.URL + "/v4/spreadsheets"}, "without a path"},
+		{"a base URL with credentials", gsheets.Config{CredentialsJSON: fakeKey, BaseURL: "https://user:hunter2@sheets.googleapis.com"}, "SHEETS_BASE_URL"},
+		{"not a service account", gsheets.Config{CredentialsJSON: userKey}, `got type "authorized_user"`},
+		{"a broken key", gsheets.Config{CredentialsJSON: brokenKey, BaseURL: s.srv.URL}, "private_key is not"},
 	}
 	for _, c := range cases {
-		_, err := sheets.New(ctx, c.cfg)
+		_, err := gsheets.New(ctx, c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%s: %v, want an error saying %q", c.name, err, c.says)
 			continue
@@ -540,13 +541,13 @@ func TestWhereTokensMayComeFromAndGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", path)
-	adc := s.newClient(sheets.Config{BaseURL: s.srv.URL})
+	adc := s.newClient(gsheets.Config{BaseURL: s.srv.URL})
 	broken := filepath.Join(t.TempDir(), "broken.json")
 	if err := os.WriteFile(broken, brokenKey, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", broken)
-	if _, err := sheets.New(ctx, sheets.Config{BaseURL: s.srv.URL}); err == nil || !strings.Contains(err.Error(), "private_key is not") {
+	if _, err := gsheets.New(ctx, gsheets.Config{BaseURL: s.srv.URL}); err == nil || !strings.Contains(err.Error(), "private_key is not") {
 		t.Errorf("ADC with a broken key: %v", err)
 	}
 	if adc.Account() != account {
@@ -559,18 +560,18 @@ func TestWhereTokensMayComeFromAndGo(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
-	cfg, err := sheets.ConfigFromEnv(env(map[string]string{"GOOGLE_SHEETS_CREDENTIALS": ` {"type":"service_account"} `, "SHEETS_BASE_URL": "http://127.0.0.1:9/"}))
+	cfg, err := gsheets.ConfigFromEnv(env(map[string]string{"GOOGLE_SHEETS_CREDENTIALS": ` {"type":"service_account"} `, "SHEETS_BASE_URL": "http://127.0.0.1:9/"}))
 	if err != nil || string(cfg.CredentialsJSON) != `{"type":"service_account"}` || cfg.BaseURL != "http://127.0.0.1:9/" {
 		t.Errorf("%+v, %v", cfg, err)
 	}
-	if cfg, err := sheets.ConfigFromEnv(env(nil)); err != nil || cfg.CredentialsJSON != nil || cfg.BaseURL != "" {
+	if cfg, err := gsheets.ConfigFromEnv(env(nil)); err != nil || cfg.CredentialsJSON != nil || cfg.BaseURL != "" {
 		t.Errorf("empty: %+v, %v", cfg, err)
 	}
 	for name, value := range map[string]string{
 		"GOOGLE_SHEETS_CREDENTIALS": "/etc/onboard/key-s3cr3t.json",
 		"SHEETS_BASE_URL":           "ftp://s3cr3t.example.com",
 	} {
-		_, err := sheets.ConfigFromEnv(env(map[string]string{name: value}))
+		_, err := gsheets.ConfigFromEnv(env(map[string]string{name: value}))
 		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "/etc/onboard") {
 			t.Errorf("%s=%q: %v", name, value, err)
 		}

@@ -8,7 +8,7 @@
 // after a backoff, and in a plan (core.PlanFrom) a write is recorded and
 // never sent. Errors name the spreadsheet and what to do, and carry no
 // credential.
-package sheets
+package gsheets
 
 import (
 	"cmp"
@@ -34,6 +34,7 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
+	"github.com/onboard-dev/onboard/core/sheets"
 	"github.com/onboard-dev/onboard/core/sheets/internal/a1"
 )
 
@@ -262,28 +263,10 @@ func (l *tokenLog) seen() []string {
 	return slices.Clone(l.recent)
 }
 
-// Table is one tab as read: its header row, the rows below, and the grid.
-type Table struct {
-	Spreadsheet string
-	Tab         string // the tab's title
-	SheetID     int64
-	// GridRows and GridColumns are the tab's size; a write past them first
-	// grows the grid.
-	GridRows, GridColumns int
-	// Header is row 1. Rows[i] is row i+2; each holds its cells as the
-	// sheet shows them, without trailing empty cells (an empty row is
-	// empty), and trailing empty rows are not there.
-	Header []string
-	Rows   [][]string
-}
-
-// RowNumber is the sheet's number of Rows[i].
-func (t *Table) RowNumber(i int) int { return i + 2 }
-
 // ReadTable reads a tab, the first visible one when tab is "", in two
 // reads whatever its size: spreadsheets.get for the tabs and their grids,
 // values.get for the cells.
-func (c *Client) ReadTable(ctx context.Context, spreadsheetID, tab string) (*Table, error) {
+func (c *Client) ReadTable(ctx context.Context, spreadsheetID, tab string) (*sheets.Table, error) {
 	if err := checkSpreadsheetID(spreadsheetID); err != nil {
 		return nil, err
 	}
@@ -299,7 +282,7 @@ func (c *Client) ReadTable(ctx context.Context, spreadsheetID, tab string) (*Tab
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{Spreadsheet: spreadsheetID, Tab: props.Title, SheetID: props.SheetId}
+	t := &sheets.Table{Spreadsheet: spreadsheetID, Tab: props.Title, SheetID: props.SheetId}
 	if g := props.GridProperties; g != nil {
 		t.GridRows, t.GridColumns = int(g.RowCount), int(g.ColumnCount)
 	}
@@ -360,25 +343,18 @@ func checkSpreadsheetID(id string) error {
 	return nil
 }
 
-// Cell is one cell to write; Row and Column count from 1 (row 1 is the
-// header).
-type Cell struct {
-	Row, Column int
-	Value       string
-}
-
 // WriteCells writes cells of t's tab in one values.batchUpdate, cells of
 // one column in consecutive rows as one range. Values are written RAW:
 // text from a form (an error quoting it) never becomes a formula. Cells
 // past the tab's grid grow it first, with one more write, and t's grid
 // with it. It returns how many cells Google updated (0 in a plan, which
 // sends nothing).
-func (c *Client) WriteCells(ctx context.Context, t *Table, cells []Cell) (int, error) {
+func (c *Client) WriteCells(ctx context.Context, t *sheets.Table, cells []sheets.Cell) (int, error) {
 	if len(cells) == 0 {
 		return 0, nil
 	}
 	sorted := slices.Clone(cells)
-	slices.SortFunc(sorted, func(a, b Cell) int { return cmp.Or(cmp.Compare(a.Column, b.Column), cmp.Compare(a.Row, b.Row)) })
+	slices.SortFunc(sorted, func(a, b sheets.Cell) int { return cmp.Or(cmp.Compare(a.Column, b.Column), cmp.Compare(a.Row, b.Row)) })
 	needRows, needCols := 0, 0
 	for i, cl := range sorted {
 		if cl.Row < 1 || cl.Column < 1 || cl.Column > a1.MaxColumn {
@@ -430,7 +406,7 @@ func (c *Client) WriteCells(ctx context.Context, t *Table, cells []Cell) (int, e
 // growGrid makes t's tab at least rows by columns. It sets the size
 // rather than appending to it, so a retry of a write whose answer was
 // lost does not grow the tab twice.
-func (c *Client) growGrid(ctx context.Context, t *Table, rows, columns int) error {
+func (c *Client) growGrid(ctx context.Context, t *sheets.Table, rows, columns int) error {
 	rows, columns = max(rows, t.GridRows), max(columns, t.GridColumns)
 	detail := fmt.Sprintf("%s, %s: grid to %d rows, %d columns", t.Spreadsheet, a1.Sheet(t.Tab), rows, columns)
 	err := c.do(ctx, opBatchUpdate, call{spreadsheet: t.Spreadsheet, tab: t.Tab, write: true}, detail, func(ctx context.Context) error {
