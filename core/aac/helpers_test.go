@@ -116,7 +116,7 @@ func profile(ws string, roles ...string) *core.Profile {
 		roles = []string{"Auto Insights Creator"}
 	}
 	section, _ := json.Marshal(map[string]any{"workspace": ws, "roles": roles}) // JSON is YAML
-	cfg, err := core.ParseConfig([]byte("profiles:\n  p:\n    aac: "+string(section)+"\n"), plugin.Schema([]plugin.Target{aac.Plugin}, nil))
+	cfg, err := core.ParseConfig([]byte("profiles:\n  p:\n    aac: "+string(section)+"\n"), plugin.Schema([]plugin.Target{aac.Plugin}, nil, nil))
 	if err != nil {
 		panic(err)
 	}

@@ -44,7 +44,7 @@ func analyst() *core.Profile {
 
 // lookerProfile is a profile of one looker section, decoded as onboard.yaml is.
 func lookerProfile(name, section string) *core.Profile {
-	cfg, err := core.ParseConfig([]byte("profiles:\n  "+name+":\n    attributes_allowed: [region]\n    looker: "+section+"\n"), plugin.Schema([]plugin.Target{Plugin}, nil))
+	cfg, err := core.ParseConfig([]byte("profiles:\n  "+name+":\n    attributes_allowed: [region]\n    looker: "+section+"\n"), plugin.Schema([]plugin.Target{Plugin}, nil, nil))
 	if err != nil {
 		panic(err)
 	}

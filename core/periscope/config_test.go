@@ -13,7 +13,7 @@ import (
 // Periscope's sections of onboard.yaml: its top-level settings, required
 // once a profile uses it, and each profile's sites and groups.
 func TestPeriscopeConfig(t *testing.T) {
-	schema := plugin.Schema([]plugin.Target{Plugin, {Name: "other", Profile: func(*yaml.Node, *core.Profile) (any, error) { return struct{}{}, nil }}}, nil)
+	schema := plugin.Schema([]plugin.Target{Plugin, {Name: "other", Profile: func(*yaml.Node, *core.Profile) (any, error) { return struct{}{}, nil }}}, nil, nil)
 	const profile = "profiles:\n  bi:\n    periscope:\n      sites: [acme]\n      groups: [Analysts]\n"
 	ok, err := core.ParseConfig([]byte("periscope:\n  invited_by_email: data@example.com\n  test_mode: true\n  group_access: View\n"+profile), schema)
 	if err != nil {

@@ -73,7 +73,7 @@ type setup struct {
 
 func newFixture(t testing.TB, s setup) *fixture {
 	t.Helper()
-	cfg, err := core.ParseConfig(fmt.Appendf(nil, testConfig, s.testMode), plugin.Schema([]plugin.Target{Plugin}, nil))
+	cfg, err := core.ParseConfig(fmt.Appendf(nil, testConfig, s.testMode), plugin.Schema([]plugin.Target{Plugin}, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

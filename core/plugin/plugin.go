@@ -6,8 +6,10 @@ package plugin
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 
@@ -116,8 +118,17 @@ type Built struct {
 	Tasks map[string]func(context.Context) error
 }
 
+// Source is one way requests arrive that onboard.yaml configures, under
+// sources.NAME (a sheet to poll).
+type Source struct {
+	Name string
+	// Policy decodes and checks the source's key under sources; node is
+	// nil when the key is absent.
+	Policy func(node *yaml.Node, cfg *core.Config) (any, error)
+}
+
 // Schema is what targets and mailers add to onboard.yaml.
-func Schema(targets []Target, mailers []Mailer) core.ConfigSchema {
+func Schema(targets []Target, mailers []Mailer, sources []Source) core.ConfigSchema {
 	schema := core.ConfigSchema{
 		Profile: map[string]func(*yaml.Node, *core.Profile) (any, error){},
 		Policy:  map[string]func(*yaml.Node, *core.Config) (any, error){},
@@ -135,7 +146,45 @@ func Schema(targets []Target, mailers []Mailer) core.ConfigSchema {
 	for _, m := range mailers {
 		schema.Mailers[m.Name] = m.Check
 	}
+	if len(sources) > 0 {
+		schema.Policy[SourcesKey] = func(node *yaml.Node, cfg *core.Config) (any, error) { return decodeSources(node, cfg, sources) }
+	}
 	return schema
+}
+
+// SourcesKey is the top-level key of onboard.yaml configuring sources.
+const SourcesKey = "sources"
+
+// decodeSources decodes sources: each key a source's, by that source.
+func decodeSources(node *yaml.Node, cfg *core.Config, sources []Source) (map[string]any, error) {
+	given := map[string]*yaml.Node{}
+	if node != nil {
+		if node.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("(line %d): expected a mapping of sources, such as sheets: [...]", node.Line)
+		}
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			key := node.Content[i]
+			if !slices.ContainsFunc(sources, func(s Source) bool { return s.Name == key.Value }) {
+				return nil, fmt.Errorf("%s (line %d): unknown source", key.Value, key.Line)
+			}
+			given[key.Value] = node.Content[i+1]
+		}
+	}
+	decoded := map[string]any{}
+	for _, s := range sources {
+		v, err := s.Policy(given[s.Name], cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%w", s.Name, err)
+		}
+		decoded[s.Name] = v
+	}
+	return decoded, nil
+}
+
+// SourceSection is what source name decoded from cfg's sources.
+func SourceSection(cfg *core.Config, name string) any {
+	sections, _ := cfg.Section(SourcesKey).(map[string]any)
+	return sections[name]
 }
 
 // Uses lists the profiles of cfg that use target name.

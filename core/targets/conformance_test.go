@@ -50,7 +50,7 @@ func conformance(t *testing.T, target plugin.Target) []string {
 	if target.ExamplePolicy != "" {
 		policy += target.Name + ": " + target.ExamplePolicy + "\n"
 	}
-	cfg, err := core.ParseConfig([]byte(policy), plugin.Schema([]plugin.Target{target}, nil))
+	cfg, err := core.ParseConfig([]byte(policy), plugin.Schema([]plugin.Target{target}, nil, nil))
 	if err != nil {
 		t.Fatalf("the example policy: %v", err)
 	}

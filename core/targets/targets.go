@@ -13,6 +13,7 @@ import (
 	"github.com/onboard-dev/onboard/core/periscope"
 	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/sendgrid"
+	"github.com/onboard-dev/onboard/core/sheets"
 )
 
 // All are the targets this build knows, in the order they are reported.
@@ -25,8 +26,11 @@ var All = []plugin.Target{
 // Mailers are the welcome-email providers this build knows.
 var Mailers = []plugin.Mailer{sendgrid.Mailer}
 
-// Schema is what the targets and mailers add to onboard.yaml.
-func Schema() core.ConfigSchema { return plugin.Schema(All, Mailers) }
+// Sources are the configured ways requests arrive this build knows.
+var Sources = []plugin.Source{sheets.Plugin}
+
+// Schema is what the targets, mailers and sources add to onboard.yaml.
+func Schema() core.ConfigSchema { return plugin.Schema(All, Mailers, Sources) }
 
 // ConfigSetting names the policy file.
 const ConfigSetting = "ONBOARD_CONFIG"
