@@ -22,6 +22,7 @@ type local struct {
 	app      *app.App
 	log      *slog.Logger
 	box      *sandbox.Sandbox
+	redactor *logging.Redactor
 	getenv   func(string) string
 	close    func()
 }
@@ -62,6 +63,7 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 		level = logging.ParseLevel(v)
 	}
 	redactor := &logging.Redactor{}
+	l.redactor = redactor
 	l.log = logging.New(stderr, level, redactor)
 	l.instance = app.Start(app.Options{Getenv: l.getenv, Pinned: l.box.Env, Log: l.log, Redactor: redactor, StoreBackends: storeBackends})
 	a, err := l.instance.App(ctx)

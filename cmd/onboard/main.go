@@ -35,6 +35,7 @@ Commands:
   plan       print what an import would change, writing nothing (import --dry-run)
   audit      print the audit log of every write onboard made to a target
   breaker    the deprovision breaker: status, release
+  sheets     the Google Sheets onboard polls: check the columns, sync now
   task       maintenance tasks: list, run NAME (as the deployment's schedule does)
   settings   what a deployment of the policy needs (the deploy scripts check it)
   <target>   a target's admin commands, where it has some: onboard help <target>
@@ -123,7 +124,7 @@ var commands map[string]func([]string, io.Writer, io.Writer) int
 func init() {
 	commands = map[string]func([]string, io.Writer, io.Writer) int{
 		"serve": serve, "audit": audit, "provision": provision, "task": taskCmd, "settings": settingsCmd, "import": importCmd, "plan": planCmd,
-		"breaker": breakerCmd,
+		"breaker": breakerCmd, "sheets": sheetsCmd,
 	}
 	for _, t := range targets.All {
 		if len(t.Commands) > 0 {

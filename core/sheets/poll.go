@@ -123,7 +123,7 @@ func (p *Poller) Poll(ctx context.Context, sheet Sheet, plan bool) ([]RowOutcome
 	if err != nil {
 		return nil, err
 	}
-	header, status, err := mapHeader(sheet, table)
+	header, status, _, err := sheet.Mapping(table)
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +186,21 @@ func (p *Poller) Poll(ctx context.Context, sheet Sheet, plan bool) ([]RowOutcome
 		return outcomes, fmt.Errorf("sheet %s: the rows ran, but writing their outcomes failed (the next poll finds each row's stored answer): %w", sheet.Name(), err)
 	}
 	return outcomes, nil
+}
+
+// Mapping says, for each of table's columns, the request field it feeds
+// ("" for none), which column is the status column (len(table.Header)
+// when a poll is to add it), and how many rows a poll would run now.
+func (s Sheet) Mapping(table *Table) (fields []string, status, pendingRows int, err error) {
+	if fields, status, err = mapHeader(s, table); err != nil {
+		return nil, 0, 0, err
+	}
+	for _, cells := range table.Rows {
+		if pending(cells, status) {
+			pendingRows++
+		}
+	}
+	return fields, status, pendingRows, nil
 }
 
 func (p *Poller) log() *slog.Logger {

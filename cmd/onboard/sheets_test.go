@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/onboard-dev/onboard/core/sheets/sheetstest"
+)
+
+// sheetsWorld is the import world with a form's responses tab in a fake
+// Sheets, listed under sources.sheets of a copy of testdata/onboard.yaml.
+func newSheetsWorld(t *testing.T) (*importWorld, *sheetstest.Server) {
+	t.Helper()
+	w := newImportWorld(t, 0)
+	fake := sheetstest.NewTestServer(t, sheetstest.Options{})
+	fake.AddSpreadsheet(sheetstest.Spreadsheet{ID: "1FormResponsesXyz", Tabs: []sheetstest.Tab{{Title: "Form Responses 1", Columns: 3, Values: [][]string{
+		{"Timestamp", "Email Address", "Full name"},
+		{"2026/12/04 9:00:00", "ada@example.com", "Ada Lovelace"},
+		{"2026/12/04 9:01:00", "nobody", "No Body"},
+	}}}})
+	account := fake.NewServiceAccount("onboard@test.iam.gserviceaccount.com")
+	fake.Share("1FormResponsesXyz", account.Email, sheetstest.Editor)
+	policy, err := os.ReadFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy = append(policy, []byte(`
+sources:
+  sheets:
+    - spreadsheet_id: 1FormResponsesXyz
+      sheet: Form Responses 1
+      columns: {Email Address: email, Full name: name}
+`)...)
+	w.config = filepath.Join(w.dir, "onboard.yaml")
+	if err := os.WriteFile(w.config, policy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.env = append(w.env, "GOOGLE_SHEETS_CREDENTIALS="+string(account.CredentialsJSON()), "SHEETS_BASE_URL="+fake.URL)
+	return w, fake
+}
+
+func TestSheetsCheckAndSync(t *testing.T) {
+	w, fake := newSheetsWorld(t)
+	out, errOut, code := w.run("sheets", "check")
+	if code != 0 || !strings.Contains(out, "2 to run on the next poll") || !strings.Contains(out, "→ email") || !strings.Contains(strings.Join(strings.Fields(out), " "), "Timestamp ignored") {
+		t.Fatalf("check: exit %d\n%s\n%s", code, out, errOut)
+	}
+	out, errOut, code = w.run("sheets", "sync", "--dry-run")
+	if code != 0 || !strings.Contains(out, "would: looker POST /users") || len(w.looker.Users()) != 0 || len(fake.Values("1FormResponsesXyz", "Form Responses 1")[0]) != 3 {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	out, errOut, code = w.run("sheets", "sync")
+	if flat := strings.Join(strings.Fields(out), " "); code != 0 || !strings.Contains(flat, "ada@example.com created ") || !strings.Contains(flat, "nobody error: ") {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := len(w.looker.Users()); n != 1 {
+		t.Errorf("%d Looker users, want 1", n)
+	}
+	rows := fake.Values("1FormResponsesXyz", "Form Responses 1")
+	if rows[0][3] != "onboard" || !strings.HasPrefix(rows[1][3], "created ") || !strings.HasPrefix(rows[2][3], "error: ") {
+		t.Errorf("sheet after sync: %q", rows)
+	}
+	if strings.Contains(out+errOut, "PRIVATE KEY") {
+		t.Error("the service account's key reached the output")
+	}
+}
