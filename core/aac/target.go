@@ -58,6 +58,17 @@ type batch struct {
 	timer     *time.Timer
 	deadline  time.Time
 	settles   bool // flushed when its core.Batch settles, not by the window
+	// listed is read while the window is open, so that waiting for company
+	// costs no round trip of its own; nil: read when the batch goes.
+	listed <-chan listing
+}
+
+// listing is a workspace and its people, with their roles, as an invite
+// reads them.
+type listing struct {
+	workspace Workspace
+	people    []Person
+	err       error
 }
 
 // member is one Provision call waiting for its batch.
@@ -103,7 +114,13 @@ func (t *Target) enqueue(ap *Profile, m *member) {
 		b.settles = scope != nil && scope.OnSettled(flush)
 		wait := cfg.BatchWindow
 		if b.settles {
+			// An event batch may wait long for its last item: its list is
+			// read when it goes, or it would be stale.
 			wait = cfg.BatchSettleMaxWait
+		} else {
+			// A person invited between this read and the call is refused
+			// by AAC, and inviteEach looks again: the window stays short.
+			b.listed = t.listAhead(m.ctx, ap.Workspace)
 		}
 		b.timer = time.AfterFunc(wait, flush)
 	case !b.settles:
@@ -169,18 +186,51 @@ func (t *Target) run(b *batch) {
 	if len(live) == 0 {
 		return
 	}
-	// Detached from any one request: the others still wait for the call.
-	// The first member's values (audit, journal) attribute shared writes.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), 2*(t.client.cfg.Lease+t.client.cfg.Timeout))
+	ctx, cancel := t.detach(live[0].ctx)
 	defer cancel()
-	for i, o := range t.invite(ctx, b.workspace, b.roles, live) {
+	var l listing
+	if b.listed != nil {
+		l = <-b.listed
+	} else {
+		l = t.list(ctx, b.workspace)
+	}
+	for i, o := range t.invite(ctx, b.workspace, b.roles, live, l) {
 		live[i].done <- o
 	}
 }
 
-// invite brings every member into the workspace: present ones are left as
-// they are, the rest are invited in one call.
-func (t *Target) invite(ctx context.Context, workspace string, roleNames []string, ms []*member) []outcome {
+// detach frees a batch's calls from the request whose context they run
+// in: the batch's other requests still wait for them. That request's
+// values (audit, journal) attribute the shared writes.
+func (t *Target) detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*(t.client.cfg.Lease+t.client.cfg.Timeout))
+}
+
+// listAhead lists in a goroutine of its own; a panic there is the
+// listing's error, which fails the batch's members.
+func (t *Target) listAhead(ctx context.Context, workspace string) <-chan listing {
+	listed := make(chan listing, 1)
+	core.Go(func() {
+		ctx, cancel := t.detach(ctx)
+		defer cancel()
+		listed <- t.list(ctx, workspace)
+	}, func(e error) { listed <- listing{err: e} })
+	return listed
+}
+
+// list finds the workspace, creating it when missing, and its people.
+func (t *Target) list(ctx context.Context, workspace string) listing {
+	w, _, err := t.workspace(ctx, workspace, true)
+	if err != nil {
+		return listing{err: err}
+	}
+	people, err := t.client.People(ctx, workspace, w.ID, true)
+	return listing{workspace: w, people: people, err: err}
+}
+
+// invite brings every member into the workspace: present ones (in l) are
+// left as they are, the rest are invited in one call.
+func (t *Target) invite(ctx context.Context, workspace string, roleNames []string, ms []*member, l listing) []outcome {
 	out := make([]outcome, len(ms))
 	failAll := func(err error) []outcome {
 		err = t.classify(workspace, err)
@@ -189,14 +239,10 @@ func (t *Target) invite(ctx context.Context, workspace string, roleNames []strin
 		}
 		return out
 	}
-	w, _, err := t.workspace(ctx, workspace, true)
-	if err != nil {
-		return failAll(err)
+	if l.err != nil {
+		return failAll(l.err)
 	}
-	people, err := t.client.People(ctx, workspace, w.ID, true)
-	if err != nil {
-		return failAll(err)
-	}
+	w, people := l.workspace, l.people
 	roles, err := resolveRoles(workspace, people, roleNames)
 	if err != nil {
 		return failAll(err)

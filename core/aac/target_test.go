@@ -150,6 +150,41 @@ func TestConcurrentInvitesShareOneBatchCall(t *testing.T) {
 	}
 }
 
+// The people list is read while the batch waits for company, not after:
+// the window costs a lone invite no round trip of its own. Here the batch
+// waits an hour, and is only sent when a second invite fills it.
+func TestPeopleListedWhileTheBatchIsOpen(t *testing.T) {
+	w := newWorld(t, aactest.Options{}, nil)
+	w.seedSecret(workspace, w.wsID)
+	in := w.instance(t, func(c *aac.Config) { c.BatchMax, c.BatchWindow, c.BatchMaxWait = 2, time.Hour, time.Hour })
+	listed := make(chan struct{})
+	var once sync.Once
+	w.fake.OnRequest(aactest.OpPeople, func() { once.Do(func() { close(listed) }) })
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := in.provision("ada@example.com")
+		first <- err
+	}()
+	select {
+	case <-listed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the people list was not read while the batch was open")
+	}
+	if res, err := in.provision("bob@example.com"); err != nil || res.Status != core.StatusCreated {
+		t.Fatalf("bob: %+v, %v", res, err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("ada: %v", err)
+	}
+	if n := len(w.fake.Requests(aactest.OpPeople)); n != 1 {
+		t.Errorf("%d people lists, want one for the batch", n)
+	}
+	if calls := invites(t, w); len(calls) != 1 || len(calls[0].Emails) != 2 {
+		t.Errorf("invite calls = %v, want ada and bob in one", calls)
+	}
+}
+
 // A member of the workspace is left alone, whatever the case of the email.
 func TestExistingPersonSkipped(t *testing.T) {
 	w := newWorld(t, aactest.Options{}, nil)
