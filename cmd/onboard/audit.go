@@ -12,6 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/state"
@@ -21,7 +24,18 @@ import (
 
 // storeBackends are every store the CLI can read: it runs on an admin's
 // machine, where linking both clouds' clients costs nothing.
-var storeBackends = map[string]state.Backend{"firestore": firestorestore.Backend, "dynamodb": dynamostore.Backend}
+var storeBackends = map[string]state.Backend{"firestore": firestorestore.Backend, "dynamodb": dynamostore.Backend(loadAWSConfig)}
+
+// loadAWSConfig is the SDK's whole configuration chain (profiles, SSO,
+// assumed roles), which an admin's machine needs and the Lambda does
+// without. getenv's AWS_REGION wins over the process's.
+func loadAWSConfig(ctx context.Context, getenv func(string) string) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if region := getenv("AWS_REGION"); region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	return config.LoadDefaultConfig(ctx, opts...)
+}
 
 func audit(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)

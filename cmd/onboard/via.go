@@ -18,7 +18,6 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -82,7 +81,7 @@ func openVia(ctx context.Context, via string) (sender, error) {
 		if !strings.HasPrefix(queue, "https://") && !strings.HasPrefix(queue, "http://") {
 			return nil, fmt.Errorf("--via %s: want sqs:https://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE", via)
 		}
-		cfg, err := config.LoadDefaultConfig(ctx)
+		cfg, err := loadAWSConfig(ctx, os.Getenv)
 		if err != nil {
 			return nil, fmt.Errorf("--via %s: %w", via, err)
 		}

@@ -44,7 +44,6 @@ var Plugin = plugin.Target{
 	Tasks:    []string{TaskKeepAlive},
 	Commands: commands,
 	Host:     func(get func(string) string) string { return get(SettingBaseURL) },
-	Fake:     startFake,
 	Example:  "{workspace: Sales Analytics, roles: [Auto Insights Creator]}",
 }
 

@@ -10,14 +10,14 @@ import (
 	"github.com/onboard-dev/onboard/core/plugin"
 )
 
-// startFake runs a fake Alteryx Analytics Cloud: every workspace the
+// StartFake runs a fake Alteryx Analytics Cloud: every workspace the
 // profiles name exists, with the roles they name (held by its admin, which
 // is how onboard finds role objects), and each has a fresh token chain
 // whose first refresh token onboard gets in AAC_REFRESH_TOKENS, as an admin
 // would give it. The fake's tokens rotate and die once used, like AAC's.
 // It listens on a new port each run, and chains are stored per AAC host,
 // so a run never meets a previous run's dead chain.
-func startFake(cfg *core.Config) (*plugin.Fake, error) {
+func StartFake(cfg *core.Config) (*plugin.Fake, error) {
 	roles := map[string][]string{}
 	for _, name := range cfg.ProfileNames() {
 		if ap := ProfileOf(cfg.Profiles[name]); ap != nil {

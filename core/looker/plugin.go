@@ -34,7 +34,6 @@ var Plugin = plugin.Target{
 	Switch:  SettingBaseURL,
 	New:     newFromSettings,
 	Host:    func(get func(string) string) string { return get(SettingBaseURL) },
-	Fake:    startFake,
 	Example: "{roles: [Viewer], groups: [Analysts]}",
 }
 

@@ -10,7 +10,8 @@ import (
 	"github.com/onboard-dev/onboard/core/plugin"
 )
 
-func startFake(cfg *core.Config) (*plugin.Fake, error) {
+// StartFake starts the sandbox's Looker, seeded for cfg's profiles.
+func StartFake(cfg *core.Config) (*plugin.Fake, error) {
 	// A fresh secret per fake, so a leak of it is unmistakable.
 	secret := "sandbox-" + rand.Text()
 	srv := lookertest.NewServer(lookertest.Options{ClientSecret: secret})

@@ -35,7 +35,6 @@ var Plugin = plugin.Target{
 		}
 		return DefaultBaseURL
 	},
-	Fake:          startFake,
 	Example:       "{sites: [acme], groups: [Analysts]}",
 	ExamplePolicy: "{invited_by_email: data@example.com}",
 }

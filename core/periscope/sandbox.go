@@ -10,9 +10,9 @@ import (
 	"github.com/onboard-dev/onboard/core/plugin"
 )
 
-// startFake runs one fake for every site the profiles name. Groups are not
+// StartFake runs one fake for every site the profiles name. Groups are not
 // seeded: onboard ensures them, which the sandbox shows.
-func startFake(cfg *core.Config) (*plugin.Fake, error) {
+func StartFake(cfg *core.Config) (*plugin.Fake, error) {
 	keys := map[string]string{}
 	for _, site := range Sites(cfg) {
 		keys[site] = "sandbox-" + rand.Text()

@@ -42,10 +42,6 @@ type Target struct {
 	// Host says where the configured target is, for the start-up note; it
 	// must never return a secret.
 	Host func(get func(string) string) string
-	// Fake starts an in-memory stand-in seeded for cfg's profiles, for
-	// `make run` and the CLI when the target has no settings. A deployed
-	// function never fakes.
-	Fake func(cfg *core.Config) (*Fake, error)
 	// SendsOwnWelcome: email.provider may name the target, which then tells
 	// new users how to sign in itself.
 	SendsOwnWelcome bool
@@ -66,8 +62,6 @@ type Mailer struct {
 	Switch   string
 	New      func(ctx context.Context, env Env) (core.Mailer, error)
 	Host     func(get func(string) string) string
-	// Fake starts a stand-in that writes every email under outboxDir.
-	Fake func(outboxDir string) (*Fake, error)
 }
 
 // Fake is a running stand-in for a target.

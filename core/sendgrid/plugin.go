@@ -38,7 +38,6 @@ var Mailer = plugin.Mailer{
 	Switch:   SettingAPIKey,
 	New:      newFromSettings,
 	Host:     func(get func(string) string) string { return cmp.Or(get(SettingBaseURL), DefaultBaseURL) },
-	Fake:     startFake,
 }
 
 // checkEmail refuses a legacy template id: the v3 API sends dynamic
@@ -109,7 +108,9 @@ func (m *rotatingMailer) SendWelcome(ctx context.Context, w core.Welcome) (strin
 	return sender.SendWelcome(ctx, w)
 }
 
-func startFake(outboxDir string) (*plugin.Fake, error) {
+// StartFake starts the sandbox's SendGrid, which writes every email under
+// outboxDir.
+func StartFake(outboxDir string) (*plugin.Fake, error) {
 	apiKey := "SG.sandbox-" + rand.Text()
 	srv := sendgridtest.NewServer(sendgridtest.Options{APIKey: apiKey, OutboxDir: outboxDir})
 	return &plugin.Fake{

@@ -25,7 +25,7 @@ import (
 func TestTargetsConform(t *testing.T) {
 	for _, target := range All {
 		t.Run(target.Name, func(t *testing.T) {
-			for _, problem := range conformance(t, target) {
+			for _, problem := range conformance(t, target, func(cfg *core.Config) (*plugin.Fake, error) { return Fake(target.Name, cfg) }) {
 				t.Error(problem)
 			}
 		})
@@ -35,7 +35,7 @@ func TestTargetsConform(t *testing.T) {
 // The check can fail: a target that writes without asking whether this is
 // a plan, and without recording its write, is caught on both counts.
 func TestConformanceCatchesAWriteHappyTarget(t *testing.T) {
-	problems := conformance(t, writeHappy)
+	problems := conformance(t, writeHappy, writeHappyFake)
 	joined := strings.Join(problems, "\n")
 	if !strings.Contains(joined, "plan sent") || !strings.Contains(joined, "audit log has") {
 		t.Fatalf("the write-happy target passed: %q", problems)
@@ -44,7 +44,7 @@ func TestConformanceCatchesAWriteHappyTarget(t *testing.T) {
 
 // conformance runs target, against its fake, through a plan and a real run
 // of a new person's provision and of their deprovision, and lists breaches.
-func conformance(t *testing.T, target plugin.Target) []string {
+func conformance(t *testing.T, target plugin.Target, startFake func(*core.Config) (*plugin.Fake, error)) []string {
 	t.Helper()
 	policy := "default_profile: p\nprofiles:\n  p:\n    " + target.Name + ": " + target.Example + "\n"
 	if target.ExamplePolicy != "" {
@@ -54,7 +54,7 @@ func conformance(t *testing.T, target plugin.Target) []string {
 	if err != nil {
 		t.Fatalf("the example policy: %v", err)
 	}
-	fake, err := target.Fake(cfg)
+	fake, err := startFake(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,20 +133,6 @@ var writeHappy = plugin.Target{
 	Name:    "writehappy",
 	Example: "{}",
 	Profile: func(*yaml.Node, *core.Profile) (any, error) { return struct{}{}, nil },
-	Fake: func(*core.Config) (*plugin.Fake, error) {
-		var mu sync.Mutex
-		var writes []string
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			defer mu.Unlock()
-			writes = append(writes, r.Method+" "+r.URL.Path)
-		}))
-		return &plugin.Fake{Settings: map[string]string{"WRITEHAPPY_URL": srv.URL}, Close: srv.Close, Writes: func() []string {
-			mu.Lock()
-			defer mu.Unlock()
-			return append([]string(nil), writes...)
-		}}, nil
-	},
 	New: func(_ context.Context, env plugin.Env) (*plugin.Built, error) {
 		return &plugin.Built{Targets: []core.Target{writeHappyTarget{url: env.Get("WRITEHAPPY_URL")}}}, nil
 	},
@@ -174,4 +160,20 @@ func (w writeHappyTarget) post(ctx context.Context, path string, status core.Sta
 	}
 	_ = resp.Body.Close()
 	return core.TargetResult{Status: status, ID: path}, nil
+}
+
+// writeHappyFake is writeHappy's server, which records every write.
+func writeHappyFake(*core.Config) (*plugin.Fake, error) {
+	var mu sync.Mutex
+	var writes []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		writes = append(writes, r.Method+" "+r.URL.Path)
+	}))
+	return &plugin.Fake{Settings: map[string]string{"WRITEHAPPY_URL": srv.URL}, Close: srv.Close, Writes: func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), writes...)
+	}}, nil
 }

@@ -24,7 +24,7 @@ func main() {
 		Log:            log,
 		Redactor:       redactor,
 		SecretBackends: map[string]app.SecretBackend{"aws": lambdaapi.SecretsManager},
-		StoreBackends:  map[string]state.Backend{"dynamodb": dynamostore.Backend},
+		StoreBackends:  map[string]state.Backend{"dynamodb": dynamostore.Backend(lambdaapi.AWSConfig)},
 		// The file store cannot work here (/var/task is read-only, /tmp is
 		// per instance), so without ONBOARD_STORE=dynamodb:<table> start-up
 		// fails with an error asking for the table.

@@ -10,9 +10,10 @@ import (
 // sizeBudget is how many times the smallest aws-lambda-go function the
 // bootstrap may weigh, both built as scripts/build-aws.sh builds it. A
 // Lambda's cold start reads the whole binary; what it links and never
-// calls is paid for on every one. The goal is 2.5 (issue #13); 3 holds
-// what is there today, so nothing new slips in unnoticed.
-const sizeBudget = 3.0
+// calls is paid for on every one. 2.5 is the goal of issue #13, reached
+// (2.38 today) by linking neither the SDK's shared config loader nor the
+// sandbox fakes: see docs/benchmarks.md before raising it.
+const sizeBudget = 2.5
 
 func TestBootstrapSizeBudget(t *testing.T) {
 	dir := t.TempDir()

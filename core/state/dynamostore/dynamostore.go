@@ -50,7 +50,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -108,37 +107,31 @@ func NewOptions(client *dynamodb.Client, table string, opts Options) *Store {
 	return &Store{client: client, table: table, now: opts.Now}
 }
 
-// OpenFromEnv opens the store spec ("dynamodb:<table>") names, with the
-// default AWS configuration chain (the Lambda role). getenv's AWS_REGION and
-// AWS_ENDPOINT_URL_DYNAMODB (moto, DynamoDB Local) win over the process's;
-// optFns come last, e.g. static credentials in tests.
-func OpenFromEnv(ctx context.Context, getenv func(string) string, spec string, optFns ...func(*config.LoadOptions) error) (*Store, error) {
-	scheme, table, _ := strings.Cut(spec, ":")
-	if scheme != "dynamodb" || table == "" {
-		return nil, fmt.Errorf("dynamostore: spec %q: want dynamodb:<table>", spec)
-	}
-	if region := getenv("AWS_REGION"); region != "" {
-		optFns = append([]func(*config.LoadOptions) error{config.WithRegion(region)}, optFns...)
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, optFns...)
-	if err != nil {
-		return nil, fmt.Errorf("dynamostore: loading AWS configuration: %w", err)
-	}
-	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		if endpoint := getenv("AWS_ENDPOINT_URL_DYNAMODB"); endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-	})
-	return New(client, table), nil
-}
+// ConfigLoader loads the AWS configuration of a store's client, given the
+// store's settings. The loader is the caller's so that each binary links
+// only the configuration chain it needs: the CLI config.LoadDefaultConfig
+// (profiles, SSO), the Lambda its environment alone.
+type ConfigLoader func(ctx context.Context, getenv func(string) string) (aws.Config, error)
 
-// Backend opens the store for ONBOARD_STORE=dynamodb:<table>.
-func Backend(ctx context.Context, table string, getenv func(string) string) (state.Store, error) {
-	s, err := OpenFromEnv(ctx, getenv, "dynamodb:"+table)
-	if err != nil {
-		return nil, err
+// Backend returns the state.Backend for ONBOARD_STORE=dynamodb:<table>,
+// its client configured by load. getenv's AWS_ENDPOINT_URL_DYNAMODB (moto,
+// DynamoDB Local) wins over the endpoint load gives.
+func Backend(load ConfigLoader) state.Backend {
+	return func(ctx context.Context, table string, getenv func(string) string) (state.Store, error) {
+		if table == "" {
+			return nil, errors.New("dynamostore: no table named: want dynamodb:<table>")
+		}
+		cfg, err := load(ctx, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("dynamostore: loading AWS configuration: %w", err)
+		}
+		client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+			if endpoint := getenv("AWS_ENDPOINT_URL_DYNAMODB"); endpoint != "" {
+				o.BaseEndpoint = aws.String(endpoint)
+			}
+		})
+		return New(client, table), nil
 	}
-	return s, nil
 }
 
 // CreateTable creates table as the infrastructure template does (on-demand

@@ -1,17 +1,18 @@
 package dynamostore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -181,27 +182,38 @@ func TestDeadlineRounding(t *testing.T) {
 	}
 }
 
-func TestOpenFromEnv(t *testing.T) {
+func TestBackend(t *testing.T) {
 	endpoint := emulators.Moto(t)
 	client := motoClient(t)
 	table := newTable(t, client)
+	// The loader's endpoint is a dead one: getenv's must win.
+	load := func(_ context.Context, getenv func(string) string) (aws.Config, error) {
+		cfg := emulators.AWSConfig(t, "http://127.0.0.1:1")
+		cfg.Region = getenv("AWS_REGION")
+		return cfg, nil
+	}
 	env := map[string]string{"AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
-	creds := config.WithCredentialsProvider(emulators.AWSConfig(t, endpoint).Credentials)
-	s, err := dynamostore.OpenFromEnv(t.Context(), func(k string) string { return env[k] }, "dynamodb:"+table, creds)
+	s, err := dynamostore.Backend(load)(t.Context(), table, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Put(t.Context(), "k", []byte("v"), 0, 0); err != nil {
-		t.Fatalf("Put through OpenFromEnv: %v", err)
+		t.Fatalf("Put through Backend: %v", err)
 	}
 	// The write landed in the named table.
 	direct := dynamostore.New(client, table)
 	if v, err := direct.Get(t.Context(), "k"); err != nil || string(v.Data) != "v" {
 		t.Fatalf("Get = %q, %v", v.Data, err)
 	}
-	for _, bad := range []string{"dynamodb", "dynamodb:", "file:x"} {
-		if _, err := dynamostore.OpenFromEnv(t.Context(), func(string) string { return "" }, bad); err == nil {
-			t.Errorf("OpenFromEnv(%q) succeeded", bad)
-		}
+
+	noEnv := func(string) string { return "" }
+	if _, err := dynamostore.Backend(load)(t.Context(), "", noEnv); err == nil || !strings.Contains(err.Error(), "dynamodb:<table>") {
+		t.Errorf("Backend without a table: %v, want an error asking for dynamodb:<table>", err)
+	}
+	failing := func(context.Context, func(string) string) (aws.Config, error) {
+		return aws.Config{}, errors.New("AWS_REGION is not set")
+	}
+	if _, err := dynamostore.Backend(failing)(t.Context(), table, noEnv); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
+		t.Errorf("Backend with a failing loader: %v, want its error", err)
 	}
 }

@@ -3,7 +3,6 @@ package lambdaapi_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -22,21 +21,16 @@ import (
 	"github.com/onboard-dev/onboard/internal/emulators"
 )
 
-// useMotoThroughSDKEnv points config.LoadDefaultConfig at moto the way a
-// deployment would point it anywhere: through the SDK's own variables
-// (endpointVar is AWS_ENDPOINT_URL or a service-specific one). The
-// developer's AWS profile and credentials are kept out.
+// useMotoThroughSDKEnv points AWSConfig at moto the way a deployment
+// would point it anywhere: through the SDK's own variables (endpointVar is
+// AWS_ENDPOINT_URL or a service-specific one), with fake credentials in
+// place of the developer's.
 func useMotoThroughSDKEnv(t *testing.T, endpointVar, endpoint string) {
-	none := filepath.Join(t.TempDir(), "none")
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID":                "onboard-test-key-id",
 		"AWS_SECRET_ACCESS_KEY":            "onboard-test-secret",
 		"AWS_SESSION_TOKEN":                "",
-		"AWS_PROFILE":                      "",
 		"AWS_REGION":                       "us-east-1",
-		"AWS_CONFIG_FILE":                  none,
-		"AWS_SHARED_CREDENTIALS_FILE":      none,
-		"AWS_EC2_METADATA_DISABLED":        "true",
 		"AWS_ENDPOINT_URL":                 "",
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER": "",
 	} {

@@ -3,8 +3,7 @@ package lambdaapi
 import (
 	"context"
 	"fmt"
-
-	"github.com/aws/aws-sdk-go-v2/config"
+	"os"
 
 	"github.com/onboard-dev/onboard/core/secrets"
 	"github.com/onboard-dev/onboard/core/secrets/awssecrets"
@@ -15,12 +14,11 @@ import (
 // ONBOARD_AWS_SECRET_PREFIX + the setting's name (see package awssecrets for
 // why the first is recommended).
 //
-// Region, credentials and endpoint come from the SDK's usual chain
-// (AWS_REGION and the execution role on Lambda; AWS_ENDPOINT_URL or
-// AWS_ENDPOINT_URL_SECRETS_MANAGER to point it elsewhere), not from getenv,
-// so the function behaves like every other AWS tool given the same settings.
+// Region, credentials and endpoint come from the process environment, as
+// every AWS SDK reads them (see AWSConfig), not from getenv, so the function
+// behaves like every other AWS tool given the same settings.
 func SecretsManager(ctx context.Context, getenv func(string) string) (secrets.Source, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := AWSConfig(ctx, os.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("loading the AWS SDK configuration: %w", err)
 	}
