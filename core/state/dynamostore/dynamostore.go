@@ -195,8 +195,11 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint, owner string, lease
 		values := map[string]types.AttributeValue{
 			":now_s": nowSeconds(now), ":now_ms": nowMillis(now), ":fingerprint": str(fingerprint), ":false": boolean(false),
 		}
+		item := recordItem(rec)
+		token := rand.Text()
+		item[claimTokenAttr] = str(token)
 		_, err := s.write(ctx, &dynamodb.PutItemInput{
-			Item: recordItem(rec),
+			Item: item,
 			ConditionExpression: aws.String("attribute_not_exists(#pk) OR #expires_at <= :now_s OR " +
 				"(#fingerprint = :fingerprint AND #completed = :false AND #lease_until <= :now_ms)"),
 			ExpressionAttributeValues: values,
@@ -212,12 +215,22 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint, owner string, lease
 		if err != nil {
 			return 0, state.Record{}, err
 		}
+		if written, _ := cur[claimTokenAttr].(*types.AttributeValueMemberS); written != nil && written.Value == token {
+			// This very write, landed: the SDK retried a request whose
+			// answer was lost (a timeout, a reset).
+			return state.Claimed, *rc, nil
+		}
 		if outcome, found := rules.Claim(rc, now, key, fingerprint, owner, lease, ttl); outcome != state.Claimed {
 			return outcome, found, nil
 		}
 	}
 	return 0, state.Record{}, fmt.Errorf("dynamostore: claim of %q lost %d races in a row", key, maxRaces)
 }
+
+// claimTokenAttr holds a random token per claim write, so that a claim
+// that finds its own write (the SDK retried a request whose answer was
+// lost) knows it, where a redelivery reusing the owner does not.
+const claimTokenAttr = "claim_token"
 
 // Complete implements state.Store.
 func (s *Store) Complete(ctx context.Context, key, owner string, result []byte, ttl time.Duration) error {

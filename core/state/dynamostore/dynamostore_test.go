@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,5 +216,41 @@ func TestBackend(t *testing.T) {
 	}
 	if _, err := dynamostore.Backend(failing)(t.Context(), table, noEnv); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
 		t.Errorf("Backend with a failing loader: %v, want its error", err)
+	}
+}
+
+// answerLost delivers the first PutItem and then reports the connection
+// reset, as a timeout after DynamoDB wrote does: the SDK sends it again.
+type answerLost struct {
+	next http.RoundTripper
+	once atomic.Bool
+}
+
+func (a *answerLost) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := a.next.RoundTrip(r)
+	if err == nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".PutItem") && a.once.CompareAndSwap(false, true) {
+		resp.Body.Close()
+		return nil, syscall.ECONNRESET
+	}
+	return resp, err
+}
+
+// A claim whose first attempt was written but whose answer was lost still
+// holds the key when the SDK's retry finds it there (CI saw in_progress).
+func TestClaimWhoseAnswerWasLost(t *testing.T) {
+	cfg := emulators.AWSConfig(t, emulators.Moto(t))
+	lost := &answerLost{next: &http.Transport{MaxConnsPerHost: 1}}
+	cfg.HTTPClient = &http.Client{Transport: lost}
+	client := dynamodb.NewFromConfig(cfg)
+	store := dynamostore.New(client, newTable(t, client))
+	outcome, rec, err := store.Claim(t.Context(), "k", "fp", "a", time.Minute, time.Hour)
+	if err != nil || outcome != state.Claimed || rec.Owner != "a" {
+		t.Fatalf("claim: %v %+v %v", outcome, rec, err)
+	}
+	if !lost.once.Load() {
+		t.Fatal("no answer was lost: the test tested nothing")
+	}
+	if outcome, _, _ := store.Claim(t.Context(), "k", "fp", "b", time.Minute, time.Hour); outcome != state.InProgress {
+		t.Errorf("another owner: %v, want in_progress", outcome)
 	}
 }
