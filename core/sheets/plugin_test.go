@@ -38,12 +38,19 @@ sources:
 	if cfg, err := targets.ParseConfig([]byte(policy)); err != nil || sheets.Of(cfg) != nil {
 		t.Errorf("without sources: %v %v", sheets.Of(cfg), err)
 	}
+	for _, id := range []string{"1AbCdEfGhI", strings.Repeat("x", 100)} { // the shortest and longest ids taken
+		if _, err := targets.ParseConfig([]byte(policy + "sources:\n  sheets:\n    - spreadsheet_id: " + id + "\n")); err != nil {
+			t.Errorf("spreadsheet_id %s: %v", id, err)
+		}
+	}
 }
 
 func TestBadSheetsAreRefusedAtStartUp(t *testing.T) {
 	for _, c := range []struct{ yaml, want string }{
 		{"sources:\n  sheets:\n    - spreadsheet_id: 1AbCdEfGhIjKlMnOp\n      colums: {}\n", `unknown key "colums"`},
 		{"sources:\n  sheets:\n    - spreadsheet_id: https://docs.google.com/x\n", "sources.sheets.0.spreadsheet_id"},
+		{"sources:\n  sheets:\n    - spreadsheet_id: 1AbCdEfGh\n", "sources.sheets.0.spreadsheet_id"},
+		{"sources:\n  sheets:\n    - spreadsheet_id: " + strings.Repeat("x", 101) + "\n", "sources.sheets.0.spreadsheet_id"},
 		{"sources:\n  sheets:\n    - spreadsheet_id: 1AbCdEfGhIjKlMnOp\n      every: 10s\n", "every: 10s"},
 		{"sources:\n  sheets:\n    - spreadsheet_id: 1AbCdEfGhIjKlMnOp\n      columns: {Mail: e-mail}\n", `"e-mail", which is not a request field`},
 		{"sources:\n  sheets:\n    - spreadsheet_id: 1AbCdEfGhIjKlMnOp\n    - spreadsheet_id: 1AbCdEfGhIjKlMnOp\n", "listed twice"},

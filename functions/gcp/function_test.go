@@ -2,6 +2,7 @@ package gcp_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,20 +36,26 @@ var built struct {
 	err  error
 }
 
-func builtFunction(t *testing.T) string {
-	t.Helper()
+func builtFunction(tb testing.TB) string {
+	tb.Helper()
 	built.once.Do(func() {
 		if built.dir, built.err = os.MkdirTemp("", "onboard-gcp-fn-"); built.err != nil {
 			return
 		}
 		built.path = filepath.Join(built.dir, "onboard-gcp")
-		out, err := exec.Command("bash", repoPath(t, "scripts/build-gcp.sh"), built.path).CombinedOutput()
-		built.out, built.err = string(out), err
+		built.out, built.err = buildLikeBuildpack(repoPath(tb, "."), built.path)
 	})
 	if built.err != nil {
-		t.Fatalf("scripts/build-gcp.sh: %v\n%s", built.err, built.out)
+		tb.Fatalf("scripts/build-gcp.sh: %v\n%s", built.err, built.out)
 	}
 	return built.path
+}
+
+// buildLikeBuildpack runs the scripts/build-gcp.sh of the module at root,
+// which builds that module's root package into out.
+func buildLikeBuildpack(root, out string) (string, error) {
+	output, err := exec.Command("bash", filepath.Join(root, "scripts", "build-gcp.sh"), out).CombinedOutput()
+	return string(output), err
 }
 
 func removeBuiltFunction() {
@@ -93,32 +101,45 @@ func TestBuildpackStyleBuildRefuses(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
+func writeFile(tb testing.TB, path, content string) {
+	tb.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 }
 
-// runningFunction is the built function serving one entry point on loopback.
+// runningFunction is a built function serving one entry point on loopback.
 type runningFunction struct {
-	url  string
-	logs *logBuffer
+	url    string
+	logs   *logBuffer
+	exited <-chan struct{}
 }
 
-// startFunction runs the built function the way Cloud Functions does:
-// FUNCTION_TARGET selects the entry point, served on every path of PORT.
-// overrides change the environment; an empty value removes the variable.
+// startFunction runs the built onboard function against tg's fakes and
+// waits until the framework listens. overrides change the environment; an
+// empty value removes the variable.
 func startFunction(t *testing.T, tg targets, target string, overrides map[string]string) *runningFunction {
 	t.Helper()
-	bin := builtFunction(t)
-	port := freePort(t)
-	dir := t.TempDir()
 	vars := tg.env(t)
 	maps.Copy(vars, overrides)
+	fn := launchFunction(t, builtFunction(t), target, vars)
+	// Any answer means the framework is listening; the instance itself
+	// may still be starting, and requests wait for it.
+	fn.firstAnswer(t, func() (*http.Response, error) { return http.Get(fn.url + "/") }).Body.Close()
+	return fn
+}
+
+// launchFunction runs bin the way Cloud Functions does: FUNCTION_TARGET
+// selects the entry point, served on every path of PORT, with vars (those
+// with a value) in its environment. It does not wait for the function to
+// listen, so a caller can time its start.
+func launchFunction(tb testing.TB, bin, target string, vars map[string]string) *runningFunction {
+	tb.Helper()
+	port := freePort(tb)
+	dir := tb.TempDir()
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "FUNCTION_TARGET=" + target, "PORT=" + port}
 	for k, v := range vars {
 		if v != "" {
@@ -128,32 +149,41 @@ func startFunction(t *testing.T, tg targets, target string, overrides map[string
 	fn := &runningFunction{url: "http://127.0.0.1:" + port, logs: &logBuffer{}}
 	cmd := exec.Command(bin)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, fn.logs, fn.logs
-	exited := testproc.Start(t, cmd, "function", fn.logs)
+	fn.exited = testproc.Start(tb, cmd, "function", fn.logs)
+	return fn
+}
+
+// firstAnswer sends a request until the function answers it, again and
+// again while nothing listens on its port yet: every millisecond, so
+// that a timed start is not rounded up to the polling interval.
+func (fn *runningFunction) firstAnswer(tb testing.TB, send func() (*http.Response, error)) *http.Response {
+	tb.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		// Any answer means the framework is listening; the instance itself
-		// may still be starting, and requests wait for it.
-		if resp, err := http.Get(fn.url + "/"); err == nil {
-			resp.Body.Close()
-			return fn
+		resp, err := send()
+		if err == nil {
+			return resp
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			tb.Fatalf("request to the function: %v\n%s", err, fn.logs)
 		}
 		select {
-		case <-exited:
-			t.Fatalf("function exited at start-up:\n%s", fn.logs)
+		case <-fn.exited:
+			tb.Fatalf("function exited at start-up:\n%s", fn.logs)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("function not listening on %s after a minute:\n%s", fn.url, fn.logs)
+			tb.Fatalf("function not listening on %s after a minute:\n%s", fn.url, fn.logs)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
+func freePort(tb testing.TB) string {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer l.Close()
 	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)

@@ -118,14 +118,24 @@ func TestInvalidInputRejected(t *testing.T) {
 		{Project: "p/../q"},
 		{Project: gcpsecretstest.Project, Versions: map[string]string{"K": "1/../2"}},
 		{Project: gcpsecretstest.Project, Versions: map[string]string{"a/b": "1"}},
+		{Project: strings.Repeat("p", 101)},
+		{Project: gcpsecretstest.Project, Versions: map[string]string{strings.Repeat("K", 256): "1"}},
+		{Project: gcpsecretstest.Project, Versions: map[string]string{"K": strings.Repeat("1", 64)}},
 	} {
 		if _, err := gcpsecrets.New(t.Context(), cfg, srv.ClientOptions()...); err == nil {
 			t.Errorf("New(%+v) succeeded, want an error", cfg)
 		}
 	}
+	// The longest names Secret Manager allows pass.
+	newSource(t, srv, gcpsecrets.Config{Project: strings.Repeat("p", 100), Versions: map[string]string{strings.Repeat("K", 255): strings.Repeat("1", 63)}})
 	src := newSource(t, srv, gcpsecrets.Config{Project: gcpsecretstest.Project})
-	if _, err := src.Fetch(t.Context(), "K/versions/1"); err == nil || secrets.IsNotFound(err) {
-		t.Fatalf("Fetch of a path-like name: err = %v, want a validation failure", err)
+	for _, name := range []string{"K/versions/1", strings.Repeat("K", 256), ""} {
+		if _, err := src.Fetch(t.Context(), name); err == nil || secrets.IsNotFound(err) {
+			t.Fatalf("Fetch(%q): err = %v, want a validation failure", name, err)
+		}
+	}
+	if _, err := src.Fetch(t.Context(), strings.Repeat("K", 255)); !secrets.IsNotFound(err) {
+		t.Fatalf("Fetch of an absent secret with the longest name: err = %v, want not found", err)
 	}
 }
 
