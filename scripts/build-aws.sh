@@ -8,6 +8,8 @@
 #
 #   -tags lambda.norpc  leaves out aws-lambda-go's legacy net/rpc mode, which
 #                       only the retired go1.x runtime used
+#   onboard_nofakes     leaves out the sandbox's in-memory fakes, which a
+#                       deployed function never starts
 #   CGO_ENABLED=0       a static binary: provided.al2023 promises no libc version
 #   -trimpath, -s -w    no local paths or debug tables: smaller, reproducible
 #
@@ -23,7 +25,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/onboard-aws-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 cd "$root"
-GOOS=linux GOARCH=arm64 CGO_ENABLED=0 "${GO:-go}" build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+GOOS=linux GOARCH=arm64 CGO_ENABLED=0 "${GO:-go}" build -tags lambda.norpc,onboard_nofakes -trimpath -ldflags='-s -w' \
   -o "$work/bootstrap" ./functions/aws
 touch -t 198001010000 "$work/bootstrap"
 

@@ -1,3 +1,5 @@
+//go:build !onboard_nofakes
+
 package aac
 
 import (
@@ -9,6 +11,10 @@ import (
 	"github.com/onboard-dev/onboard/core/aac/aactest"
 	"github.com/onboard-dev/onboard/core/plugin"
 )
+
+func init() {
+	plugin.RegisterFake(Plugin.Name, func(cfg *core.Config, _ string) (*plugin.Fake, error) { return StartFake(cfg) })
+}
 
 // StartFake runs a fake Alteryx Analytics Cloud: every workspace the
 // profiles name exists, with the roles they name (held by its admin, which

@@ -1,3 +1,5 @@
+//go:build !onboard_nofakes
+
 package looker
 
 import (
@@ -9,6 +11,10 @@ import (
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/plugin"
 )
+
+func init() {
+	plugin.RegisterFake(Plugin.Name, func(cfg *core.Config, _ string) (*plugin.Fake, error) { return StartFake(cfg) })
+}
 
 // StartFake starts the sandbox's Looker, seeded for cfg's profiles.
 func StartFake(cfg *core.Config) (*plugin.Fake, error) {

@@ -1,3 +1,5 @@
+//go:build !onboard_nofakes
+
 package periscope
 
 import (
@@ -9,6 +11,10 @@ import (
 	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
 	"github.com/onboard-dev/onboard/core/plugin"
 )
+
+func init() {
+	plugin.RegisterFake(Plugin.Name, func(cfg *core.Config, _ string) (*plugin.Fake, error) { return StartFake(cfg) })
+}
 
 // StartFake runs one fake for every site the profiles name. Groups are not
 // seeded: onboard ensures them, which the sandbox shows.

@@ -76,6 +76,29 @@ type Fake struct {
 	Close  func()
 }
 
+// StartFakeFunc starts a target's (or mailer's) sandbox stand-in, seeded
+// for cfg's profiles; a mailer's writes every email under outboxDir.
+type StartFakeFunc func(cfg *core.Config, outboxDir string) (*Fake, error)
+
+// fakes are the stand-ins the target packages register from their
+// sandbox files. A deployed build leaves those files out (the
+// onboard_nofakes build tag), so it never links a fake: they made up
+// 1.1 MB of the Lambda bootstrap's 15.
+var fakes = map[string]StartFakeFunc{}
+
+// RegisterFake makes start the sandbox's stand-in for the target or
+// mailer name; a target package calls it from its sandbox file's init.
+func RegisterFake(name string, start StartFakeFunc) { fakes[name] = start }
+
+// StartFake starts the stand-in registered for name.
+func StartFake(name string, cfg *core.Config, outboxDir string) (*Fake, error) {
+	start := fakes[name]
+	if start == nil {
+		return nil, fmt.Errorf("%s has no in-memory fake in this build (built with the onboard_nofakes tag)", name)
+	}
+	return start(cfg, outboxDir)
+}
+
 // Setting is one environment setting a target reads.
 type Setting struct {
 	Name string

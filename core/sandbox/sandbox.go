@@ -64,7 +64,7 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 			s.note = append(s.note, fmt.Sprintf("%s: real, %s", t.Name, shownHost(t.Host(getenv))))
 			continue
 		}
-		f, err := targets.Fake(t.Name, cfg)
+		f, err := plugin.StartFake(t.Name, cfg, "")
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("starting the sandbox's %s: %w", t.Name, err)
@@ -84,7 +84,7 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 			s.Close()
 			return nil, fmt.Errorf("sandbox outbox: %w", err)
 		}
-		f, err := targets.FakeMailer(m.Name, outboxDir)
+		f, err := plugin.StartFake(m.Name, cfg, outboxDir)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("starting the sandbox's %s: %w", m.Name, err)

@@ -3,7 +3,6 @@ package sendgrid
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
 	"github.com/onboard-dev/onboard/core/plugin"
-	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
 )
 
 // DefaultMaxRPS is SENDGRID_MAX_RPS unset: one welcome per new person
@@ -106,22 +104,4 @@ func (m *rotatingMailer) SendWelcome(ctx context.Context, w core.Welcome) (strin
 		return "", err
 	}
 	return sender.SendWelcome(ctx, w)
-}
-
-// StartFake starts the sandbox's SendGrid, which writes every email under
-// outboxDir.
-func StartFake(outboxDir string) (*plugin.Fake, error) {
-	apiKey := "SG.sandbox-" + rand.Text()
-	srv := sendgridtest.NewServer(sendgridtest.Options{APIKey: apiKey, OutboxDir: outboxDir})
-	return &plugin.Fake{
-		Settings: map[string]string{SettingAPIKey: apiKey, SettingBaseURL: srv.URL},
-		Server:   srv, Close: srv.Close,
-		Writes: func() []string {
-			var writes []string
-			for _, m := range srv.Messages() {
-				writes = append(writes, "POST /v3/mail/send "+m.Subject)
-			}
-			return writes
-		},
-	}, nil
 }

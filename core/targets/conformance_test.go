@@ -25,7 +25,7 @@ import (
 func TestTargetsConform(t *testing.T) {
 	for _, target := range All {
 		t.Run(target.Name, func(t *testing.T) {
-			for _, problem := range conformance(t, target, func(cfg *core.Config) (*plugin.Fake, error) { return Fake(target.Name, cfg) }) {
+			for _, problem := range conformance(t, target, func(cfg *core.Config) (*plugin.Fake, error) { return plugin.StartFake(target.Name, cfg, "") }) {
 				t.Error(problem)
 			}
 		})

@@ -1,6 +1,6 @@
 // Package targets is the one list of onboard's targets (and welcome-email
 // providers). Adding a target is a new package registering a
-// plugin.Target, one line in All and one in Fake.
+// plugin.Target (and, from its sandbox file, its fake), and one line in All.
 package targets
 
 import (
@@ -31,32 +31,6 @@ var Sources = []plugin.Source{sheets.Plugin}
 
 // Schema is what the targets, mailers and sources add to onboard.yaml.
 func Schema() core.ConfigSchema { return plugin.Schema(All, Mailers, Sources) }
-
-// Fake starts the in-memory stand-in of target name, seeded for cfg's
-// profiles, for `make run` and the CLI when the target has no settings.
-// It is a function rather than a field of plugin.Target so that a deployed
-// function, which never fakes, does not link the fakes: they made up
-// 1.1 MB of the Lambda bootstrap's 15.
-func Fake(name string, cfg *core.Config) (*plugin.Fake, error) {
-	switch name {
-	case looker.Plugin.Name:
-		return looker.StartFake(cfg)
-	case aac.Plugin.Name:
-		return aac.StartFake(cfg)
-	case periscope.Plugin.Name:
-		return periscope.StartFake(cfg)
-	}
-	return nil, fmt.Errorf("target %q has no fake", name)
-}
-
-// FakeMailer is Fake for the welcome-email provider name: a stand-in that
-// writes every email under outboxDir.
-func FakeMailer(name, outboxDir string) (*plugin.Fake, error) {
-	if name == sendgrid.Mailer.Name {
-		return sendgrid.StartFake(outboxDir)
-	}
-	return nil, fmt.Errorf("email provider %q has no fake", name)
-}
 
 // ConfigSetting names the policy file.
 const ConfigSetting = "ONBOARD_CONFIG"
