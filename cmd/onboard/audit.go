@@ -17,6 +17,8 @@ import (
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/app"
+	"github.com/onboard-dev/onboard/core/plugin"
+	"github.com/onboard-dev/onboard/core/sheets/gsheets"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/dynamostore"
 	"github.com/onboard-dev/onboard/core/state/firestorestore"
@@ -25,6 +27,10 @@ import (
 // storeBackends are every store the CLI can read: it runs on an admin's
 // machine, where linking both clouds' clients costs nothing.
 var storeBackends = map[string]state.Backend{"firestore": firestorestore.Backend, "dynamodb": dynamostore.Backend(loadAWSConfig)}
+
+// sourceClients open the clients of the sources onboard reads on a
+// schedule: `onboard task run sheets-poll:…` runs one as a deployment does.
+var sourceClients = map[string]plugin.SourceClient{"sheets": gsheets.Connect}
 
 // loadAWSConfig is the SDK's whole configuration chain (profiles, SSO,
 // assumed roles), which an admin's machine needs and the Lambda does

@@ -65,7 +65,7 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 	redactor := &logging.Redactor{}
 	l.redactor = redactor
 	l.log = logging.New(stderr, level, redactor)
-	l.instance = app.Start(app.Options{Getenv: l.getenv, Pinned: l.box.Env, Log: l.log, Redactor: redactor, StoreBackends: storeBackends})
+	l.instance = app.Start(app.Options{Getenv: l.getenv, Pinned: l.box.Env, Log: l.log, Redactor: redactor, StoreBackends: storeBackends, SourceClients: sourceClients})
 	a, err := l.instance.App(ctx)
 	if err != nil {
 		l.close()

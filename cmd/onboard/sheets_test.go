@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,5 +66,34 @@ func TestSheetsCheckAndSync(t *testing.T) {
 	}
 	if strings.Contains(out+errOut, "PRIVATE KEY") {
 		t.Error("the service account's key reached the output")
+	}
+}
+
+// The deploy scripts schedule what `task list --json` lists, and the
+// schedule's message runs the same poll as `task run` does here.
+func TestSheetPollIsAScheduledTask(t *testing.T) {
+	w, fake := newSheetsWorld(t)
+	out, errOut, code := w.run("task", "list", "--json")
+	var tasks []scheduledTask
+	if code != 0 || json.Unmarshal([]byte(out), &tasks) != nil {
+		t.Fatalf("task list --json: exit %d\n%s\n%s", code, out, errOut)
+	}
+	const poll = "sheets-poll:1FormResponsesXyz/Form Responses 1"
+	i := slices.IndexFunc(tasks, func(s scheduledTask) bool { return s.Name == poll })
+	if i < 0 || tasks[i].Cron != "*/5 * * * *" || tasks[i].Rate != "rate(5 minutes)" || !slices.ContainsFunc(tasks, func(s scheduledTask) bool { return s.Name == "aac-keep-alive" && s.Cron == "" }) {
+		t.Fatalf("tasks %+v", tasks)
+	}
+	out, errOut, code = w.run("task", "list")
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), poll+" every 5m0s") {
+		t.Errorf("task list: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if out, errOut, code = w.run("task", "run", poll); code != 0 {
+		t.Fatalf("task run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if rows := fake.Values("1FormResponsesXyz", "Form Responses 1"); !strings.HasPrefix(rows[1][3], "created ") || len(w.looker.Users()) != 1 {
+		t.Errorf("sheet after the task: %q", rows)
+	}
+	if _, errOut, code = w.run("task", "run", "sheets-poll:1NotInThePolicy"); code != 2 || !strings.Contains(errOut, "1NotInThePolicy") {
+		t.Errorf("a sheet the policy does not list: exit %d %s", code, errOut)
 	}
 }

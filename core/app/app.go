@@ -46,6 +46,9 @@ func SecretNames() []string {
 	for _, m := range targets.Mailers {
 		settings = append(settings, m.Settings...)
 	}
+	for _, s := range targets.Sources {
+		settings = append(settings, s.Settings...)
+	}
 	for _, s := range settings {
 		if s.Secret {
 			names = append(names, s.Name)
@@ -80,6 +83,10 @@ type Options struct {
 	// Deployed is set by the cloud entry points: a deployed function never
 	// honours ONBOARD_INSECURE_NO_AUTH, whatever its environment says.
 	Deployed bool
+	// SourceClients open the clients of the sources this build reads on a
+	// schedule, by source name; a source missing here cannot run its job
+	// in this build (the webhook Lambda links no Google Sheets client).
+	SourceClients map[string]plugin.SourceClient
 }
 
 // App is one ready onboard instance.
@@ -96,6 +103,9 @@ type App struct {
 
 	// built are the configured targets by plug-in name.
 	built map[string]*plugin.Built
+	// jobEnv and sourceClients are what sources' scheduled jobs run with.
+	jobEnv        plugin.Env
+	sourceClients map[string]plugin.SourceClient
 }
 
 // environment is what every part of an App reads its settings through.
@@ -175,12 +185,13 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	getenv, log, redactor, cfg, secret, get := env.getenv, env.log, env.redactor, env.cfg, env.secret, env.get
 
-	a := &App{Config: cfg, Log: log}
+	a := &App{Config: cfg, Log: log, sourceClients: opts.SourceClients}
 	store, err := OpenStore(ctx, getenv, opts)
 	if err != nil {
 		return nil, err
 	}
 	a.Store = auditRedacting{Store: store, redactor: redactor}
+	a.jobEnv = env.plugin(a.Store)
 	engineTargets, err := a.buildTargets(ctx, env)
 	if err != nil {
 		return nil, err

@@ -3,14 +3,23 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
+	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/sheets"
 	"github.com/onboard-dev/onboard/core/sheets/gsheets"
 	"github.com/onboard-dev/onboard/core/sheets/sheetstest"
+	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
 const (
@@ -30,7 +39,12 @@ type sheetWorld struct {
 
 func newSheetWorld(t *testing.T, rows ...[]string) *sheetWorld {
 	t.Helper()
-	w := &sheetWorld{world: newWorld(t, lookertest.Options{}), sheets: sheetstest.NewTestServer(t, sheetstest.Options{})}
+	return newSheetWorldWith(t, lookertest.Options{}, rows...)
+}
+
+func newSheetWorldWith(t *testing.T, lookerOpts lookertest.Options, rows ...[]string) *sheetWorld {
+	t.Helper()
+	w := &sheetWorld{world: newWorld(t, lookerOpts), sheets: sheetstest.NewTestServer(t, sheetstest.Options{})}
 	values := append([][]string{{"Timestamp", "Email Address", "Full name"}}, rows...)
 	w.sheets.AddSpreadsheet(sheetstest.Spreadsheet{ID: formSheet, Tabs: []sheetstest.Tab{{Title: formTab, Columns: 3, Values: values}}})
 	account := w.sheets.NewServiceAccount(sheetsRobot)
@@ -169,5 +183,104 @@ func TestSheetWithoutAnEmailColumnFailsThePoll(t *testing.T) {
 	}
 	if n := w.sheets.Count(sheetstest.OpValuesBatchUpdate); n != 0 {
 		t.Error("a failed poll wrote to the sheet")
+	}
+}
+
+// A poll that runs out of time still writes its outcomes: the rows it
+// could not finish say retrying, and the next poll finishes them without a
+// second user or email. Looker answers in 200 ms,
+// so a new user's five calls outlast the second the rows are given.
+func TestSheetPollOutOfTimeWritesWhatRanAndLeavesTheRest(t *testing.T) {
+	var rows [][]string
+	for i := range 4 {
+		rows = append(rows, []string{fmt.Sprintf("2026/12/04 9:%02d:00", i), fmt.Sprintf("p%d@example.com", i), "Person " + strconv.Itoa(i)})
+	}
+	w := newSheetWorldWith(t, lookertest.Options{Latency: 200 * time.Millisecond}, rows...)
+	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	defer cancel()
+	if _, err := w.poller.Poll(ctx, w.sheet, false); err != nil {
+		t.Fatalf("a poll out of time still writes its outcomes: %v", err)
+	}
+	for i, status := range w.statuses() {
+		if !strings.HasPrefix(status, "retrying: ") {
+			t.Errorf("row %d: status %q, want retrying", i+2, status)
+		}
+	}
+	if _, err := w.poller.Poll(context.Background(), w.sheet, false); err != nil {
+		t.Fatal(err)
+	}
+	for i, status := range w.statuses() {
+		if !strings.HasPrefix(status, "created ") {
+			t.Errorf("after the next poll, row %d: %q", i+2, status)
+		}
+	}
+	w.assertPeople(t, len(rows))
+}
+
+// The scheduled task polls one sheet through the app as a deployment
+// builds it: the sheets client given by the entry point, the credentials
+// from the secrets, the rows through every configured target.
+func TestScheduledTaskPollsTheSheetItNames(t *testing.T) {
+	w := newSheetWorld(t, []string{"2026/12/04 9:00:00", "ada@example.com", "Ada Lovelace"})
+	account := w.sheets.NewServiceAccount("onboard-task@test-project.iam.gserviceaccount.com")
+	w.sheets.Share(formSheet, account.Email, sheetstest.Editor)
+	cfgFile := filepath.Join(t.TempDir(), "onboard.yaml")
+	policy, err := os.ReadFile(configPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy = append(policy, fmt.Sprintf(`
+sources:
+  sheets:
+    - spreadsheet_id: %s
+      sheet: %s
+      columns: {Email Address: email, Full name: name}
+      every: 10m
+`, formSheet, formTab)...)
+	if err := os.WriteFile(cfgFile, policy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"ONBOARD_CONFIG": cfgFile, "ONBOARD_STORE": "file:" + t.TempDir(),
+		"LOOKERSDK_BASE_URL": w.looker.URL, "LOOKERSDK_CLIENT_ID": lookertest.DefaultClientID, "LOOKERSDK_CLIENT_SECRET": lookertest.DefaultClientSecret,
+		"SENDGRID_API_KEY": sendgridKey, "SENDGRID_BASE_URL": w.sendgrid.URL,
+		"GOOGLE_SHEETS_CREDENTIALS": string(account.CredentialsJSON()), "SHEETS_BASE_URL": w.sheets.URL,
+	}
+	logs := &logbuf.Buffer{}
+	open := func(clients map[string]plugin.SourceClient) *App {
+		a, err := New(context.Background(), Options{Getenv: func(k string) string { return vars[k] },
+			Log: logging.New(logs, slog.LevelDebug, nil), SourceClients: clients})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Close() })
+		return a
+	}
+	a := open(map[string]plugin.SourceClient{"sheets": gsheets.Connect})
+
+	schedules := Schedules(a.Config)
+	if len(schedules) != 1 || schedules[0].Task != "sheets-poll:"+formSheet+"/"+formTab || schedules[0].Cron() != "*/10 * * * *" || schedules[0].Rate() != "rate(10 minutes)" {
+		t.Fatalf("schedules %+v", schedules)
+	}
+	if err := a.RunTask(context.Background(), schedules[0].Task, nil); err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	if got := w.statuses(); len(got) != 1 || !strings.HasPrefix(got[0], "created ") {
+		t.Fatalf("statuses %q\n%s", got, logs)
+	}
+	w.assertPeople(t, 1)
+
+	err = a.RunTask(context.Background(), "sheets-poll:1NoSuchSheetListed", nil)
+	if !errors.Is(err, ErrUnknownTask) || !strings.Contains(err.Error(), "1NoSuchSheetListed") {
+		t.Errorf("a sheet the policy does not list: %v, want an unknown task naming it", err)
+	}
+	if err := open(nil).RunTask(context.Background(), schedules[0].Task, nil); err == nil || errors.Is(err, ErrUnknownTask) ||
+		!strings.Contains(err.Error(), "cannot read Google Sheets") {
+		t.Errorf("a build without the Sheets client: %v", err)
+	}
+	for _, secret := range append(w.sheets.IssuedTokens(), account.KeyID, "PRIVATE KEY") {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("a credential reached the log:\n%s", logs)
+		}
 	}
 }

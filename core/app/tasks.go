@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/plugin"
 	"github.com/onboard-dev/onboard/core/targets"
 )
@@ -36,9 +37,12 @@ func (a *App) RunTask(ctx context.Context, name string, log *slog.Logger) error 
 		log = a.Log
 	}
 	log = log.With("task", name)
+	if source, arg, ok := sourceJob(name); ok {
+		return a.runSourceJob(ctx, source, arg, log)
+	}
 	owner, ok := taskOwner(name)
 	if !ok {
-		known := strings.Join(Tasks(), ", ")
+		known := knownTasks()
 		log.Error("unknown task", "outcome", "unknown", "known_tasks", known)
 		return fmt.Errorf("%w %q; known tasks: %s", ErrUnknownTask, name, known)
 	}
@@ -54,6 +58,62 @@ func (a *App) RunTask(ctx context.Context, name string, log *slog.Logger) error 
 	}
 	log.Info("task done", "outcome", "done", "duration_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// runSourceJob runs a source's scheduled job. A job naming what the
+// policy no longer lists is an unknown task: no retry can help it.
+func (a *App) runSourceJob(ctx context.Context, source plugin.Source, arg string, log *slog.Logger) error {
+	env := plugin.SourceEnv{Env: a.jobEnv, Engine: a.Engine, Connect: a.sourceClients[source.Name]}
+	env.Log = log
+	start := time.Now()
+	if err := source.Run(ctx, env, arg); err != nil {
+		if errors.Is(err, plugin.ErrUnknownJob) {
+			log.Error("unknown task", "outcome", "unknown", "error", err.Error())
+			return fmt.Errorf("%w: %w", ErrUnknownTask, err)
+		}
+		log.Error("task failed", "outcome", "failed", "error", err.Error())
+		return fmt.Errorf("task %s:%s failed: %w", source.Task, arg, err)
+	}
+	log.Info("task done", "outcome", "done", "duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// sourceJob finds the source whose job name is: its Task, a colon and what
+// to read.
+func sourceJob(name string) (plugin.Source, string, bool) {
+	task, arg, found := strings.Cut(name, ":")
+	if !found {
+		return plugin.Source{}, "", false
+	}
+	i := slices.IndexFunc(targets.Sources, func(s plugin.Source) bool { return s.Task != "" && s.Task == task })
+	if i < 0 {
+		return plugin.Source{}, "", false
+	}
+	return targets.Sources[i], arg, true
+}
+
+// knownTasks lists every task name for an error message, a source's as
+// its pattern.
+func knownTasks() string {
+	names := Tasks()
+	for _, s := range targets.Sources {
+		if s.Task != "" {
+			names = append(names, s.Task+":NAME")
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// Schedules are the source jobs a deployment of cfg schedules (a poll per
+// sheet), besides the targets' fixed ones.
+func Schedules(cfg *core.Config) []plugin.Schedule {
+	var list []plugin.Schedule
+	for _, s := range targets.Sources {
+		if s.Schedules != nil {
+			list = append(list, s.Schedules(cfg)...)
+		}
+	}
+	return list
 }
 
 func taskOwner(name string) (plugin.Target, bool) {
@@ -98,11 +158,15 @@ func NewForTarget(ctx context.Context, opts Options, name string) (*App, error) 
 	return a, nil
 }
 
-// NewForTask is NewForTarget for the target that owns the named task.
+// NewForTask is NewForTarget for the target that owns the named task, and
+// New for a source's job, which runs requests through every target.
 func NewForTask(ctx context.Context, opts Options, task string) (*App, error) {
+	if _, _, ok := sourceJob(task); ok {
+		return New(ctx, opts)
+	}
 	owner, ok := taskOwner(task)
 	if !ok {
-		return nil, fmt.Errorf("%w %q; known tasks: %s", ErrUnknownTask, task, strings.Join(Tasks(), ", "))
+		return nil, fmt.Errorf("%w %q; known tasks: %s", ErrUnknownTask, task, knownTasks())
 	}
 	return NewForTarget(ctx, opts, owner.Name)
 }

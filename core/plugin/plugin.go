@@ -5,11 +5,13 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -142,6 +144,85 @@ type Source struct {
 	// Policy decodes and checks the source's key under sources; node is
 	// nil when the key is absent.
 	Policy func(node *yaml.Node, cfg *core.Config) (any, error)
+	// Settings are every setting the source reads.
+	Settings []Setting
+	// Task is the name of the job a deployment's schedule runs to read the
+	// source; the schedule names one thing to read after a colon
+	// ("sheets-poll:SPREADSHEET/TAB"). Empty: the source is pushed to
+	// onboard and has no job.
+	Task string
+	// Schedules are the jobs a deployment of cfg schedules.
+	Schedules func(cfg *core.Config) []Schedule
+	// Run runs the job for what arg names (a Schedule's Arg); an arg cfg
+	// does not list is an error wrapping ErrUnknownJob.
+	Run func(ctx context.Context, env SourceEnv, arg string) error
+}
+
+// ErrUnknownJob is a scheduled job naming something the policy does not
+// list (a sheet removed from onboard.yaml but still scheduled): no retry
+// can help it.
+var ErrUnknownJob = errors.New("the policy lists nothing of that name")
+
+// SourceEnv is what a source's job runs with.
+type SourceEnv struct {
+	Env
+	Engine *core.Engine
+	// Connect opens the source's client (Google's Sheets API client) as
+	// this build links it; nil when the build links none.
+	Connect SourceClient
+}
+
+// SourceClient opens a source's client from its settings. It is given to
+// onboard by the entry point (app.Options.SourceClients) rather than linked
+// by the source's package, so a build that never reads the source (the
+// webhook Lambda) never links the vendor's library.
+type SourceClient func(ctx context.Context, env Env) (any, error)
+
+// Schedule is one job a deployment runs on a timer.
+type Schedule struct {
+	// Task is the name a scheduled message carries: Source.Task, a colon,
+	// and the argument.
+	Task string
+	// Every is the interval between runs: a whole number of minutes that
+	// divides an hour, or of hours that divides a day, so that a cron line
+	// (Cloud Scheduler) and a rate (EventBridge) say the same.
+	Every time.Duration
+}
+
+// Cron is the schedule as a five-field cron line, in UTC.
+func (s Schedule) Cron() string {
+	if s.Every < time.Hour {
+		return fmt.Sprintf("*/%d * * * *", int(s.Every/time.Minute))
+	}
+	if s.Every == 24*time.Hour {
+		return "0 0 * * *"
+	}
+	return fmt.Sprintf("0 */%d * * *", int(s.Every/time.Hour))
+}
+
+// Rate is the schedule as an EventBridge rate expression.
+func (s Schedule) Rate() string {
+	n, unit := int(s.Every/time.Minute), "minute"
+	if s.Every >= time.Hour {
+		n, unit = int(s.Every/time.Hour), "hour"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("rate(%d %s)", n, unit)
+}
+
+// CheckEvery refuses an interval no cron line can say: Cron and Rate hold
+// only for whole minutes dividing an hour or whole hours dividing a day.
+func CheckEvery(every time.Duration) error {
+	minutes, hours := every/time.Minute, every/time.Hour
+	switch {
+	case every%time.Minute == 0 && minutes >= 1 && minutes < 60 && 60%minutes == 0:
+		return nil
+	case every%time.Hour == 0 && hours >= 1 && hours <= 24 && 24%hours == 0:
+		return nil
+	}
+	return fmt.Errorf("%s cannot be a schedule: use minutes dividing an hour (1m, 2m, 5m, 10m, 15m, 30m…) or hours dividing a day (1h, 2h, 3h, 6h, 12h, 24h)", every)
 }
 
 // Schema is what targets and mailers add to onboard.yaml.

@@ -1,8 +1,11 @@
 package sheets
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,16 +15,83 @@ import (
 	"github.com/onboard-dev/onboard/core/plugin"
 )
 
-// Plugin registers sources.sheets of onboard.yaml.
-var Plugin = plugin.Source{Name: "sheets", Policy: decodeSheets}
+// Plugin registers sources.sheets of onboard.yaml and the poll a
+// deployment schedules for each sheet.
+var Plugin = plugin.Source{
+	Name:   sourceName,
+	Policy: decodeSheets,
+	Settings: []plugin.Setting{
+		{Name: CredentialsSetting, Secret: true},
+		{Name: BaseURLSetting},
+	},
+	Task:      PollTask,
+	Schedules: schedules,
+	Run:       runPoll,
+}
 
-// Poll intervals of the deployed schedule.
+// sourceName is the source's key under sources in onboard.yaml.
+const sourceName = "sheets"
+
+// Settings the Sheets client reads.
 const (
-	DefaultEvery = 5 * time.Minute
-	// MinEvery keeps a schedule inside the Sheets API's per-minute quota
-	// with room for `onboard sheets sync` beside it.
-	MinEvery = time.Minute
+	// CredentialsSetting holds a service account's key file, the JSON
+	// itself; unset, the application-default credentials are used.
+	CredentialsSetting = "GOOGLE_SHEETS_CREDENTIALS"
+	// BaseURLSetting overrides the Sheets API's origin (tests, sandbox).
+	BaseURLSetting = "SHEETS_BASE_URL"
 )
+
+// PollTask is the scheduled job polling one sheet: "sheets-poll:" and the
+// sheet's Name.
+const PollTask = "sheets-poll"
+
+// DefaultEvery is the poll interval of the deployed schedule when a sheet
+// sets none.
+const DefaultEvery = 5 * time.Minute
+
+// pollConcurrency is how many rows a scheduled poll runs at a time, as
+// many as an import's default.
+const pollConcurrency = 4
+
+func schedules(cfg *core.Config) []plugin.Schedule {
+	var list []plugin.Schedule
+	for _, s := range Of(cfg) {
+		list = append(list, plugin.Schedule{Task: PollTask + ":" + s.Name(), Every: s.Every})
+	}
+	return list
+}
+
+// runPoll polls the sheet named, as its schedule asks.
+func runPoll(ctx context.Context, env plugin.SourceEnv, name string) error {
+	i := slices.IndexFunc(Of(env.Config), func(s Sheet) bool { return s.Name() == name })
+	if i < 0 {
+		return fmt.Errorf("sheet %q: %w under sources.sheets; remove its schedule or list it again", name, plugin.ErrUnknownJob)
+	}
+	if env.Connect == nil {
+		return fmt.Errorf("sheet %q: this build of onboard cannot read Google Sheets; its polls run in the function built with the Sheets client", name)
+	}
+	client, err := env.Connect(ctx, env.Env)
+	if err != nil {
+		return err
+	}
+	spreadsheets, ok := client.(Spreadsheets)
+	if !ok {
+		return fmt.Errorf("sheet %q: the sheets client given is a %T, not a Spreadsheets", name, client)
+	}
+	poller := &Poller{Client: spreadsheets, Engine: env.Engine, Store: env.Store, Concurrency: pollConcurrency, Log: env.Log}
+	outcomes, err := poller.Poll(ctx, Of(env.Config)[i], false)
+	if errors.Is(err, ErrPollInProgress) {
+		// The poll running now takes every pending row: nothing is left
+		// for this one, and a retry would only queue behind it.
+		env.Log.Info("sheet poll skipped: another poll of it is running", "sheet", name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	env.Log.Info("sheet polled", "sheet", name, "rows", len(outcomes))
+	return nil
+}
 
 var spreadsheetIDChars = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
@@ -34,7 +104,7 @@ func isSpreadsheetID(s string) bool {
 
 // Of lists the sheets cfg configures.
 func Of(cfg *core.Config) []Sheet {
-	s, _ := plugin.SourceSection(cfg, Plugin.Name).([]Sheet)
+	s, _ := plugin.SourceSection(cfg, sourceName).([]Sheet)
 	return s
 }
 
@@ -67,8 +137,10 @@ func (s *Sheet) check() error {
 	switch {
 	case s.Every == 0:
 		s.Every = DefaultEvery
-	case s.Every < MinEvery:
-		return fmt.Errorf("every: %s is more often than once a minute", s.Every)
+	default:
+		if err := plugin.CheckEvery(s.Every); err != nil {
+			return fmt.Errorf("every: %w", err)
+		}
 	}
 	for header, field := range s.Columns {
 		if !core.IsColumn(field) {

@@ -158,7 +158,9 @@ func (p *Poller) Poll(ctx context.Context, sheet Sheet, plan bool) ([]RowOutcome
 	if p.Now != nil {
 		now = p.Now
 	}
-	for i, o := range runner.Run(ctx, p.Engine, items, max(p.Concurrency, 1), nil) {
+	runCtx, cancel := keepForWriteBack(ctx)
+	defer cancel()
+	for i, o := range runner.Run(runCtx, p.Engine, items, max(p.Concurrency, 1), nil) {
 		row := &outcomes[itemRow[i]]
 		switch {
 		case o.Err == nil:
@@ -182,10 +184,26 @@ func (p *Poller) Poll(ctx context.Context, sheet Sheet, plan bool) ([]RowOutcome
 	for _, o := range outcomes {
 		cells = append(cells, Cell{Row: o.Row, Column: status + 1, Value: o.Status})
 	}
-	if _, err := p.Client.WriteCells(ctx, table, cells); err != nil {
+	if _, err := p.Client.WriteCells(context.WithoutCancel(ctx), table, cells); err != nil {
 		return outcomes, fmt.Errorf("sheet %s: the rows ran, but writing their outcomes failed (the next poll finds each row's stored answer): %w", sheet.Name(), err)
 	}
 	return outcomes, nil
+}
+
+// writeBackShare is the part of a poll's time kept for writing the
+// outcomes: rows still running when the rest is spent stop as a retryable
+// failure ("retrying: …", run again by the next poll), so a platform's
+// timeout (a Lambda's minute) never leaves rows that ran without their
+// outcome.
+const writeBackShare = 6
+
+// keepForWriteBack is ctx ending a sixth of its remaining time early.
+func keepForWriteBack(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-time.Until(deadline)/writeBackShare))
 }
 
 // Mapping says, for each of table's columns, the request field it feeds

@@ -8,6 +8,8 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/onboard-dev/onboard/core/app"
+	"github.com/onboard-dev/onboard/core/plugin"
+	"github.com/onboard-dev/onboard/core/sheets/gsheets"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/firestorestore"
 )
@@ -35,6 +37,9 @@ func Register() {
 		// ONBOARD_STORE says otherwise.
 		DefaultStore: "firestore",
 		Deployed:     true,
+		// Cloud Scheduler's sheet polls read the sheets as the function's
+		// own service account.
+		SourceClients: map[string]plugin.SourceClient{"sheets": gsheets.Connect},
 	}))
 	functions.HTTP("ProvisionHTTP", f.ProvisionHTTP)
 	functions.CloudEvent("ProvisionPubSub", f.ProvisionPubSub)

@@ -10,15 +10,15 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/onboard-dev/onboard/core/plugin"
+	"github.com/onboard-dev/onboard/core/sheets"
 )
 
 // Settings the client reads (ConfigFromEnv).
 const (
-	// CredentialsSetting holds a service account's key file, the JSON
-	// itself; unset, the application-default credentials are used.
-	CredentialsSetting = "GOOGLE_SHEETS_CREDENTIALS"
-	// BaseURLSetting overrides the Sheets API's origin (tests, sandbox).
-	BaseURLSetting = "SHEETS_BASE_URL"
+	CredentialsSetting = sheets.CredentialsSetting
+	BaseURLSetting     = sheets.BaseURLSetting
 )
 
 // Defaults applied by New when the corresponding Config field is zero.
@@ -81,6 +81,20 @@ func ConfigFromEnv(get func(string) string) (Config, error) {
 		cfg.BaseURL = raw
 	}
 	return cfg, nil
+}
+
+// Connect opens a Client from a deployment's settings, its credentials
+// read through the secret backends, each access token told to the log
+// redactor before use: the sheets source's client (app.Options.SourceClients).
+func Connect(ctx context.Context, env plugin.Env) (any, error) {
+	cfg, err := ConfigFromEnv(env.Get)
+	if err != nil {
+		return nil, err
+	}
+	if env.Redactor != nil {
+		cfg.TokenIssued = func(token string) { env.Redactor.Add(token) }
+	}
+	return New(ctx, cfg)
 }
 
 // parseBaseURL accepts an http(s) origin, with or without a trailing slash.

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -93,6 +94,14 @@ func sharedKey(n int) *rsa.PrivateKey {
 		keys.list = append(keys.list, k)
 	}
 	return keys.list[n]
+}
+
+// IssuedTokens are the access tokens the token endpoint has handed out, so
+// a test can look for them where no credential may appear (a log).
+func (s *Server) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Keys(s.tokens))
 }
 
 // NewServiceAccount makes a service account with a key of its own. A
