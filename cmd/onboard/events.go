@@ -27,7 +27,7 @@ import (
 // reaches the port could, so each needs the webhook credential, checked by
 // auth: the one the HTTP function uses, so a signature is accepted once
 // across all routes.
-func localHandler(instance *app.Instance, auth *httpapi.WebhookAuth, log *slog.Logger) http.Handler {
+func localHandler(instance *app.Instance, auth *httpapi.WebhookAuth, log *slog.Logger) *http.ServeMux {
 	pubsub := gcp.New(instance)
 	lambda := lambdaapi.New(instance, log, 0)
 	mux := http.NewServeMux()

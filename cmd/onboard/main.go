@@ -20,6 +20,8 @@ import (
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/sandbox"
+	"github.com/onboard-dev/onboard/core/sheets"
+	"github.com/onboard-dev/onboard/core/sheets/sheetstest"
 	"github.com/onboard-dev/onboard/core/targets"
 )
 
@@ -208,9 +210,17 @@ Flags:
 `, shown)
 	}
 	base := servingURL(bound)
-	srv := &http.Server{Handler: localHandler(l.instance, l.app.Auth, l.log), ReadHeaderTimeout: 10 * time.Second}
+	mux := localHandler(l.instance, l.app.Auth, l.log)
+	fakeSheets := l.box.Fakes[sheets.Plugin.Name]
+	if fakeSheets != nil {
+		view := sheetsView(fakeSheets.Server.(*sheetstest.Server), sheets.Of(l.app.Config))
+		mux.HandleFunc("GET /_local/sheets", authenticated(l.app.Auth, l.log, func(w http.ResponseWriter, r *http.Request, _ []byte) { view(w, r) }))
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	stopPolls := pollSheets(ctx, l.app, fakeSheets != nil)
+	defer stopPolls()
 	if l.box.Faking() {
-		printSandboxBanner(stdout, base, l.box, bannerCredential(l.getenv))
+		printSandboxBanner(stdout, base, l.box, bannerCredential(l.getenv), sheets.Of(l.app.Config))
 	} else {
 		fmt.Fprintf(stdout, "onboard: serving %s/\n", base)
 		l.targetsNote(stdout)
@@ -290,7 +300,7 @@ func bannerCredential(getenv func(string) string) string {
 	return getenv(app.SettingWebhookSecret)
 }
 
-func printSandboxBanner(w io.Writer, base string, box *sandbox.Sandbox, secret string) {
+func printSandboxBanner(w io.Writer, base string, box *sandbox.Sandbox, secret string, sheetList []sheets.Sheet) {
 	auth := ""
 	if secret != "" {
 		auth = fmt.Sprintf(` -H "Authorization: Bearer %s"`, secret)
@@ -299,9 +309,18 @@ func printSandboxBanner(w io.Writer, base string, box *sandbox.Sandbox, secret s
 	for _, line := range box.Note() {
 		fmt.Fprintf(w, "  %s\n", line)
 	}
-	fmt.Fprintf(w, `  Serving %[1]s/  (GET /healthz for health)
+	fmt.Fprintf(w, "  Serving %s/  (GET /healthz for health)\n\n", base)
+	if box.Fakes[sheets.Plugin.Name] != nil {
+		for _, s := range sheetList {
+			fmt.Fprintf(w, "Sheets: the fake sheet %s holds a form's answers; onboard polls it every %s (deployed: every %s)\n",
+				s.Name(), shortDuration(sandboxPollEvery), shortDuration(s.Every))
+		}
+		fmt.Fprintf(w, `and writes each row's outcome into its status column ("sheet row done" in the log). See it:
+  curl -sS %[1]s/_local/sheets%[2]s
 
-Events: POST /_local/pubsub (Pub/Sub push body), POST /_local/lambda (SQS or API Gateway event),
+`, base, auth)
+	}
+	fmt.Fprintf(w, `Events: POST /_local/pubsub (Pub/Sub push body), POST /_local/lambda (SQS or API Gateway event),
 with the same credential as POST /, e.g.
   curl -sS %[1]s/_local/pubsub%[2]s --data-binary @testdata/events/pubsub-push.json
   curl -sS %[1]s/_local/lambda%[2]s --data-binary @testdata/events/sqs.json
@@ -311,6 +330,18 @@ Try it:
     -d '{"email":"ada@example.com","name":"Ada Lovelace","attributes":{"region":"EMEA"}}'
 
 `, base, auth)
+}
+
+// shortDuration writes 5m for 5m0s and 1h for 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func envOr(k, def string) string {

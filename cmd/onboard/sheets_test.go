@@ -2,11 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onboard-dev/onboard/core/sheets/sheetstest"
 )
@@ -84,7 +88,7 @@ func TestSheetPollIsAScheduledTask(t *testing.T) {
 		t.Fatalf("tasks %+v", tasks)
 	}
 	out, errOut, code = w.run("task", "list")
-	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), poll+" every 5m0s") {
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), poll+" every 5m") {
 		t.Errorf("task list: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if out, errOut, code = w.run("task", "run", poll); code != 0 {
@@ -95,5 +99,44 @@ func TestSheetPollIsAScheduledTask(t *testing.T) {
 	}
 	if _, errOut, code = w.run("task", "run", "sheets-poll:1NotInThePolicy"); code != 2 || !strings.Contains(errOut, "1NotInThePolicy") {
 		t.Errorf("a sheet the policy does not list: exit %d %s", code, errOut)
+	}
+}
+
+// make run with a sheets source and no Google credentials: a fake sheet of
+// form answers, polled at once and every few seconds, shown at the URL
+// the banner gives, each row getting its outcome.
+func TestServeSandboxPollsAFakeSheet(t *testing.T) {
+	bin, dir, port := buildCLI(t), t.TempDir(), freePort(t)
+	s := startServeWith(t, bin, dir, nil, "PORT="+port, "ONBOARD_CONFIG="+absPath(t, "../../testdata/onboard-sheets.yaml"))
+	view := regexp.MustCompile(`curl -sS (\S+/_local/sheets) -H "Authorization: Bearer ([^"]+)"`).FindStringSubmatch(s.banner)
+	if view == nil || !strings.Contains(s.banner, "sheets: in-memory fake") || !strings.Contains(s.banner, "Sheets: the fake sheet 1SandboxFormResponses/Form Responses 1") {
+		t.Fatalf("the banner does not say where the fake sheet is:\n%s", s.banner)
+	}
+	get := func(secret string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, view[1], nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	if code, _ := get("wrong"); code != http.StatusUnauthorized {
+		t.Errorf("the sheet view without the credential: %d", code)
+	}
+	var sheet string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if _, sheet = get(view[2]); strings.Contains(sheet, "error: ") {
+			break
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(sheet), "\n")
+	if len(lines) != 5 || !strings.HasSuffix(lines[1], "| onboard") || !strings.Contains(lines[2], "| created ") || !strings.Contains(lines[3], "| created ") || !strings.Contains(lines[4], "| error: ") {
+		t.Fatalf("the sheet after the first poll:\n%s\nlog:\n%s", sheet, s.stderr)
+	}
+	if emails, _ := filepath.Glob(filepath.Join(dir, ".onboard", "outbox", "*")); len(emails) != 2 {
+		t.Errorf("%d welcome emails, want one per valid row", len(emails))
 	}
 }

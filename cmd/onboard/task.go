@@ -75,7 +75,7 @@ func listTasks(stdout, stderr io.Writer, asJSON bool) int {
 		list = append(list, scheduledTask{Name: name})
 	}
 	for _, s := range app.Schedules(cfg) {
-		list = append(list, scheduledTask{Name: s.Task, Every: s.Every.String(), Cron: s.Cron(), Rate: s.Rate()})
+		list = append(list, scheduledTask{Name: s.Task, Every: shortDuration(s.Every), Cron: s.Cron(), Rate: s.Rate()})
 	}
 	if asJSON {
 		out, _ := json.MarshalIndent(list, "", "  ")

@@ -146,6 +146,9 @@ type Source struct {
 	Policy func(node *yaml.Node, cfg *core.Config) (any, error)
 	// Settings are every setting the source reads.
 	Settings []Setting
+	// Switches are the settings any of which makes the source real: with
+	// none set, the sandbox serves a configured source from its fake.
+	Switches []string
 	// Task is the name of the job a deployment's schedule runs to read the
 	// source; the schedule names one thing to read after a colon
 	// ("sheets-poll:SPREADSHEET/TAB"). Empty: the source is pushed to

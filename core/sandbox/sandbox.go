@@ -45,8 +45,11 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 	}
 	s := &Sandbox{Fakes: map[string]*plugin.Fake{}, OutboxDir: outboxDir, Env: map[string]string{}, secrets: map[string]string{}}
 	var refused []string
-	fake := func(name, sw string, secret bool, profiles []string) bool {
-		configured := getenv(sw) != "" || (secret && keepsSecretsElsewhere(getenv))
+	isSet := func(sw string, secret bool) bool {
+		return getenv(sw) != "" || (secret && keepsSecretsElsewhere(getenv))
+	}
+	// fake says whether to fake name, which sw would make real.
+	fake := func(name, sw string, configured bool, profiles []string) bool {
 		switch {
 		case mode == "1" || (mode == "" && !configured):
 			return true
@@ -60,7 +63,7 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 		if len(profiles) == 0 {
 			continue
 		}
-		if !fake(t.Name, t.Switch, isSecret(t, t.Switch), profiles) {
+		if !fake(t.Name, t.Switch, isSet(t.Switch, isSecret(t.Settings, t.Switch)), profiles) {
 			s.note = append(s.note, fmt.Sprintf("%s: real, %s", t.Name, shownHost(t.Host(getenv))))
 			continue
 		}
@@ -76,7 +79,7 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 		if m.Name != cfg.Email.Provider {
 			continue
 		}
-		if !fake(m.Name, m.Switch, true, []string{"email.provider"}) {
+		if !fake(m.Name, m.Switch, isSet(m.Switch, true), []string{"email.provider"}) {
 			s.note = append(s.note, fmt.Sprintf("%s: real, %s", m.Name, shownHost(m.Host(getenv))))
 			continue
 		}
@@ -92,6 +95,26 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 		s.fake(m.Name, m.Settings, f)
 		s.note = append(s.note, fmt.Sprintf("%s: in-memory fake%s; welcome emails are written to %s/", m.Name,
 			because(mode, m.Switch), strings.TrimRight(outboxDir, "/")))
+	}
+	for _, src := range targets.Sources {
+		if src.Schedules == nil || len(src.Schedules(cfg)) == 0 {
+			continue
+		}
+		set := slices.IndexFunc(src.Switches, func(sw string) bool { return isSet(sw, isSecret(src.Settings, sw)) })
+		switches := strings.Join(src.Switches, " or ")
+		if !fake(src.Name, switches, set >= 0, []string{"sources." + src.Name}) {
+			if set >= 0 {
+				s.note = append(s.note, fmt.Sprintf("%s: real (%s is set)", src.Name, src.Switches[set]))
+			}
+			continue
+		}
+		f, err := plugin.StartFake(src.Name, cfg, "")
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("starting the sandbox's %s: %w", src.Name, err)
+		}
+		s.fake(src.Name, src.Settings, f)
+		s.note = append(s.note, fmt.Sprintf("%s: in-memory fake%s", src.Name, because(mode, switches)))
 	}
 	if len(refused) > 0 {
 		s.Close()
@@ -147,8 +170,8 @@ func because(mode, setting string) string {
 	return " (no " + setting + ")"
 }
 
-func isSecret(t plugin.Target, name string) bool {
-	for _, s := range t.Settings {
+func isSecret(settings []plugin.Setting, name string) bool {
+	for _, s := range settings {
 		if s.Name == name {
 			return s.Secret
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/secrets"
+	"github.com/onboard-dev/onboard/core/sheets/sheetstest"
 	"github.com/onboard-dev/onboard/core/targets"
 )
 
@@ -95,3 +96,42 @@ func TestFakedTargetNeverReadsTheRealSecret(t *testing.T) {
 }
 
 func writeFile(path, text string) error { return os.WriteFile(path, []byte(text), 0o600) }
+
+// A sheets source is faked without Google credentials, and real with any
+// of them; ONBOARD_SANDBOX=0 refuses to fake it, naming what to set.
+func TestSheetsSourceIsFakedWithoutGoogleCredentials(t *testing.T) {
+	cfg, err := targets.ParseConfig([]byte(mixed + "sources:\n  sheets:\n    - spreadsheet_id: 1SandboxSheetId\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PERISCOPE_SITES": `{"acme":"k"}`}
+	getenv := func(k string) string { return env[k] }
+	box, err := sandbox.Start(cfg, t.TempDir(), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := box.Fakes["sheets"]
+	if fake == nil || box.Env["SHEETS_BASE_URL"] != fake.Settings["SHEETS_BASE_URL"] || !strings.Contains(box.Env["GOOGLE_SHEETS_CREDENTIALS"], "sandbox.iam.gserviceaccount.com") {
+		t.Fatalf("no fake sheets: %v", box.Note())
+	}
+	if rows := fake.Server.(*sheetstest.Server).Values("1SandboxSheetId", "Form Responses 1"); len(rows) != 4 || rows[0][1] != "email" {
+		t.Errorf("seeded tab %q, want a header reading email and three answers", rows)
+	}
+	box.Close()
+
+	env["GOOGLE_APPLICATION_CREDENTIALS"] = "/home/me/adc.json"
+	box, err = sandbox.Start(cfg, t.TempDir(), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	if box.Fakes["sheets"] != nil || !strings.Contains(strings.Join(box.Note(), "\n"), "sheets: real (GOOGLE_APPLICATION_CREDENTIALS is set)") {
+		t.Errorf("with credentials: %v", box.Note())
+	}
+	delete(env, "GOOGLE_APPLICATION_CREDENTIALS")
+	env["ONBOARD_SANDBOX"] = "0"
+	env["LOOKERSDK_BASE_URL"] = "https://looker.example"
+	if _, err := sandbox.Start(cfg, t.TempDir(), getenv); err == nil || !strings.Contains(err.Error(), "GOOGLE_SHEETS_CREDENTIALS") {
+		t.Errorf("ONBOARD_SANDBOX=0 without Google credentials: %v", err)
+	}
+}

@@ -24,6 +24,7 @@ var Plugin = plugin.Source{
 		{Name: CredentialsSetting, Secret: true},
 		{Name: BaseURLSetting},
 	},
+	Switches:  []string{CredentialsSetting, BaseURLSetting, "GOOGLE_APPLICATION_CREDENTIALS"},
 	Task:      PollTask,
 	Schedules: schedules,
 	Run:       runPoll,
@@ -88,6 +89,12 @@ func runPoll(ctx context.Context, env plugin.SourceEnv, name string) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, o := range outcomes {
+		// The outcome's first word only: the rest of an error may quote
+		// the row's cells, which are personal data.
+		outcome, _, _ := strings.Cut(o.Status, " ")
+		env.Log.Info("sheet row done", "sheet", name, "row", o.Row, "outcome", strings.TrimSuffix(outcome, ":"))
 	}
 	env.Log.Info("sheet polled", "sheet", name, "rows", len(outcomes))
 	return nil
