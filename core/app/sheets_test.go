@@ -284,3 +284,41 @@ sources:
 		}
 	}
 }
+
+// However many rows a poll runs, it makes two reads and one write: 500
+// form answers cost the Sheets API's per-minute quota three requests. The
+// first poll of a form's tab, whose grid has no column to spare, also grows
+// the grid once for the status column.
+func TestSheetPollOf500RowsStaysWithinTheQuota(t *testing.T) {
+	var rows [][]string
+	for i := range 500 {
+		rows = append(rows, []string{fmt.Sprintf("2026/12/04 %02d:%02d:00", 9+i/60, i%60), fmt.Sprintf("p%03d@example.com", i), "Person " + strconv.Itoa(i)})
+	}
+	w := newSheetWorld(t, rows...)
+	outcomes, err := w.poller.Poll(context.Background(), w.sheet, false)
+	if err != nil || len(outcomes) != len(rows) {
+		t.Fatalf("%d outcomes, %v", len(outcomes), err)
+	}
+	for i, status := range w.statuses() {
+		if !strings.HasPrefix(status, "created ") {
+			t.Fatalf("row %d: %q", i+2, status)
+		}
+	}
+	requests := func() (reads, writes, grows int) {
+		return w.sheets.Count(sheetstest.OpGet) + w.sheets.Count(sheetstest.OpValuesGet), w.sheets.Count(sheetstest.OpValuesBatchUpdate), w.sheets.Count(sheetstest.OpBatchUpdate)
+	}
+	if reads, writes, grows := requests(); reads != 2 || writes != 1 || grows != 1 {
+		t.Errorf("%d reads, %d value writes and %d grid changes for 500 rows, want 2, 1 and 1", reads, writes, grows)
+	}
+	w.assertPeople(t, len(rows))
+
+	for i := range 100 {
+		w.sheets.AppendRow(formSheet, formTab, fmt.Sprintf("2026/12/05 %02d:%02d:00", 9+i/60, i%60), fmt.Sprintf("q%03d@example.com", i), "Q "+strconv.Itoa(i))
+	}
+	if _, err := w.poller.Poll(context.Background(), w.sheet, false); err != nil {
+		t.Fatal(err)
+	}
+	if reads, writes, grows := requests(); reads != 4 || writes != 2 || grows != 1 {
+		t.Errorf("after a second poll of 100 rows: %d reads, %d value writes, %d grid changes; want 4, 2 and still 1", reads, writes, grows)
+	}
+}
