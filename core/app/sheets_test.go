@@ -322,3 +322,39 @@ func TestSheetPollOf500RowsStaysWithinTheQuota(t *testing.T) {
 		t.Errorf("after a second poll of 100 rows: %d reads, %d value writes, %d grid changes; want 4, 2 and still 1", reads, writes, grows)
 	}
 }
+
+// appendingMidPoll is a sheet a form adds an answer to right after a poll
+// has read it.
+type appendingMidPoll struct {
+	sheets.Spreadsheets
+	append func()
+}
+
+func (a appendingMidPoll) ReadTable(ctx context.Context, id, tab string) (*sheets.Table, error) {
+	t, err := a.Spreadsheets.ReadTable(ctx, id, tab)
+	a.append()
+	return t, err
+}
+
+// An answer arriving while a poll runs keeps its empty status through that
+// poll's write-back, and the next poll runs it.
+func TestSheetRowAppendedMidPollIsLeftForTheNextPoll(t *testing.T) {
+	w := newSheetWorld(t, []string{"2026/12/04 9:00:00", "ada@example.com", "Ada Lovelace"})
+	client := w.poller.Client
+	var once sync.Once
+	w.poller.Client = appendingMidPoll{Spreadsheets: client, append: func() {
+		once.Do(func() { w.sheets.AppendRow(formSheet, formTab, "2026/12/04 9:05:00", "bob@example.com", "Bob Babbage") })
+	}}
+	outcomes, err := w.poller.Poll(context.Background(), w.sheet, false)
+	if err != nil || len(outcomes) != 1 {
+		t.Fatalf("poll: %+v %v", outcomes, err)
+	}
+	if got := w.statuses(); len(got) != 2 || !strings.HasPrefix(got[0], "created ") || got[1] != "" {
+		t.Fatalf("statuses after the poll %q: the row added mid-poll must keep its empty status", got)
+	}
+	w.poller.Client = client
+	if outcomes, err := w.poller.Poll(context.Background(), w.sheet, false); err != nil || len(outcomes) != 1 || outcomes[0].Row != 3 {
+		t.Fatalf("next poll: %+v %v", outcomes, err)
+	}
+	w.assertPeople(t, 2)
+}
