@@ -67,12 +67,10 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 			s.note = append(s.note, fmt.Sprintf("%s: real, %s", t.Name, shownHost(t.Host(getenv))))
 			continue
 		}
-		f, err := plugin.StartFake(t.Name, cfg, "")
-		if err != nil {
+		if err := s.start(t.Name, t.Settings, cfg, ""); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("starting the sandbox's %s: %w", t.Name, err)
+			return nil, err
 		}
-		s.fake(t.Name, t.Settings, f)
 		s.note = append(s.note, fmt.Sprintf("%s: in-memory fake%s", t.Name, because(mode, t.Switch)))
 	}
 	for _, m := range targets.Mailers {
@@ -87,12 +85,10 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 			s.Close()
 			return nil, fmt.Errorf("sandbox outbox: %w", err)
 		}
-		f, err := plugin.StartFake(m.Name, cfg, outboxDir)
-		if err != nil {
+		if err := s.start(m.Name, m.Settings, cfg, outboxDir); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("starting the sandbox's %s: %w", m.Name, err)
+			return nil, err
 		}
-		s.fake(m.Name, m.Settings, f)
 		s.note = append(s.note, fmt.Sprintf("%s: in-memory fake%s; welcome emails are written to %s/", m.Name,
 			because(mode, m.Switch), strings.TrimRight(outboxDir, "/")))
 	}
@@ -108,12 +104,10 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 			}
 			continue
 		}
-		f, err := plugin.StartFake(src.Name, cfg, "")
-		if err != nil {
+		if err := s.start(src.Name, src.Settings, cfg, ""); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("starting the sandbox's %s: %w", src.Name, err)
+			return nil, err
 		}
-		s.fake(src.Name, src.Settings, f)
 		s.note = append(s.note, fmt.Sprintf("%s: in-memory fake%s", src.Name, because(mode, switches)))
 	}
 	if len(refused) > 0 {
@@ -124,9 +118,13 @@ func Start(cfg *core.Config, outboxDir string, getenv func(string) string) (*San
 	return s, nil
 }
 
-// fake points name at f, blanking every setting f does not give so that
-// none of the real one's mixes in.
-func (s *Sandbox) fake(name string, settings []plugin.Setting, f *plugin.Fake) {
+// start starts name's fake and points name at it, blanking every setting
+// the fake does not give so that none of the real one's mixes in.
+func (s *Sandbox) start(name string, settings []plugin.Setting, cfg *core.Config, outboxDir string) error {
+	f, err := plugin.StartFake(name, cfg, outboxDir)
+	if err != nil {
+		return fmt.Errorf("starting the sandbox's %s: %w", name, err)
+	}
 	s.Fakes[name] = f
 	for _, setting := range settings {
 		s.Env[setting.Name] = ""
@@ -139,6 +137,7 @@ func (s *Sandbox) fake(name string, settings []plugin.Setting, f *plugin.Fake) {
 			s.secrets[setting.Name] = v
 		}
 	}
+	return nil
 }
 
 // Secrets are the secret settings the fakes were given, by name: what a
