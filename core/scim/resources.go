@@ -353,14 +353,8 @@ func (h handler) patch(ctx context.Context, r *http.Request, id string, body map
 // current resource, again if a concurrent writer got there first.
 func (h handler) update(ctx context.Context, r *http.Request, id string, change func(stored, []string) (map[string]any, []string, error)) (int, any, error) {
 	for range casAttempts {
-		cur, ok, err := h.dir.get(ctx, h.rt.kind, id)
+		cur, err := h.current(ctx, r, id)
 		if err != nil {
-			return 0, nil, err
-		}
-		if !ok {
-			return 0, nil, notFound(h.rt.name, id)
-		}
-		if err := ifMatch(r, cur); err != nil {
 			return 0, nil, err
 		}
 		var curSet []string
@@ -415,15 +409,22 @@ func (h handler) update(ctx context.Context, r *http.Request, id string, change 
 	return 0, nil, errStore(errors.New("the resource is too contended"))
 }
 
-func (h handler) delete(ctx context.Context, r *http.Request, id string) (int, any, error) {
+// current reads the resource a write changes, at the version If-Match
+// names when it names one.
+func (h handler) current(ctx context.Context, r *http.Request, id string) (stored, error) {
 	cur, ok, err := h.dir.get(ctx, h.rt.kind, id)
 	if err != nil {
-		return 0, nil, err
+		return cur, err
 	}
 	if !ok {
-		return 0, nil, notFound(h.rt.name, id)
+		return cur, notFound(h.rt.name, id)
 	}
-	if err := ifMatch(r, cur); err != nil {
+	return cur, ifMatch(r, cur)
+}
+
+func (h handler) delete(ctx context.Context, r *http.Request, id string) (int, any, error) {
+	cur, err := h.current(ctx, r, id)
+	if err != nil {
 		return 0, nil, err
 	}
 	// What the resource's deletion means is done first, so that a

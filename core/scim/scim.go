@@ -13,6 +13,7 @@ package scim
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -82,7 +83,7 @@ func notFound(kind, id string) *scimError {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := core.NewRequestID()
 	w.Header().Set("X-Request-Id", requestID)
-	log := s.logger().With("request_id", requestID, "trigger", "scim", "method", r.Method, "path", r.URL.Path)
+	log := cmp.Or(s.Log, slog.Default()).With("request_id", requestID, "trigger", "scim", "method", r.Method, "path", r.URL.Path)
 	if err := s.authenticate(r); err != nil {
 		var se *scimError
 		if errors.As(err, &se) && se.status == http.StatusServiceUnavailable {
@@ -243,13 +244,6 @@ func (s *Server) write(w http.ResponseWriter, status int, body any) {
 	_ = json.NewEncoder(&buf).Encode(body)
 	w.WriteHeader(status)
 	_, _ = w.Write(s.Redactor.RedactJSON(buf.Bytes()))
-}
-
-func (s *Server) logger() *slog.Logger {
-	if s.Log != nil {
-		return s.Log
-	}
-	return slog.Default()
 }
 
 func (s *Server) now() time.Time {
