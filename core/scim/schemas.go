@@ -93,14 +93,13 @@ func (rt *resourceType) extension(uri string) (schema.Schema, bool) {
 func serviceProviderConfig() map[string]any {
 	unsupported := map[string]any{"supported": false}
 	return map[string]any{
-		"schemas":          []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
-		"documentationUri": "https://github.com/onboard-dev/onboard/blob/main/docs/scim.md",
-		"patch":            map[string]any{"supported": true},
-		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-		"filter":           map[string]any{"supported": true, "maxResults": maxCount},
-		"changePassword":   unsupported,
-		"sort":             unsupported,
-		"etag":             map[string]any{"supported": true},
+		"schemas":        []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
+		"patch":          map[string]any{"supported": true},
+		"bulk":           map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"filter":         map[string]any{"supported": true, "maxResults": maxCount},
+		"changePassword": unsupported,
+		"sort":           unsupported,
+		"etag":           map[string]any{"supported": true},
 		"authenticationSchemes": []map[string]any{{
 			"type": "oauthbearertoken", "name": "OAuth Bearer Token", "primary": true,
 			"description": "Authorization: Bearer <ONBOARD_SCIM_TOKEN>",
