@@ -36,6 +36,7 @@ type Config struct {
 	// sections are the plug-ins' own top-level keys, decoded by them.
 	sections       map[string]any
 	rawSections    []yamlPair
+	profileOrder   []string // profile names as the file lists them
 	allowedDomains map[string]bool
 	protected      map[string]bool
 	textTemplate   *template.Template
@@ -67,6 +68,9 @@ type Profile struct {
 	// queues: only an operator on the CLI can give it. nil means true.
 	Requestable       *bool              `yaml:"requestable"`
 	AttributesAllowed []AllowedAttribute `yaml:"attributes_allowed"`
+	// SCIMGroups are the identity provider's groups (by display name) whose
+	// members the SCIM front door gives this profile.
+	SCIMGroups []string `yaml:"scim_groups"`
 
 	sections    map[string]any
 	rawSections []yamlPair
@@ -115,11 +119,20 @@ func (p *Profile) UnmarshalYAML(node *yaml.Node) error {
 	return err
 }
 
-// UnmarshalYAML is Profile's for the top level.
+// UnmarshalYAML is Profile's for the top level. It also keeps the order of
+// the profiles, which a map loses: the SCIM group mapping gives the first
+// profile, in file order, whose groups a person is in.
 func (c *Config) UnmarshalYAML(node *yaml.Node) error {
 	type own Config
 	rest, err := splitOwnKeys(node, (*own)(c))
 	c.rawSections = rest
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if key, profiles := node.Content[i], node.Content[i+1]; key.Value == "profiles" && profiles.Kind == yaml.MappingNode {
+			for j := 0; j < len(profiles.Content); j += 2 {
+				c.profileOrder = append(c.profileOrder, profiles.Content[j].Value)
+			}
+		}
+	}
 	return err
 }
 
@@ -314,6 +327,9 @@ func (p *Profile) IsRequestable() bool { return p.Requestable == nil || *p.Reque
 func (c *Config) IsProtected(email string) bool { return c.protected[strings.ToLower(email)] }
 
 func (p *Profile) validate(schema ConfigSchema) error {
+	if err := NonEmpty("scim_groups", p.SCIMGroups); err != nil {
+		return err
+	}
 	allowed := map[string]bool{}
 	for _, a := range p.AttributesAllowed {
 		if allowed[a.Name] {
@@ -325,7 +341,7 @@ func (p *Profile) validate(schema ConfigSchema) error {
 	for _, kv := range p.rawSections {
 		decode := schema.Profile[kv.key.Value]
 		if decode == nil {
-			return fmt.Errorf("%s: line %d: unknown key %q; a profile holds requestable, attributes_allowed and its targets (%s)", kv.key.Value, kv.key.Line,
+			return fmt.Errorf("%s: line %d: unknown key %q; a profile holds requestable, attributes_allowed, scim_groups and its targets (%s)", kv.key.Value, kv.key.Line,
 				kv.key.Value, strings.Join(slices.Sorted(maps.Keys(schema.Profile)), ", "))
 		}
 		if kv.value.Tag == "!!null" {
@@ -353,6 +369,21 @@ func NonEmpty(field string, refs []string) error {
 		}
 	}
 	return nil
+}
+
+// ProfileForGroups is the profile SCIM group membership gives: the first
+// profile, in file order, listing one of groups (display names, compared
+// case-insensitively as SCIM compares them) in scim_groups; else the
+// default profile; nil with neither.
+func (c *Config) ProfileForGroups(groups []string) *Profile {
+	for _, name := range c.profileOrder {
+		for _, mapped := range c.Profiles[name].SCIMGroups {
+			if slices.ContainsFunc(groups, func(g string) bool { return strings.EqualFold(g, mapped) }) {
+				return c.Profiles[name]
+			}
+		}
+	}
+	return c.Profiles[c.DefaultProfile]
 }
 
 // ProfileNames lists profiles in a stable order.

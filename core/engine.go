@@ -86,6 +86,10 @@ type Meta struct {
 	// store directly. It may choose a profile that is not requestable, and
 	// only it can Adopt or Force. No webhook, queue or body can set it.
 	Operator bool
+	// ProfileByPolicy marks a request whose profile the policy chose, not
+	// its sender (the SCIM group mapping): it may be one that is not
+	// requestable, since no form or IdP picked it.
+	ProfileByPolicy bool
 	// Adopt lets a deprovision reach someone onboard has no record of.
 	Adopt bool
 	// Force lets a deprovision through an open breaker (it still counts).
@@ -158,7 +162,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 	}
 	res := Result{Targets: map[string]TargetResult{}, RequestID: meta.RequestID, IdempotencyKey: IdempotencyKey(req, meta)}
 	log := e.Logger().With("request_id", meta.RequestID, "idempotency_key", res.IdempotencyKey, "trigger", meta.Trigger, "action", string(req.Action))
-	person, profile, perr := e.Config.Authorize(req, meta.Operator)
+	person, profile, perr := e.Config.Authorize(req, meta.Operator || meta.ProfileByPolicy)
 	if perr == nil && req.Action == ActionDeprovision && e.Config.IsProtected(person.Email) {
 		perr = Forbidden("email", "this person is on the policy's protected list and is never deprovisioned")
 	}

@@ -180,3 +180,44 @@ func TestCheckBulk(t *testing.T) {
 		t.Errorf("max_deprovision 0 must refuse any bulk deprovision: %v", err2)
 	}
 }
+
+// The SCIM mapping reads profiles in file order, which Go's map loses:
+// "zeta" is listed first and wins for someone in both groups.
+func TestProfileForGroups(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+default_profile: alpha
+profiles:
+  zeta:
+    scim_groups: [Looker Admins]
+    stub: {}
+  alpha:
+    scim_groups: [Looker Analysts, Looker Admins]
+    stub: {}
+`), stubSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		groups []string
+		want   string
+	}{
+		{[]string{"Looker Analysts", "looker admins"}, "zeta"},
+		{[]string{"LOOKER ANALYSTS"}, "alpha"},
+		{[]string{"Sales"}, "alpha"}, // the default
+		{nil, "alpha"},
+	} {
+		if got := cfg.ProfileForGroups(tc.groups); got == nil || got.Name != tc.want {
+			t.Errorf("ProfileForGroups(%q) = %v, want %s", tc.groups, got, tc.want)
+		}
+	}
+	noDefault, err := ParseConfig([]byte("profiles:\n  a:\n    scim_groups: [X]\n    stub: {}\n"), stubSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := noDefault.ProfileForGroups([]string{"Y"}); got != nil {
+		t.Errorf("without default_profile, an unmapped person got %s", got.Name)
+	}
+	if _, err := ParseConfig([]byte("profiles:\n  a:\n    scim_groups: [X, ' ']\n    stub: {}\n"), stubSchema); err == nil || !strings.Contains(err.Error(), "profiles.a.scim_groups: empty entry") {
+		t.Errorf("a blank scim_groups entry: %v", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/onboard-dev/onboard/core/httpapi"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/plugin"
+	"github.com/onboard-dev/onboard/core/scim"
 	"github.com/onboard-dev/onboard/core/secrets"
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/filestore"
@@ -28,6 +29,7 @@ import (
 // The settings of onboard itself (each target's are in its package).
 const (
 	SettingWebhookSecret  = "ONBOARD_WEBHOOK_SECRET"
+	SettingSCIMToken      = "ONBOARD_SCIM_TOKEN"
 	SettingInsecureNoAuth = "ONBOARD_INSECURE_NO_AUTH"
 	SettingLogLevel       = "ONBOARD_LOG_LEVEL"
 	SettingSecrets        = "ONBOARD_SECRETS"
@@ -38,7 +40,7 @@ const (
 // SecretNames are the settings that come from ONBOARD_SECRETS's source
 // rather than plain environment variables: onboard's own and every target's.
 func SecretNames() []string {
-	names := []string{SettingWebhookSecret}
+	names := []string{SettingWebhookSecret, SettingSCIMToken}
 	var settings []plugin.Setting
 	for _, t := range targets.All {
 		settings = append(settings, t.Settings...)
@@ -215,7 +217,10 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Insecure: insecure,
 		Replays:  a.Store,
 	}
-	a.Handler = &httpapi.Handler{Engine: a.Engine, Auth: a.Auth, Log: log, Redactor: redactor}
+	a.Handler = &httpapi.Handler{Engine: a.Engine, Auth: a.Auth, Log: log, Redactor: redactor, SCIM: &scim.Server{
+		Engine: a.Engine, Store: a.Store, Log: log, Redactor: redactor,
+		Token: func(ctx context.Context) (string, error) { return secret(ctx, SettingSCIMToken) },
+	}}
 	if get(SettingWebhookSecret) == "" {
 		if insecure {
 			log.Warn("ONBOARD_INSECURE_NO_AUTH=1: HTTP requests are accepted without authentication; never set this on a deployed function")

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/logging"
@@ -32,7 +33,13 @@ type Handler struct {
 	// Redactor masks every secret in every answer body: an error's text may
 	// quote what an upstream echoed. Nil masks nothing (tests).
 	Redactor *logging.Redactor
+	// SCIM answers under /scim/v2 (core/scim), with its own credential;
+	// nil leaves those paths 404.
+	SCIM http.Handler
 }
+
+// scimPath is where the SCIM front door answers.
+const scimPath = "/scim/v2"
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +55,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/":
 		h.provision(w, r)
 	default:
+		if h.SCIM != nil && (r.URL.Path == scimPath || strings.HasPrefix(r.URL.Path, scimPath+"/")) {
+			h.SCIM.ServeHTTP(w, r)
+			return
+		}
 		h.writeJSON(w, http.StatusNotFound, errorBody{Error: "not found: POST requests to /"})
 	}
 }

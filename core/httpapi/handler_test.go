@@ -89,3 +89,17 @@ func TestPanickingBulkItemFailsAlone(t *testing.T) {
 		t.Errorf("want the panic and its stack in the log:\n%s", l)
 	}
 }
+
+// /scim/v2 and below go to the SCIM server, with its own credential;
+// everything else stays the webhook's.
+func TestSCIMIsMounted(t *testing.T) {
+	scim := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	h := &httpapi.Handler{SCIM: scim}
+	for path, want := range map[string]int{"/scim/v2": http.StatusTeapot, "/scim/v2/Users/1": http.StatusTeapot, "/scim/v2x": http.StatusNotFound, "/scim": http.StatusNotFound} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s = %d, want %d", path, rec.Code, want)
+		}
+	}
+}

@@ -26,7 +26,7 @@ func TestExampleConfigLoads(t *testing.T) {
 func TestTargetSectionErrors(t *testing.T) {
 	cases := []struct{ name, yaml, want string }{
 		{"unknown key names key and line", "default_profile: a\nprofiles:\n  a:\n    looker:\n      rolse: [x]\n", `line 5: unknown key "rolse"`},
-		{"unknown target", "profiles:\n  a:\n    tableau: {}\n", `profiles.a.tableau: line 3: unknown key "tableau"; a profile holds requestable, attributes_allowed and its targets (aac, looker, periscope)`},
+		{"unknown target", "profiles:\n  a:\n    tableau: {}\n", `profiles.a.tableau: line 3: unknown key "tableau"; a profile holds requestable, attributes_allowed, scim_groups and its targets (aac, looker, periscope)`},
 		{"no target", "profiles:\n  a:\n    attributes_allowed: [x]\n", "at least one target (aac, looker, periscope)"},
 		{"empty section configures nothing", "profiles:\n  a:\n    looker:\n", "at least one target"},
 		{"bad kind", "profiles:\n  a:\n    looker: {kind: super}\n", "profiles.a.looker.kind"},

@@ -10,6 +10,7 @@
 locals {
   secret_names = toset([
     "ONBOARD_WEBHOOK_SECRET",
+    "ONBOARD_SCIM_TOKEN",
     "LOOKERSDK_CLIENT_ID",
     "LOOKERSDK_CLIENT_SECRET",
     "SENDGRID_API_KEY",

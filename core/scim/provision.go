@@ -1,0 +1,194 @@
+package scim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/onboard-dev/onboard/core"
+	"github.com/onboard-dev/onboard/core/runner"
+	"github.com/onboard-dev/onboard/core/state"
+)
+
+// applied is what onboard last provisioned for a directory user, kept
+// apart from the user's record so that writing it is no new version of
+// the user. A deprovision acts on it (the email that was provisioned,
+// whatever the user's email is now); a change that alters none of it
+// needs no call to a target.
+type applied struct {
+	Email     string `json:"email"`
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
+	Profile   string `json:"profile"`
+	Active    bool   `json:"active"`
+}
+
+func appliedKey(userID string) string { return "scim/applied/" + userID }
+
+// userRequest is the provision request for a user's attributes: the work
+// email (the primary one first) else the userName; names from name, else
+// the displayName.
+func userRequest(attrs map[string]any, profile string) (core.Request, error) {
+	email, _ := attrs["userName"].(string)
+	var work []map[string]any
+	for _, v := range asList(attrs["emails"]) {
+		if m, ok := v.(map[string]any); ok && strings.EqualFold(str(m["type"]), "work") && str(m["value"]) != "" {
+			work = append(work, m)
+		}
+	}
+	slices.SortStableFunc(work, func(a, b map[string]any) int {
+		ap, _ := a["primary"].(bool)
+		bp, _ := b["primary"].(bool)
+		switch {
+		case ap && !bp:
+			return -1
+		case bp && !ap:
+			return 1
+		}
+		return 0
+	})
+	if len(work) > 0 {
+		email = str(work[0]["value"])
+	}
+	name, _ := attrs["name"].(map[string]any)
+	req := core.Request{Email: email, FirstName: str(name["givenName"]), LastName: str(name["familyName"]), Profile: profile}
+	if req.FirstName == "" && req.LastName == "" {
+		req.Name = str(attrs["displayName"])
+	}
+	req, err := req.Normalize()
+	if err != nil {
+		e := core.AsError(err)
+		return req, invalidValue("onboard cannot provision this user: " + e.Error())
+	}
+	return req, nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// reconcile makes the targets match a directory user: an active user
+// with a profile is provisioned by it, an inactive or deleted one
+// (leaving) deprovisioned. The idempotency key is the user's id and
+// version, so a retried write finds the first one's work (done, or to
+// resume) instead of doing it again. A target's failure is the IdP's to
+// retry (5xx); a refusal by policy is logged and keeps the user in the
+// directory unprovisioned, as retrying would not change it.
+func (s *Server) reconcile(ctx context.Context, dir *directory, user stored, leaving bool) error {
+	c := callFrom(ctx)
+	log := c.log.With("scim_user", user.id)
+	var last applied
+	v, err := s.Store.Get(ctx, appliedKey(user.id))
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+	case err != nil:
+		return errStore(err)
+	case len(v.Data) > 0:
+		if err := json.Unmarshal(v.Data, &last); err != nil {
+			return errors.New("what onboard provisioned for a scim user is unreadable: " + err.Error())
+		}
+	}
+	key := "scim/" + user.id + "/v" + strconv.FormatInt(user.version, 10)
+	var req core.Request
+	var want applied
+	if leaving || !isActive(user.rec.Attributes) {
+		if !last.Active {
+			return nil
+		}
+		want = last
+		want.Active = false
+		req = core.Request{Action: core.ActionDeprovision, Email: last.Email, IdempotencyKey: key + "/deprovision"}
+	} else {
+		groups, err := dir.getAll(ctx, kindGroup, user.rec.Groups)
+		if err != nil {
+			return err
+		}
+		names := make([]string, len(groups))
+		for i, g := range groups {
+			names[i] = g.str("displayName")
+		}
+		profile := s.Engine.Config.ProfileForGroups(names)
+		if profile == nil {
+			log.Info("SCIM user kept in the directory, not provisioned: no profile lists their groups in scim_groups, and there is no default_profile")
+			return nil
+		}
+		if req, err = userRequest(user.rec.Attributes, profile.Name); err != nil {
+			log.Warn("SCIM user kept in the directory, not provisioned", "reason", err.Error())
+			return nil
+		}
+		want = applied{Email: req.Email, FirstName: req.FirstName, LastName: req.LastName, Profile: profile.Name, Active: true}
+		if want == last {
+			return nil
+		}
+		req.Action, req.IdempotencyKey = core.ActionProvision, key+"/provision"
+	}
+	meta := core.Meta{RequestID: c.requestID, Trigger: "scim", ProfileByPolicy: true}
+	out := runner.Run(ctx, s.Engine, []runner.Item{{Request: req, Meta: meta}}, 1, nil)[0]
+	if out.Err != nil {
+		failure := core.AsError(out.Err)
+		if !out.Redeliver && failure.Status < 500 {
+			log.Warn("SCIM user kept in the directory; onboard refused to change their access", "action", string(req.Action), "status", failure.Status, "field", failure.Field, "reason", failure.Message)
+			return nil
+		}
+		return engineError(failure)
+	}
+	log.Info("SCIM user provisioned", "action", string(req.Action), "outcome", string(out.Result.Status))
+	data, err := json.Marshal(want)
+	if err != nil {
+		return err
+	}
+	// A conflict means a concurrent change of this user recorded its own
+	// outcome, as new as this one; the next change compares against it.
+	if _, err := s.Store.Put(ctx, appliedKey(user.id), data, v.Version, 0); err != nil && !errors.Is(err, state.ErrConflict) {
+		return errStore(err)
+	}
+	return nil
+}
+
+// engineError answers a failure the IdP should retry: a target down or
+// rate limiting, the breaker open, the same person busy elsewhere.
+func engineError(e *core.Error) error {
+	status := e.Status
+	if status != http.StatusTooManyRequests && status < 500 {
+		status = http.StatusServiceUnavailable
+	}
+	detail := e.Error()
+	if status == http.StatusInternalServerError {
+		detail = "internal error"
+	}
+	return &scimError{status: status, detail: detail, retryAfter: e.RetryAfter, cause: e}
+}
+
+// setMembership adds the group to (or removes it from) a user's record,
+// then provisions the user as their groups now say.
+func (s *Server) setMembership(ctx context.Context, dir *directory, userID, groupID string, member bool) error {
+	for range casAttempts {
+		user, ok, err := dir.get(ctx, kindUser, userID)
+		if err != nil || !ok {
+			return err
+		}
+		if slices.Contains(user.rec.Groups, groupID) != member {
+			if member {
+				user.rec.Groups = append(user.rec.Groups, groupID)
+				slices.Sort(user.rec.Groups)
+			} else {
+				user.rec.Groups = slices.DeleteFunc(user.rec.Groups, func(g string) bool { return g == groupID })
+			}
+			user.rec.Modified = dir.now().UTC()
+			user, err = dir.put(ctx, user)
+			if errors.Is(err, state.ErrConflict) {
+				continue
+			}
+			if err != nil {
+				return errStore(err)
+			}
+		}
+		return s.reconcile(ctx, dir, user, false)
+	}
+	return errStore(errors.New("a scim user is too contended"))
+}
