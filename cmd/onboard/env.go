@@ -56,7 +56,10 @@ func startLocal(ctx context.Context, stderr io.Writer, outbox string, logLevel s
 		overlay[k] = v
 	}
 	if l.box.Faking() && os.Getenv(app.SettingWebhookSecret) == "" && os.Getenv(app.SettingInsecureNoAuth) != "1" {
-		overlay[app.SettingWebhookSecret] = sandbox.WebhookSecret()
+		overlay[app.SettingWebhookSecret] = sandbox.Credential()
+	}
+	if l.box.Faking() && os.Getenv(app.SettingSCIMToken) == "" {
+		overlay[app.SettingSCIMToken] = sandbox.Credential()
 	}
 	level := logLevel
 	if v := l.getenv(app.SettingLogLevel); v != "" {

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -38,6 +39,7 @@ Commands:
   audit      print the audit log of every write onboard made to a target
   breaker    the deprovision breaker: status, release
   sheets     the Google Sheets onboard polls: check the columns, sync now
+  scim       the SCIM directory Okta or Entra keeps in onboard: users
   task       maintenance tasks: list, run NAME (as the deployment's schedule does)
   settings   what a deployment of the policy needs (the deploy scripts check it)
   <target>   a target's admin commands, where it has some: onboard help <target>
@@ -126,7 +128,7 @@ var commands map[string]func([]string, io.Writer, io.Writer) int
 func init() {
 	commands = map[string]func([]string, io.Writer, io.Writer) int{
 		"serve": serve, "audit": audit, "provision": provision, "task": taskCmd, "settings": settingsCmd, "import": importCmd, "plan": planCmd,
-		"breaker": breakerCmd, "sheets": sheetsCmd,
+		"breaker": breakerCmd, "sheets": sheetsCmd, "scim": scimCmd,
 	}
 	for _, t := range targets.All {
 		if len(t.Commands) > 0 {
@@ -220,7 +222,7 @@ Flags:
 	stopPolls := pollSheets(ctx, l.app, fakeSheets != nil)
 	defer stopPolls()
 	if l.box.Faking() {
-		printSandboxBanner(stdout, base, l.box, bannerCredential(l.getenv), sheets.Of(l.app.Config))
+		printSandboxBanner(stdout, base, l.box, l.getenv, sheets.Of(l.app.Config))
 	} else {
 		fmt.Fprintf(stdout, "onboard: serving %s/\n", base)
 		l.targetsNote(stdout)
@@ -284,27 +286,33 @@ func servingURL(addr *net.TCPAddr) string {
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
 }
 
-// printSandboxBanner tells a newcomer what is fake and how to try it. The
-// webhook secret shown is a throwaway made for this run, never a real one.
-// bannerCredential is what the sandbox banner's curl line authenticates
-// with: the secret generated for this run, which guards nothing else, or,
-// for a secret the user set (possibly a real one), a reference to it that
-// their shell expands, so it is never printed.
-func bannerCredential(getenv func(string) string) string {
+// bannerCredential is what a sandbox banner's curl line authenticates
+// with for setting (the webhook secret, the SCIM token): the value
+// generated for this run, which guards nothing else, or, for one the user
+// set (possibly a real one), a reference to it that their shell expands,
+// so it is never printed.
+func bannerCredential(getenv func(string) string, setting string) string {
 	switch {
-	case getenv(app.SettingWebhookSecret) == "":
+	case getenv(setting) == "":
 		return ""
-	case os.Getenv(app.SettingWebhookSecret) != "":
-		return "$ONBOARD_WEBHOOK_SECRET"
+	case os.Getenv(setting) != "":
+		return "$" + setting
 	}
-	return getenv(app.SettingWebhookSecret)
+	return getenv(setting)
 }
 
-func printSandboxBanner(w io.Writer, base string, box *sandbox.Sandbox, secret string, sheetList []sheets.Sheet) {
-	auth := ""
-	if secret != "" {
-		auth = fmt.Sprintf(` -H "Authorization: Bearer %s"`, secret)
+// bearer is the curl flag sending credential, none without one.
+func bearer(credential string) string {
+	if credential == "" {
+		return ""
 	}
+	return fmt.Sprintf(` -H "Authorization: Bearer %s"`, credential)
+}
+
+// printSandboxBanner tells a newcomer what is fake and how to try it. The
+// credentials shown are throwaways made for this run, never real ones.
+func printSandboxBanner(w io.Writer, base string, box *sandbox.Sandbox, getenv func(string) string, sheetList []sheets.Sheet) {
+	auth := bearer(bannerCredential(getenv, app.SettingWebhookSecret))
 	fmt.Fprintf(w, "onboard: SANDBOX MODE: what is fake stays on this machine; what is real is changed for real\n")
 	for _, line := range box.Note() {
 		fmt.Fprintf(w, "  %s\n", line)
@@ -320,6 +328,12 @@ func printSandboxBanner(w io.Writer, base string, box *sandbox.Sandbox, secret s
 
 `, base, auth)
 	}
+	fmt.Fprintf(w, `SCIM (Okta, Microsoft Entra ID): base URL %[1]s/scim/v2, bearer token %[2]s, e.g.
+  curl -sS %[1]s/scim/v2/Users -H 'Content-Type: application/scim+json'%[3]s \
+    --data '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"grace@example.com","name":{"givenName":"Grace","familyName":"Hopper"},"emails":[{"value":"grace@example.com","type":"work","primary":true}],"active":true}'
+  go run ./cmd/onboard scim users   # the directory, and what onboard made of it
+
+`, base, cmp.Or(bannerCredential(getenv, app.SettingSCIMToken), "(unset: set ONBOARD_SCIM_TOKEN)"), bearer(bannerCredential(getenv, app.SettingSCIMToken)))
 	fmt.Fprintf(w, `Events: POST /_local/pubsub (Pub/Sub push body), POST /_local/lambda (SQS or API Gateway event),
 with the same credential as POST /, e.g.
   curl -sS %[1]s/_local/pubsub%[2]s --data-binary @testdata/events/pubsub-push.json

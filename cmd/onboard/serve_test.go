@@ -31,7 +31,7 @@ func TestServeSandbox(t *testing.T) {
 	if !strings.Contains(banner, "SANDBOX MODE") {
 		t.Fatalf("banner does not say sandbox mode:\n%s", banner)
 	}
-	secret := regexp.MustCompile(`Bearer ([a-z0-9-]+)`).FindStringSubmatch(banner)
+	secret := webhookCurl.FindStringSubmatch(banner)
 	data := regexp.MustCompile(`-d '([^']+)'`).FindStringSubmatch(banner)
 	if secret == nil || data == nil {
 		t.Fatalf("no curl line in the banner:\n%s", banner)
@@ -227,7 +227,7 @@ func absPath(t *testing.T, p string) string {
 func TestAudit(t *testing.T) {
 	bin, dir, port := buildCLI(t), t.TempDir(), freePort(t)
 	stop, banner := startServe(t, bin, dir, port)
-	secret := regexp.MustCompile(`Bearer ([a-z0-9-]+)`).FindStringSubmatch(banner)[1]
+	secret := webhookCurl.FindStringSubmatch(banner)[1]
 	post(t, "http://localhost:"+port+"/", secret, `{"email":"audited@example.com","name":"Aud Ited"}`)
 	stop() // audit reads the store the server has let go of
 
@@ -396,3 +396,6 @@ func TestFlagsAnywhere(t *testing.T) {
 		t.Errorf("an unknown flag after a positional argument: ok %v, exit %d", ok, code)
 	}
 }
+
+// webhookCurl finds the webhook secret on the banner's "Try it" line.
+var webhookCurl = regexp.MustCompile(`curl -sS \S+/ -H 'Content-Type: application/json' -H "Authorization: Bearer ([a-z0-9-]+)"`)

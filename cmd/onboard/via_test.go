@@ -34,7 +34,7 @@ func TestImportViaHTTP(t *testing.T) {
 	w := newImportWorld(t, 0)
 	port := freePort(t)
 	_, banner := startServe(t, w.bin, t.TempDir(), port)
-	secret := regexp.MustCompile(`Bearer ([a-z0-9-]+)`).FindStringSubmatch(banner)[1]
+	secret := webhookCurl.FindStringSubmatch(banner)[1]
 	file := w.csv(t, "people-3.csv")
 	cmd := w.command("import", "--via", "http://localhost:"+port+"/", file)
 	cmd.Env = append(cmd.Env, "ONBOARD_WEBHOOK_SECRET="+secret)

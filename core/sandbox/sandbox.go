@@ -158,9 +158,10 @@ func (s *Sandbox) Close() {
 	}
 }
 
-// WebhookSecret returns a fresh secret for a sandbox run that has none, so
-// the printed curl line exercises real authentication.
-func WebhookSecret() string { return "sandbox-" + strings.ToLower(rand.Text()) }
+// Credential returns a fresh credential (a webhook secret, a SCIM token)
+// for a sandbox run that has none, so the printed curl lines exercise real
+// authentication.
+func Credential() string { return "sandbox-" + strings.ToLower(rand.Text()) }
 
 func because(mode, setting string) string {
 	if mode == "1" {

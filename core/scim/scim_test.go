@@ -431,3 +431,28 @@ func urlEscape(s string) string {
 	r := strings.NewReplacer(" ", "%20", `"`, "%22", "@", "%40")
 	return r.Replace(s)
 }
+
+// Users lists what the IdP wrote beside what onboard made of it: the
+// groups by name, and the email and profile provisioned, or none.
+func TestUsersListsTheDirectory(t *testing.T) {
+	store := fileStore(t)
+	e := newEnv(t, store)
+	id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+	e.must(201, "POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Looker Admins","members":[{"value":"`+id+`"}]}`)
+	e.must(201, "POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"Bob@example.com","active":false}`)
+	users, err := scim.Users(context.Background(), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 2 || users[0].UserName != "ada@example.com" || users[1].UserName != "Bob@example.com" {
+		t.Fatalf("users %+v", users)
+	}
+	ada, bob := users[0], users[1]
+	if ada.ID != id || ada.ExternalID != "00u1" || !ada.Active || len(ada.Groups) != 1 || ada.Groups[0] != "Looker Admins" ||
+		ada.Provisioned == nil || *ada.Provisioned != (scim.Provisioned{Email: "ada@example.com", Profile: "admin", Active: true}) {
+		t.Errorf("ada %+v %+v", ada, ada.Provisioned)
+	}
+	if bob.Active || bob.Provisioned != nil {
+		t.Errorf("an inactive user never provisioned: %+v", bob)
+	}
+}
