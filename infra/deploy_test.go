@@ -47,7 +47,7 @@ func newScriptEnv(t *testing.T) *scriptEnv {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{"dirname", "cat", "tr", "sed"} {
+	for _, name := range []string{"dirname", "cat", "tr", "sed", "sort"} {
 		p, err := exec.LookPath(name)
 		if err != nil {
 			t.Skipf("%s is not on PATH", name)
@@ -300,5 +300,58 @@ func TestDeployNeedsOnlyTheTargetsThePolicyUses(t *testing.T) {
 		if err == nil || !strings.Contains(out, "AAC_BASE_URL is not set") {
 			t.Errorf("%s with an AAC policy and no AAC_BASE_URL: %v\n%s", script, err, out)
 		}
+	}
+}
+
+// TestDeployDryRunSheets: a policy polling Google Sheets deploys a schedule
+// per sheet, shown before anything is applied, and ends by saying whom to
+// share each sheet with, once per spreadsheet however many of its tabs are
+// polled. A policy polling none says so and asks for no sharing.
+func TestDeployDryRunSheets(t *testing.T) {
+	s := newScriptEnv(t)
+	const (
+		formTab = "sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/Form Responses 1 every 5m0s"
+		lateTab = "sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/It's late every 1h0m0s"
+		other   = "sheets-poll:1ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210 every 10m0s"
+		sheetA  = "  https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/edit\n"
+		sheetB  = "  https://docs.google.com/spreadsheets/d/1ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210/edit\n"
+	)
+	cases := []struct {
+		script string
+		env    []string
+		wants  []string
+	}{
+		{"deploy-gcp.sh", gcpEnv, []string{
+			"  " + formTab + "\n", "  " + lateTab + "\n", "  " + other + "\n",
+			"ONBOARD_CONFIG=testdata/deploy/sheets.yaml bin/onboard task list --json",
+			"-var-file=../../dist/gcp/policy-tasks.tfvars.json",
+			"+ terraform -chdir=infra/gcp output -raw function_service_account\n",
+			"reads and writes each polled sheet as <function_service_account>.\nShare each with that address as Editor",
+			sheetA + sheetB,
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.script, func(t *testing.T) {
+			out, err, _ := s.run(t, c.script, append(c.env, "DRY_RUN=1", "ONBOARD_CONFIG=testdata/deploy/sheets.yaml")...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, w := range c.wants {
+				if !strings.Contains(out, w) {
+					t.Errorf("DRY_RUN=1 %s with sheets does not show %q:\n%s", c.script, w, out)
+				}
+			}
+			if n := strings.Count(out, sheetA); n != 1 {
+				t.Errorf("the spreadsheet polled twice is listed %d times, want once", n)
+			}
+
+			out, err, _ = s.run(t, c.script, append(c.env, "DRY_RUN=1", "ONBOARD_CONFIG=testdata/deploy/periscope-only.yaml")...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if !strings.Contains(out, "none: the policy polls no Google Sheet") || strings.Contains(out, "docs.google.com") || strings.Contains(out, "Share each") {
+				t.Errorf("DRY_RUN=1 %s without sheets:\n%s", c.script, out)
+			}
+		})
 	}
 }
