@@ -177,7 +177,7 @@ func TestDeployDryRunCoversTheIssue(t *testing.T) {
 		},
 		"deploy-aws.sh": {
 			"+ make build",
-			"+ aws cloudformation package --region eu-west-1 --template-file infra/aws/template.yaml",
+			"+ aws cloudformation package --region eu-west-1 --template-file dist/aws/template.yaml",
 			"+ aws cloudformation deploy --region eu-west-1 --stack-name onboard",
 			"--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND",
 			"aws secretsmanager put-secret-value --region eu-west-1 --secret-id <SecretArn>",
@@ -310,24 +310,32 @@ func TestDeployNeedsOnlyTheTargetsThePolicyUses(t *testing.T) {
 func TestDeployDryRunSheets(t *testing.T) {
 	s := newScriptEnv(t)
 	const (
-		formTab = "sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/Form Responses 1 every 5m0s"
-		lateTab = "sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/It's late every 1h0m0s"
-		other   = "sheets-poll:1ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210 every 10m0s"
-		sheetA  = "  https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/edit\n"
-		sheetB  = "  https://docs.google.com/spreadsheets/d/1ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210/edit\n"
+		sheetA = "  https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/edit\n"
+		sheetB = "  https://docs.google.com/spreadsheets/d/1ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210/edit\n"
 	)
+	// Both clouds show the schedules, and end with the sheets to share.
+	shared := []string{
+		"  sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/Form Responses 1 every 5m0s\n",
+		"  sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/It's late every 1h0m0s\n",
+		"  sheets-poll:1ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210 every 10m0s\n",
+		sheetA + sheetB,
+	}
 	cases := []struct {
 		script string
 		env    []string
 		wants  []string
 	}{
 		{"deploy-gcp.sh", gcpEnv, []string{
-			"  " + formTab + "\n", "  " + lateTab + "\n", "  " + other + "\n",
 			"ONBOARD_CONFIG=testdata/deploy/sheets.yaml bin/onboard task list --json",
 			"-var-file=../../dist/gcp/policy-tasks.tfvars.json",
 			"+ terraform -chdir=infra/gcp output -raw function_service_account\n",
 			"reads and writes each polled sheet as <function_service_account>.\nShare each with that address as Editor",
-			sheetA + sheetB,
+		}},
+		{"deploy-aws.sh", awsEnv, []string{
+			"ONBOARD_CONFIG=testdata/deploy/sheets.yaml bin/onboard task list --json | go run ./infra/aws/schedules infra/aws/template.yaml >dist/aws/template.yaml",
+			"--template-file dist/aws/template.yaml",
+			"Keys this policy needs: ONBOARD_WEBHOOK_SECRET PERISCOPE_SITES GOOGLE_SHEETS_CREDENTIALS\n",
+			"in the secret under\nGOOGLE_SHEETS_CREDENTIALS, and share each sheet with the key's client_email as Editor",
 		}},
 	}
 	for _, c := range cases {
@@ -336,7 +344,7 @@ func TestDeployDryRunSheets(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
-			for _, w := range c.wants {
+			for _, w := range append(c.wants, shared...) {
 				if !strings.Contains(out, w) {
 					t.Errorf("DRY_RUN=1 %s with sheets does not show %q:\n%s", c.script, w, out)
 				}
@@ -353,5 +361,33 @@ func TestDeployDryRunSheets(t *testing.T) {
 				t.Errorf("DRY_RUN=1 %s without sheets:\n%s", c.script, out)
 			}
 		})
+	}
+}
+
+// runScriptLine runs, for real, the line of a deploy script that writes
+// file from `onboard task list --json`: found in its DRY_RUN=1 output, with
+// the CLI built here for make build's and the file written to instead.
+func runScriptLine(t *testing.T, script string, env []string, file, to string) {
+	t.Helper()
+	out, err, _ := newScriptEnv(t).run(t, script, append(env, "DRY_RUN=1")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var line string
+	for l := range strings.Lines(out) {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "+ ") && strings.Contains(l, "bin/onboard task list --json") && strings.HasSuffix(l, ">"+file) {
+			line = strings.TrimPrefix(l, "+ ")
+		}
+	}
+	if line == "" {
+		t.Fatalf("%s does not write %s from onboard task list --json:\n%s", script, file, out)
+	}
+	line = strings.ReplaceAll(line, "bin/onboard", onboardCLI(t))
+	line = strings.ReplaceAll(line, file, to)
+	sh := exec.Command("bash", "-euo", "pipefail", "-c", line)
+	sh.Dir = repoRoot
+	if msg, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", line, err, msg)
 	}
 }

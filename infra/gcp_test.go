@@ -648,26 +648,9 @@ func TestGCPSheetPollsFromTheTaskList(t *testing.T) {
 	varFile := filepath.Join(dir, "policy-tasks.tfvars.json")
 
 	const policy = "testdata/deploy/sheets.yaml"
-	s := newScriptEnv(t)
-	out, err, _ := s.run(t, "deploy-gcp.sh", append(gcpEnv, "DRY_RUN=1", "ONBOARD_CONFIG="+policy)...)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	var line string
-	for l := range strings.Lines(out) {
-		if strings.HasPrefix(l, "+ ") && strings.Contains(l, "task list --json") {
-			line = strings.TrimPrefix(strings.TrimSpace(l), "+ ")
-		}
-	}
-	if !strings.HasSuffix(line, ">dist/gcp/policy-tasks.tfvars.json") || !strings.Contains(readRepoFile(t, "scripts/deploy-gcp.sh"), "-var-file=../../dist/gcp/policy-tasks.tfvars.json") {
-		t.Fatalf("deploy-gcp.sh does not write dist/gcp/policy-tasks.tfvars.json from onboard task list --json and pass it to Terraform:\n%s", out)
-	}
-	line = strings.ReplaceAll(line, "bin/onboard", onboardCLI(t))
-	line = strings.ReplaceAll(line, "dist/gcp/policy-tasks.tfvars.json", varFile)
-	sh := exec.Command("bash", "-euo", "pipefail", "-c", line)
-	sh.Dir = repoRoot
-	if msg, err := sh.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", line, err, msg)
+	runScriptLine(t, "deploy-gcp.sh", append(gcpEnv, "ONBOARD_CONFIG="+policy), "dist/gcp/policy-tasks.tfvars.json", varFile)
+	if !strings.Contains(readRepoFile(t, "scripts/deploy-gcp.sh"), "-var-file=../../dist/gcp/policy-tasks.tfvars.json") {
+		t.Fatal("deploy-gcp.sh does not pass dist/gcp/policy-tasks.tfvars.json to Terraform")
 	}
 
 	m := loadModule(t, gcpDir)
