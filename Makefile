@@ -17,10 +17,10 @@ run: ## serve onboard on localhost:$(PORT) (sandbox mode without LOOKERSDK_BASE_
 test: lint ## lint, then every test (emulator tests skip outside CI when the emulator is missing)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
-build: ## compile every package, the CLI into bin/, the Lambda zip into dist/
+build: ## compile every package, the CLI into bin/, the Lambda zips into dist/
 	$(GO) build $(PKGS)
 	$(GO) build -o bin/onboard ./cmd/onboard
-	GO=$(GO) bash scripts/build-aws.sh dist/onboard-lambda.zip
+	GO=$(GO) bash scripts/build-aws.sh dist
 	bash scripts/build-gcp.sh bin/onboard-gcp
 
 lint: ## gofmt, go vet and go mod tidy -diff

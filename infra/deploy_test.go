@@ -47,7 +47,7 @@ func newScriptEnv(t *testing.T) *scriptEnv {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{"dirname", "cat", "tr", "sed"} {
+	for _, name := range []string{"dirname", "cat", "tr", "sed", "sort"} {
 		p, err := exec.LookPath(name)
 		if err != nil {
 			t.Skipf("%s is not on PATH", name)
@@ -177,7 +177,7 @@ func TestDeployDryRunCoversTheIssue(t *testing.T) {
 		},
 		"deploy-aws.sh": {
 			"+ make build",
-			"+ aws cloudformation package --region eu-west-1 --template-file infra/aws/template.yaml",
+			"+ aws cloudformation package --region eu-west-1 --template-file dist/aws/template.yaml",
 			"+ aws cloudformation deploy --region eu-west-1 --stack-name onboard",
 			"--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND",
 			"aws secretsmanager put-secret-value --region eu-west-1 --secret-id <SecretArn>",
@@ -300,5 +300,94 @@ func TestDeployNeedsOnlyTheTargetsThePolicyUses(t *testing.T) {
 		if err == nil || !strings.Contains(out, "AAC_BASE_URL is not set") {
 			t.Errorf("%s with an AAC policy and no AAC_BASE_URL: %v\n%s", script, err, out)
 		}
+	}
+}
+
+// TestDeployDryRunSheets: a policy polling Google Sheets deploys a schedule
+// per sheet, shown before anything is applied, and ends by saying whom to
+// share each sheet with, once per spreadsheet however many of its tabs are
+// polled. A policy polling none says so and asks for no sharing.
+func TestDeployDryRunSheets(t *testing.T) {
+	s := newScriptEnv(t)
+	const (
+		sheetA = "  https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/edit\n"
+		sheetB = "  https://docs.google.com/spreadsheets/d/1ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210/edit\n"
+	)
+	// Both clouds show the schedules, and end with the sheets to share.
+	shared := []string{
+		"  sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/Form Responses 1 every 5m\n",
+		"  sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/It's late every 1h0m0s\n",
+		"  sheets-poll:1ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210 every 10m0s\n",
+		sheetA + sheetB,
+	}
+	cases := []struct {
+		script string
+		env    []string
+		wants  []string
+	}{
+		{"deploy-gcp.sh", gcpEnv, []string{
+			"ONBOARD_CONFIG=testdata/deploy/sheets.yaml bin/onboard task list --json",
+			"-var-file=../../dist/gcp/policy-tasks.tfvars.json",
+			"+ terraform -chdir=infra/gcp output -raw function_service_account\n",
+			"reads and writes each polled sheet as <function_service_account>.\nShare each with that address as Editor",
+		}},
+		{"deploy-aws.sh", awsEnv, []string{
+			"ONBOARD_CONFIG=testdata/deploy/sheets.yaml bin/onboard task list --json | go run ./infra/aws/schedules infra/aws/template.yaml >dist/aws/template.yaml",
+			"--template-file dist/aws/template.yaml",
+			"Keys this policy needs: ONBOARD_WEBHOOK_SECRET PERISCOPE_SITES GOOGLE_SHEETS_CREDENTIALS\n",
+			"in the secret under\nGOOGLE_SHEETS_CREDENTIALS, and share each sheet with the key's client_email as Editor",
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.script, func(t *testing.T) {
+			out, err, _ := s.run(t, c.script, append(c.env, "DRY_RUN=1", "ONBOARD_CONFIG=testdata/deploy/sheets.yaml")...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, w := range append(c.wants, shared...) {
+				if !strings.Contains(out, w) {
+					t.Errorf("DRY_RUN=1 %s with sheets does not show %q:\n%s", c.script, w, out)
+				}
+			}
+			if n := strings.Count(out, sheetA); n != 1 {
+				t.Errorf("the spreadsheet polled twice is listed %d times, want once", n)
+			}
+
+			out, err, _ = s.run(t, c.script, append(c.env, "DRY_RUN=1", "ONBOARD_CONFIG=testdata/deploy/periscope-only.yaml")...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if !strings.Contains(out, "none: the policy polls no Google Sheet") || strings.Contains(out, "docs.google.com") || strings.Contains(out, "Share each") {
+				t.Errorf("DRY_RUN=1 %s without sheets:\n%s", c.script, out)
+			}
+		})
+	}
+}
+
+// runScriptLine runs, for real, the line of a deploy script that writes
+// file from `onboard task list --json`: found in its DRY_RUN=1 output, with
+// the CLI built here for make build's and the file written to instead.
+func runScriptLine(t *testing.T, script string, env []string, file, to string) {
+	t.Helper()
+	out, err, _ := newScriptEnv(t).run(t, script, append(env, "DRY_RUN=1")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var line string
+	for l := range strings.Lines(out) {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "+ ") && strings.Contains(l, "bin/onboard task list --json") && strings.HasSuffix(l, ">"+file) {
+			line = strings.TrimPrefix(l, "+ ")
+		}
+	}
+	if line == "" {
+		t.Fatalf("%s does not write %s from onboard task list --json:\n%s", script, file, out)
+	}
+	line = strings.ReplaceAll(line, "bin/onboard", onboardCLI(t))
+	line = strings.ReplaceAll(line, file, to)
+	sh := exec.Command("bash", "-euo", "pipefail", "-c", line)
+	sh.Dir = repoRoot
+	if msg, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", line, err, msg)
 	}
 }

@@ -6,7 +6,8 @@
 //     scripts/deploy-gcp.sh (make deploy-gcp).
 //   - aws/template.yaml: an AWS SAM template (Lambda, HTTP API, SQS with a
 //     dead-letter queue, DynamoDB, Secrets Manager), deployed by
-//     scripts/deploy-aws.sh (make deploy-aws) with the AWS CLI alone.
+//     scripts/deploy-aws.sh (make deploy-aws) with the AWS CLI alone, after
+//     aws/schedules adds a schedule per Google Sheet the policy polls.
 //
 // The tests need no network and no cloud account. They run terraform fmt
 // and cfn-lint when present (and fail without them under CI=true), parse the

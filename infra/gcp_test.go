@@ -1,7 +1,11 @@
 package infra
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -23,7 +27,7 @@ const gcpDir = "gcp"
 // secret manager (core/app.SecretNames, checked below) and those the AAC and
 // Periscope targets will read.
 var wantSecrets = []string{
-	"AAC_ACCOUNT_REFRESH_TOKEN", "AAC_CLIENT_ID", "AAC_REFRESH_TOKENS", "LOOKERSDK_CLIENT_ID",
+	"AAC_ACCOUNT_REFRESH_TOKEN", "AAC_CLIENT_ID", "AAC_REFRESH_TOKENS", "GOOGLE_SHEETS_CREDENTIALS", "LOOKERSDK_CLIENT_ID",
 	"LOOKERSDK_CLIENT_SECRET", "ONBOARD_SCIM_TOKEN", "ONBOARD_WEBHOOK_SECRET", "PERISCOPE_SITES", "SENDGRID_API_KEY",
 }
 
@@ -518,11 +522,10 @@ func TestGCPScriptListsMatch(t *testing.T) {
 // variable turns it off; its API is enabled.
 func TestGCPAACKeepAlive(t *testing.T) {
 	m := loadModule(t, gcpDir)
-	jobs := m.byType("google_cloud_scheduler_job")
-	if len(jobs) != 1 {
-		t.Fatalf("want one google_cloud_scheduler_job (the AAC keep-alive), got %d", len(jobs))
+	job := m.resource("google_cloud_scheduler_job.aac_keep_alive")
+	if job == nil {
+		t.Fatal("no google_cloud_scheduler_job.aac_keep_alive")
 	}
-	job := jobs[0]
 
 	v := m.variables["aac_keep_alive"]
 	if v == nil {
@@ -541,16 +544,7 @@ func TestGCPAACKeepAlive(t *testing.T) {
 		t.Errorf("%s: count must follow var.aac_keep_alive", job)
 	}
 
-	// The topic the push subscription feeds ProvisionPubSub from.
-	var feeding string
-	for _, s := range m.byType("google_pubsub_subscription") {
-		if m.referencedOfType(s.attr("push_config", "push_endpoint"), "google_cloudfunctions2_function") != "" {
-			feeding = m.referencedOfType(s.attr("topic"), "google_pubsub_topic")
-		}
-	}
-	if feeding == "" {
-		t.Fatal("no push subscription feeding a function")
-	}
+	feeding := m.feedingTopic(t)
 	if got := m.referencedOfType(job.attr("pubsub_target", "topic_name"), "google_pubsub_topic"); got != feeding {
 		t.Errorf("%s: pubsub_target.topic_name refers to %q, want %s (the Pub/Sub function's topic)", job, got, feeding)
 	}
@@ -579,5 +573,158 @@ func TestGCPAACKeepAlive(t *testing.T) {
 	}
 	if !slices.Contains(stringLiterals(m.locals["services"].Expression), "cloudscheduler.googleapis.com") {
 		t.Error("local.services does not enable cloudscheduler.googleapis.com")
+	}
+}
+
+// feedingTopic is the topic the push subscription feeds ProvisionPubSub from.
+func (m *tfModule) feedingTopic(t *testing.T) string {
+	t.Helper()
+	var feeding string
+	for _, s := range m.byType("google_pubsub_subscription") {
+		if m.referencedOfType(s.attr("push_config", "push_endpoint"), "google_cloudfunctions2_function") != "" {
+			feeding = m.referencedOfType(s.attr("topic"), "google_pubsub_topic")
+		}
+	}
+	if feeding == "" {
+		t.Fatal("no push subscription feeding a function")
+	}
+	return feeding
+}
+
+// TestGCPSheetPolls: each task the policy schedules (a poll per Google
+// Sheet) gets a Cloud Scheduler job publishing it as the keep-alive does, to
+// the topic the Pub/Sub function is fed from, on the task's own cron; the
+// Sheets API is enabled for the function's calls.
+func TestGCPSheetPolls(t *testing.T) {
+	m := loadModule(t, gcpDir)
+	var polls *tfBlock
+	for _, job := range m.byType("google_cloud_scheduler_job") {
+		if job.attr("for_each") != nil {
+			polls = job
+		}
+	}
+	if polls == nil {
+		t.Fatal("no google_cloud_scheduler_job with a for_each (a job per scheduled task of the policy)")
+	}
+	if !m.refersTo(polls.attr("for_each"), "var.policy_tasks") {
+		t.Errorf("%s: for_each must come from var.policy_tasks (onboard task list --json)", polls)
+	}
+	if v := m.variables["policy_tasks"]; v == nil || v.Body.Attributes["default"] == nil {
+		t.Error("variable policy_tasks needs a default (no sheet: no job)")
+	}
+	if got, want := m.referencedOfType(polls.attr("pubsub_target", "topic_name"), "google_pubsub_topic"), m.feedingTopic(t); got != want {
+		t.Errorf("%s: pubsub_target.topic_name refers to %q, want %s", polls, got, want)
+	}
+	var attrs map[string]*tfExpr
+	if a := polls.attr("pubsub_target", "attributes"); a != nil {
+		attrs = objectItems(a.Expression, a.src)
+	}
+	if e := attrs["onboard_task"]; e == nil || e.text() != "each.key" {
+		t.Errorf("%s: pubsub_target.attributes.onboard_task must be each.key, the task's name", polls)
+	}
+	if e := polls.attr("schedule"); e == nil || e.text() != "each.value.cron" {
+		t.Errorf("%s: schedule must be each.value.cron, the task's own", polls)
+	}
+	if tz, _ := m.str(polls.attr("time_zone")); tz != "Etc/UTC" {
+		t.Errorf("%s: time_zone = %q, want Etc/UTC (onboard task list's cron lines are UTC)", polls, tz)
+	}
+	if !m.refersTo(polls.attr("region"), "var.region") || !m.refersTo(polls.attr("depends_on"), "google_project_service.apis") {
+		t.Errorf("%s: region must be var.region and depends_on google_project_service.apis", polls)
+	}
+	if !slices.Contains(stringLiterals(m.locals["services"].Expression), "sheets.googleapis.com") {
+		t.Error("local.services does not enable sheets.googleapis.com: the function's calls to the Sheets API would be refused")
+	}
+}
+
+// TestGCPSheetPollsFromTheTaskList runs what deploy-gcp.sh runs: its line
+// writing `onboard task list --json` into the var file, and Terraform
+// evaluating the jobs from it (in a module of just the variables and the
+// local they are made from, which needs no provider). One job per polled
+// sheet, on its cron, with a valid job ID of its own; the targets' tasks,
+// which have no cron, get none.
+func TestGCPSheetPollsFromTheTaskList(t *testing.T) {
+	tf := tool(t, "terraform", "https://developer.hashicorp.com/terraform/install")
+	dir := t.TempDir()
+	varFile := filepath.Join(dir, "policy-tasks.tfvars.json")
+
+	const policy = "testdata/deploy/sheets.yaml"
+	runScriptLine(t, "deploy-gcp.sh", append(gcpEnv, "ONBOARD_CONFIG="+policy), "dist/gcp/policy-tasks.tfvars.json", varFile)
+	if !strings.Contains(readRepoFile(t, "scripts/deploy-gcp.sh"), "-var-file=../../dist/gcp/policy-tasks.tfvars.json") {
+		t.Fatal("deploy-gcp.sh does not pass dist/gcp/policy-tasks.tfvars.json to Terraform")
+	}
+
+	m := loadModule(t, gcpDir)
+	local := m.locals["policy_schedules"]
+	if local == nil {
+		t.Fatal("no local.policy_schedules")
+	}
+	var module strings.Builder
+	for _, r := range refs(local.Expression) {
+		if name, ok := strings.CutPrefix(r, "var."); ok {
+			v := m.variables[name]
+			rng := v.Body.SrcRange
+			fmt.Fprintf(&module, "variable %q %s\n", name, v.src[rng.Start.Byte:rng.End.Byte])
+		}
+	}
+	fmt.Fprintf(&module, "locals {\n  policy_schedules = %s\n}\noutput \"schedules\" {\n  value = local.policy_schedules\n}\n", local.text())
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(module.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	terraform := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(tf, append([]string{"-chdir=" + dir}, args...)...)
+		cmd.Env = append(os.Environ(), "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1")
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("terraform %v: %v\n%s%s\n%s", args, err, out, stderr, module.String())
+		}
+		return out
+	}
+	terraform("init", "-input=false", "-no-color")
+	terraform("apply", "-input=false", "-auto-approve", "-no-color", "-var-file="+varFile)
+	var jobs map[string]struct {
+		Cron  string `json:"cron"`
+		JobID string `json:"job_id"`
+	}
+	if err := json.Unmarshal(terraform("output", "-json", "schedules"), &jobs); err != nil {
+		t.Fatal(err)
+	}
+
+	var tasks struct {
+		PolicyTasks []struct{ Name, Cron string } `json:"policy_tasks"`
+	}
+	raw, _ := os.ReadFile(varFile)
+	if err := json.Unmarshal(raw, &tasks); err != nil {
+		t.Fatalf("%s: %v\n%s", varFile, err, raw)
+	}
+	want := map[string]string{}
+	for _, task := range tasks.PolicyTasks {
+		if task.Cron != "" {
+			want[task.Name] = task.Cron
+		}
+	}
+	if len(want) != 3 {
+		t.Fatalf("%s schedules %v, want its three sheets", policy, want)
+	}
+	ids := map[string]bool{}
+	jobID := regexp.MustCompile(`^onboard-[a-zA-Z0-9_-]{1,480}$`)
+	for name, cron := range want {
+		job, ok := jobs[name]
+		switch {
+		case !ok:
+			t.Errorf("no job for %s (jobs: %v)", name, jobs)
+		case job.Cron != cron:
+			t.Errorf("%s: cron %q, want %q", name, job.Cron, cron)
+		case !jobID.MatchString(job.JobID) || ids[job.JobID]:
+			t.Errorf("%s: job ID %q is not a valid Cloud Scheduler ID of its own", name, job.JobID)
+		}
+		ids[job.JobID] = true
+	}
+	if len(jobs) != len(want) {
+		t.Errorf("jobs for %v, want only the scheduled %v", jobs, want)
 	}
 }

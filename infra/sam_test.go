@@ -2,6 +2,7 @@ package infra
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,10 +33,15 @@ var unscopableActions = []string{
 }
 
 func TestCfnLint(t *testing.T) {
+	cfnLint(t, samTemplate)
+}
+
+func cfnLint(t *testing.T, template string) {
+	t.Helper()
 	lint := tool(t, "cfn-lint", "pip install cfn-lint")
-	cmd := exec.Command(lint, "--", samTemplate)
+	cmd := exec.Command(lint, "--", template)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("cfn-lint %s: %v\n%s", samTemplate, err, out)
+		t.Fatalf("cfn-lint %s: %v\n%s", template, err, out)
 	}
 }
 
@@ -48,13 +54,18 @@ type samDoc struct {
 
 func loadSAM(t *testing.T) *samDoc {
 	t.Helper()
-	b, err := os.ReadFile(filepath.FromSlash(samTemplate))
+	return loadSAMFile(t, filepath.FromSlash(samTemplate))
+}
+
+func loadSAMFile(t *testing.T, path string) *samDoc {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("%s: %v", samTemplate, err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	root := doc.Content[0]
 	s := &samDoc{resources: map[string]*yaml.Node{}, root: root}
@@ -159,72 +170,111 @@ func (s *samDoc) number(n *yaml.Node) (int, bool) {
 	return v, err == nil
 }
 
+// The template's two functions: the webhook and queue function, which links
+// no Google library, and the Google Sheets poller.
+const (
+	webhookFunction = "ProvisionFunction"
+	pollFunction    = "SheetsPollFunction"
+)
+
+// function is the webhook and queue function.
 func (s *samDoc) function(t *testing.T) string {
 	t.Helper()
-	fns := s.ofType("AWS::Serverless::Function")
-	if len(fns) != 1 {
-		t.Fatalf("want one AWS::Serverless::Function, got %v", fns)
+	if fns := s.ofType("AWS::Serverless::Function"); !slices.Equal(fns, []string{webhookFunction, pollFunction}) {
+		t.Fatalf("want the functions %s and %s, got %v", webhookFunction, pollFunction, fns)
 	}
-	return fns[0]
+	return webhookFunction
 }
 
-// TestSAMFunction: the bootstrap binary on arm64 al2023, from the zip the
-// deploy script builds, with its own role and the settings the code reads.
-func TestSAMFunction(t *testing.T) {
-	s := loadSAM(t)
-	fn := s.function(t)
-	for k, want := range map[string]string{
-		"Runtime": "provided.al2023", "Handler": "bootstrap", "CodeUri": "../../dist/aws/onboard-lambda.zip",
-	} {
-		if got := scalar(s.prop(fn, k)); got != want {
-			t.Errorf("%s.%s = %q, want %q", fn, k, got, want)
+// fnProp is a function's property, or else the one Globals gives every
+// function, as SAM applies them.
+func (s *samDoc) fnProp(id string, path ...string) *yaml.Node {
+	if n := s.prop(id, path...); n != nil {
+		return n
+	}
+	return get(s.root, append([]string{"Globals", "Function"}, path...)...)
+}
+
+// fnEnv is a function's environment: Globals' variables, then its own.
+func (s *samDoc) fnEnv(id string) map[string]*yaml.Node {
+	env := map[string]*yaml.Node{}
+	for _, vars := range []*yaml.Node{get(s.root, "Globals", "Function", "Environment", "Variables"), s.prop(id, "Environment", "Variables")} {
+		for i := 0; vars != nil && i+1 < len(vars.Content); i += 2 {
+			env[vars.Content[i].Value] = vars.Content[i+1]
 		}
 	}
-	if a := s.prop(fn, "Architectures"); len(items(a)) != 1 || scalar(items(a)[0]) != "arm64" {
-		t.Errorf("%s.Architectures must be [arm64]", fn)
-	}
-	if !strings.Contains(readRepoFile(t, "scripts/deploy-aws.sh"), "dist/aws/onboard-lambda.zip") {
-		t.Error("scripts/deploy-aws.sh does not build dist/aws/onboard-lambda.zip, the template's CodeUri")
-	}
-	role := target(s.prop(fn, "Role"))
-	if s.typeOf(role) != "AWS::IAM::Role" {
-		t.Errorf("%s.Role must be this template's AWS::IAM::Role (SAM's generated role adds managed policies on \"*\"), got %q", fn, role)
-	}
-	if s.prop(fn, "Policies") != nil {
-		t.Errorf("%s.Policies is ignored when Role is set: put statements on the role", fn)
-	}
+	return env
+}
 
-	env := s.prop(fn, "Environment", "Variables")
-	if v := scalar(get(env, "ONBOARD_SECRETS")); v != "aws" {
-		t.Errorf("ONBOARD_SECRETS = %q, want aws", v)
-	}
-	if id := target(get(env, "ONBOARD_AWS_SECRET_ID")); s.typeOf(id) != "AWS::SecretsManager::Secret" {
-		t.Errorf("ONBOARD_AWS_SECRET_ID must !Ref the template's secret, got %q", id)
-	}
-	store := get(env, "ONBOARD_STORE")
-	if store == nil || store.Tag != "!Sub" || !strings.HasPrefix(store.Value, "dynamodb:${") {
-		t.Errorf("ONBOARD_STORE must be !Sub \"dynamodb:${Table}\"")
-	} else if id := strings.TrimSuffix(strings.TrimPrefix(store.Value, "dynamodb:${"), "}"); s.typeOf(id) != "AWS::DynamoDB::Table" {
-		t.Errorf("ONBOARD_STORE names %q, not a DynamoDB table of this template", id)
-	}
-	if v := scalar(get(env, "ONBOARD_CONFIG")); v != "/var/task/onboard.yaml" {
-		t.Errorf("ONBOARD_CONFIG = %q, want /var/task/onboard.yaml (the deploy script adds the policy to the zip's root)", v)
-	}
-	if id := target(get(env, "LOOKERSDK_BASE_URL")); get(s.root, "Parameters", id) == nil {
-		t.Error("LOOKERSDK_BASE_URL must come from a parameter")
-	}
+// TestSAMFunction: each bootstrap on arm64 al2023, from the zip the build
+// makes of its package, with its own role, its own log group and the
+// settings the code reads.
+func TestSAMFunction(t *testing.T) {
+	s := loadSAM(t)
+	s.function(t)
+	build, deploy := readRepoFile(t, "scripts/build-aws.sh"), readRepoFile(t, "scripts/deploy-aws.sh")
+	roles := map[string]bool{}
+	for fn, code := range map[string]struct{ zip, pkg string }{
+		webhookFunction: {"onboard-lambda.zip", "./functions/aws"},
+		pollFunction:    {"onboard-sheets-lambda.zip", "./functions/aws/sheets"},
+	} {
+		for k, want := range map[string]string{
+			"Runtime": "provided.al2023", "Handler": "bootstrap", "CodeUri": "../../dist/aws/" + code.zip,
+		} {
+			if got := scalar(s.fnProp(fn, k)); got != want {
+				t.Errorf("%s.%s = %q, want %q", fn, k, got, want)
+			}
+		}
+		if a := s.fnProp(fn, "Architectures"); len(items(a)) != 1 || scalar(items(a)[0]) != "arm64" {
+			t.Errorf("%s.Architectures must be [arm64]", fn)
+		}
+		if !strings.Contains(build, "build "+code.zip+" "+code.pkg+"\n") || !strings.Contains(deploy, code.zip) {
+			t.Errorf("scripts/build-aws.sh does not build %s into %s, or scripts/deploy-aws.sh does not package it: %s's CodeUri", code.pkg, code.zip, fn)
+		}
+		role := target(s.prop(fn, "Role"))
+		if s.typeOf(role) != "AWS::IAM::Role" || roles[role] {
+			t.Errorf("%s.Role must be a role of this template's of its own (SAM's generated role adds managed policies on \"*\"), got %q", fn, role)
+		}
+		roles[role] = true
+		if s.fnProp(fn, "Policies") != nil {
+			t.Errorf("%s.Policies is ignored when Role is set: put statements on the role", fn)
+		}
 
-	lg := s.ofType("AWS::Logs::LogGroup")
-	if len(lg) != 1 {
-		t.Fatalf("want one AWS::Logs::LogGroup, got %v", lg)
+		env := s.fnEnv(fn)
+		if v := scalar(env["ONBOARD_SECRETS"]); v != "aws" {
+			t.Errorf("%s: ONBOARD_SECRETS = %q, want aws", fn, v)
+		}
+		if id := target(env["ONBOARD_AWS_SECRET_ID"]); s.typeOf(id) != "AWS::SecretsManager::Secret" {
+			t.Errorf("%s: ONBOARD_AWS_SECRET_ID must !Ref the template's secret, got %q", fn, id)
+		}
+		store := env["ONBOARD_STORE"]
+		if store == nil || store.Tag != "!Sub" || !strings.HasPrefix(store.Value, "dynamodb:${") {
+			t.Errorf("%s: ONBOARD_STORE must be !Sub \"dynamodb:${Table}\"", fn)
+		} else if id := strings.TrimSuffix(strings.TrimPrefix(store.Value, "dynamodb:${"), "}"); s.typeOf(id) != "AWS::DynamoDB::Table" {
+			t.Errorf("%s: ONBOARD_STORE names %q, not a DynamoDB table of this template", fn, id)
+		}
+		if v := scalar(env["ONBOARD_CONFIG"]); v != "/var/task/onboard.yaml" {
+			t.Errorf("%s: ONBOARD_CONFIG = %q, want /var/task/onboard.yaml (the deploy script adds the policy to the zip's root)", fn, v)
+		}
+		if id := target(env["LOOKERSDK_BASE_URL"]); get(s.root, "Parameters", id) == nil {
+			t.Errorf("%s: LOOKERSDK_BASE_URL must come from a parameter", fn)
+		}
+
+		fnName := s.prop(fn, "FunctionName")
+		var logGroup string
+		for _, lg := range s.ofType("AWS::Logs::LogGroup") {
+			if name := s.prop(lg, "LogGroupName"); name != nil && fnName != nil && name.Value == "/aws/lambda/"+fnName.Value {
+				logGroup = lg
+			}
+		}
+		if logGroup == "" {
+			t.Errorf("%s: no log group of its own (/aws/lambda/<FunctionName>), so Lambda would make one kept forever", fn)
+		} else if s.prop(logGroup, "RetentionInDays") == nil {
+			t.Errorf("%s: set RetentionInDays (logs are otherwise kept, and billed, forever)", logGroup)
+		}
 	}
-	name := s.prop(lg[0], "LogGroupName")
-	fnName := s.prop(fn, "FunctionName")
-	if name == nil || fnName == nil || name.Value != "/aws/lambda/"+fnName.Value {
-		t.Errorf("the log group must be the function's (/aws/lambda/<FunctionName>), else Lambda writes elsewhere")
-	}
-	if s.prop(lg[0], "RetentionInDays") == nil {
-		t.Errorf("%s: set RetentionInDays (logs are otherwise kept, and billed, forever)", lg[0])
+	if id := target(s.prop(webhookFunction, "Environment", "Variables", "ONBOARD_SHEETS_FUNCTION")); id != pollFunction {
+		t.Errorf("%s: ONBOARD_SHEETS_FUNCTION must !Ref %s, so a poll sent to the webhook's function names it; got %q", webhookFunction, pollFunction, id)
 	}
 }
 
@@ -233,10 +283,7 @@ func TestSAMFunction(t *testing.T) {
 func TestSAMEvents(t *testing.T) {
 	s := loadSAM(t)
 	fn := s.function(t)
-	timeout, ok := s.number(s.prop(fn, "Timeout"))
-	if !ok {
-		timeout, ok = s.number(get(s.root, "Globals", "Function", "Timeout"))
-	}
+	timeout, ok := s.number(s.fnProp(fn, "Timeout"))
 	if !ok {
 		t.Fatalf("%s: set Timeout", fn)
 	}
@@ -407,19 +454,26 @@ func TestSAMIAMScoped(t *testing.T) {
 		}
 	}
 
-	// The function's role reaches exactly its queue, table, secret and logs.
-	role := target(s.prop(s.function(t), "Role"))
-	reached := map[string]bool{}
-	for _, p := range items(s.prop(role, "Policies")) {
-		for _, st := range items(get(p, "PolicyDocument", "Statement")) {
-			for _, r := range items(get(st, "Resource")) {
-				reached[s.typeOf(target(r))] = true
+	// The webhook function's role reaches exactly its queue, table, secret
+	// and logs; the poller's the same but the queue, which it never reads.
+	s.function(t)
+	for fn, want := range map[string][]string{
+		webhookFunction: {"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"},
+		pollFunction:    {"AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"},
+	} {
+		role := target(s.prop(fn, "Role"))
+		var reached []string
+		for _, p := range items(s.prop(role, "Policies")) {
+			for _, st := range items(get(p, "PolicyDocument", "Statement")) {
+				for _, r := range items(get(st, "Resource")) {
+					reached = append(reached, s.typeOf(target(r)))
+				}
 			}
 		}
-	}
-	for _, typ := range []string{"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"} {
-		if !reached[typ] {
-			t.Errorf("the function role grants nothing on the template's %s", typ)
+		slices.Sort(reached)
+		slices.Sort(want)
+		if reached = slices.Compact(reached); !slices.Equal(reached, want) {
+			t.Errorf("%s's role %s reaches the template's %v, want exactly %v", fn, role, reached, want)
 		}
 	}
 }
@@ -443,7 +497,8 @@ func TestSAMAlarms(t *testing.T) {
 		of                           []string
 	}{
 		{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlqs},
-		{"AWS/Lambda", "Errors", "FunctionName", s.ofType("AWS::Serverless::Function")},
+		{"AWS/Lambda", "Errors", "FunctionName", []string{webhookFunction}},
+		{"AWS/Lambda", "Errors", "FunctionName", []string{pollFunction}},
 	} {
 		found := false
 		for _, a := range s.ofType("AWS::CloudWatch::Alarm") {
@@ -558,4 +613,66 @@ func TestSAMScriptParameters(t *testing.T) {
 			t.Errorf("scripts/deploy-aws.sh overrides parameter %s, which infra/aws/template.yaml does not declare", m[1])
 		}
 	}
+}
+
+// TestSAMSheetPolls runs what deploy-aws.sh runs to make the template it
+// deploys: its line rendering `onboard task list --json` into a copy of the
+// template. The copy passes cfn-lint, and the poller has one Schedule per
+// polled sheet, at the sheet's rate, invoking it with the poll's task, the
+// shape functions/aws/lambdaapi reads; nothing else of the template moves.
+func TestSAMSheetPolls(t *testing.T) {
+	rendered := filepath.Join(t.TempDir(), "template.yaml")
+	const policy = "testdata/deploy/sheets.yaml"
+	runScriptLine(t, "deploy-aws.sh", append(awsEnv, "ONBOARD_CONFIG="+policy), "dist/aws/template.yaml", rendered)
+	if !strings.Contains(readRepoFile(t, "scripts/deploy-aws.sh"), "--template-file dist/aws/template.yaml") {
+		t.Error("deploy-aws.sh does not package dist/aws/template.yaml, the template with the schedules")
+	}
+
+	cli := exec.Command(onboardCLI(t), "task", "list", "--json")
+	cli.Dir, cli.Env = repoRoot, append(os.Environ(), "ONBOARD_CONFIG="+policy)
+	list, err := cli.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tasks []struct{ Name, Rate string }
+	if err := json.Unmarshal(list, &tasks); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, task := range tasks {
+		if task.Rate != "" {
+			want[task.Name] = task.Rate
+		}
+	}
+	if len(want) != 3 {
+		t.Fatalf("%s schedules %v, want its three sheets", policy, want)
+	}
+
+	s, source := loadSAMFile(t, rendered), loadSAM(t)
+	s.function(t)
+	got := map[string]string{}
+	events := s.prop(pollFunction, "Events")
+	for i := 0; events != nil && i+1 < len(events.Content); i += 2 {
+		id, ev := events.Content[i].Value, events.Content[i+1]
+		p := get(ev, "Properties")
+		var input map[string]string
+		if scalar(get(ev, "Type")) != "Schedule" || json.Unmarshal([]byte(scalar(get(p, "Input"))), &input) != nil || len(input) != 1 {
+			t.Errorf("event %s: want a Schedule whose Input is {\"onboard_task\": NAME}", id)
+			continue
+		}
+		if !regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`).MatchString(id) {
+			t.Errorf("event ID %q: SAM makes logical IDs of it, which are letters and digits", id)
+		}
+		got[input["onboard_task"]] = scalar(get(p, "Schedule"))
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("%s's schedules %v, want %v", pollFunction, got, want)
+	}
+	if a, b := len(s.prop(webhookFunction, "Events").Content), len(source.prop(webhookFunction, "Events").Content); a != b {
+		t.Errorf("rendering changed %s's events", webhookFunction)
+	}
+	if source.prop(pollFunction, "Events") != nil {
+		t.Errorf("%s in infra/aws/template.yaml has events: its schedules come from the policy alone", pollFunction)
+	}
+	cfnLint(t, rendered)
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# make deploy-aws: build onboard's Lambda and deploy infra/aws/template.yaml
+# make deploy-aws: build onboard's Lambdas and deploy infra/aws/template.yaml
 # (AWS SAM) with the AWS CLI alone: `aws cloudformation package` uploads the
-# zip, `aws cloudformation deploy` creates or updates the stack. No SAM CLI.
+# zips, `aws cloudformation deploy` creates or updates the stack. No SAM CLI.
+# The template deployed is a copy with a schedule per Google Sheet the policy
+# polls (infra/aws/schedules explains why), in dist/aws/template.yaml.
 #
 #   AWS_REGION                   where (else AWS_DEFAULT_REGION, else aws configure's region)
 #   the policy's targets' settings  required only for targets it uses (onboard settings lists them),
@@ -40,23 +42,35 @@ fi
 bucket="${ARTIFACT_BUCKET:-$stack-artifacts-$account-$region}"
 say "stack $stack, region $region, account $account, artifacts s3://$bucket, policy $policy"
 
-step "build (make build writes the linux/arm64 bootstrap into dist/onboard-lambda.zip)"
-run make build
-if ! dry_run && [[ ! -f dist/onboard-lambda.zip ]]; then
-  die "make build did not produce dist/onboard-lambda.zip"
-fi
+# The webhook and queue function's, and the Sheets poller's.
+zips=(onboard-lambda.zip onboard-sheets-lambda.zip)
 
-step "package: the Lambda zip plus $policy as onboard.yaml"
+step "build (make build writes the linux/arm64 bootstraps into dist/${zips[0]} and dist/${zips[1]})"
+run make build
+for z in "${zips[@]}"; do
+  if ! dry_run && [[ ! -f dist/$z ]]; then
+    die "make build did not produce dist/$z"
+  fi
+done
+
+step "package: each Lambda zip plus $policy as onboard.yaml"
 run rm -rf dist/aws
 run mkdir -p dist/aws/policy
-run cp dist/onboard-lambda.zip dist/aws/onboard-lambda.zip
 run cp -p "$policy" dist/aws/policy/onboard.yaml
-run_sh "cd dist/aws/policy && zip -X -q ../onboard-lambda.zip onboard.yaml"
+for z in "${zips[@]}"; do
+  run cp "dist/$z" "dist/aws/$z"
+  run_sh "cd dist/aws/policy && zip -X -q ../$z onboard.yaml"
+done
+
+step "schedules: an EventBridge schedule per Google Sheet the policy polls, on $stack-sheets-poll"
+schedules="$(policy_schedules "$policy")"
+say "${schedules:-none: the policy polls no Google Sheet}" | sed 's/^/  /'
+run_sh "$(task_list_json "$policy") | go run ./infra/aws/schedules infra/aws/template.yaml >dist/aws/template.yaml"
 
 step "artifact bucket (private, created once)"
 run_sh "aws s3api head-bucket --bucket $bucket >/dev/null 2>&1 || aws s3 mb s3://$bucket --region $region"
 
-step "deploy the stack (infra/aws/template.yaml)"
+step "deploy the stack (dist/aws/template.yaml: infra/aws/template.yaml and the schedules)"
 params=()
 [[ -n "${LOOKERSDK_BASE_URL:-}" ]] && params+=("LookerBaseUrl=$LOOKERSDK_BASE_URL")
 [[ -n "${LOOKERSDK_VERIFY_SSL:-}" ]] && params+=("LookerVerifySsl=$LOOKERSDK_VERIFY_SSL")
@@ -73,7 +87,7 @@ params=()
 [[ -n "${ONBOARD_LOG_LEVEL:-}" ]] && params+=("LogLevel=$ONBOARD_LOG_LEVEL")
 [[ -n "${ALERT_EMAIL:-}" ]] && params+=("AlarmEmail=$ALERT_EMAIL")
 [[ -n "${AAC_KEEP_ALIVE:-}" ]] && params+=("AacKeepAlive=$AAC_KEEP_ALIVE")
-run aws cloudformation package --region "$region" --template-file infra/aws/template.yaml \
+run aws cloudformation package --region "$region" --template-file dist/aws/template.yaml \
   --s3-bucket "$bucket" --s3-prefix "$stack" --output-template-file dist/aws/packaged.yaml
 run aws cloudformation deploy --region "$region" --stack-name "$stack" \
   --template-file dist/aws/packaged.yaml --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
@@ -87,6 +101,7 @@ capture queue "<QueueUrl>" "${outputs[@]}" "Stacks[0].Outputs[?OutputKey=='Queue
 capture dlq "<DeadLetterQueueUrl>" "${outputs[@]}" "Stacks[0].Outputs[?OutputKey=='DeadLetterQueueUrl'].OutputValue"
 capture secret "<SecretArn>" "${outputs[@]}" "Stacks[0].Outputs[?OutputKey=='SecretArn'].OutputValue"
 api="${api%/}"
+sheets="$(polled_sheets "$policy")"
 cat <<EOF
 
 Webhook URL (public; the webhook secret is the gate): $api/
@@ -96,8 +111,21 @@ Dead-letter queue (alarm when not empty): $dlq
 Set the secret once: one JSON object holding every key you use (created empty; the function
 fails to start until it has a value). Write it to a file outside the repository, then:
   aws secretsmanager put-secret-value --region $region --secret-id $secret --secret-string file://onboard-secrets.json
-Keys this policy needs: $(needed_secrets "$policy")
+Keys this policy needs: $(needed_secrets "$policy")${sheets:+ GOOGLE_SHEETS_CREDENTIALS}
 (e.g. {"ONBOARD_WEBHOOK_SECRET":"...", ...}), then rm the file.
+EOF
+if [[ -n "$sheets" ]]; then
+  cat <<EOF
+
+Google Sheets: $stack-sheets-poll reads and writes each polled sheet as a Google service account.
+Put that account's key file (the JSON itself, as an object) in the secret under
+GOOGLE_SHEETS_CREDENTIALS, and share each sheet with the key's client_email as Editor (Share,
+paste the address, Editor: the status column is written); until then its polls fail and the
+sheets-poll alarm fires:
+$(say "$sheets" | sed 's/^/  /')
+EOF
+fi
+cat <<EOF
 
 Try it:
   curl -sS $api/healthz

@@ -33,6 +33,7 @@ SERVICES=(
   pubsub.googleapis.com
   run.googleapis.com
   secretmanager.googleapis.com
+  sheets.googleapis.com
   storage.googleapis.com
 )
 
@@ -76,12 +77,17 @@ run cp -p "$policy" dist/gcp/policy/onboard.yaml
 run_sh "git ls-files --cached --others --exclude-standard -- . ':(exclude).ci' ':(exclude)infra' ':(exclude)scripts' ':(exclude)testdata/deploy' | zip -X -q -@ $zipfile"
 run_sh "cd dist/gcp/policy && zip -X -q ../onboard-source.zip onboard.yaml"
 
+step "schedules: a Cloud Scheduler job per Google Sheet the policy polls"
+schedules="$(policy_schedules "$policy")"
+say "${schedules:-none: the policy polls no Google Sheet}" | sed 's/^/  /'
+run_sh "{ printf '{\"policy_tasks\": '; $(task_list_json "$policy"); printf '}\\n'; } >dist/gcp/policy-tasks.tfvars.json"
+
 step "enable the APIs (once per project; no-op when already on)"
 run gcloud services enable "${SERVICES[@]}" --project "$project"
 
 step "deploy with Terraform (infra/gcp; state in infra/gcp/terraform.tfstate.d/$project)"
 tfvars=(-var "project=$project" -var "region=$region" -var "name=$name"
-  -var "source_zip=../../$zipfile")
+  -var "source_zip=../../$zipfile" -var-file=../../dist/gcp/policy-tasks.tfvars.json)
 [[ -n "${LOOKERSDK_BASE_URL:-}" ]] && tfvars+=(-var "looker_base_url=$LOOKERSDK_BASE_URL")
 [[ -n "${LOOKERSDK_VERIFY_SSL:-}" ]] && tfvars+=(-var "looker_verify_ssl=$LOOKERSDK_VERIFY_SSL")
 [[ -n "${LOOKERSDK_TIMEOUT:-}" ]] && tfvars+=(-var "looker_timeout_seconds=$LOOKERSDK_TIMEOUT")
@@ -106,10 +112,23 @@ url="" topic="" dead=""
 capture url "<http_url>" "${TF[@]}" output -raw http_url
 capture topic "$name-provision" "${TF[@]}" output -raw pubsub_topic
 capture dead "$name-provision-dead-letter" "${TF[@]}" output -raw dead_letter_subscription
+sheets="$(polled_sheets "$policy")" account=""
+[[ -z "$sheets" ]] || capture account "<function_service_account>" "${TF[@]}" output -raw function_service_account
 cat <<EOF
 
 Webhook URL (public; the webhook secret is the gate): $url
 Pub/Sub topic: $topic    dead letters kept in subscription: $dead
+EOF
+if [[ -n "$sheets" ]]; then
+  cat <<EOF
+
+Google Sheets: the function reads and writes each polled sheet as $account.
+Share each with that address as Editor (Share, paste the address, Editor: the status column is
+written); until then its polls fail, saying so in the log, and end up as dead letters:
+$(say "$sheets" | sed 's/^/  /')
+EOF
+fi
+cat <<EOF
 
 Set each secret value once (created empty; values never pass through Terraform).
 Type the value, press Enter; it stays out of your shell history:

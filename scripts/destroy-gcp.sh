@@ -34,10 +34,10 @@ This removes onboard "$name" from project $project ($region):
   - Pub/Sub topic $name-provision, its push subscription, the dead-letter topic and
     subscription $name-provision-dead-letter, WITH any messages still in them
   - the Secret Manager secrets (ONBOARD_WEBHOOK_SECRET, LOOKERSDK_*, SENDGRID_API_KEY, AAC_*,
-    PERISCOPE_SITES) WITH their values
+    PERISCOPE_SITES, GOOGLE_SHEETS_CREDENTIALS) WITH their values
   - the service accounts $name-fn, $name-push, $name-build and every IAM binding made for them
   - the source bucket $project-$name-source, the Firestore TTL settings, the DLQ alert policy,
-    the Cloud Scheduler job $name-aac-keep-alive
+    the Cloud Scheduler jobs $name-aac-keep-alive and $name-sheets-poll-<hash> for each polled sheet
 It keeps:
   - the Firestore database and its data (idempotency records, tokens, audit log);
     delete it yourself with: gcloud firestore databases delete --database='(default)' --project $project

@@ -158,3 +158,23 @@ check_settings() {
 needed_secrets() {
   onboard_cli settings --secrets --config "$1" | tr '\n' ' ' | sed 's/ $//'
 }
+
+# policy_schedules POLICY: the jobs the policy schedules, a poll per Google
+# Sheet, one "TASK every INTERVAL" line each (the targets' own tasks, which
+# the infrastructure schedules itself, have no interval). A read, so DRY_RUN
+# runs it.
+policy_schedules() {
+  ONBOARD_CONFIG="$1" onboard_cli task list | sed -n 's/^\(.*[^ ]\)  *every \([0-9hms]*\)$/\1 every \2/p'
+}
+
+# polled_sheets POLICY: the address of each spreadsheet the policy polls,
+# once each however many of its tabs are polled.
+polled_sheets() {
+  policy_schedules "$1" | sed -n 's|^sheets-poll:\([A-Za-z0-9_-]*\).*|https://docs.google.com/spreadsheets/d/\1/edit|p' | sort -u
+}
+
+# task_list_json POLICY: the shell text writing `onboard task list --json`
+# for POLICY with the CLI make build made, for run_sh.
+task_list_json() {
+  printf 'ONBOARD_CONFIG=%s bin/onboard task list --json' "$(quote "$1")"
+}

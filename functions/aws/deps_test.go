@@ -11,24 +11,40 @@ import (
 	"testing"
 )
 
+// The sandbox's fakes: a deployed function never starts one.
+var fakes = []string{
+	"github.com/onboard-dev/onboard/core/looker/lookertest", "github.com/onboard-dev/onboard/core/aac/aactest",
+	"github.com/onboard-dev/onboard/core/periscope/periscopetest", "github.com/onboard-dev/onboard/core/sendgrid/sendgridtest",
+	"github.com/onboard-dev/onboard/core/sheets/sheetstest",
+}
+
 // Each platform's build must link only its own cloud's SDKs: the other
 // cloud's would add megabytes, cold-start time and an attack surface for
-// nothing. The check runs for the target platforms, with the release tags.
+// nothing. The one Google library an AWS build may link is the Sheets
+// client, in the function that polls sheets alone, so the webhook's cold
+// starts do not pay for it. The check runs for the target platforms, with
+// the release tags.
 func TestBuildSeparation(t *testing.T) {
+	lambdaEnv, lambdaTags := []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"}, "lambda.norpc,onboard_nofakes"
 	cases := []struct {
 		name      string
 		pkg       string
 		env       []string
 		tags      string
 		forbidden []string
+		required  []string
 	}{
 		{
-			name: "Lambda bootstrap", pkg: "github.com/onboard-dev/onboard/functions/aws",
-			env: []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"}, tags: "lambda.norpc,onboard_nofakes",
-			forbidden: []string{"cloud.google.com/", "github.com/GoogleCloudPlatform/",
-				// The sandbox's fakes: a deployed function never starts one.
-				"github.com/onboard-dev/onboard/core/looker/lookertest", "github.com/onboard-dev/onboard/core/aac/aactest",
-				"github.com/onboard-dev/onboard/core/periscope/periscopetest", "github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"},
+			name: "Lambda bootstrap", pkg: "github.com/onboard-dev/onboard/functions/aws", env: lambdaEnv, tags: lambdaTags,
+			forbidden: append([]string{"cloud.google.com/", "github.com/GoogleCloudPlatform/", "google.golang.org/",
+				"golang.org/x/oauth2/google", "github.com/google/s2a-go", "github.com/onboard-dev/onboard/core/sheets/gsheets"}, fakes...),
+		},
+		{
+			name: "Lambda sheets bootstrap", pkg: "github.com/onboard-dev/onboard/functions/aws/sheets", env: lambdaEnv, tags: lambdaTags,
+			forbidden: append([]string{"cloud.google.com/go/firestore", "cloud.google.com/go/secretmanager", "cloud.google.com/go/pubsub",
+				"github.com/GoogleCloudPlatform/", "github.com/cloudevents/"}, fakes...),
+			required: []string{"google.golang.org/api/sheets/v4", "github.com/onboard-dev/onboard/core/state/dynamostore",
+				"github.com/onboard-dev/onboard/core/secrets/awssecrets"},
 		},
 		{
 			name: "Cloud Function (module root)", pkg: "github.com/onboard-dev/onboard",
@@ -47,6 +63,11 @@ func TestBuildSeparation(t *testing.T) {
 					if strings.HasPrefix(p, prefix) {
 						t.Errorf("%s links %s through %s", c.pkg, p, strings.Join(importChain(imports, c.pkg, p), " -> "))
 					}
+				}
+			}
+			for _, p := range c.required {
+				if _, ok := imports[p]; !ok {
+					t.Errorf("%s does not link %s", c.pkg, p)
 				}
 			}
 		})

@@ -16,6 +16,10 @@ locals {
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
+    # Google Sheets polls call it as the fn account, and a call is refused
+    # unless the API is on in the caller's project. On whether or not the
+    # policy polls a sheet: enabling an API grants nothing and costs nothing.
+    "sheets.googleapis.com",
     "storage.googleapis.com",
   ]
 }

@@ -32,3 +32,44 @@ resource "google_cloud_scheduler_job" "aac_keep_alive" {
 
   depends_on = [google_project_service.apis]
 }
+
+# The jobs the policy schedules: a poll per Google Sheet under
+# sources.sheets. scripts/deploy-gcp.sh passes `onboard task list --json` as
+# var.policy_tasks, so a sheet added to onboard.yaml gets its job on the next
+# deploy and a sheet removed loses it. Each is published like the keep-alive:
+# a failed poll is redelivered with backoff and, after max_delivery_attempts,
+# dead-lettered, which fires the alert (a sheet nobody shared fails every
+# time). The sheet is read as the fn account, which needs no IAM role for it:
+# the sheet is shared with that account's email.
+#
+# A tab's name may hold any character and a job ID may not, so the ID is the
+# task kind and a hash of the name; the description carries the name.
+locals {
+  policy_schedules = {
+    for task in var.policy_tasks : task.name => {
+      cron   = task.cron
+      job_id = "${var.name}-${split(":", task.name)[0]}-${substr(sha256(task.name), 0, 12)}"
+    } if task.cron != null
+  }
+}
+
+resource "google_cloud_scheduler_job" "policy_task" {
+  for_each = local.policy_schedules
+
+  project     = var.project
+  region      = var.region
+  name        = each.value.job_id
+  description = "onboard: ${each.key}"
+  schedule    = each.value.cron
+  time_zone   = "Etc/UTC"
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.provision.id
+    data       = base64encode("{}")
+    attributes = {
+      onboard_task = each.key
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}

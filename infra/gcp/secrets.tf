@@ -18,6 +18,11 @@ locals {
     "AAC_ACCOUNT_REFRESH_TOKEN",
     "AAC_CLIENT_ID",
     "PERISCOPE_SITES",
+    # Left empty, Google Sheets are read as the fn account itself (the
+    # function asks the metadata server). It exists because the function
+    # reads every secret onboard knows at start-up, and an absent one reads
+    # as "permission denied", not "not set"; a key set here is used instead.
+    "GOOGLE_SHEETS_CREDENTIALS",
   ])
 }
 

@@ -78,6 +78,15 @@ variable "aac_keep_alive" {
   default     = true
 }
 
+variable "policy_tasks" {
+  description = "The policy's tasks, as `onboard task list --json` prints them (scripts/deploy-gcp.sh passes them in a var file). Each with a cron gets a Cloud Scheduler job publishing {onboard_task = name} to the provisioning topic: a poll per Google Sheet. Those without one are the targets' own, scheduled by this module (aac_keep_alive)."
+  type = list(object({
+    name = string
+    cron = optional(string)
+  }))
+  default = []
+}
+
 variable "periscope_base_url" {
   description = "PERISCOPE_BASE_URL. Empty: not set."
   type        = string

@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"cloud.google.com/go/compute/metadata"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	"google.golang.org/api/option"
@@ -156,6 +157,9 @@ func (c *Client) credentials(ctx context.Context, cfg Config, base *url.URL) (oa
 		// The metadata server's: Google's own, on Google's network.
 		c.anonymous = "the service account onboard runs as (make deploy-gcp prints it)"
 		key.TokenURI = "https://oauth2.googleapis.com/token"
+		if c.account == "" {
+			key.ClientEmail = metadataAccount(ctx)
+		}
 	} else if json.Unmarshal(creds.JSON, &key) != nil {
 		return nil, errors.New("sheets: the application-default credentials file is not JSON")
 	}
@@ -174,6 +178,24 @@ func (c *Client) credentials(ctx context.Context, cfg Config, base *url.URL) (oa
 	}
 	c.account = cmp.Or(key.ClientEmail, c.account)
 	return creds.TokenSource, nil
+}
+
+// metadataTimeout bounds asking the metadata server for the account's
+// email: it answers in milliseconds on Google's network, and without the
+// email an error still says whom to share with in words.
+const metadataTimeout = 2 * time.Second
+
+// metadataAccount asks the metadata server which service account its
+// tokens are for, so that "share it with ..." names the real address (the
+// function's own account on Cloud Functions); "" when it does not answer.
+func metadataAccount(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
+	email, err := metadata.EmailWithContext(ctx, "default")
+	if err != nil || !strings.Contains(email, "@") {
+		return ""
+	}
+	return email
 }
 
 // check reads a service account's key file far enough to say what is

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -575,5 +576,45 @@ func TestConfigFromEnv(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "/etc/onboard") {
 			t.Errorf("%s=%q: %v", name, value, err)
 		}
+	}
+}
+
+// On Google's runtimes the credentials come from the metadata server, whose
+// tokens name no account: the client asks it for the email, so an error
+// says which address to share a sheet with.
+func TestMetadataCredentialsLearnTheirAccount(t *testing.T) {
+	const fnAccount = "onboard-fn@acme-prod.iam.gserviceaccount.com"
+	for _, c := range []struct {
+		name   string
+		status int
+		want   string
+	}{
+		{"the server names the account", http.StatusOK, fnAccount},
+		{"the server does not answer", http.StatusNotFound, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Metadata-Flavor") != "Google" || r.URL.Path != "/computeMetadata/v1/instance/service-accounts/default/email" {
+					http.NotFound(w, r)
+					return
+				}
+				w.Header().Set("Metadata-Flavor", "Google")
+				w.WriteHeader(c.status)
+				_, _ = io.WriteString(w, fnAccount)
+			}))
+			defer srv.Close()
+			home := t.TempDir()
+			t.Setenv("GCE_METADATA_HOST", strings.TrimPrefix(srv.URL, "http://"))
+			t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+			t.Setenv("HOME", home)
+			t.Setenv("CLOUDSDK_CONFIG", home)
+			client, err := gsheets.New(context.Background(), gsheets.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if client.Account() != c.want {
+				t.Errorf("Account() = %q, want %q", client.Account(), c.want)
+			}
+		})
 	}
 }
