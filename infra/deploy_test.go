@@ -316,8 +316,8 @@ func TestDeployDryRunSheets(t *testing.T) {
 	// Both clouds show the schedules, and end with the sheets to share.
 	shared := []string{
 		"  sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/Form Responses 1 every 5m\n",
-		"  sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/It's late every 1h0m0s\n",
-		"  sheets-poll:1ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210 every 10m0s\n",
+		"  sheets-poll:1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/It's late every 1h\n",
+		"  sheets-poll:1ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210 every 10m\n",
 		sheetA + sheetB,
 	}
 	cases := []struct {
