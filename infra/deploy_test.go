@@ -334,7 +334,7 @@ func TestDeployDryRunSheets(t *testing.T) {
 		{"deploy-aws.sh", awsEnv, []string{
 			"ONBOARD_CONFIG=testdata/deploy/sheets.yaml bin/onboard task list --json | go run ./infra/aws/schedules infra/aws/template.yaml >dist/aws/template.yaml",
 			"--template-file dist/aws/template.yaml",
-			"Keys this policy needs: ONBOARD_WEBHOOK_SECRET PERISCOPE_SITES GOOGLE_SHEETS_CREDENTIALS\n",
+			"Keys this policy needs: ONBOARD_WEBHOOK_SECRET ONBOARD_SCIM_TOKEN PERISCOPE_SITES GOOGLE_SHEETS_CREDENTIALS\n",
 			"in the secret under\nGOOGLE_SHEETS_CREDENTIALS, and share each sheet with the key's client_email as Editor",
 		}},
 	}

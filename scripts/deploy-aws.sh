@@ -111,7 +111,7 @@ Dead-letter queue (alarm when not empty): $dlq
 Set the secret once: one JSON object holding every key you use (created empty; the function
 fails to start until it has a value). Write it to a file outside the repository, then:
   aws secretsmanager put-secret-value --region $region --secret-id $secret --secret-string file://onboard-secrets.json
-Keys this policy needs: $(needed_secrets "$policy")${sheets:+ GOOGLE_SHEETS_CREDENTIALS}
+Keys this policy needs: $(needed_secrets "$policy")
 (e.g. {"ONBOARD_WEBHOOK_SECRET":"...", ...}), then rm the file.
 EOF
 if [[ -n "$sheets" ]]; then

@@ -34,7 +34,7 @@ This removes onboard "$name" from project $project ($region):
   - Pub/Sub topic $name-provision, its push subscription, the dead-letter topic and
     subscription $name-provision-dead-letter, WITH any messages still in them
   - the Secret Manager secrets (ONBOARD_WEBHOOK_SECRET, LOOKERSDK_*, SENDGRID_API_KEY, AAC_*,
-    PERISCOPE_SITES, GOOGLE_SHEETS_CREDENTIALS) WITH their values
+    PERISCOPE_SITES, GOOGLE_SHEETS_CREDENTIALS, ONBOARD_SCIM_TOKEN) WITH their values
   - the service accounts $name-fn, $name-push, $name-build and every IAM binding made for them
   - the source bucket $project-$name-source, the Firestore TTL settings, the DLQ alert policy,
     the Cloud Scheduler jobs $name-aac-keep-alive and $name-sheets-poll-<hash> for each polled sheet

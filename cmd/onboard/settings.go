@@ -85,7 +85,10 @@ type need struct {
 // deploymentSettings lists onboard's own settings, then each used target's
 // and the mailer's, from the plug-ins' own registrations.
 func deploymentSettings(cfg *core.Config) []need {
-	needs := []need{{Setting: plugin.Setting{Name: app.SettingWebhookSecret, Secret: true}, required: true, why: "authenticates every HTTP request"}}
+	needs := []need{
+		{Setting: plugin.Setting{Name: app.SettingWebhookSecret, Secret: true}, required: true, why: "authenticates every HTTP request"},
+		{Setting: plugin.Setting{Name: app.SettingSCIMToken, Secret: true}, why: "authenticates the SCIM front door (Okta, Entra); unset refuses every SCIM request"},
+	}
 	add := func(sw string, settings []plugin.Setting, why string) {
 		for _, s := range settings {
 			needs = append(needs, need{Setting: s, required: s.Required || s.Name == sw, why: why})
@@ -99,6 +102,11 @@ func deploymentSettings(cfg *core.Config) []need {
 	for _, m := range targets.Mailers {
 		if m.Name == cfg.Email.Provider {
 			add(m.Switch, m.Settings, "email.provider: "+m.Name)
+		}
+	}
+	for _, src := range targets.Sources {
+		if src.Schedules != nil && len(src.Schedules(cfg)) > 0 {
+			add("", src.Settings, "sources."+src.Name)
 		}
 	}
 	return needs
