@@ -319,6 +319,9 @@ func TestHTTPEvents(t *testing.T) {
 		{name: "healthz behind a greedy route", method: "GET", path: "/v1/onboard/healthz", route: "/onboard/{proxy+}",
 			params: map[string]string{"proxy": "healthz"}, status: 200, check: healthy},
 		{name: "other paths are not the handler's", method: "GET", path: "/admin", status: 404},
+		{name: "SCIM behind a named stage", method: "GET", path: "/prod/scim/v2/Users", stage: "prod", headers: bearer(), status: 401, check: scimAnswer},
+		{name: "SCIM behind a greedy route", method: "GET", path: "/v1/onboard/scim/v2/Users", route: "/onboard/{proxy+}",
+			params: map[string]string{"proxy": "scim/v2/Users"}, headers: bearer(), status: 401, check: scimAnswer},
 	}
 	// serve's event routes exist only under `onboard serve`: here an event
 	// posted there, with a valid credential, is a 404 that runs nothing.
@@ -596,5 +599,13 @@ func TestInvocationErrorsAreRedacted(t *testing.T) {
 	}
 	if h.fakes.Leaked(err.Error()) {
 		t.Errorf("the invocation error holds a secret: %s", err)
+	}
+}
+
+// scimAnswer checks that the SCIM front door answered (here refusing the
+// webhook's secret, which is not the SCIM token), in SCIM's own form.
+func scimAnswer(t *testing.T, _ *harness, a answer) {
+	if ct := a.header.Get("Content-Type"); ct != "application/scim+json" || !strings.Contains(a.raw, "urn:ietf:params:scim:api:messages:2.0:Error") {
+		t.Fatalf("not a SCIM answer: %s %s", ct, a.raw)
 	}
 }

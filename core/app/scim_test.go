@@ -1,0 +1,176 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/onboard-dev/onboard/core/aac/aactest"
+	"github.com/onboard-dev/onboard/core/logging"
+	"github.com/onboard-dev/onboard/core/looker/lookertest"
+	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
+	"github.com/onboard-dev/onboard/core/sandbox"
+	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
+	"github.com/onboard-dev/onboard/core/targets"
+	"github.com/onboard-dev/onboard/internal/logbuf"
+)
+
+const scimToken = "scim-token-for-tests"
+
+// scimWorld is an app whose profiles are chosen by IdP groups, over the
+// sandbox's fakes of all three targets, reached through the HTTP handler
+// as an IdP reaches the function.
+type scimWorld struct {
+	t         *testing.T
+	app       *App
+	looker    *lookertest.Server
+	aac       *aactest.Server
+	periscope *periscopetest.Server
+	sendgrid  *sendgridtest.Server
+	logs      *logbuf.Buffer
+}
+
+func newSCIMWorld(t *testing.T) *scimWorld {
+	t.Helper()
+	policy := `default_profile: viewers
+allowed_email_domains: [example.com]
+email: {provider: sendgrid, from: "Data Team <data@example.com>", subject: Welcome, text: "Hi {{.FirstName}}: {{.SetupURL}}"}
+periscope: {invited_by_email: data@example.com}
+profiles:
+  analysts:
+    scim_groups: [Data Team]
+    aac: {workspace: Sales Analytics, roles: [Auto Insights Creator]}
+    periscope: {sites: [acme], groups: [Analysts]}
+  viewers:
+    scim_groups: [Looker Viewers]
+    looker: {roles: [Viewer], groups: [Analysts], deprovision: disable}
+`
+	cfgFile := filepath.Join(t.TempDir(), "onboard.yaml")
+	if err := os.WriteFile(cfgFile, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := targets.LoadConfig(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := sandbox.Start(cfg, t.TempDir(), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(box.Close)
+	vars := map[string]string{"ONBOARD_CONFIG": cfgFile, "ONBOARD_STORE": "file:" + t.TempDir(), "ONBOARD_SCIM_TOKEN": scimToken}
+	for k, v := range box.Env {
+		vars[k] = v
+	}
+	logs := &logbuf.Buffer{}
+	redactor := &logging.Redactor{}
+	a, err := New(context.Background(), Options{Getenv: func(k string) string { return vars[k] }, Log: logging.New(logs, slog.LevelDebug, redactor), Redactor: redactor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return &scimWorld{t: t, app: a, logs: logs,
+		looker:    box.Fakes["looker"].Server.(*lookertest.Server),
+		aac:       box.Fakes["aac"].Server.(*aactest.Server),
+		periscope: box.Fakes["periscope"].Server.(*periscopetest.Server),
+		sendgrid:  box.Fakes["sendgrid"].Server.(*sendgridtest.Server),
+	}
+}
+
+// call sends one SCIM request as an IdP does and returns the status and body.
+func (w *scimWorld) call(method, path, body string, want int) map[string]any {
+	w.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+scimToken)
+	req.Header.Set("Content-Type", "application/scim+json")
+	rec := httptest.NewRecorder()
+	w.app.Handler.ServeHTTP(rec, req)
+	var out map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	if rec.Code != want {
+		w.t.Fatalf("%s %s: %d %s, want %d\n%s", method, path, rec.Code, rec.Body, want, w.logs)
+	}
+	return out
+}
+
+func (w *scimWorld) lookerUser(email string) lookertest.User {
+	w.t.Helper()
+	u, ok := w.looker.UserByEmail(email)
+	if !ok {
+		w.t.Fatalf("no Looker user %s", email)
+	}
+	return u
+}
+
+// Okta's documented sequence: look the user up by userName, create them,
+// push a group with them in it, deactivate them. The group's profile gives
+// a Looker user with its role; a retried create makes nothing twice; the
+// deactivation disables them, as the profile says.
+func TestOktaSequenceThroughTheHTTPFunction(t *testing.T) {
+	w := newSCIMWorld(t)
+	if got := w.call("GET", `/scim/v2/Users?filter=userName%20eq%20%22ada%40example.com%22&startIndex=1&count=100`, "", 200); got["totalResults"] != 0.0 {
+		t.Fatalf("lookup before create: %v", got)
+	}
+	create := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","name":{"givenName":"Ada","familyName":"Lovelace"},
+		"emails":[{"primary":true,"value":"ada@example.com","type":"work"}],"displayName":"Ada Lovelace","locale":"en-US","externalId":"00u1abcd","groups":[],"password":"okta-sends-one","active":true}`
+	id := w.call("POST", "/scim/v2/Users", create, 201)["id"].(string)
+	w.call("POST", "/scim/v2/Users", create, 201) // Okta's retry after a timeout
+	if u := w.lookerUser("ada@example.com"); len(u.RoleIDs) != 1 || u.IsDisabled {
+		t.Fatalf("Looker user after create: %+v", u)
+	}
+	gid := w.call("POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Looker Viewers","members":[{"value":"`+id+`","display":"ada@example.com"}]}`, 201)["id"].(string)
+	w.call("PATCH", "/scim/v2/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"id":"`+gid+`","displayName":"Looker Viewers (renamed)"}}]}`, 200)
+	w.call("PATCH", "/scim/v2/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`, 200)
+	if u := w.lookerUser("ada@example.com"); !u.IsDisabled {
+		t.Errorf("a deactivated user is still enabled in Looker: %+v", u)
+	}
+	if n := len(w.looker.Users()); n != 1 {
+		t.Errorf("%d Looker users, want Ada alone", n)
+	}
+	if n := len(w.sendgrid.Messages()); n != 1 {
+		t.Errorf("%d welcome emails, want 1", n)
+	}
+	if strings.Contains(w.logs.String(), scimToken) || strings.Contains(w.logs.String(), "okta-sends-one") {
+		t.Error("the SCIM token or a password reached the log")
+	}
+}
+
+// Entra's documented sequence: create with its attribute shapes, a group
+// whose members are added and removed by PATCH with its dialect, then
+// "active" replaced by the string "False". Membership of Data Team gives
+// the AAC and Periscope profile; the deactivation removes both.
+func TestEntraSequenceThroughTheHTTPFunction(t *testing.T) {
+	w := newSCIMWorld(t)
+	w.call("GET", `/scim/v2/Users?filter=userName+eq+%22grace%40example.com%22`, "", 200)
+	id := w.call("POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+		"externalId":"8c1b6b7e-1f35-4a6e-9c2e-2b6f0d1d0a11","userName":"grace@example.com","active":true,"displayName":"Grace Hopper",
+		"emails":[{"primary":true,"type":"work","value":"grace@example.com"}],"meta":{"resourceType":"User"},
+		"name":{"formatted":"Grace Hopper","familyName":"Hopper","givenName":"Grace"},
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Engineering"}}`, 201)["id"].(string)
+	gid := w.call("POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"externalId":"5d9b","displayName":"Data Team","members":[]}`, 201)["id"].(string)
+	w.call("PATCH", "/scim/v2/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Add","path":"members","value":[{"value":"`+id+`"}]}]}`, 200)
+	ws := w.aac.WorkspaceIDs("Sales Analytics")
+	member := func() bool {
+		return len(ws) == 1 && slices.ContainsFunc(w.aac.Members(ws[0]), func(m aactest.Member) bool { return m.Email == "grace@example.com" })
+	}
+	if !member() {
+		t.Fatalf("not invited to the AAC workspace after joining Data Team\n%s", w.logs)
+	}
+	if u, ok := w.periscope.User("acme", "grace@example.com"); !ok || !slices.Contains(u.Groups, "Analysts") {
+		t.Fatalf("Periscope user %+v %v", u, ok)
+	}
+	w.call("PATCH", "/scim/v2/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`, 200)
+	if member() {
+		t.Error("a deactivated user is still in the AAC workspace")
+	}
+	if _, ok := w.periscope.User("acme", "grace@example.com"); ok {
+		t.Error("a deactivated user is still on the Periscope site")
+	}
+	w.call("DELETE", "/scim/v2/Users/"+id, "", 204)
+}
