@@ -315,7 +315,7 @@ func TestSAMEvents(t *testing.T) {
 			queues = append(queues, q)
 		}
 	}
-	for _, want := range []string{"POST /", "GET /healthz"} {
+	for _, want := range []string{"POST /", "GET /healthz", "ANY /scim/v2/{proxy+}"} {
 		if !routes[want] && !routes["ANY $default"] {
 			t.Errorf("no HttpApi route %q (routes: %v)", want, routes)
 		}
