@@ -95,3 +95,9 @@ func (a AllowedAttribute) describe() string {
 	}
 	return "any value"
 }
+
+// Admits says whether the profile lets a request set attribute key to v.
+func (p *Profile) Admits(key, v string) bool {
+	i := slices.IndexFunc(p.AttributesAllowed, func(a AllowedAttribute) bool { return a.Name == key })
+	return i >= 0 && p.AttributesAllowed[i].admits(v)
+}

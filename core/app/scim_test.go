@@ -49,7 +49,13 @@ profiles:
     periscope: {sites: [acme], groups: [Analysts]}
   viewers:
     scim_groups: [Looker Viewers]
+    attributes_allowed: [{name: department, values: [Engineering, Sales]}]
     looker: {roles: [Viewer], groups: [Analysts], deprovision: disable}
+sources:
+  scim:
+    attributes:
+      urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department: department
+      title: job_title
 `
 	cfgFile := filepath.Join(t.TempDir(), "onboard.yaml")
 	if err := os.WriteFile(cfgFile, []byte(policy), 0o600); err != nil {
@@ -117,12 +123,19 @@ func TestOktaSequenceThroughTheHTTPFunction(t *testing.T) {
 	if got := w.call("GET", `/scim/v2/Users?filter=userName%20eq%20%22ada%40example.com%22&startIndex=1&count=100`, "", 200); got["totalResults"] != 0.0 {
 		t.Fatalf("lookup before create: %v", got)
 	}
-	create := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","name":{"givenName":"Ada","familyName":"Lovelace"},
-		"emails":[{"primary":true,"value":"ada@example.com","type":"work"}],"displayName":"Ada Lovelace","locale":"en-US","externalId":"00u1abcd","groups":[],"password":"okta-sends-one","active":true}`
+	create := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"userName":"ada@example.com","name":{"givenName":"Ada","familyName":"Lovelace"},
+		"emails":[{"primary":true,"value":"ada@example.com","type":"work"}],"displayName":"Ada Lovelace","locale":"en-US","externalId":"00u1abcd","groups":[],"password":"okta-sends-one","active":true,
+		"title":"Countess","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Engineering"}}`
 	id := w.call("POST", "/scim/v2/Users", create, 201)["id"].(string)
 	w.call("POST", "/scim/v2/Users", create, 201) // Okta's retry after a timeout
-	if u := w.lookerUser("ada@example.com"); len(u.RoleIDs) != 1 || u.IsDisabled {
+	u := w.lookerUser("ada@example.com")
+	if len(u.RoleIDs) != 1 || u.IsDisabled {
 		t.Fatalf("Looker user after create: %+v", u)
+	}
+	// The mapped enterprise attribute reaches Looker; title maps to a key
+	// the profile does not admit, so it does not.
+	if values := w.looker.UserAttributeValues(u.ID); values["department"] != "Engineering" || values["job_title"] != "" {
+		t.Errorf("user attributes %v, want department from the enterprise extension and no job_title", values)
 	}
 	gid := w.call("POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Looker Viewers","members":[{"value":"`+id+`","display":"ada@example.com"}]}`, 201)["id"].(string)
 	w.call("PATCH", "/scim/v2/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"id":"`+gid+`","displayName":"Looker Viewers (renamed)"}}]}`, 200)

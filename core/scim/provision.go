@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -25,6 +26,14 @@ type applied struct {
 	LastName  string `json:"last_name,omitempty"`
 	Profile   string `json:"profile"`
 	Active    bool   `json:"active"`
+	// Attributes are the user attributes mapped from the IdP's
+	// (sources.scim.attributes) that the profile admitted.
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+func (a applied) equal(b applied) bool {
+	return a.Email == b.Email && a.FirstName == b.FirstName && a.LastName == b.LastName &&
+		a.Profile == b.Profile && a.Active == b.Active && maps.Equal(a.Attributes, b.Attributes)
 }
 
 func appliedKey(userID string) string { return "scim/applied/" + userID }
@@ -121,8 +130,13 @@ func (s *Server) reconcile(ctx context.Context, dir *directory, user stored, lea
 			log.Warn("SCIM user kept in the directory, not provisioned", "reason", err.Error())
 			return nil
 		}
-		want = applied{Email: req.Email, FirstName: req.FirstName, LastName: req.LastName, Profile: profile.Name, Active: true}
-		if want == last {
+		var skipped []string
+		req.Attributes, skipped = mappedAttributes(user.rec.Attributes, PolicyOf(s.Engine.Config).Attributes, profile)
+		if len(skipped) > 0 {
+			log.Warn("SCIM attributes left out: the profile does not admit them, or not their values (attributes_allowed)", "profile", profile.Name, "attributes", skipped)
+		}
+		want = applied{Email: req.Email, FirstName: req.FirstName, LastName: req.LastName, Profile: profile.Name, Active: true, Attributes: req.Attributes}
+		if want.equal(last) {
 			return nil
 		}
 		req.Action, req.IdempotencyKey = core.ActionProvision, key+"/provision"

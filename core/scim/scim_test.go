@@ -20,6 +20,7 @@ import (
 	"github.com/onboard-dev/onboard/core/state"
 	"github.com/onboard-dev/onboard/core/state/filestore"
 	"github.com/onboard-dev/onboard/core/state/statetest"
+	"github.com/onboard-dev/onboard/core/targets"
 	"github.com/onboard-dev/onboard/internal/emulators"
 )
 
@@ -454,5 +455,27 @@ func TestUsersListsTheDirectory(t *testing.T) {
 	}
 	if bob.Active || bob.Provisioned != nil {
 		t.Errorf("an inactive user never provisioned: %+v", bob)
+	}
+}
+
+// sources.scim maps IdP attributes; a path that is no SCIM attribute, an
+// empty key or an unknown setting is refused at start-up.
+func TestSCIMPolicyIsCheckedAtStartUp(t *testing.T) {
+	base := "default_profile: p\nprofiles:\n  p:\n    looker: {roles: [Viewer]}\n"
+	cfg, err := targets.ParseConfig([]byte(base + "sources:\n  scim:\n    attributes:\n      urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department: department\n      name.formatted: full_name\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := scim.PolicyOf(cfg).Attributes; len(got) != 2 || got["name.formatted"] != "full_name" {
+		t.Errorf("attributes %v", got)
+	}
+	for _, c := range []struct{ yaml, want string }{
+		{"sources:\n  scim:\n    attributes: {a.b.c: x}\n", `"a.b.c" is not a SCIM attribute`},
+		{"sources:\n  scim:\n    attributes: {title: ''}\n", "empty attribute key"},
+		{"sources:\n  scim:\n    atributes: {}\n", `unknown key "atributes"`},
+	} {
+		if _, err := targets.ParseConfig([]byte(base + c.yaml)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.yaml, err, c.want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/onboard-dev/onboard/core/looker"
 	"github.com/onboard-dev/onboard/core/periscope"
 	"github.com/onboard-dev/onboard/core/plugin"
+	"github.com/onboard-dev/onboard/core/scim"
 	"github.com/onboard-dev/onboard/core/sendgrid"
 	"github.com/onboard-dev/onboard/core/sheets"
 )
@@ -27,7 +28,7 @@ var All = []plugin.Target{
 var Mailers = []plugin.Mailer{sendgrid.Mailer}
 
 // Sources are the configured ways requests arrive this build knows.
-var Sources = []plugin.Source{sheets.Plugin}
+var Sources = []plugin.Source{sheets.Plugin, scim.Plugin}
 
 // Schema is what the targets, mailers and sources add to onboard.yaml.
 func Schema() core.ConfigSchema { return plugin.Schema(All, Mailers, Sources) }
