@@ -53,7 +53,7 @@ Flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l, err := startLocal(ctx, stderr, "", slog.LevelWarn)
+	l, err := startLocal(ctx, stderr, ".onboard/outbox", slog.LevelWarn)
 	if err != nil {
 		fmt.Fprintf(stderr, "onboard sheets: %s\n", err)
 		return 2

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -138,5 +139,22 @@ func TestServeSandboxPollsAFakeSheet(t *testing.T) {
 	}
 	if emails, _ := filepath.Glob(filepath.Join(dir, ".onboard", "outbox", "*")); len(emails) != 2 {
 		t.Errorf("%d welcome emails, want one per valid row", len(emails))
+	}
+}
+
+// With no Google credentials, onboard sheets sync runs against the
+// sandbox's fake sheet, as make run does.
+func TestSheetsSyncInTheSandbox(t *testing.T) {
+	bin, dir := buildCLI(t), t.TempDir()
+	cmd := exec.Command(bin, "sheets", "sync")
+	cmd.Dir = dir
+	cmd.Env = append(cleanEnv(), "ONBOARD_CONFIG="+absPath(t, "../../testdata/onboard-sheets.yaml"))
+	out, err := cmd.CombinedOutput()
+	flat := strings.Join(strings.Fields(string(out)), " ")
+	if err != nil || !strings.Contains(flat, "sheets: in-memory fake") || !strings.Contains(flat, "ada@example.com created ") || !strings.Contains(flat, "not-an-email error: ") {
+		t.Fatalf("onboard sheets sync in the sandbox: %v\n%s", err, out)
+	}
+	if emails, _ := filepath.Glob(filepath.Join(dir, ".onboard", "outbox", "*")); len(emails) != 2 {
+		t.Errorf("%d welcome emails in the outbox, want 2", len(emails))
 	}
 }
