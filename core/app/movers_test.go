@@ -326,3 +326,32 @@ func TestMoverPlanShowsRevocationsAndMakesNone(t *testing.T) {
 		t.Errorf("the plan changed the record: %+v, was %+v", after, before)
 	}
 }
+
+// TestMoverOffAACAndPeriscope: to a Looker-only profile. The AAC
+// membership onboard made goes, and on the Periscope site the person stays,
+// out of onboard's groups only: Carol keeps the group an admin gave her,
+// Ed is left in none.
+func TestMoverOffAACAndPeriscope(t *testing.T) {
+	w := newFakedWorld(t, moversConfig)
+	ps := w.periscope()
+	ps.AddGroup("acme", "Finance")
+	ps.AddUser("acme", periscopetest.User{Email: "carol@example.com", FirstName: "Carol", Groups: []string{"Finance"}})
+	for _, email := range []string{"carol@example.com", "ed@example.com"} {
+		w.done(t, `{"email":"`+email+`","name":"Someone Else","profile":"insights"}`)
+		moved := w.done(t, `{"email":"`+email+`","name":"Someone Else","profile":"looker-viewer"}`)
+		a, p := moved.Targets["aac"], moved.Targets["periscope:acme"]
+		if moved.Targets["looker"].Status != core.StatusCreated || a.Status != core.StatusUpdated || strings.Join(a.Changes, ",") != "workspace" ||
+			p.Status != core.StatusUpdated || strings.Join(p.Changes, ",") != "groups" {
+			t.Errorf("%s: %+v", email, moved.Targets)
+		}
+		if w.memberOf(t, "Sales Analytics", email) {
+			t.Errorf("%s is still in the AAC workspace onboard invited them to", email)
+		}
+		rec := w.record(t, email)
+		if len(rec.Targets["aac"].Granted)+len(rec.Targets["periscope:acme"].Granted) != 0 {
+			t.Errorf("%s: grants still recorded: %+v", email, rec.Targets)
+		}
+	}
+	assertIDs(t, "carol's Periscope groups", w.periscopeGroups(t, "carol@example.com"), "Finance")
+	assertIDs(t, "ed's Periscope groups", w.periscopeGroups(t, "ed@example.com"))
+}
