@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -45,6 +46,9 @@ type TargetResult struct {
 	// Granted lists the grants this request added, in the target's own
 	// terms ("role:7"), for the person record.
 	Granted []string `json:"-"`
+	// Revoked lists the recorded grants (TargetRecord.Granted) this request
+	// took back, or found already gone: the record stops listing them.
+	Revoked []string `json:"-"`
 }
 
 // Target is one outside system people are provisioned into.
@@ -128,6 +132,19 @@ const (
 	DefaultRecordTTL = 7 * 24 * time.Hour
 )
 
+// Mover is a target that can follow a person to another profile. Provision
+// alone only adds: what the old profile granted would stay forever.
+type Mover interface {
+	// Move takes back the grants of given (what onboard granted here
+	// before) that prof does not grant, leaving anything else, and when
+	// prof configures this target also provisions as Provision does, in
+	// the same sequence: the two would otherwise race over one
+	// read-modify-write (Looker's roles, Periscope's membership). Taking
+	// back something already gone succeeds, so a retry after a crash is
+	// harmless. The result's Revoked lists what the record may drop.
+	Move(ctx context.Context, p Person, prof *Profile, given TargetRecord) (TargetResult, error)
+}
+
 // SetupLinker is a target that can make a fresh setup link for someone who
 // already exists, so a welcome resumed after a crash still carries one.
 type SetupLinker interface {
@@ -198,6 +215,10 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 		person.Given = record.Targets
 	}
 	log = log.With("profile", profile.Name)
+	if req.Action == ActionProvision && record.moves(profile.Name) {
+		log.Info("moving the person from the profile they were given", "given_profile", record.Profile)
+		person.Given = record.Targets
+	}
 	if PlanFrom(ctx) != nil {
 		// A dry run leaves no trace: no claim, no journal, no audit record.
 		return e.run(ctx, nil, req.Action, meta.Trigger, person, profile, res, log)
@@ -480,6 +501,7 @@ func (e *Engine) givenProfile(record PersonRecord, requested *Profile, named str
 // completed, the action and the profile now given.
 func (r *PersonRecord) applied(action Action, profile string, results map[string]TargetResult, completed bool) {
 	if action == ActionProvision && len(results) > 0 {
+		r.MoveUnfinished = !completed && r.moves(profile)
 		r.Profile = profile
 		r.Active = true
 		r.merge(results)
@@ -510,6 +532,9 @@ func (e *Engine) run(ctx context.Context, held *personLease, action Action, trig
 	targets := e.targetsFor(profile)
 	if len(targets) == 0 {
 		return res, &Error{Status: http.StatusInternalServerError, Message: "profile " + profile.Name + " configures no target that this instance has credentials for"}
+	}
+	if action == ActionProvision {
+		targets = append(targets, e.leftBehind(profile, person.Given, log)...)
 	}
 	var journal *Journal
 	var store state.Store
@@ -585,9 +610,14 @@ func runTarget(ctx context.Context, t Target, action Action, p Person, prof *Pro
 		r   TargetResult
 		err error
 	)
-	if action == ActionDeprovision {
+	mover, _ := t.(Mover)
+	given := p.Given[t.Name()]
+	switch {
+	case action == ActionDeprovision:
 		r, err = t.Deprovision(ctx, p, prof)
-	} else {
+	case mover != nil && len(given.Granted) > 0:
+		r, err = mover.Move(ctx, p, prof, given)
+	default:
 		r, err = t.Provision(ctx, p, prof)
 	}
 	o = outcome{target: t.Name(), result: r}
@@ -605,6 +635,30 @@ func (e *Engine) targetsFor(p *Profile) []Target {
 	for _, t := range e.Targets {
 		if t.Handles(p) {
 			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// leftBehind are the targets where a mover's grants remain that the new
+// profile does not configure at all: they only take those back. A target
+// this instance has no credentials for (one no profile names any more)
+// cannot: rather than fail every request for the person, its grants stay
+// where they are, still recorded, with a warning for an admin.
+func (e *Engine) leftBehind(profile *Profile, given map[string]TargetRecord, log *slog.Logger) []Target {
+	var ts []Target
+	for _, name := range sortedKeys(given) {
+		if len(given[name].Granted) == 0 {
+			continue
+		}
+		i := slices.IndexFunc(e.Targets, func(t Target) bool { return t.Name() == name })
+		if i < 0 {
+			log.Warn("the person moved away from a target this instance has no credentials for: what onboard granted there stays, and stays recorded",
+				"target", name, "grants", len(given[name].Granted))
+			continue
+		}
+		if _, ok := e.Targets[i].(Mover); ok && !e.Targets[i].Handles(profile) {
+			ts = append(ts, e.Targets[i])
 		}
 	}
 	return ts

@@ -29,6 +29,10 @@ type PersonRecord struct {
 	// Profile is the profile the person was last given; empty when onboard
 	// never provisioned them.
 	Profile string `json:"profile,omitempty"`
+	// MoveUnfinished: a provision moved the person to Profile from another
+	// profile and did not complete, so the grants it had yet to take back
+	// are still owed: its retry names Profile too, and must move them.
+	MoveUnfinished bool `json:"move_unfinished,omitempty"`
 	// Active is false once they were deprovisioned.
 	Active  bool                    `json:"active"`
 	Targets map[string]TargetRecord `json:"targets,omitempty"`
@@ -65,6 +69,12 @@ type TargetRecord struct {
 
 // Provisioned says whether onboard ever gave the person a profile.
 func (r PersonRecord) Provisioned() bool { return r.Profile != "" }
+
+// moves says whether provisioning the person with profile is a move: the
+// grants onboard made for another profile may have to be taken back.
+func (r PersonRecord) moves(profile string) bool {
+	return r.Provisioned() && (r.Profile != profile || r.MoveUnfinished)
+}
 
 func personKey(email string) string { return "person/" + strings.ToLower(email) }
 
@@ -369,7 +379,8 @@ func (r *PersonRecord) markUnfinished(mark string) {
 	}
 }
 
-// merge adds what one request did in each target to the record.
+// merge adds what one request did in each target to the record, and drops
+// the grants it took back.
 func (r *PersonRecord) merge(results map[string]TargetResult) {
 	if len(results) == 0 {
 		return
@@ -382,6 +393,7 @@ func (r *PersonRecord) merge(results map[string]TargetResult) {
 		if res.ID != "" {
 			tr.ID = res.ID
 		}
+		tr.Granted = slices.DeleteFunc(slices.Clone(tr.Granted), func(g string) bool { return slices.Contains(res.Revoked, g) })
 		for _, g := range res.Granted {
 			if !slices.Contains(tr.Granted, g) {
 				tr.Granted = append(tr.Granted, g)

@@ -2,8 +2,10 @@ package core
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -348,5 +350,33 @@ func TestSettledWelcomeDoesNotCostTheHolderItsLease(t *testing.T) {
 	}
 	if rec, _, _ := ReadPerson(ctx, store, "p@example.com"); rec.Welcome.State != welcomeSent || rec.Welcome.MessageID != "m1" || rec.Notes["x/y"] != "z" || rec.LeaseOwner != "" {
 		t.Errorf("record %+v", rec)
+	}
+}
+
+// A mover whose old grants are in a target this instance has no
+// credentials for (a Periscope site no profile names any more) is moved:
+// those grants stay recorded, for an instance that can take them back, and
+// a warning names the target.
+func TestMoverKeepsTheGrantsOfATargetNotConfiguredHere(t *testing.T) {
+	e, _ := newGrantingEngine(t, nil)
+	var logs strings.Builder
+	e.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	retired := TargetRecord{ID: "7", Granted: []string{"group:Old"}}
+	if _, err := putPerson(context.Background(), e.Store, "ada@example.com",
+		PersonRecord{Profile: "admin-lite", Active: true, Targets: map[string]TargetRecord{"periscope:retired": retired}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := handle(t, e, Request{Email: "ada@example.com", Profile: "analyst"}, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := ReadPerson(context.Background(), e.Store, "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Profile != "analyst" || rec.MoveUnfinished || !slices.Equal(rec.Targets["periscope:retired"].Granted, retired.Granted) {
+		t.Errorf("record %+v", rec)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "target=periscope:retired") {
+		t.Errorf("no warning naming the target:\n%s", logs.String())
 	}
 }

@@ -11,8 +11,10 @@ type Person struct {
 	// Attributes are the request's attribute values, already limited to the
 	// keys the profile allows.
 	Attributes map[string]string
-	// Given is, for a deprovision, what onboard made for the person in each
-	// target (their record): targets act on it, not on a lookup by email.
+	// Given is what onboard made for the person in each target (their
+	// record), for a deprovision and for a provision that moves them from
+	// another profile: targets act on it, not on a lookup by email, and a
+	// mover's targets take back what it lists and the new profile lacks.
 	Given map[string]TargetRecord
 }
 

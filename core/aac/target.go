@@ -271,7 +271,7 @@ func (t *Target) invite(ctx context.Context, workspace string, roleNames []strin
 		// One line per call, not per person: it shows the batching at work.
 		t.log.Info("AAC batch invite", "workspace", workspace, "invited", len(emails), "requests", len(ms), "dry_run", core.PlanFrom(ctx) != nil)
 		for k, email := range emails {
-			res := core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}, Granted: []string{"workspace:" + workspace}}
+			res := core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}, Granted: []string{workspaceGrant + workspace}}
 			if len(ids) == len(emails) {
 				res.ID = string(ids[k])
 			}
@@ -309,7 +309,7 @@ func (t *Target) inviteEach(ctx context.Context, workspace string, wsID ID, role
 		} else {
 			ids, ierr := t.client.InviteBatch(ctx, workspace, wsID, Invite{Emails: []string{email}, Roles: roles})
 			t.recordInvite(ms, who, workspace, []string{email}, nil, ierr)
-			o.res = core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}, Granted: []string{"workspace:" + workspace}}
+			o.res = core.TargetResult{Status: core.StatusCreated, Changes: []string{"invited"}, Granted: []string{workspaceGrant + workspace}}
 			if len(ids) == 1 {
 				o.res.ID = string(ids[0])
 			}
@@ -339,11 +339,62 @@ func (t *Target) recordInvite(ms []*member, who map[string][]int, workspace stri
 	}
 }
 
+// workspaceGrant prefixes, in the person record, a workspace onboard
+// invited the person to.
+const workspaceGrant = "workspace:"
+
+// changeWorkspace marks a mover's answer whose old workspace membership
+// onboard removed.
+const changeWorkspace = "workspace"
+
+// Move implements core.Mover: the person leaves each workspace onboard
+// invited them to that the new profile does not name, then is invited as
+// Provision does. Removals go first: one that fails fails the request with
+// the grant still recorded, and no invite was made whose grant would go
+// unrecorded. AAC keeps their account and assets, as on deprovision.
+func (t *Target) Move(ctx context.Context, p core.Person, prof *core.Profile, given core.TargetRecord) (core.TargetResult, error) {
+	ap := ProfileOf(prof)
+	res := core.TargetResult{Status: core.StatusUnchanged}
+	for _, grant := range given.Granted {
+		name, ok := strings.CutPrefix(grant, workspaceGrant)
+		if !ok || (ap != nil && strings.EqualFold(strings.TrimSpace(name), strings.TrimSpace(ap.Workspace))) {
+			continue
+		}
+		out, err := t.removeFrom(ctx, p.Email, name)
+		if err != nil {
+			return core.TargetResult{}, err
+		}
+		res.Revoked = append(res.Revoked, grant)
+		if out.Status == core.StatusDeleted {
+			res.Status, res.ID, res.Changes = core.StatusUpdated, out.ID, []string{changeWorkspace}
+		}
+	}
+	if ap == nil {
+		return res, nil
+	}
+	invited, err := t.Provision(ctx, p, prof)
+	if err != nil {
+		return core.TargetResult{}, err
+	}
+	invited.Revoked = res.Revoked
+	if len(res.Changes) > 0 {
+		invited.Changes = append(invited.Changes, changeWorkspace)
+		if invited.Status == core.StatusUnchanged {
+			invited.Status = core.StatusUpdated
+		}
+	}
+	return invited, nil
+}
+
 // Deprovision implements core.Target: the person is removed from the
-// workspace. Someone not in it, or a workspace that does not exist, is
-// already deprovisioned.
+// workspace.
 func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
-	name := ProfileOf(prof).Workspace
+	return t.removeFrom(ctx, p.Email, ProfileOf(prof).Workspace)
+}
+
+// removeFrom takes the person out of a workspace: DELETE …/people/{id}.
+// Someone not in it, or a workspace that does not exist, is already out.
+func (t *Target) removeFrom(ctx context.Context, email, name string) (core.TargetResult, error) {
 	w, found, err := t.workspace(ctx, name, false)
 	if err != nil {
 		return core.TargetResult{}, t.classify(name, err)
@@ -355,7 +406,7 @@ func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Prof
 	if err != nil {
 		return core.TargetResult{}, t.classify(name, err)
 	}
-	person, ok := byEmail(people)[strings.ToLower(p.Email)]
+	person, ok := byEmail(people)[strings.ToLower(email)]
 	if !ok {
 		return core.TargetResult{Status: core.StatusUnchanged}, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
@@ -18,19 +19,16 @@ import (
 	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
-// TestThreeTargetsInOneProfile: one profile provisions into Looker,
-// Alteryx Analytics Cloud and two Periscope sites at once, through the HTTP
-// handler and the sandbox's fakes of all three, and deprovisions from all.
-func TestThreeTargetsInOneProfile(t *testing.T) {
-	yaml := `default_profile: everything
-email: {provider: sendgrid, from: "Data Team <data@example.com>", subject: Welcome, text: "Hi {{.FirstName}}: {{.SetupURL}}"}
-periscope: {invited_by_email: data@example.com}
-profiles:
-  everything:
-    looker: {roles: [Viewer], groups: [Analysts]}
-    aac: {workspace: Sales Analytics, roles: [Auto Insights Creator]}
-    periscope: {sites: [acme, emea], groups: [Analysts]}
-`
+// fakedWorld is an App serving a policy whose every target (and the
+// mailer) is the sandbox's in-memory fake, on the file store.
+type fakedWorld struct {
+	app  *App
+	box  *sandbox.Sandbox
+	logs *logbuf.Buffer
+}
+
+func newFakedWorld(t *testing.T, yaml string) *fakedWorld {
+	t.Helper()
 	cfgFile := filepath.Join(t.TempDir(), "onboard.yaml")
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -48,42 +46,62 @@ profiles:
 	for k, v := range box.Env {
 		vars[k] = v
 	}
-	logs := &logbuf.Buffer{}
-	a, err := New(context.Background(), Options{Getenv: func(k string) string { return vars[k] }, Log: logging.New(logs, slog.LevelError, nil)})
+	w := &fakedWorld{box: box, logs: &logbuf.Buffer{}}
+	w.app, err = New(context.Background(), Options{Getenv: func(k string) string { return vars[k] }, Log: logging.New(w.logs, slog.LevelError, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = a.Close() })
-	post := func(body string) map[string]any {
-		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+webhookSecret)
-		rec := httptest.NewRecorder()
-		a.Handler.ServeHTTP(rec, req)
-		var out map[string]any
-		_ = json.Unmarshal(rec.Body.Bytes(), &out)
-		if rec.Code != http.StatusOK {
-			t.Fatalf("%d %s\n%s", rec.Code, rec.Body, logs)
-		}
-		return out
+	t.Cleanup(func() { _ = w.app.Close() })
+	return w
+}
+
+// send posts body to the HTTP handler and returns the status and answer.
+func (w *fakedWorld) send(t *testing.T, body string) (int, core.Result) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+webhookSecret)
+	rec := httptest.NewRecorder()
+	w.app.Handler.ServeHTTP(rec, req)
+	var out core.Result
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec.Code, out
+}
+
+// done is send for a request that must succeed.
+func (w *fakedWorld) done(t *testing.T, body string) core.Result {
+	t.Helper()
+	code, out := w.send(t, body)
+	if code != http.StatusOK {
+		t.Fatalf("%s: %d %+v\n%s", body, code, out, w.logs)
 	}
-	targetStatus := func(out map[string]any) map[string]any {
-		got := map[string]any{}
-		for name, r := range out["targets"].(map[string]any) {
-			got[name] = r.(map[string]any)["status"]
-		}
-		return got
-	}
-	created := targetStatus(post(`{"email":"ada@example.com","name":"Ada Lovelace"}`))
+	return out
+}
+
+// TestThreeTargetsInOneProfile: one profile provisions into Looker,
+// Alteryx Analytics Cloud and two Periscope sites at once, through the HTTP
+// handler and the sandbox's fakes of all three, and deprovisions from all.
+func TestThreeTargetsInOneProfile(t *testing.T) {
+	w := newFakedWorld(t, `default_profile: everything
+email: {provider: sendgrid, from: "Data Team <data@example.com>", subject: Welcome, text: "Hi {{.FirstName}}: {{.SetupURL}}"}
+periscope: {invited_by_email: data@example.com}
+profiles:
+  everything:
+    looker: {roles: [Viewer], groups: [Analysts]}
+    aac: {workspace: Sales Analytics, roles: [Auto Insights Creator]}
+    periscope: {sites: [acme, emea], groups: [Analysts]}
+`)
+	created := w.done(t, `{"email":"ada@example.com","name":"Ada Lovelace"}`)
 	for _, name := range []string{"looker", "aac", "periscope:acme", "periscope:emea"} {
-		if created[name] != "created" {
-			t.Errorf("%s: %v, want created (all: %v)", name, created[name], created)
+		if s := created.Targets[name].Status; s != core.StatusCreated {
+			t.Errorf("%s: %v, want created (all: %v)", name, s, created.Targets)
 		}
 	}
-	if n := len(box.Fakes["sendgrid"].Server.(*sendgridtest.Server).Messages()); n != 1 {
+	if n := len(w.box.Fakes["sendgrid"].Server.(*sendgridtest.Server).Messages()); n != 1 {
 		t.Errorf("%d welcome emails, want 1", n)
 	}
-	gone := targetStatus(post(`{"email":"ada@example.com","action":"deprovision"}`))
-	if gone["looker"] != "disabled" || gone["aac"] != "deleted" || gone["periscope:acme"] != "deleted" || gone["periscope:emea"] != "deleted" {
+	gone := w.done(t, `{"email":"ada@example.com","action":"deprovision"}`).Targets
+	if gone["looker"].Status != core.StatusDisabled || gone["aac"].Status != core.StatusDeleted ||
+		gone["periscope:acme"].Status != core.StatusDeleted || gone["periscope:emea"].Status != core.StatusDeleted {
 		t.Errorf("deprovision: %v", gone)
 	}
 }

@@ -342,6 +342,20 @@ func (c *Client) AddToGroup(ctx context.Context, groupID, userID ID) error {
 	}, map[string]ID{"user_id": userID}, nil)
 }
 
+// RemoveFromGroup takes the user out of a group. Looker answers 204, or
+// 404 when there is nothing to remove, which is as good.
+func (c *Client) RemoveFromGroup(ctx context.Context, groupID, userID ID) error {
+	err := c.call(ctx, request{
+		method: http.MethodDelete, op: "DELETE /groups/{group_id}/users/{user_id}",
+		path:       "/groups/" + url.PathEscape(string(groupID)) + "/users/" + url.PathEscape(string(userID)),
+		idempotent: true,
+	}, nil, nil)
+	if IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
 // AttributeValues returns the user's values of the given attributes, by attribute id.
 func (c *Client) AttributeValues(ctx context.Context, id ID, attrIDs []ID) (map[ID]UserAttributeValue, error) {
 	ids := make([]string, len(attrIDs))

@@ -84,6 +84,38 @@ type grants struct {
 	roles      []ID
 	groups     []ID
 	attributes []attributeValue
+	// dropRoles and dropGroups are what a mover loses (see takeBack).
+	dropRoles, dropGroups []ID
+}
+
+// The person record names what onboard granted in Looker as "role:<id>"
+// and "group:<id>".
+const (
+	roleGrant  = "role:"
+	groupGrant = "group:"
+)
+
+// takeBack sets, from the grants onboard recorded (a mover's), the roles
+// and groups g does not grant, to be taken away. Attribute values and a
+// re-enable are not grants another profile can lack: they stay.
+func (g *grants) takeBack(given []string) {
+	for _, grant := range given {
+		if id, ok := strings.CutPrefix(grant, roleGrant); ok && !slices.Contains(g.roles, ID(id)) {
+			g.dropRoles = append(g.dropRoles, ID(id))
+		}
+		if id, ok := strings.CutPrefix(grant, groupGrant); ok && !slices.Contains(g.groups, ID(id)) {
+			g.dropGroups = append(g.dropGroups, ID(id))
+		}
+	}
+}
+
+// named turns ids into the person record's names of grants.
+func named(prefix string, ids []ID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = prefix + string(id)
+	}
+	return out
 }
 
 type attributeValue struct {
@@ -134,9 +166,27 @@ func (t *Target) resolve(ctx context.Context, lp *Profile, p core.Person) (grant
 
 // Provision implements core.Target.
 func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
+	return t.provision(ctx, p, prof, nil)
+}
+
+// Move implements core.Mover: the roles and groups onboard gave for the
+// old profile leave in the same writes that bring the user to the new one
+// (one PUT of the roles). With no Looker in the new profile they leave the
+// user onboard recorded, which is otherwise kept as it is, enabled.
+func (t *Target) Move(ctx context.Context, p core.Person, prof *core.Profile, given core.TargetRecord) (core.TargetResult, error) {
+	if !t.Handles(prof) {
+		res, err := t.revoke(ctx, given)
+		return res, classify(err)
+	}
+	return t.provision(ctx, p, prof, given.Granted)
+}
+
+// provision brings the person to the profile, taking away given's roles
+// and groups that it does not grant.
+func (t *Target) provision(ctx context.Context, p core.Person, prof *core.Profile, given []string) (core.TargetResult, error) {
 	lp := ProfileOf(prof)
 	if lp.Kind == KindEmbed {
-		res, err := t.provisionEmbed(ctx, p, lp)
+		res, err := t.provisionEmbed(ctx, p, lp, given)
 		return res, classify(err)
 	}
 	var (
@@ -152,6 +202,7 @@ func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profil
 	if err != nil {
 		return core.TargetResult{}, classify(err)
 	}
+	g.takeBack(given)
 	if user != nil {
 		// Made by one of our requests that never finished (it crashed or
 		// failed after creating): still new to the person, and owed a welcome.
@@ -374,21 +425,11 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, how arri
 	// Only an email login can be welcomed: identity-provider users (and
 	// everyone on Looker (Google Cloud core)) sign in through the IdP.
 	welcome := (how != existingUser || reenable) && u.CredentialsEmail != nil
-	var (
-		mu      sync.Mutex
-		changes []string
-		granted []string
-	)
-	changed := func(what string, grants ...string) {
-		mu.Lock()
-		changes = append(changes, what)
-		granted = append(granted, grants...)
-		mu.Unlock()
-	}
+	done := &tally{}
 	tasks := []func(context.Context) error{
-		func(ctx context.Context) error { return t.grantRoles(ctx, u.ID, g.roles, created, changed) },
-		func(ctx context.Context) error { return t.grantGroups(ctx, u, g.groups, changed) },
-		func(ctx context.Context) error { return t.grantAttributes(ctx, u.ID, g.attributes, created, changed) },
+		func(ctx context.Context) error { return t.grantRoles(ctx, u.ID, g.roles, g.dropRoles, created, done) },
+		func(ctx context.Context) error { return t.grantGroups(ctx, u, g.groups, g.dropGroups, done) },
+		func(ctx context.Context) error { return t.grantAttributes(ctx, u.ID, g.attributes, created, done) },
 	}
 	if reenable && welcome {
 		if err := core.JournalFrom(ctx).MarkWelcomeDue(ctx); err != nil {
@@ -400,7 +441,7 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, how arri
 			if err := t.client.SetDisabled(ctx, u.ID, false); err != nil {
 				return err
 			}
-			changed("enabled", "enabled")
+			done.add("enabled", []string{"enabled"}, nil)
 			return nil
 		})
 	}
@@ -410,15 +451,72 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, how arri
 	if err := parallel(ctx, tasks...); err != nil {
 		return core.TargetResult{}, err
 	}
-	slices.Sort(changes)
-	slices.Sort(granted)
-	res.Changes = changes
-	res.Granted = granted
+	done.into(&res)
 	res.Welcome = welcome
-	if how == existingUser && len(changes) > 0 {
+	if how == existingUser && len(res.Changes) > 0 {
 		res.Status = core.StatusUpdated
 	}
 	return res, nil
+}
+
+// revoke takes given's roles and groups away from the user onboard
+// recorded, for a mover whose new profile has no Looker. A user deleted
+// since has nothing left to take.
+func (t *Target) revoke(ctx context.Context, given core.TargetRecord) (core.TargetResult, error) {
+	var g grants
+	g.takeBack(given.Granted)
+	res := core.TargetResult{Status: core.StatusUnchanged, ID: given.ID}
+	if len(g.dropRoles)+len(g.dropGroups) == 0 {
+		return res, nil
+	}
+	u, err := t.client.User(ctx, ID(given.ID))
+	if err != nil {
+		return core.TargetResult{}, err
+	}
+	if u == nil {
+		res.Revoked = append(named(roleGrant, g.dropRoles), named(groupGrant, g.dropGroups)...)
+		return res, nil
+	}
+	done := &tally{}
+	err = parallel(ctx,
+		func(ctx context.Context) error { return t.grantRoles(ctx, u.ID, nil, g.dropRoles, false, done) },
+		func(ctx context.Context) error { return t.grantGroups(ctx, u, nil, g.dropGroups, done) },
+	)
+	if err != nil {
+		return core.TargetResult{}, err
+	}
+	done.into(&res)
+	if len(res.Changes) > 0 {
+		res.Status = core.StatusUpdated
+	}
+	return res, nil
+}
+
+// tally collects what the concurrent writes of one request changed.
+type tally struct {
+	mu                        sync.Mutex
+	changes, granted, revoked []string
+}
+
+// add notes a kind of change ("" when nothing was written), the grants it
+// added and those onboard no longer holds.
+func (d *tally) add(what string, granted, revoked []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if what != "" {
+		d.changes = append(d.changes, what)
+	}
+	d.granted = append(d.granted, granted...)
+	d.revoked = append(d.revoked, revoked...)
+}
+
+func (d *tally) into(res *core.TargetResult) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	slices.Sort(d.changes)
+	slices.Sort(d.granted)
+	slices.Sort(d.revoked)
+	res.Changes, res.Granted, res.Revoked = d.changes, d.granted, d.revoked
 }
 
 // arrival is how a user reached bringToProfile.
@@ -461,11 +559,12 @@ func (t *Target) setupLink(ctx context.Context, id ID, res *core.TargetResult) e
 	return nil
 }
 
-// grantRoles adds the profile's roles to the user's direct roles. Looker only
-// offers "replace", so it reads, unions and writes; a user created by this
-// request has no roles, so the read is skipped.
-func (t *Target) grantRoles(ctx context.Context, id ID, want []ID, created bool, changed func(string, ...string)) error {
-	if len(want) == 0 {
+// grantRoles adds the profile's roles to the user's direct roles and takes
+// away drop (a mover's roles from onboard), leaving every other role. Looker
+// only offers "replace", so it reads, changes and writes once; a user
+// created by this request has no roles, so the read is skipped.
+func (t *Target) grantRoles(ctx context.Context, id ID, want, drop []ID, created bool, done *tally) error {
+	if len(want)+len(drop) == 0 {
 		return nil
 	}
 	var current []ID
@@ -475,46 +574,56 @@ func (t *Target) grantRoles(ctx context.Context, id ID, want []ID, created bool,
 			return err
 		}
 	}
-	union := slices.Clone(current)
-	var added []string
+	next := slices.DeleteFunc(slices.Clone(current), func(r ID) bool { return slices.Contains(drop, r) })
+	removed := len(next) < len(current)
+	var added []ID
 	for _, r := range want {
-		if !slices.Contains(union, r) {
-			union = append(union, r)
-			added = append(added, "role:"+string(r))
+		if !slices.Contains(next, r) {
+			next = append(next, r)
+			added = append(added, r)
 		}
 	}
-	if len(added) == 0 {
+	if len(added) == 0 && !removed {
+		done.add("", nil, named(roleGrant, drop))
 		return nil
 	}
-	if err := t.client.SetRoles(ctx, id, union); err != nil {
+	if err := t.client.SetRoles(ctx, id, next); err != nil {
 		return err
 	}
-	changed("roles", added...)
+	done.add("roles", named(roleGrant, added), named(roleGrant, drop))
 	return nil
 }
 
-func (t *Target) grantGroups(ctx context.Context, u *User, want []ID, changed func(string, ...string)) error {
+// grantGroups adds the user to the profile's groups and takes them out of
+// drop (a mover's groups from onboard).
+func (t *Target) grantGroups(ctx context.Context, u *User, want, drop []ID, done *tally) error {
 	var (
-		missing []func(context.Context) error
-		added   []string
+		writes []func(context.Context) error
+		added  []ID
 	)
 	for _, gid := range want {
 		if !slices.Contains(u.GroupIDs, gid) {
-			missing = append(missing, func(ctx context.Context) error { return t.client.AddToGroup(ctx, gid, u.ID) })
-			added = append(added, "group:"+string(gid))
+			writes = append(writes, func(ctx context.Context) error { return t.client.AddToGroup(ctx, gid, u.ID) })
+			added = append(added, gid)
 		}
 	}
-	if len(missing) == 0 {
+	for _, gid := range drop {
+		if slices.Contains(u.GroupIDs, gid) {
+			writes = append(writes, func(ctx context.Context) error { return t.client.RemoveFromGroup(ctx, gid, u.ID) })
+		}
+	}
+	if len(writes) == 0 {
+		done.add("", nil, named(groupGrant, drop))
 		return nil
 	}
-	if err := parallel(ctx, missing...); err != nil {
+	if err := parallel(ctx, writes...); err != nil {
 		return err
 	}
-	changed("groups", added...)
+	done.add("groups", named(groupGrant, added), named(groupGrant, drop))
 	return nil
 }
 
-func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeValue, created bool, changed func(string, ...string)) error {
+func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeValue, created bool, done *tally) error {
 	if len(want) == 0 {
 		return nil
 	}
@@ -546,14 +655,14 @@ func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeVal
 	if err := parallel(ctx, writes...); err != nil {
 		return err
 	}
-	changed("attributes", set...)
+	done.add("attributes", set, nil)
 	return nil
 }
 
 // provisionEmbed makes sure an embed user keyed by external_user_id exists
 // and has the profile's grants. Embed users log in through signed embed
 // URLs, so there is no setup link and no welcome email.
-func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *Profile) (core.TargetResult, error) {
+func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *Profile, given []string) (core.TargetResult, error) {
 	var (
 		g    grants
 		user *User
@@ -568,6 +677,7 @@ func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *Profile)
 	if err != nil {
 		return core.TargetResult{}, err
 	}
+	g.takeBack(given)
 	created := false
 	if user == nil {
 		id, err := t.client.CreateEmbedUser(ctx, p.ExternalUserID)

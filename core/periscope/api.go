@@ -36,8 +36,9 @@ type UserUpdate struct {
 	LastName  string `json:"last_name,omitempty"`
 	// Groups is the user's whole membership: the API's examples give no
 	// add-one-group call, so onboard sends what the user had plus what the
-	// profile adds.
-	Groups []string `json:"groups,omitempty"`
+	// profile adds, less what a mover loses. Always sent, empty too (a
+	// mover off every group): membership is all onboard ever updates.
+	Groups []string `json:"groups"`
 }
 
 // Group is a site's group.

@@ -92,11 +92,42 @@ func (t *Target) Handles(p *core.Profile) bool {
 // the person is looked up; absent, they are created in those groups;
 // present, the groups they lack are added.
 func (t *Target) Provision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
-	res, err := t.provision(ctx, p, ProfileOf(prof).Groups)
+	res, err := t.provision(ctx, p, ProfileOf(prof).Groups, nil)
 	return res, t.classify(err)
 }
 
-func (t *Target) provision(ctx context.Context, p core.Person, want []string) (core.TargetResult, error) {
+// Move implements core.Mover: the groups onboard gave for the old profile
+// and the new one lacks leave in the same update that adds the new ones
+// (it replaces the whole membership, so two would race). With no such site
+// in the new profile, only they leave; the user stays.
+func (t *Target) Move(ctx context.Context, p core.Person, prof *core.Profile, given core.TargetRecord) (core.TargetResult, error) {
+	if !t.Handles(prof) {
+		res, err := t.revoke(ctx, p, groupsOf(given.Granted))
+		return res, t.classify(err)
+	}
+	want := ProfileOf(prof).Groups
+	drop := slices.DeleteFunc(groupsOf(given.Granted), func(g string) bool { return containsFold(want, g) })
+	res, err := t.provision(ctx, p, want, drop)
+	return res, t.classify(err)
+}
+
+// revoke takes the person out of drop, leaving them on the site.
+func (t *Target) revoke(ctx context.Context, p core.Person, drop []string) (core.TargetResult, error) {
+	if len(drop) == 0 {
+		return core.TargetResult{Status: core.StatusUnchanged}, nil
+	}
+	user, err := t.client.GetUser(ctx, t.site, p.Email)
+	if err != nil {
+		return core.TargetResult{}, err
+	}
+	if user == nil {
+		return core.TargetResult{Status: core.StatusUnchanged, Revoked: groupGrants(drop)}, nil
+	}
+	return t.bringToProfile(ctx, user, nil, drop)
+}
+
+// provision brings the person to want, taking them out of drop.
+func (t *Target) provision(ctx context.Context, p core.Person, want, drop []string) (core.TargetResult, error) {
 	var (
 		groups, tried []string
 		user          *User
@@ -117,7 +148,8 @@ func (t *Target) provision(ctx context.Context, p core.Person, want []string) (c
 			FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Groups: groups, InvitedByEmail: t.opts.InvitedByEmail,
 		})
 		if err == nil {
-			res := core.TargetResult{Status: core.StatusCreated, Changes: t.changes(len(groups)+len(tried) > 0), Granted: groupGrants(groups)}
+			// Whatever the old profile gave went with the user it was given to.
+			res := core.TargetResult{Status: core.StatusCreated, Changes: t.changes(len(groups)+len(tried) > 0), Granted: groupGrants(groups), Revoked: groupGrants(drop)}
 			if created != nil {
 				res.ID = created.ID
 			}
@@ -133,44 +165,71 @@ func (t *Target) provision(ctx context.Context, p core.Person, want []string) (c
 		}
 		t.log.Info("the user appeared while being created; updating it instead")
 	}
-	res, err := t.bringToProfile(ctx, user, groups)
+	res, err := t.bringToProfile(ctx, user, groups, drop)
 	if err == nil && len(tried) > 0 {
 		res.Status, res.Changes = core.StatusUpdated, t.changes(true)
 	}
 	return res, err
 }
 
-// bringToProfile adds the groups the user lacks. Groups an admin gave them
-// are kept: the update sends their whole membership, old and new.
-func (t *Target) bringToProfile(ctx context.Context, u *User, groups []string) (core.TargetResult, error) {
-	res := core.TargetResult{Status: core.StatusUnchanged, ID: u.ID}
+// bringToProfile adds the groups the user lacks and takes them out of drop
+// (a mover's groups from onboard). Groups an admin gave them are kept: the
+// update sends their whole membership, old and new.
+func (t *Target) bringToProfile(ctx context.Context, u *User, groups, drop []string) (core.TargetResult, error) {
+	res := core.TargetResult{Status: core.StatusUnchanged, ID: u.ID, Revoked: groupGrants(drop)}
 	var missing []string
 	for _, g := range groups {
-		if !slices.ContainsFunc(u.Groups, func(have string) bool { return strings.EqualFold(have, g) }) {
+		if !containsFold(u.Groups, g) {
 			missing = append(missing, g)
 		}
 	}
-	if len(missing) == 0 {
+	// Never nil: an update without groups would change nothing.
+	next := []string{}
+	for _, have := range u.Groups {
+		if !containsFold(drop, have) {
+			next = append(next, have)
+		}
+	}
+	if len(missing) == 0 && len(next) == len(u.Groups) {
 		return res, nil
 	}
 	if !u.GroupsKnown {
 		return core.TargetResult{}, &AnswerError{Operation: "GET /api/v1/users", Site: t.site,
 			Want: "a user with its groups (an update replaces the whole membership, so onboard will not send one it cannot see)"}
 	}
-	if err := t.client.UpdateUser(ctx, t.site, u.Email, UserUpdate{Groups: append(slices.Clone(u.Groups), missing...)}); err != nil {
+	if err := t.client.UpdateUser(ctx, t.site, u.Email, UserUpdate{Groups: append(next, missing...)}); err != nil {
 		return core.TargetResult{}, err
 	}
 	res.Status, res.Changes, res.Granted = core.StatusUpdated, t.changes(true), groupGrants(missing)
 	return res, nil
 }
 
-// groupGrants names, for the person record, the groups onboard added.
+// groupGrant prefixes a group's name in the person record's grants.
+const groupGrant = "group:"
+
+// groupGrants names, for the person record, groups onboard added.
 func groupGrants(groups []string) []string {
 	grants := make([]string, len(groups))
 	for i, g := range groups {
-		grants[i] = "group:" + g
+		grants[i] = groupGrant + g
 	}
 	return grants
+}
+
+// groupsOf is the groups among a person record's grants.
+func groupsOf(grants []string) []string {
+	var groups []string
+	for _, g := range grants {
+		if name, ok := strings.CutPrefix(g, groupGrant); ok {
+			groups = append(groups, name)
+		}
+	}
+	return groups
+}
+
+// containsFold: Periscope's group names match ignoring case.
+func containsFold(names []string, name string) bool {
+	return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) })
 }
 
 // Deprovision implements core.Target: the user is deleted from the site.

@@ -390,6 +390,20 @@ func (s *Server) AddUser(su SeedUser) string {
 	return u.id
 }
 
+// AddUserRole gives an existing user one more direct role, as an admin
+// would in Looker's UI. Unknown ids panic, since they are test bugs.
+func (s *Server) AddUserRole(userID, roleID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[userID]
+	if u == nil || s.roles[roleID] == nil {
+		panic("lookertest: unknown user " + userID + " or role " + roleID)
+	}
+	if !slices.Contains(u.roleIDs, roleID) {
+		u.roleIDs = append(u.roleIDs, roleID)
+	}
+}
+
 // Users returns every user, ordered by id.
 func (s *Server) Users() []User {
 	s.mu.Lock()
