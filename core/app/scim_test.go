@@ -178,6 +178,11 @@ func TestEntraSequenceThroughTheHTTPFunction(t *testing.T) {
 	if u, ok := w.periscope.User("acme", "grace@example.com"); !ok || !slices.Contains(u.Groups, "Analysts") {
 		t.Fatalf("Periscope user %+v %v", u, ok)
 	}
+	// A mover: before joining Data Team she had the default profile's
+	// Looker role and group, which onboard made and now takes back.
+	if u := w.lookerUser("grace@example.com"); len(u.RoleIDs) != 0 || len(u.GroupIDs) != 0 || u.IsDisabled {
+		t.Errorf("Looker user after the move to Data Team: roles %v groups %v disabled %v", u.RoleIDs, u.GroupIDs, u.IsDisabled)
+	}
 	w.call("PATCH", "/scim/v2/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`, 200)
 	if member() {
 		t.Error("a deactivated user is still in the AAC workspace")
