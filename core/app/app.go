@@ -110,11 +110,15 @@ type environment struct {
 	get    func(string) string
 }
 
-func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
-	getenv := opts.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
+func (opts Options) getenv() func(string) string {
+	if opts.Getenv == nil {
+		return os.Getenv
 	}
+	return opts.Getenv
+}
+
+func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
+	getenv := opts.getenv()
 	redactor := opts.Redactor
 	if redactor == nil {
 		redactor = &logging.Redactor{}
@@ -168,19 +172,33 @@ func (env *environment) plugin(store state.Store) plugin.Env {
 }
 
 // New builds an App. Errors name the setting at fault and never its value.
-func New(ctx context.Context, opts Options) (*App, error) {
+func New(ctx context.Context, opts Options) (_ *App, err error) {
+	// Opening the store needs no policy and no secret, and may take a while
+	// of its own (a new file's fsyncs, a cloud client finding its project),
+	// so it runs while the policy is read and the secrets fetched. Errors
+	// keep their order: the environment's first, then the store's.
+	opened := make(chan error, 1)
+	var store state.Store
+	go func() {
+		var err error
+		store, err = OpenStore(ctx, opts.getenv(), opts)
+		opened <- err
+	}()
 	env, err := newEnvironment(ctx, opts)
+	if storeErr := <-opened; err == nil {
+		err = storeErr
+	}
+	defer func() {
+		if err != nil && store != nil {
+			_ = store.Close()
+		}
+	}()
 	if err != nil {
 		return nil, err
 	}
 	getenv, log, redactor, cfg, secret, get := env.getenv, env.log, env.redactor, env.cfg, env.secret, env.get
 
-	a := &App{Config: cfg, Log: log}
-	store, err := OpenStore(ctx, getenv, opts)
-	if err != nil {
-		return nil, err
-	}
-	a.Store = auditRedacting{Store: store, redactor: redactor}
+	a := &App{Config: cfg, Log: log, Store: auditRedacting{Store: store, redactor: redactor}}
 	engineTargets, err := a.buildTargets(ctx, env)
 	if err != nil {
 		return nil, err

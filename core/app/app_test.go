@@ -369,6 +369,10 @@ func TestStartupErrors(t *testing.T) {
 		"bad verify ssl":                {map[string]string{"LOOKERSDK_VERIFY_SSL": "maybe"}, "LOOKERSDK_VERIFY_SSL"},
 		"sendgrid without key":          {map[string]string{"SENDGRID_API_KEY": ""}, "SENDGRID_API_KEY"},
 		"missing config":                {map[string]string{"ONBOARD_CONFIG": "/nonexistent/onboard.yaml"}, "/nonexistent/onboard.yaml"},
+		"unknown store":                 {map[string]string{"ONBOARD_STORE": "nosuch:x"}, `ONBOARD_STORE="nosuch:x"`},
+		// The store opens beside the policy's reading; the policy's error still wins.
+		"missing config and unknown store": {map[string]string{"ONBOARD_CONFIG": "/nonexistent/onboard.yaml", "ONBOARD_STORE": "nosuch:x"}, "/nonexistent/onboard.yaml"},
+		"unknown store and no looker":      {map[string]string{"ONBOARD_STORE": "nosuch:x", "LOOKERSDK_BASE_URL": ""}, `ONBOARD_STORE="nosuch:x"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			vars := map[string]string{
