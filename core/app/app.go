@@ -354,9 +354,13 @@ func (a *App) Warm(ctx context.Context) {
 
 // Instance builds an App in the background as soon as a process starts, so
 // that a cold start's config, secrets and Looker login overlap the platform's
-// own start-up, and hands it to requests once ready.
+// own start-up, and hands it to requests once built. Its warm-up (the Looker
+// login) need not end first: a request reaches Looker only after its own
+// state-store round trips, and a call that finds the login still under
+// way waits for it rather than logging in again.
 type Instance struct {
-	ready    chan struct{}
+	built    chan struct{} // closed when app or err is set
+	warmed   chan struct{} // closed once the warm-up has ended too
 	app      *App
 	err      error
 	redactor *logging.Redactor
@@ -367,12 +371,13 @@ func Start(opts Options) *Instance {
 	if opts.Redactor == nil {
 		opts.Redactor = &logging.Redactor{}
 	}
-	in := &Instance{ready: make(chan struct{}), redactor: opts.Redactor}
+	in := &Instance{built: make(chan struct{}), warmed: make(chan struct{}), redactor: opts.Redactor}
 	go func() {
-		defer close(in.ready)
+		defer close(in.warmed)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		in.app, in.err = New(ctx, opts)
+		close(in.built)
 		if in.err != nil {
 			log := opts.Log
 			if log == nil {
@@ -386,10 +391,21 @@ func Start(opts Options) *Instance {
 	return in
 }
 
-// App waits for the instance to be built.
+// App waits for the instance to be built and warmed up: what a command
+// wants whose own output must not interleave with the warm-up's log.
 func (in *Instance) App(ctx context.Context) (*App, error) {
+	return in.await(ctx, in.warmed)
+}
+
+// ForRequest waits only for the instance to be built (see Instance): what
+// a request wants.
+func (in *Instance) ForRequest(ctx context.Context) (*App, error) {
+	return in.await(ctx, in.built)
+}
+
+func (in *Instance) await(ctx context.Context, stage <-chan struct{}) (*App, error) {
 	select {
-	case <-in.ready:
+	case <-stage:
 		return in.app, in.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -399,7 +415,7 @@ func (in *Instance) App(ctx context.Context) (*App, error) {
 // ServeHTTP serves requests once the App is ready, and a 503 that names no
 // secret when it could not be built (the reason is in the log).
 func (in *Instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a, err := in.App(r.Context())
+	a, err := in.ForRequest(r.Context())
 	if err != nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Retry-After", "30")
