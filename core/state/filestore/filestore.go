@@ -518,11 +518,19 @@ func (s *Store) sweep(db *bolt.DB) (int, error) {
 			}
 			n += len(expired)
 		}
+		if n == 0 {
+			// Rolled back, the transaction writes nothing: a commit would
+			// fsync the file for no change, on the first write of every
+			// process and hourly after.
+			return errNothingExpired
+		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errNothingExpired) {
 		return 0, err
 	}
 	s.lastSweep = now
 	return n, nil
 }
+
+var errNothingExpired = errors.New("filestore: nothing expired")

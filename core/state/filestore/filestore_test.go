@@ -58,17 +58,11 @@ func TestOpenExistingStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, filestore.FileName)
-	before, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(10 * time.Millisecond) // past the file system's mtime granularity
-	if _, err := filestore.Open(dir); err != nil {
-		t.Fatal(err)
-	}
-	if after, err := os.Stat(path); err != nil || !after.ModTime().Equal(before.ModTime()) {
-		t.Errorf("reopening wrote to the file (modified %v, then %v; %v)", before.ModTime(), after.ModTime(), err)
-	}
+	assertUnwritten(t, path, "reopening", func() {
+		if _, err := filestore.Open(dir); err != nil {
+			t.Fatal(err)
+		}
+	})
 
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
@@ -86,6 +80,37 @@ func TestOpenExistingStore(t *testing.T) {
 	}
 	if _, err := s.Put(t.Context(), "k", []byte("v"), 0, 0); err != nil {
 		t.Errorf("a store missing a bucket was not mended on open: %v", err)
+	}
+}
+
+// A sweep that finds nothing expired writes nothing.
+func TestSweepOfNothingWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, err := filestore.OpenOptions(dir, filestore.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "k", []byte("v"), 0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	assertUnwritten(t, filepath.Join(dir, filestore.FileName), "a sweep of nothing", func() {
+		if n, err := s.Sweep(t.Context()); n != 0 || err != nil {
+			t.Fatalf("sweep: %d, %v", n, err)
+		}
+	})
+}
+
+// assertUnwritten fails the test if do writes to the file at path.
+func assertUnwritten(t *testing.T, path, what string, do func()) {
+	t.Helper()
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // past the file system's mtime granularity
+	do()
+	if after, err := os.Stat(path); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("%s wrote to the file (modified %v, then %v; %v)", what, before.ModTime(), after.ModTime(), err)
 	}
 }
 
