@@ -530,8 +530,9 @@ func TestWarmReadsTheListsProfilesUse(t *testing.T) {
 	}
 }
 
-// A new user's calls, four of them at once in its widest rounds, reuse
-// the connections of the user before: none is opened again.
+// A new user's calls, four or more of them at once in its widest rounds,
+// reuse the connections of the user before: none is opened again. Every
+// answer takes 20 ms, so each round's calls are all in flight together.
 func TestNewUsersReuseConnections(t *testing.T) {
 	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
 	upstream, err := url.Parse(f.srv.URL)
@@ -539,7 +540,11 @@ func TestNewUsersReuseConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	var opened atomic.Int32
-	proxy := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(upstream))
+	forward := httputil.NewSingleHostReverseProxy(upstream)
+	proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		forward.ServeHTTP(w, r)
+	}))
 	proxy.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			opened.Add(1)
