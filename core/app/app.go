@@ -377,16 +377,18 @@ func Start(opts Options) *Instance {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		in.app, in.err = New(ctx, opts)
-		close(in.built)
 		if in.err != nil {
 			log := opts.Log
 			if log == nil {
 				log = logging.New(os.Stderr, slog.LevelInfo, opts.Redactor)
 			}
+			// Before any request hears of the failure, so its log has the reason.
 			log.Error("onboard failed to start", "error", in.err.Error())
-			return
 		}
-		in.app.Warm(ctx)
+		close(in.built)
+		if in.err == nil {
+			in.app.Warm(ctx)
+		}
 	}()
 	return in
 }
