@@ -122,11 +122,15 @@ type environment struct {
 	get    func(string) string
 }
 
-func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
-	getenv := opts.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
+func (opts Options) getenv() func(string) string {
+	if opts.Getenv == nil {
+		return os.Getenv
 	}
+	return opts.Getenv
+}
+
+func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
+	getenv := opts.getenv()
 	redactor := opts.Redactor
 	if redactor == nil {
 		redactor = &logging.Redactor{}
@@ -180,19 +184,33 @@ func (env *environment) plugin(store state.Store) plugin.Env {
 }
 
 // New builds an App. Errors name the setting at fault and never its value.
-func New(ctx context.Context, opts Options) (*App, error) {
+func New(ctx context.Context, opts Options) (_ *App, err error) {
+	// Opening the store needs no policy and no secret, and may take a while
+	// of its own (a new file's fsyncs, a cloud client finding its project),
+	// so it runs while the policy is read and the secrets fetched. Errors
+	// keep their order: the environment's first, then the store's.
+	opened := make(chan error, 1)
+	var store state.Store
+	go func() {
+		var err error
+		store, err = OpenStore(ctx, opts.getenv(), opts)
+		opened <- err
+	}()
 	env, err := newEnvironment(ctx, opts)
+	if storeErr := <-opened; err == nil {
+		err = storeErr
+	}
+	defer func() {
+		if err != nil && store != nil {
+			_ = store.Close()
+		}
+	}()
 	if err != nil {
 		return nil, err
 	}
 	getenv, log, redactor, cfg, secret, get := env.getenv, env.log, env.redactor, env.cfg, env.secret, env.get
 
-	a := &App{Config: cfg, Log: log, sourceClients: opts.SourceClients}
-	store, err := OpenStore(ctx, getenv, opts)
-	if err != nil {
-		return nil, err
-	}
-	a.Store = auditRedacting{Store: store, redactor: redactor}
+	a := &App{Config: cfg, Log: log, Store: auditRedacting{Store: store, redactor: redactor}, sourceClients: opts.SourceClients}
 	a.jobEnv = env.plugin(a.Store)
 	engineTargets, err := a.buildTargets(ctx, env)
 	if err != nil {
@@ -352,9 +370,13 @@ func (a *App) Warm(ctx context.Context) {
 
 // Instance builds an App in the background as soon as a process starts, so
 // that a cold start's config, secrets and Looker login overlap the platform's
-// own start-up, and hands it to requests once ready.
+// own start-up, and hands it to requests once built. Its warm-up (the Looker
+// login) need not end first: a request reaches Looker only after its own
+// state-store round trips, and a call that finds the login still under
+// way waits for it rather than logging in again.
 type Instance struct {
-	ready    chan struct{}
+	built    chan struct{} // closed when app or err is set
+	warmed   chan struct{} // closed once the warm-up has ended too
 	app      *App
 	err      error
 	redactor *logging.Redactor
@@ -365,9 +387,9 @@ func Start(opts Options) *Instance {
 	if opts.Redactor == nil {
 		opts.Redactor = &logging.Redactor{}
 	}
-	in := &Instance{ready: make(chan struct{}), redactor: opts.Redactor}
+	in := &Instance{built: make(chan struct{}), warmed: make(chan struct{}), redactor: opts.Redactor}
 	go func() {
-		defer close(in.ready)
+		defer close(in.warmed)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		in.app, in.err = New(ctx, opts)
@@ -376,18 +398,32 @@ func Start(opts Options) *Instance {
 			if log == nil {
 				log = logging.New(os.Stderr, slog.LevelInfo, opts.Redactor)
 			}
+			// Before any request hears of the failure, so its log has the reason.
 			log.Error("onboard failed to start", "error", in.err.Error())
-			return
 		}
-		in.app.Warm(ctx)
+		close(in.built)
+		if in.err == nil {
+			in.app.Warm(ctx)
+		}
 	}()
 	return in
 }
 
-// App waits for the instance to be built.
+// App waits for the instance to be built and warmed up: what a command
+// wants whose own output must not interleave with the warm-up's log.
 func (in *Instance) App(ctx context.Context) (*App, error) {
+	return in.await(ctx, in.warmed)
+}
+
+// ForRequest waits only for the instance to be built (see Instance): what
+// a request wants.
+func (in *Instance) ForRequest(ctx context.Context) (*App, error) {
+	return in.await(ctx, in.built)
+}
+
+func (in *Instance) await(ctx context.Context, stage <-chan struct{}) (*App, error) {
 	select {
-	case <-in.ready:
+	case <-stage:
 		return in.app, in.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -397,7 +433,7 @@ func (in *Instance) App(ctx context.Context) (*App, error) {
 // ServeHTTP serves requests once the App is ready, and a 503 that names no
 // secret when it could not be built (the reason is in the log).
 func (in *Instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a, err := in.App(r.Context())
+	a, err := in.ForRequest(r.Context())
 	if err != nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Retry-After", "30")

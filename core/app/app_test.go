@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,6 +372,10 @@ func TestStartupErrors(t *testing.T) {
 		"bad verify ssl":                {map[string]string{"LOOKERSDK_VERIFY_SSL": "maybe"}, "LOOKERSDK_VERIFY_SSL"},
 		"sendgrid without key":          {map[string]string{"SENDGRID_API_KEY": ""}, "SENDGRID_API_KEY"},
 		"missing config":                {map[string]string{"ONBOARD_CONFIG": "/nonexistent/onboard.yaml"}, "/nonexistent/onboard.yaml"},
+		"unknown store":                 {map[string]string{"ONBOARD_STORE": "nosuch:x"}, `ONBOARD_STORE="nosuch:x"`},
+		// The store opens beside the policy's reading; the policy's error still wins.
+		"missing config and unknown store": {map[string]string{"ONBOARD_CONFIG": "/nonexistent/onboard.yaml", "ONBOARD_STORE": "nosuch:x"}, "/nonexistent/onboard.yaml"},
+		"unknown store and no looker":      {map[string]string{"ONBOARD_STORE": "nosuch:x", "LOOKERSDK_BASE_URL": ""}, `ONBOARD_STORE="nosuch:x"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			vars := map[string]string{
@@ -488,5 +495,60 @@ func TestBulkDeprovisionCircuitBreaker(t *testing.T) {
 	// force exists only on the CLI: in a URL it is a word like any other.
 	if a := h.postTo(t, "/?force=true", body); a.status != 403 || len(h.looker.Requests()) != before {
 		t.Errorf("?force=true lifted the limit: %d %s", a.status, a.raw)
+	}
+}
+
+// TestInstanceServesDuringItsWarmUp holds the Looker login an Instance
+// starts with: requests get the App all the same (ForRequest; App still
+// waits), and one arriving meanwhile is answered once the login ends,
+// sharing it rather than logging in again.
+func TestInstanceServesDuringItsWarmUp(t *testing.T) {
+	release := make(chan struct{})
+	var logins atomic.Int32
+	var inst *Instance
+	h := newHarness(t, nil, func(h *harness, vars map[string]string, opts *Options) {
+		upstream, err := url.Parse(h.looker.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := httputil.NewSingleHostReverseProxy(upstream)
+		gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/4.0/login" {
+				logins.Add(1)
+				<-release
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(gate.Close)
+		vars["LOOKERSDK_BASE_URL"] = gate.URL
+		inst = Start(*opts)
+	})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // before gate.Close, which waits for the held login
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := inst.ForRequest(ctx)
+	if err != nil {
+		t.Fatalf("the App was not handed out while its login was held: %v", err)
+	}
+	h.app = a
+	answered := make(chan answer, 1)
+	go func() { answered <- h.post(t, `{"email":"early@example.com","name":"Early Bird"}`) }()
+	// Meanwhile the request reaches its first Looker call.
+	held, cancelHeld := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelHeld()
+	if _, err := inst.App(held); err == nil {
+		t.Error("App handed the instance out before its warm-up ended; the CLI's output would interleave with its log")
+	}
+	releaseOnce.Do(func() { close(release) })
+	if got := <-answered; got.status != http.StatusOK || got.body["status"] != "created" {
+		t.Fatalf("the request arriving during the login: %d %s", got.status, got.raw)
+	}
+	if n := logins.Load(); n != 1 {
+		t.Errorf("%d logins, want the warm-up's one, shared with the request", n)
+	}
+	if _, err := inst.App(ctx); err != nil {
+		t.Fatalf("App after the warm-up: %v", err)
 	}
 }

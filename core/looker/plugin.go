@@ -59,5 +59,6 @@ func newFromSettings(_ context.Context, env plugin.Env) (*plugin.Built, error) {
 		cfg.LoggedIn = func(token string) { env.Redactor.Rotate(tokenSlot, token) }
 	}
 	t := NewTarget(New(cfg, nil), welcomeOf(env.Config.Email), env.Log)
+	t.warmLists = t.warmListsOf(env.Config)
 	return &plugin.Built{Targets: []core.Target{t}, Warm: t.Warm}, nil
 }

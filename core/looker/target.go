@@ -32,6 +32,8 @@ type Target struct {
 	log     *slog.Logger
 
 	roles, groups, attributes *catalog
+	// warmLists are the catalogs Warm reads: those the policy's profiles use.
+	warmLists []*catalog
 }
 
 // Welcome is who tells a new user how to sign in.
@@ -76,8 +78,43 @@ func (t *Target) Name() string { return TargetName }
 // Handles implements core.Target.
 func (t *Target) Handles(p *core.Profile) bool { return ProfileOf(p) != nil }
 
-// Warm logs in so that the first request of an instance finds a token.
-func (t *Target) Warm(ctx context.Context) error { return t.client.Login(ctx) }
+// Warm logs in, then reads the lists the policy's profiles resolve their
+// names in, so that the first request of an instance finds a token and
+// its names known, or joins the reads still under way.
+func (t *Target) Warm(ctx context.Context) error {
+	if err := t.client.Login(ctx); err != nil {
+		return err
+	}
+	reads := make([]func(context.Context) error, len(t.warmLists))
+	for i, k := range t.warmLists {
+		reads[i] = func(ctx context.Context) error { _, err := k.reload(ctx); return err }
+	}
+	return parallel(ctx, reads...)
+}
+
+// warmListsOf picks the catalogs some Looker profile of cfg resolves names
+// in; a list no profile needs is never read.
+func (t *Target) warmListsOf(cfg *core.Config) []*catalog {
+	var roles, groups, attributes bool
+	for _, p := range cfg.Profiles {
+		if lp := ProfileOf(p); lp != nil {
+			roles = roles || len(lp.Roles) > 0
+			groups = groups || len(lp.Groups) > 0
+			attributes = attributes || len(lp.Attributes) > 0 || len(p.AttributesAllowed) > 0
+		}
+	}
+	var lists []*catalog
+	if roles {
+		lists = append(lists, t.roles)
+	}
+	if groups {
+		lists = append(lists, t.groups)
+	}
+	if attributes {
+		lists = append(lists, t.attributes)
+	}
+	return lists
+}
 
 // grants is a profile resolved to Looker ids for one person.
 type grants struct {

@@ -3,7 +3,11 @@ package looker
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -498,3 +502,65 @@ func TestPanicInATargetGoroutineFailsOnlyItsRequest(t *testing.T) {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Warm logs in and reads the lists the policy's profiles resolve names in,
+// and no other; the first request then reads none.
+func TestWarmReadsTheListsProfilesUse(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, WelcomeNone)
+	cfg, err := core.ParseConfig([]byte("profiles:\n  viewer:\n    looker: {roles: [Viewer]}\n  builder:\n    looker: {groups: [Builders]}\n"),
+		plugin.Schema([]plugin.Target{Plugin}, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.target.warmLists = f.target.warmListsOf(cfg)
+	if err := f.target.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{"/login": 1, "/roles": 1, "/groups": 1, "/user_attributes": 0} {
+		if n := f.srv.Count(http.MethodPost, path) + f.srv.Count(http.MethodGet, path); n != want {
+			t.Errorf("warming up: %d calls to %s, want %d", n, path, want)
+		}
+	}
+	grace := core.Person{Email: "grace@example.com", FirstName: "Grace", LastName: "Hopper"}
+	if _, err := f.target.Provision(context.Background(), grace, cfg.Profiles["viewer"]); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.srv.Count(http.MethodGet, "/roles"); n != 1 {
+		t.Errorf("the first request read the roles again (%d reads in all)", n)
+	}
+}
+
+// A new user's calls, four or more of them at once in its widest rounds,
+// reuse the connections of the user before: none is opened again. Every
+// answer takes 20 ms, so each round's calls are all in flight together.
+func TestNewUsersReuseConnections(t *testing.T) {
+	f := newFixture(t, lookertest.Options{}, WelcomeByOnboard)
+	upstream, err := url.Parse(f.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened atomic.Int32
+	forward := httputil.NewSingleHostReverseProxy(upstream)
+	proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		forward.ServeHTTP(w, r)
+	}))
+	proxy.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	proxy.Start()
+	t.Cleanup(proxy.Close)
+	c := New(Config{BaseURL: proxy.URL, ClientID: lookertest.DefaultClientID, ClientSecret: lookertest.DefaultClientSecret, VerifySSL: true, Timeout: 5 * time.Second}, nil)
+	target := NewTarget(c, WelcomeByOnboard, nil)
+	for i, p := range []core.Person{ada, {Email: "grace@example.com", FirstName: "Grace", LastName: "Hopper", Attributes: map[string]string{"region": "EMEA"}}} {
+		before := opened.Load()
+		if _, err := target.Provision(context.Background(), p, analyst()); err != nil {
+			t.Fatal(err)
+		}
+		if n := opened.Load() - before; i > 0 && n != 0 {
+			t.Errorf("the second new user opened %d connections", n)
+		}
+	}
+}

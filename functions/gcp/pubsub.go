@@ -58,7 +58,7 @@ func (f *Functions) ProvisionPubSub(ctx context.Context, e cloudevents.Event) er
 }
 
 func (f *Functions) provisionPubSub(ctx context.Context, e cloudevents.Event) error {
-	a, err := f.instance.App(ctx)
+	a, err := f.instance.ForRequest(ctx)
 	if err != nil {
 		// The instance could not start (the log says why): a configuration
 		// fix and redeploy will let this message through, so keep it.

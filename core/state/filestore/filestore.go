@@ -50,6 +50,7 @@ var (
 	bucketIdempotency = []byte("idempotency")
 	bucketValues      = []byte("values")
 	bucketAudit       = []byte("audit")
+	buckets           = [][]byte{bucketIdempotency, bucketValues, bucketAudit}
 )
 
 const (
@@ -117,9 +118,14 @@ func OpenOptions(dir string, opts Options) (*Store, error) {
 	path := filepath.Join(abs, FileName)
 	mu, _ := fileLocks.LoadOrStore(path, &sync.RWMutex{})
 	s := &Store{path: path, lockPath: filepath.Join(abs, LockFileName), opts: opts, mu: mu.(*sync.RWMutex)}
+	// A store made before opens with a read, which costs no fsync: every
+	// CLI command and every start opens it.
+	if s.hasBuckets() {
+		return s, nil
+	}
 	// Read-only opens cannot create the file or its buckets, so do it now.
 	err = s.update(context.Background(), func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketIdempotency, bucketValues, bucketAudit} {
+		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -130,6 +136,21 @@ func OpenOptions(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// hasBuckets reports whether the file exists with every bucket in it. Any
+// failure (no file yet, say) answers no: the write that follows reports
+// it, if it persists.
+func (s *Store) hasBuckets() bool {
+	err := s.view(context.Background(), func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if tx.Bucket(b) == nil {
+				return bolterrors.ErrBucketNotFound
+			}
+		}
+		return nil
+	})
+	return err == nil
 }
 
 // Backend opens the store for ONBOARD_STORE=file:<dir>; an empty dir is
@@ -497,11 +518,19 @@ func (s *Store) sweep(db *bolt.DB) (int, error) {
 			}
 			n += len(expired)
 		}
+		if n == 0 {
+			// Rolled back, the transaction writes nothing: a commit would
+			// fsync the file for no change, on the first write of every
+			// process and hourly after.
+			return errNothingExpired
+		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errNothingExpired) {
 		return 0, err
 	}
 	s.lastSweep = now
 	return n, nil
 }
+
+var errNothingExpired = errors.New("filestore: nothing expired")

@@ -50,6 +50,70 @@ func TestStoresShareDirectory(t *testing.T) {
 	}
 }
 
+// Opening a store made before writes nothing (so costs no fsync), and
+// one missing a bucket gets it.
+func TestOpenExistingStore(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := filestore.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, filestore.FileName)
+	assertUnwritten(t, path, "reopening", func() {
+		if _, err := filestore.Open(dir); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("values")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := filestore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "k", []byte("v"), 0, 0); err != nil {
+		t.Errorf("a store missing a bucket was not mended on open: %v", err)
+	}
+}
+
+// A sweep that finds nothing expired writes nothing.
+func TestSweepOfNothingWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, err := filestore.OpenOptions(dir, filestore.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "k", []byte("v"), 0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	assertUnwritten(t, filepath.Join(dir, filestore.FileName), "a sweep of nothing", func() {
+		if n, err := s.Sweep(t.Context()); n != 0 || err != nil {
+			t.Fatalf("sweep: %d, %v", n, err)
+		}
+	})
+}
+
+// assertUnwritten fails the test if do writes to the file at path.
+func assertUnwritten(t *testing.T, path, what string, do func()) {
+	t.Helper()
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // past the file system's mtime granularity
+	do()
+	if after, err := os.Stat(path); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("%s wrote to the file (modified %v, then %v; %v)", what, before.ModTime(), after.ModTime(), err)
+	}
+}
+
 // The file is unlocked between operations: another process (here, a
 // direct bbolt open that fails at once if locked) can use it while a Store
 // is open.

@@ -146,7 +146,7 @@ type taskResult struct {
 // unknown name fails the invocation too, which puts it in the Errors metric
 // where a mistyped schedule is seen.
 func (f *Function) task(ctx context.Context, name string) (any, error) {
-	a, err := f.instance.App(ctx)
+	a, err := f.instance.ForRequest(ctx)
 	if err != nil {
 		return nil, errNotReady
 	}
@@ -248,7 +248,7 @@ func keepRawHeaders(next http.Handler) http.Handler {
 // Records that can never succeed are logged by the engine and not returned,
 // so a poison message is deleted rather than retried until it expires.
 func (f *Function) sqs(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	a, err := f.instance.App(ctx)
+	a, err := f.instance.ForRequest(ctx)
 	if err != nil {
 		// Every record would fail alike. Failing the invocation redelivers
 		// them all, as reporting each would, and also shows in the
