@@ -86,23 +86,14 @@ Flags:
 		}
 		q.Person = e
 	}
-	ctx := context.Background()
-	store, err := app.OpenStore(ctx, os.Getenv, app.Options{StoreBackends: storeBackends})
-	if err != nil {
-		fmt.Fprintf(stderr, "onboard audit: %v\n", err)
-		return 1
-	}
-	defer store.Close()
-	recs, err := store.Audit(ctx, q)
-	if err != nil {
-		fmt.Fprintf(stderr, "onboard audit: reading the audit log: %v\n", err)
+	recs, ok := readFromStore(stderr, "onboard audit", "the audit log", func(ctx context.Context, store state.Store) ([]state.AuditRecord, error) {
+		return store.Audit(ctx, q)
+	})
+	if !ok {
 		return 1
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, r := range recs {
-			_ = enc.Encode(r)
-		}
+		jsonLines(stdout, recs)
 		return 0
 	}
 	if len(recs) == 0 {
@@ -136,4 +127,32 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is neither a duration like 24h nor a time like 2026-11-22T09:00:00Z", v)
 	}
 	return t, nil
+}
+
+// readFromStore opens the store ONBOARD_STORE names, reads what it holds
+// with read and closes it; a failure is printed as command's, what naming
+// what was being read.
+func readFromStore[T any](stderr io.Writer, command, what string, read func(context.Context, state.Store) (T, error)) (T, bool) {
+	var none T
+	ctx := context.Background()
+	store, err := app.OpenStore(ctx, os.Getenv, app.Options{StoreBackends: storeBackends})
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", command, err)
+		return none, false
+	}
+	defer store.Close()
+	v, err := read(ctx, store)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: reading %s: %v\n", command, what, err)
+		return none, false
+	}
+	return v, true
+}
+
+// jsonLines writes one JSON object per line, for jq and scripts.
+func jsonLines[T any](w io.Writer, list []T) {
+	enc := json.NewEncoder(w)
+	for _, v := range list {
+		_ = enc.Encode(v)
+	}
 }

@@ -2,16 +2,12 @@ package main
 
 import (
 	"cmp"
-	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/scim"
 )
 
@@ -45,23 +41,12 @@ Flags:
 		fs.Usage()
 		return 2
 	}
-	ctx := context.Background()
-	store, err := app.OpenStore(ctx, os.Getenv, app.Options{StoreBackends: storeBackends})
-	if err != nil {
-		fmt.Fprintf(stderr, "onboard scim users: %v\n", err)
-		return 1
-	}
-	defer store.Close()
-	users, err := scim.Users(ctx, store)
-	if err != nil {
-		fmt.Fprintf(stderr, "onboard scim users: reading the directory: %v\n", err)
+	users, ok := readFromStore(stderr, "onboard scim users", "the directory", scim.Users)
+	if !ok {
 		return 1
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, u := range users {
-			_ = enc.Encode(u)
-		}
+		jsonLines(stdout, users)
 		return 0
 	}
 	if len(users) == 0 {

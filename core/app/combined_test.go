@@ -42,12 +42,13 @@ func newFakedWorld(t *testing.T, yaml string) *fakedWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(box.Close)
-	vars := map[string]string{"ONBOARD_CONFIG": cfgFile, "ONBOARD_STORE": "file:" + t.TempDir(), "ONBOARD_WEBHOOK_SECRET": webhookSecret}
+	vars := map[string]string{"ONBOARD_CONFIG": cfgFile, "ONBOARD_STORE": "file:" + t.TempDir(), "ONBOARD_WEBHOOK_SECRET": webhookSecret, "ONBOARD_SCIM_TOKEN": scimToken}
 	for k, v := range box.Env {
 		vars[k] = v
 	}
 	w := &fakedWorld{box: box, logs: &logbuf.Buffer{}}
-	w.app, err = New(context.Background(), Options{Getenv: func(k string) string { return vars[k] }, Log: logging.New(w.logs, slog.LevelError, nil)})
+	redactor := &logging.Redactor{}
+	w.app, err = New(context.Background(), Options{Getenv: func(k string) string { return vars[k] }, Log: logging.New(w.logs, slog.LevelDebug, redactor), Redactor: redactor})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,24 +1,16 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/onboard-dev/onboard/core/aac/aactest"
-	"github.com/onboard-dev/onboard/core/logging"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/core/periscope/periscopetest"
-	"github.com/onboard-dev/onboard/core/sandbox"
 	"github.com/onboard-dev/onboard/core/sendgrid/sendgridtest"
-	"github.com/onboard-dev/onboard/core/targets"
-	"github.com/onboard-dev/onboard/internal/logbuf"
 )
 
 const scimToken = "scim-token-for-tests"
@@ -27,18 +19,17 @@ const scimToken = "scim-token-for-tests"
 // sandbox's fakes of all three targets, reached through the HTTP handler
 // as an IdP reaches the function.
 type scimWorld struct {
+	*fakedWorld
 	t         *testing.T
-	app       *App
 	looker    *lookertest.Server
 	aac       *aactest.Server
 	periscope *periscopetest.Server
 	sendgrid  *sendgridtest.Server
-	logs      *logbuf.Buffer
 }
 
 func newSCIMWorld(t *testing.T) *scimWorld {
 	t.Helper()
-	policy := `default_profile: viewers
+	w := newFakedWorld(t, `default_profile: viewers
 allowed_email_domains: [example.com]
 email: {provider: sendgrid, from: "Data Team <data@example.com>", subject: Welcome, text: "Hi {{.FirstName}}: {{.SetupURL}}"}
 periscope: {invited_by_email: data@example.com}
@@ -56,36 +47,12 @@ sources:
     attributes:
       urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department: department
       title: job_title
-`
-	cfgFile := filepath.Join(t.TempDir(), "onboard.yaml")
-	if err := os.WriteFile(cfgFile, []byte(policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := targets.LoadConfig(cfgFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, err := sandbox.Start(cfg, t.TempDir(), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(box.Close)
-	vars := map[string]string{"ONBOARD_CONFIG": cfgFile, "ONBOARD_STORE": "file:" + t.TempDir(), "ONBOARD_SCIM_TOKEN": scimToken}
-	for k, v := range box.Env {
-		vars[k] = v
-	}
-	logs := &logbuf.Buffer{}
-	redactor := &logging.Redactor{}
-	a, err := New(context.Background(), Options{Getenv: func(k string) string { return vars[k] }, Log: logging.New(logs, slog.LevelDebug, redactor), Redactor: redactor})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close() })
-	return &scimWorld{t: t, app: a, logs: logs,
-		looker:    box.Fakes["looker"].Server.(*lookertest.Server),
-		aac:       box.Fakes["aac"].Server.(*aactest.Server),
-		periscope: box.Fakes["periscope"].Server.(*periscopetest.Server),
-		sendgrid:  box.Fakes["sendgrid"].Server.(*sendgridtest.Server),
+`)
+	return &scimWorld{fakedWorld: w, t: t,
+		looker:    w.box.Fakes["looker"].Server.(*lookertest.Server),
+		aac:       w.box.Fakes["aac"].Server.(*aactest.Server),
+		periscope: w.box.Fakes["periscope"].Server.(*periscopetest.Server),
+		sendgrid:  w.box.Fakes["sendgrid"].Server.(*sendgridtest.Server),
 	}
 }
 
