@@ -23,13 +23,11 @@ type Functions struct {
 // New returns the entry points serving instance.
 func New(instance *app.Instance) *Functions { return &Functions{instance: instance} }
 
-// Register starts building the instance (config, secrets, Looker login) in
-// the background and registers the functions, so a cold start overlaps that
-// work with the framework's own start-up. Only this cloud's secret manager
-// and database are offered, so the Lambda build never links Google's clients
-// and vice versa.
-func Register() {
-	f := New(app.Start(app.Options{
+// Options are what the deployed function builds its instance with. Only
+// this cloud's secret manager and database are offered, so the Lambda build
+// never links Google's clients and vice versa.
+func Options() app.Options {
+	return app.Options{
 		SecretBackends: map[string]app.SecretBackend{"gcp": SecretManager()},
 		StoreBackends:  map[string]state.Backend{"firestore": firestorestore.Backend},
 		// A file store would be per instance (and lost with it), so
@@ -40,7 +38,14 @@ func Register() {
 		// Cloud Scheduler's sheet polls read the sheets as the function's
 		// own service account.
 		SourceClients: map[string]plugin.SourceClient{"sheets": gsheets.Connect},
-	}))
+	}
+}
+
+// Register starts building the instance (config, secrets, Looker login) in
+// the background and registers the functions, so a cold start overlaps that
+// work with the framework's own start-up.
+func Register() {
+	f := New(app.Start(Options()))
 	functions.HTTP("ProvisionHTTP", f.ProvisionHTTP)
 	functions.CloudEvent("ProvisionPubSub", f.ProvisionPubSub)
 }
