@@ -108,6 +108,7 @@ type App struct {
 	// jobEnv and sourceClients are what sources' scheduled jobs run with.
 	jobEnv        plugin.Env
 	sourceClients map[string]plugin.SourceClient
+	clients       openClients
 }
 
 // environment is what every part of an App reads its settings through.

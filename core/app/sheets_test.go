@@ -269,6 +269,13 @@ sources:
 		t.Fatalf("statuses %q\n%s", got, logs)
 	}
 	w.assertPeople(t, 1)
+	// The next poll reuses the instance's client and its token.
+	if err := a.RunTask(context.Background(), schedules[0].Task, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.sheets.Count(sheetstest.OpToken); n != 1 {
+		t.Errorf("%d token exchanges for two polls, want 1: a client per poll leaves every token it was given in the redactor", n)
+	}
 
 	err = a.RunTask(context.Background(), "sheets-poll:1NoSuchSheetListed", nil)
 	if !errors.Is(err, ErrUnknownTask) || !strings.Contains(err.Error(), "1NoSuchSheetListed") {
@@ -357,4 +364,28 @@ func TestSheetRowAppendedMidPollIsLeftForTheNextPoll(t *testing.T) {
 		t.Fatalf("next poll: %+v %v", outcomes, err)
 	}
 	w.assertPeople(t, 2)
+}
+
+// The instance's client is opened again when the source's settings change
+// (a rotated key), and only then.
+func TestSourceClientIsReopenedWhenItsSettingsChange(t *testing.T) {
+	settings := map[string]string{"GOOGLE_SHEETS_CREDENTIALS": "key-1"}
+	opened := 0
+	var clients openClients
+	connect := clients.reuse(sheets.Plugin, func(context.Context, plugin.Env) (any, error) {
+		opened++
+		return opened, nil
+	})
+	env := plugin.Env{Get: func(k string) string { return settings[k] }}
+	first, _ := connect(context.Background(), env)
+	again, _ := connect(context.Background(), env)
+	settings["GOOGLE_SHEETS_CREDENTIALS"] = "key-2"
+	rotated, _ := connect(context.Background(), env)
+	if first != 1 || again != 1 || rotated != 2 {
+		t.Errorf("clients %v %v %v, want 1, 1 (reused), 2 (a new key)", first, again, rotated)
+	}
+	failing := clients.reuse(plugin.Source{Name: "other"}, func(context.Context, plugin.Env) (any, error) { return nil, errors.New("no credentials") })
+	if _, err := failing(context.Background(), env); err == nil {
+		t.Error("a failed open was not reported")
+	}
 }

@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/onboard-dev/onboard/core"
@@ -63,7 +65,10 @@ func (a *App) RunTask(ctx context.Context, name string, log *slog.Logger) error 
 // runSourceJob runs a source's scheduled job. A job naming what the
 // policy no longer lists is an unknown task: no retry can help it.
 func (a *App) runSourceJob(ctx context.Context, source plugin.Source, arg string, log *slog.Logger) error {
-	env := plugin.SourceEnv{Env: a.jobEnv, Engine: a.Engine, Connect: a.sourceClients[source.Name]}
+	env := plugin.SourceEnv{Env: a.jobEnv, Engine: a.Engine}
+	if connect := a.sourceClients[source.Name]; connect != nil {
+		env.Connect = a.clients.reuse(source, connect)
+	}
 	env.Log = log
 	start := time.Now()
 	if err := source.Run(ctx, env, arg); err != nil {
@@ -169,4 +174,49 @@ func NewForTask(ctx context.Context, opts Options, task string) (*App, error) {
 		return nil, fmt.Errorf("%w %q; known tasks: %s", ErrUnknownTask, task, knownTasks())
 	}
 	return NewForTarget(ctx, opts, owner.Name)
+}
+
+// openClients keeps one client per source for the instance's life, so its
+// access tokens are one chain the log redactor follows (a client per poll
+// left every token it was ever given in the redactor), and opens it anew
+// when the source's settings change: a rotated key is used without a
+// redeploy.
+type openClients struct {
+	mu   sync.Mutex
+	open map[string]openClient
+}
+
+type openClient struct {
+	client any
+	// settings is a digest of the source's settings the client was
+	// opened with.
+	settings [sha256.Size]byte
+}
+
+// reuse is connect, returning the client it opened before while the
+// source's settings are what they were.
+func (c *openClients) reuse(source plugin.Source, connect plugin.SourceClient) plugin.SourceClient {
+	return func(ctx context.Context, env plugin.Env) (any, error) {
+		h := sha256.New()
+		for _, s := range source.Settings {
+			v := env.Get(s.Name)
+			fmt.Fprintf(h, "%d:%s%d:%s", len(s.Name), s.Name, len(v), v)
+		}
+		var settings [sha256.Size]byte
+		h.Sum(settings[:0])
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if o, ok := c.open[source.Name]; ok && o.settings == settings {
+			return o.client, nil
+		}
+		client, err := connect(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		if c.open == nil {
+			c.open = map[string]openClient{}
+		}
+		c.open[source.Name] = openClient{client: client, settings: settings}
+		return client, nil
+	}
 }

@@ -92,7 +92,10 @@ func Connect(ctx context.Context, env plugin.Env) (any, error) {
 		return nil, err
 	}
 	if env.Redactor != nil {
-		cfg.TokenIssued = func(token string) { env.Redactor.Add(token) }
+		// One client per instance (see app's openClients): its tokens
+		// follow one another, so the redactor keeps the live one and the
+		// one before rather than every token of the instance's life.
+		cfg.TokenIssued = func(token string) { env.Redactor.Rotate("google-sheets-access-token", token) }
 	}
 	return New(ctx, cfg)
 }
