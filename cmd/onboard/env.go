@@ -107,3 +107,16 @@ func (l *local) targetsNote(w io.Writer) {
 		fmt.Fprintf(w, "onboard: %s\n", line)
 	}
 }
+
+// startLocalFor is startLocal for a CLI command that acts on the targets:
+// captured emails go to .onboard/outbox, and stderr says which targets are
+// real. A failure is printed as command's; ok is false then.
+func startLocalFor(ctx context.Context, command string, stderr io.Writer, logLevel slog.Level) (l *local, ok bool) {
+	l, err := startLocal(ctx, stderr, ".onboard/outbox", logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", command, err)
+		return nil, false
+	}
+	l.targetsNote(stderr)
+	return l, true
+}

@@ -149,13 +149,11 @@ Flags:
 		defer s.close()
 		results = runRows(ctx, s.units(rows), s.sendsInFlight(*concurrency), s.send, progress.done)
 	} else {
-		l, err := startLocal(ctx, stderr, ".onboard/outbox", slog.LevelError)
-		if err != nil {
-			fmt.Fprintf(stderr, "onboard import: %v\n", err)
+		l, ok := startLocalFor(ctx, "onboard import", stderr, slog.LevelError)
+		if !ok {
 			return 1
 		}
 		defer l.close()
-		l.targetsNote(stderr)
 		results = runLocally(ctx, l, rows, *concurrency, *dryRun, core.Meta{Trigger: "import", Operator: true, Force: *force, Adopt: *adopt}, stdout, progress)
 	}
 	progress.finish()

@@ -105,13 +105,11 @@ Flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l, err := startLocal(ctx, stderr, ".onboard/outbox", slog.LevelError)
-	if err != nil {
-		fmt.Fprintf(stderr, "onboard provision: %v\n", err)
+	l, ok := startLocalFor(ctx, "onboard provision", stderr, slog.LevelError)
+	if !ok {
 		return 1
 	}
 	defer l.close()
-	l.targetsNote(stderr)
 	var plan *core.Plan
 	if *dryRun {
 		plan = &core.Plan{}

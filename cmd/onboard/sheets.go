@@ -53,13 +53,11 @@ Flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l, err := startLocal(ctx, stderr, ".onboard/outbox", slog.LevelWarn)
-	if err != nil {
-		fmt.Fprintf(stderr, "onboard sheets: %s\n", err)
+	l, ok := startLocalFor(ctx, "onboard sheets", stderr, slog.LevelWarn)
+	if !ok {
 		return 2
 	}
 	defer l.close()
-	l.targetsNote(stderr)
 	var list []sheets.Sheet
 	for _, s := range sheets.Of(l.app.Engine.Config) {
 		if *only == "" || s.SpreadsheetID == *only {
