@@ -33,6 +33,12 @@ func TestTrustsTokenURL(t *testing.T) {
 		"https://pingauth.alteryxcloud.com.evil.example/as": false,
 		"https://pingauth.alteryxcloud.com@evil.example/as": false,
 		"https://evil-pingauth.alteryxcloud.com/as/token":   false,
+		"https://pingauth-.alteryxcloud.com/as/token":       false,
+		"https://pingauthx.alteryxcloud.com/as/token":       false,
+		"https://pingauth-a.b.alteryxcloud.com/as/token":    false,
+		"https://pingauth-a_b.alteryxcloud.com/as/token":    false,
+		"https://x.pingauth.alteryxcloud.com/as/token":      false,
+		"https://alteryxcloud.com/as/token":                 false,
 		"https://workspace.us1.alteryxcloud.com/as/token":   false, // a customer-named workspace host
 		"https://us1.alteryxcloud.com:444/as/token":         false,
 		"http://us1.alteryxcloud.com/as/token":              false,

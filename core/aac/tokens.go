@@ -12,7 +12,6 @@ import (
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -550,7 +549,20 @@ func (c *Chain) endpoint(st chainState) (endpoint, error) {
 // pingauth-us1-4.alteryxcloud.com.
 const alteryxIdentityHosts = "pingauth.alteryxcloud.com, pingauth-*.alteryxcloud.com"
 
-var alteryxIdentityHostRE = regexp.MustCompile(`^pingauth(-[a-z0-9-]+)?\.alteryxcloud\.com$`)
+// isAlteryxIdentityHost matches alteryxIdentityHosts without a regexp,
+// whose compilation every cold start would pay.
+func isAlteryxIdentityHost(host string) bool {
+	name, ok := strings.CutSuffix(host, ".alteryxcloud.com")
+	if !ok {
+		return false
+	}
+	region, ok := strings.CutPrefix(name, "pingauth")
+	if region == "" || !ok {
+		return ok
+	}
+	region, ok = strings.CutPrefix(region, "-")
+	return ok && region != "" && strings.Trim(region, "abcdefghijklmnopqrstuvwxyz0123456789-") == ""
+}
 
 // trustsTokenURL reports whether a token endpoint read from a token's
 // claims may receive a refresh token without AAC_TOKEN_URL naming it. The
@@ -566,7 +578,7 @@ func (cfg *Config) trustsTokenURL(raw string) bool {
 	if base, err := url.Parse(cfg.BaseURL); err == nil && base.Host != "" && u.Scheme == base.Scheme && strings.EqualFold(u.Host, base.Host) {
 		return true
 	}
-	return u.Scheme == "https" && u.Port() == "" && alteryxIdentityHostRE.MatchString(strings.ToLower(u.Hostname()))
+	return u.Scheme == "https" && u.Port() == "" && isAlteryxIdentityHost(strings.ToLower(u.Hostname()))
 }
 
 // tokenError classifies a failed refresh that did not spend the chain.

@@ -430,7 +430,7 @@ func (h handler) delete(ctx context.Context, r *http.Request, id string) (int, a
 	// What the resource's deletion means is done first, so that a
 	// failure (a target down, the breaker open) keeps the resource for
 	// the IdP's retry.
-	if h.rt == userType {
+	if h.rt.isUser() {
 		if err := h.s.reconcile(ctx, h.dir, cur, true); err != nil {
 			return 0, nil, err
 		}
@@ -464,7 +464,7 @@ func (h handler) delete(ctx context.Context, r *http.Request, id string) (int, a
 // provisioned or stored: a user whose email or names onboard would
 // refuse, a group member that is no user.
 func (h handler) check(ctx context.Context, attrs map[string]any, set []string) error {
-	if h.rt == userType {
+	if h.rt.isUser() {
 		if _, err := userRequest(attrs, ""); err != nil && isActive(attrs) {
 			return err
 		}
@@ -486,7 +486,7 @@ func (h handler) check(ctx context.Context, attrs map[string]any, set []string) 
 // changed (all of them when the group was renamed or deleted) is
 // provisioned anew. It returns the resource as it ends.
 func (h handler) afterWrite(ctx context.Context, st stored, set, before []string, renamedTo string) (stored, error) {
-	if h.rt == userType {
+	if h.rt.isUser() {
 		return st, h.s.reconcile(ctx, h.dir, st, false)
 	}
 	added, removed := diff(before, set), diff(set, before)

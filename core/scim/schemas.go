@@ -2,6 +2,7 @@ package scim
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/elimity-com/scim/optional"
 	"github.com/elimity-com/scim/schema"
@@ -22,18 +23,24 @@ type resourceType struct {
 	setAttr string
 }
 
-var (
-	userType = &resourceType{
-		name: "User", endpoint: "Users", kind: kindUser,
-		schema: withExternalID(schema.CoreUserSchema()), extensions: []schema.Schema{schema.ExtensionEnterpriseUser()},
-		nameAttr: "userName",
+// resourceTypes are built on first use: building the schemas takes a
+// third of a millisecond, which every cold start of a function would pay
+// whether or not it ever serves SCIM.
+var resourceTypes = sync.OnceValue(func() []*resourceType {
+	return []*resourceType{
+		{
+			name: "User", endpoint: "Users", kind: kindUser,
+			schema: withExternalID(schema.CoreUserSchema()), extensions: []schema.Schema{schema.ExtensionEnterpriseUser()},
+			nameAttr: "userName",
+		},
+		{
+			name: "Group", endpoint: "Groups", kind: kindGroup,
+			schema: withExternalID(schema.CoreGroupSchema()), nameAttr: "displayName", setAttr: "members",
+		},
 	}
-	groupType = &resourceType{
-		name: "Group", endpoint: "Groups", kind: kindGroup,
-		schema: withExternalID(schema.CoreGroupSchema()), nameAttr: "displayName", setAttr: "members",
-	}
-	resourceTypes = []*resourceType{userType, groupType}
-)
+})
+
+func (rt *resourceType) isUser() bool { return rt.kind == kindUser }
 
 // withExternalID adds the common attribute externalId, which the IdP sets
 // and reads back (RFC 7643 section 3.1), to a resource's schema.
@@ -46,7 +53,7 @@ func withExternalID(s schema.Schema) schema.Schema {
 }
 
 func resourceTypeAt(endpoint string) *resourceType {
-	for _, rt := range resourceTypes {
+	for _, rt := range resourceTypes() {
 		if strings.EqualFold(rt.endpoint, endpoint) {
 			return rt
 		}
@@ -110,7 +117,7 @@ func serviceProviderConfig() map[string]any {
 
 func resourceTypeDocs() []map[string]any {
 	var docs []map[string]any
-	for _, rt := range resourceTypes {
+	for _, rt := range resourceTypes() {
 		var exts []map[string]any
 		for _, e := range rt.extensions {
 			exts = append(exts, map[string]any{"schema": e.ID, "required": false})
@@ -133,7 +140,7 @@ func resourceTypeDocs() []map[string]any {
 
 func schemaDocs() []map[string]any {
 	var docs []map[string]any
-	for _, rt := range resourceTypes {
+	for _, rt := range resourceTypes() {
 		for _, s := range append([]schema.Schema{rt.schema}, rt.extensions...) {
 			doc := s.ToMap()
 			doc["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:Schema"}
