@@ -15,6 +15,7 @@ import (
 	"github.com/onboard-dev/onboard/core/app"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 	"github.com/onboard-dev/onboard/functions/aws/internal/awstest"
+	"github.com/onboard-dev/onboard/internal/coldstart"
 	"github.com/onboard-dev/onboard/internal/fakehttp"
 )
 
@@ -116,30 +117,27 @@ func BenchmarkColdStart(b *testing.B) {
 		payload, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{awstest.SQSRecord("m-"+email, `{"email":"`+email+`"}`)}})
 		return payload
 	}
-	var coldCost, helloCold time.Duration
-	runs := 0
 	for b.Loop() {
-		fakes := awstest.Start(b)
-		env := maps.Clone(fakes.Env)
-		env["ONBOARD_LOG_LEVEL"] = "error"
-		createStore(b, env)
-		start := time.Now()
-		fn := startBinary(b, onboard, env)
-		var resp events.SQSEventResponse
-		response(b, fn.invoke(b, event("cold@example.com")), &resp)
-		cold := time.Since(start)
-		warmStart := time.Now()
-		response(b, fn.invoke(b, event("warm@example.com")), &resp)
-		coldCost += cold - time.Since(warmStart)
-
-		start = time.Now()
-		h := startBinary(b, hello, map[string]string{})
-		if res := h.invoke(b, []byte(`{}`)); res.kind != "response" {
-			b.Fatalf("hello-world: %s %s", res.kind, res.body)
-		}
-		helloCold += time.Since(start)
-		runs++
+		coldstart.Compare(b, func() time.Duration {
+			fakes := awstest.Start(b)
+			env := maps.Clone(fakes.Env)
+			env["ONBOARD_LOG_LEVEL"] = "error"
+			createStore(b, env)
+			start := time.Now()
+			fn := startBinary(b, onboard, env)
+			var resp events.SQSEventResponse
+			response(b, fn.invoke(b, event("cold@example.com")), &resp)
+			cold := time.Since(start)
+			warmStart := time.Now()
+			response(b, fn.invoke(b, event("warm@example.com")), &resp)
+			return cold - time.Since(warmStart)
+		}, func() time.Duration {
+			start := time.Now()
+			h := startBinary(b, hello, map[string]string{})
+			if res := h.invoke(b, []byte(`{}`)); res.kind != "response" {
+				b.Fatalf("hello-world: %s %s", res.kind, res.body)
+			}
+			return time.Since(start)
+		})
 	}
-	b.Logf("start-up cost %s, hello-world's first answer %s (means of %d)", coldCost/time.Duration(runs), helloCold/time.Duration(runs), runs)
-	b.ReportMetric(float64(coldCost)/float64(helloCold), "cold-start-cost/hello-world")
 }

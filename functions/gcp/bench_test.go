@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/onboard-dev/onboard/core/app"
+	"github.com/onboard-dev/onboard/internal/coldstart"
 )
 
 // BenchmarkColdStart starts the function scripts/build-gcp.sh builds as
@@ -24,38 +25,36 @@ import (
 // Function's.
 func BenchmarkColdStart(b *testing.B) {
 	onboard, hello := builtFunction(b), buildHelloFunction(b)
-	var coldCost, helloCold time.Duration
-	runs := 0
 	for b.Loop() {
-		vars := newTargets(b).env(b)
-		vars["ONBOARD_LOG_LEVEL"] = "error"
-		// A deployment's store exists before its first cold start (make
-		// deploy creates the database): a cold start opens it, never creates it.
-		store, err := app.OpenStore(b.Context(), func(k string) string { return vars[k] }, app.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = store.Close()
-		start := time.Now()
-		fn := launchFunction(b, onboard, "ProvisionHTTP", vars)
-		fn.provisionNewUser(b, "cold@example.com")
-		cold := time.Since(start)
-		warmStart := time.Now()
-		fn.provisionNewUser(b, "warm@example.com")
-		coldCost += cold - time.Since(warmStart)
-
-		start = time.Now()
-		h := launchFunction(b, hello, "Hello", nil)
-		resp := h.firstAnswer(b, func() (*http.Response, error) { return http.Get(h.url + "/") })
-		helloCold += time.Since(start)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("hello-world answered %d", resp.StatusCode)
-		}
-		runs++
+		coldstart.Compare(b, func() time.Duration {
+			vars := newTargets(b).env(b)
+			vars["ONBOARD_LOG_LEVEL"] = "error"
+			// A deployment's store exists before its first cold start (make
+			// deploy creates the database): a cold start opens it, never creates it.
+			store, err := app.OpenStore(b.Context(), func(k string) string { return vars[k] }, app.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = store.Close()
+			start := time.Now()
+			fn := launchFunction(b, onboard, "ProvisionHTTP", vars)
+			fn.provisionNewUser(b, "cold@example.com")
+			cold := time.Since(start)
+			warmStart := time.Now()
+			fn.provisionNewUser(b, "warm@example.com")
+			return cold - time.Since(warmStart)
+		}, func() time.Duration {
+			start := time.Now()
+			h := launchFunction(b, hello, "Hello", nil)
+			resp := h.firstAnswer(b, func() (*http.Response, error) { return http.Get(h.url + "/") })
+			first := time.Since(start)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("hello-world answered %d", resp.StatusCode)
+			}
+			return first
+		})
 	}
-	b.Logf("start-up cost %s, hello-world's first answer %s (means of %d)", coldCost/time.Duration(runs), helloCold/time.Duration(runs), runs)
-	b.ReportMetric(float64(coldCost)/float64(helloCold), "cold-start-cost/hello-world")
 	b.ReportMetric(float64(fileSize(b, onboard))/float64(fileSize(b, hello)), "size/hello-world")
 }
 
