@@ -159,6 +159,16 @@ func newEnvironment(ctx context.Context, opts Options) (*environment, error) {
 		return nil, err
 	}
 	secretNames := SecretNames()
+	// Registered together: every registration builds the log redactor's
+	// matcher anew, which took a third of a millisecond of each cold start
+	// when each secret came in on its own.
+	var read []string
+	for _, name := range secretNames {
+		if v, _, err := cache.Lookup(ctx, name); err == nil {
+			read = append(read, v)
+		}
+	}
+	redactor.Add(read...)
 	secret := func(ctx context.Context, name string) (string, error) {
 		if v, ok := opts.Pinned[name]; ok {
 			return v, nil
