@@ -2,6 +2,7 @@ package lambdaapi_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -46,10 +47,19 @@ func TestAWSConfigFromLambdaEnvironment(t *testing.T) {
 // AWS_ENDPOINT_URL points every client elsewhere, AWS_ENDPOINT_URL_<SERVICE>
 // one client only, as in every AWS SDK.
 func TestAWSConfigEndpoints(t *testing.T) {
-	env := lambdaEnv()
-	env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:4566"
-	env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = "http://127.0.0.1:5000"
-	cfg, err := lambdaapi.AWSConfig(t.Context(), func(k string) string { return env[k] })
+	// The SDK's clients look at the process environment themselves (a
+	// service's own variable counts only beside AWS_ENDPOINT_URL if both
+	// are there), so the test sets them there, as Lambda does.
+	for k, v := range lambdaEnv() {
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:5000")
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "")
+	if err := os.Unsetenv("AWS_ENDPOINT_URL_DYNAMODB"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := lambdaapi.AWSConfig(t.Context(), os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
