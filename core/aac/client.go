@@ -53,7 +53,7 @@ func New(cfg Config, store state.Store, log *slog.Logger, transport http.RoundTr
 		log = slog.Default()
 	}
 	if transport == nil {
-		transport = http.DefaultTransport
+		transport = httpretry.NewTransport()
 	}
 	limiter := httpretry.NewLimiter(cfg.MaxRPS)
 	hc := &http.Client{Transport: httpretry.Observing{Base: transport}, Timeout: cfg.Timeout}

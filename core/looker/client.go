@@ -28,12 +28,6 @@ const (
 	apiPrefix         = "/api/4.0"
 	tokenEarlyRefresh = 60 * time.Second
 	maxErrorBody      = 64 << 10
-	// idleConnsPerHost keeps the connections of several requests' widest
-	// rounds (four calls each: the setup link and three grants, or the
-	// lookup and three lists) for the next ones. net/http's default of two
-	// closed the rest after each round, so every new user opened two
-	// connections again, each a TCP and TLS handshake on its critical path.
-	idleConnsPerHost = 32
 )
 
 // Client talks to one Looker instance. It is safe for concurrent use and
@@ -58,9 +52,8 @@ func New(cfg Config, transport http.RoundTripper) *Client {
 	policy := httpretry.Policy{MaxAttempts: cfg.MaxAttempts, BaseDelay: cfg.BaseDelay, MaxDelay: cfg.MaxDelay}.WithDefaults()
 	cfg.MaxAttempts, cfg.BaseDelay, cfg.MaxDelay = policy.MaxAttempts, policy.BaseDelay, policy.MaxDelay
 	if transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
+		t := httpretry.NewTransport()
 		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: !cfg.VerifySSL} //nolint:gosec // the admin's explicit LOOKERSDK_VERIFY_SSL=false
-		t.MaxIdleConnsPerHost = idleConnsPerHost
 		transport = t
 	}
 	limiter := httpretry.NewLimiter(cfg.MaxRPS)

@@ -82,7 +82,7 @@ type Client struct {
 	sleep      func(context.Context, time.Duration) error // replaced by tests to observe waits
 }
 
-// New returns a client; transport nil means http.DefaultTransport.
+// New returns a client; transport nil means httpretry.NewTransport().
 func New(cfg Config, transport http.RoundTripper) (*Client, error) {
 	base, err := NormalizeBaseURL(cfg.BaseURL)
 	if err != nil {
@@ -97,7 +97,7 @@ func New(cfg Config, transport http.RoundTripper) (*Client, error) {
 	policy := httpretry.Policy{MaxAttempts: cfg.MaxAttempts, BaseDelay: cfg.BaseDelay, MaxDelay: cfg.MaxDelay}.WithDefaults()
 	cfg.MaxAttempts, cfg.BaseDelay, cfg.MaxDelay = policy.MaxAttempts, policy.BaseDelay, policy.MaxDelay
 	if transport == nil {
-		transport = http.DefaultTransport
+		transport = httpretry.NewTransport()
 	}
 	return &Client{cfg: cfg, base: base, limiters: map[string]*httpretry.Limiter{}, sleep: httpretry.Sleep,
 		http: &http.Client{Transport: httpretry.Observing{Base: transport}, Timeout: cfg.Timeout}}, nil

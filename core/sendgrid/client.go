@@ -61,7 +61,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	transport := hc.Transport
 	if transport == nil {
-		transport = http.DefaultTransport
+		transport = httpretry.NewTransport()
 	}
 	limiter := httpretry.NewLimiter(cfg.MaxRPS)
 	hc.Transport = httpretry.Observing{Base: transport}
