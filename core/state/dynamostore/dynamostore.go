@@ -393,6 +393,9 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, expectVersion 
 		set = append(set, "#expires_at = :expires_at")
 		values[":expires_at"] = epochSeconds(exp)
 	}
+	token := rand.Text()
+	set = append(set, "#put_token = :put_token")
+	values[":put_token"] = str(token)
 	cond := "attribute_not_exists(#pk) OR #expires_at <= :now_s"
 	if expectVersion > 0 {
 		cond = "#version = :expect AND (attribute_not_exists(#expires_at) OR #expires_at > :now_s)"
@@ -406,15 +409,23 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, expectVersion 
 		ReturnValues:              types.ReturnValueUpdatedNew,
 	}
 	updated, err := s.write(ctx, in)
-	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) {
-		return 0, state.ErrConflict
+	if err == nil {
+		return getN(updated, "version")
 	}
+	cur, err := s.explain(ctx, err, kindValue, key)
 	if err != nil {
 		return 0, fmt.Errorf("dynamostore: put: %w", err)
 	}
-	return getN(updated, "version")
+	if written, _ := cur[putTokenAttr].(*types.AttributeValueMemberS); written != nil && written.Value == token {
+		return getN(cur, "version")
+	}
+	return 0, state.ErrConflict
 }
+
+// putTokenAttr holds a random token per Put, so that a Put whose condition
+// fails on its own write (the SDK retried a request whose answer was lost)
+// knows it did write, and which version.
+const putTokenAttr = "put_token"
 
 // Append implements state.Store. A day's index item is written before the
 // first record of that day (once per Store), so a reader listing the days

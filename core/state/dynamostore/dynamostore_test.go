@@ -223,12 +223,13 @@ func TestBackend(t *testing.T) {
 // reset, as a timeout after DynamoDB wrote does: the SDK sends it again.
 type answerLost struct {
 	next http.RoundTripper
+	op   string // the DynamoDB operation whose first answer is lost
 	once atomic.Bool
 }
 
 func (a *answerLost) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := a.next.RoundTrip(r)
-	if err == nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".PutItem") && a.once.CompareAndSwap(false, true) {
+	if err == nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+a.op) && a.once.CompareAndSwap(false, true) {
 		resp.Body.Close()
 		return nil, syscall.ECONNRESET
 	}
@@ -239,7 +240,7 @@ func (a *answerLost) RoundTrip(r *http.Request) (*http.Response, error) {
 // holds the key when the SDK's retry finds it there (CI saw in_progress).
 func TestClaimWhoseAnswerWasLost(t *testing.T) {
 	cfg := emulators.AWSConfig(t, emulators.Moto(t))
-	lost := &answerLost{next: &http.Transport{MaxConnsPerHost: 1}}
+	lost := &answerLost{next: &http.Transport{MaxConnsPerHost: 1}, op: "PutItem"}
 	cfg.HTTPClient = &http.Client{Transport: lost}
 	client := dynamodb.NewFromConfig(cfg)
 	store := dynamostore.New(client, newTable(t, client))
@@ -252,5 +253,33 @@ func TestClaimWhoseAnswerWasLost(t *testing.T) {
 	}
 	if outcome, _, _ := store.Claim(t.Context(), "k", "fp", "b", time.Minute, time.Hour); outcome != state.InProgress {
 		t.Errorf("another owner: %v, want in_progress", outcome)
+	}
+}
+
+// A Put whose first attempt was written but whose answer was lost returns
+// the version it wrote when the SDK's retry finds it there, not a conflict:
+// a person's record written on release read as "lease lost", failing a
+// request that had done everything.
+func TestPutWhoseAnswerWasLost(t *testing.T) {
+	cfg := emulators.AWSConfig(t, emulators.Moto(t))
+	lost := &answerLost{next: &http.Transport{MaxConnsPerHost: 1}, op: "UpdateItem"}
+	cfg.HTTPClient = &http.Client{Transport: lost}
+	client := dynamodb.NewFromConfig(cfg)
+	store := dynamostore.New(client, newTable(t, client))
+	v, err := store.Put(t.Context(), "k", []byte("one"), 0, 0)
+	if err != nil || v != 1 {
+		t.Fatalf("put: version %d, %v; want 1", v, err)
+	}
+	if !lost.once.Load() {
+		t.Fatal("no answer was lost: the test tested nothing")
+	}
+	if v, err := store.Put(t.Context(), "k", []byte("two"), 1, 0); err != nil || v != 2 {
+		t.Fatalf("the next put: version %d, %v; want 2", v, err)
+	}
+	if _, err := store.Put(t.Context(), "k", []byte("stale"), 1, 0); !errors.Is(err, state.ErrConflict) {
+		t.Errorf("a put expecting an old version: %v, want a conflict", err)
+	}
+	if got, err := store.Get(t.Context(), "k"); err != nil || string(got.Data) != "two" || got.Version != 2 {
+		t.Errorf("get: %+v %v", got, err)
 	}
 }
