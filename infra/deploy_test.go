@@ -366,8 +366,9 @@ func TestDeployDryRunSheets(t *testing.T) {
 
 // runScriptLine runs, for real, the line of a deploy script that writes
 // file from `onboard task list --json`: found in its DRY_RUN=1 output, with
-// the CLI built here for make build's and the file written to instead.
-func runScriptLine(t *testing.T, script string, env []string, file, to string) {
+// the CLI built here for make build's and the file written to instead. It
+// returns that output, for what the rest of the deploy would do with file.
+func runScriptLine(t *testing.T, script string, env []string, file, to string) (dryRun string) {
 	t.Helper()
 	out, err, _ := newScriptEnv(t).run(t, script, append(env, "DRY_RUN=1")...)
 	if err != nil {
@@ -390,4 +391,5 @@ func runScriptLine(t *testing.T, script string, env []string, file, to string) {
 	if msg, err := sh.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", line, err, msg)
 	}
+	return out
 }

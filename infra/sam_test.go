@@ -67,7 +67,11 @@ func loadSAMFile(t *testing.T, path string) *samDoc {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	root := doc.Content[0]
+	return newSAMDoc(t, doc.Content[0])
+}
+
+func newSAMDoc(t *testing.T, root *yaml.Node) *samDoc {
+	t.Helper()
 	s := &samDoc{resources: map[string]*yaml.Node{}, root: root}
 	res := get(root, "Resources")
 	if res == nil {
@@ -77,6 +81,127 @@ func loadSAMFile(t *testing.T, path string) *samDoc {
 		s.resources[res.Content[i].Value] = res.Content[i+1]
 	}
 	return s
+}
+
+// deployed is the stack CloudFormation makes of the template given params
+// (the other parameters at their Default): only the resources and outputs
+// whose Condition holds, every !If replaced by its branch, and a branch of
+// !Ref AWS::NoValue leaving its key out. A test of what a stack has must
+// look here: the template itself holds every resource, wanted or not.
+func (s *samDoc) deployed(t *testing.T, params map[string]string) *samDoc {
+	t.Helper()
+	value := func(n *yaml.Node) string {
+		if n.Tag != "!Ref" {
+			return scalar(n)
+		}
+		if v, ok := params[n.Value]; ok {
+			return v
+		}
+		def := get(s.root, "Parameters", n.Value, "Default")
+		if def == nil {
+			t.Fatalf("!Ref %s: not a parameter with a Default", n.Value)
+		}
+		return def.Value
+	}
+	conds := map[string]bool{}
+	var holds func(name string) bool
+	var eval func(n *yaml.Node) bool
+	holds = func(name string) bool {
+		if v, ok := conds[name]; ok {
+			return v
+		}
+		n := get(s.root, "Conditions", name)
+		if n == nil {
+			t.Fatalf("no condition %s", name)
+		}
+		conds[name] = eval(n)
+		return conds[name]
+	}
+	eval = func(n *yaml.Node) bool {
+		switch {
+		case n.Tag == "!Equals" && len(n.Content) == 2:
+			return value(n.Content[0]) == value(n.Content[1])
+		case n.Tag == "!Not" && len(n.Content) == 1:
+			return !eval(n.Content[0])
+		case n.Tag == "!And", n.Tag == "!Or":
+			some, all := false, true
+			for _, c := range n.Content {
+				v := eval(c)
+				some, all = some || v, all && v
+			}
+			return n.Tag == "!And" && all || n.Tag == "!Or" && some
+		case n.Tag == "!Condition":
+			return holds(n.Value)
+		}
+		t.Fatalf("line %d: a condition this test cannot evaluate (%s)", n.Line, n.Tag)
+		return false
+	}
+	// resolve copies n as deployed; nil for AWS::NoValue.
+	var resolve func(n *yaml.Node) *yaml.Node
+	resolve = func(n *yaml.Node) *yaml.Node {
+		switch {
+		case n.Tag == "!Ref" && n.Value == "AWS::NoValue":
+			return nil
+		case n.Tag == "!If" && len(n.Content) == 3:
+			if holds(n.Content[0].Value) {
+				return resolve(n.Content[1])
+			}
+			return resolve(n.Content[2])
+		}
+		c := *n
+		c.Content = nil
+		for i := 0; i < len(n.Content); i++ {
+			if n.Kind == yaml.MappingNode {
+				if v := resolve(n.Content[i+1]); v != nil {
+					c.Content = append(c.Content, n.Content[i], v)
+				}
+				i++
+			} else if v := resolve(n.Content[i]); v != nil {
+				c.Content = append(c.Content, v)
+			}
+		}
+		return &c
+	}
+	root := resolve(s.root)
+	for _, section := range []string{"Resources", "Outputs"} {
+		m := get(root, section)
+		if m == nil {
+			continue
+		}
+		kept := m.Content[:0]
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if c := get(m.Content[i+1], "Condition"); c == nil || holds(c.Value) {
+				kept = append(kept, m.Content[i], m.Content[i+1])
+			}
+		}
+		m.Content = kept
+	}
+	return newSAMDoc(t, root)
+}
+
+// dangling is every logical ID that n refers to (!Ref, !GetAtt, ${X} in
+// !Sub) and that is neither a resource of the stack nor a parameter nor a
+// pseudo parameter: references that would fail the deploy.
+func (s *samDoc) dangling(n *yaml.Node) []string {
+	var ids []string
+	switch n.Tag {
+	case "!Ref", "!GetAtt":
+		ids = append(ids, target(n))
+	case "!Sub":
+		for _, m := range regexp.MustCompile(`\$\{([A-Za-z0-9:]+)`).FindAllStringSubmatch(scalar(n), -1) {
+			ids = append(ids, m[1])
+		}
+	}
+	var bad []string
+	for _, id := range ids {
+		if s.resources[id] == nil && get(s.root, "Parameters", id) == nil && !strings.HasPrefix(id, "AWS::") {
+			bad = append(bad, id)
+		}
+	}
+	for _, c := range n.Content {
+		bad = append(bad, s.dangling(c)...)
+	}
+	return bad
 }
 
 // get walks mapping keys; nil when a key is absent.
@@ -177,6 +302,15 @@ const (
 	pollFunction    = "SheetsPollFunction"
 )
 
+// sheetPollsParameter is "true" for a stack with the poller.
+const sheetPollsParameter = "SheetPolls"
+
+// The poller and everything only it needs: a stack has all of them or none.
+var (
+	pollerResources = []string{pollFunction, "SheetsPollErrorsAlarm", "SheetsPollLogGroup", "SheetsPollRole"}
+	pollerOutput    = "SheetsPollFunctionName"
+)
+
 // function is the webhook and queue function.
 func (s *samDoc) function(t *testing.T) string {
 	t.Helper()
@@ -273,7 +407,8 @@ func TestSAMFunction(t *testing.T) {
 			t.Errorf("%s: set RetentionInDays (logs are otherwise kept, and billed, forever)", logGroup)
 		}
 	}
-	if id := target(s.prop(webhookFunction, "Environment", "Variables", "ONBOARD_SHEETS_FUNCTION")); id != pollFunction {
+	withPolls := s.deployed(t, map[string]string{sheetPollsParameter: "true"})
+	if id := target(withPolls.prop(webhookFunction, "Environment", "Variables", "ONBOARD_SHEETS_FUNCTION")); id != pollFunction {
 		t.Errorf("%s: ONBOARD_SHEETS_FUNCTION must !Ref %s, so a poll sent to the webhook's function names it; got %q", webhookFunction, pollFunction, id)
 	}
 }
@@ -616,63 +751,128 @@ func TestSAMScriptParameters(t *testing.T) {
 }
 
 // TestSAMSheetPolls runs what deploy-aws.sh runs to make the template it
-// deploys: its line rendering `onboard task list --json` into a copy of the
-// template. The copy passes cfn-lint, and the poller has one Schedule per
-// polled sheet, at the sheet's rate, invoking it with the poll's task, the
-// shape functions/aws/lambdaapi reads; nothing else of the template moves.
+// deploys, for policies polling no sheet, one and three: its line rendering
+// `onboard task list --json` into a copy of the template. The copy passes
+// cfn-lint, and the poller has one Schedule per polled sheet, at the sheet's
+// rate, invoking it with the poll's task, the shape functions/aws/lambdaapi
+// reads; nothing else of the template moves. The stack deployed from it with
+// the script's parameters has the poller, its role, log group, alarm and
+// output when a sheet is polled, and none of them, nor the webhook
+// function's ONBOARD_SHEETS_FUNCTION, when none is.
 func TestSAMSheetPolls(t *testing.T) {
-	rendered := filepath.Join(t.TempDir(), "template.yaml")
-	const policy = "testdata/deploy/sheets.yaml"
-	runScriptLine(t, "deploy-aws.sh", append(awsEnv, "ONBOARD_CONFIG="+policy), "dist/aws/template.yaml", rendered)
 	if !strings.Contains(readRepoFile(t, "scripts/deploy-aws.sh"), "--template-file dist/aws/template.yaml") {
 		t.Error("deploy-aws.sh does not package dist/aws/template.yaml, the template with the schedules")
 	}
-
-	cli := exec.Command(onboardCLI(t), "task", "list", "--json")
-	cli.Dir, cli.Env = repoRoot, append(os.Environ(), "ONBOARD_CONFIG="+policy)
-	list, err := cli.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tasks []struct{ Name, Rate string }
-	if err := json.Unmarshal(list, &tasks); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{}
-	for _, task := range tasks {
-		if task.Rate != "" {
-			want[task.Name] = task.Rate
-		}
-	}
-	if len(want) != 3 {
-		t.Fatalf("%s schedules %v, want its three sheets", policy, want)
-	}
-
-	s, source := loadSAMFile(t, rendered), loadSAM(t)
-	s.function(t)
-	got := map[string]string{}
-	events := s.prop(pollFunction, "Events")
-	for i := 0; events != nil && i+1 < len(events.Content); i += 2 {
-		id, ev := events.Content[i].Value, events.Content[i+1]
-		p := get(ev, "Properties")
-		var input map[string]string
-		if scalar(get(ev, "Type")) != "Schedule" || json.Unmarshal([]byte(scalar(get(p, "Input"))), &input) != nil || len(input) != 1 {
-			t.Errorf("event %s: want a Schedule whose Input is {\"onboard_task\": NAME}", id)
-			continue
-		}
-		if !regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`).MatchString(id) {
-			t.Errorf("event ID %q: SAM makes logical IDs of it, which are letters and digits", id)
-		}
-		got[input["onboard_task"]] = scalar(get(p, "Schedule"))
-	}
-	if !maps.Equal(got, want) {
-		t.Errorf("%s's schedules %v, want %v", pollFunction, got, want)
-	}
-	if a, b := len(s.prop(webhookFunction, "Events").Content), len(source.prop(webhookFunction, "Events").Content); a != b {
-		t.Errorf("rendering changed %s's events", webhookFunction)
-	}
+	source := loadSAM(t)
 	if source.prop(pollFunction, "Events") != nil {
 		t.Errorf("%s in infra/aws/template.yaml has events: its schedules come from the policy alone", pollFunction)
 	}
-	cfnLint(t, rendered)
+	for _, c := range []struct {
+		policy string
+		env    []string
+		polls  int
+	}{
+		{"testdata/onboard.yaml", appEnv, 0},
+		{"infra/testdata/one-sheet.yaml", nil, 1},
+		{"testdata/deploy/sheets.yaml", nil, 3},
+	} {
+		t.Run(filepath.Base(c.policy), func(t *testing.T) {
+			env := concat(awsEnv, c.env, []string{"ONBOARD_CONFIG=" + c.policy})
+			rendered := filepath.Join(t.TempDir(), "template.yaml")
+			dryRun := runScriptLine(t, "deploy-aws.sh", env, "dist/aws/template.yaml", rendered)
+
+			cli := exec.Command(onboardCLI(t), "task", "list", "--json")
+			cli.Dir, cli.Env = repoRoot, append(os.Environ(), "ONBOARD_CONFIG="+c.policy)
+			list, err := cli.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tasks []struct{ Name, Rate string }
+			if err := json.Unmarshal(list, &tasks); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{}
+			for _, task := range tasks {
+				if task.Rate != "" {
+					want[task.Name] = task.Rate
+				}
+			}
+			if len(want) != c.polls {
+				t.Fatalf("%s schedules %v, want %d sheet polls", c.policy, want, c.polls)
+			}
+
+			cfnLint(t, rendered)
+			s := loadSAMFile(t, rendered)
+			s.function(t)
+			got := map[string]string{}
+			events := s.prop(pollFunction, "Events")
+			for i := 0; events != nil && i+1 < len(events.Content); i += 2 {
+				id, ev := events.Content[i].Value, events.Content[i+1]
+				p := get(ev, "Properties")
+				var input map[string]string
+				if scalar(get(ev, "Type")) != "Schedule" || json.Unmarshal([]byte(scalar(get(p, "Input"))), &input) != nil || len(input) != 1 {
+					t.Errorf("event %s: want a Schedule whose Input is {\"onboard_task\": NAME}", id)
+					continue
+				}
+				if !regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`).MatchString(id) {
+					t.Errorf("event ID %q: SAM makes logical IDs of it, which are letters and digits", id)
+				}
+				got[input["onboard_task"]] = scalar(get(p, "Schedule"))
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("%s's schedules %v, want %v", pollFunction, got, want)
+			}
+			if a, b := len(s.prop(webhookFunction, "Events").Content), len(source.prop(webhookFunction, "Events").Content); a != b {
+				t.Errorf("rendering changed %s's events", webhookFunction)
+			}
+
+			stack := s.deployed(t, deployParameters(t, dryRun))
+			if bad := stack.dangling(stack.root); len(bad) > 0 {
+				t.Errorf("the stack refers to %v, which it does not have", bad)
+			}
+			var have []string
+			for _, id := range pollerResources {
+				if stack.resources[id] != nil {
+					have = append(have, id)
+				}
+			}
+			output := get(stack.root, "Outputs", pollerOutput) != nil
+			sheetsFunction := stack.prop(webhookFunction, "Environment", "Variables", "ONBOARD_SHEETS_FUNCTION")
+			if c.polls == 0 {
+				if len(have) > 0 || output || sheetsFunction != nil {
+					t.Errorf("a stack polling no sheet has %v, output %s: %v, %s's ONBOARD_SHEETS_FUNCTION: %v; want none of them",
+						have, pollerOutput, output, webhookFunction, sheetsFunction != nil)
+				}
+				return
+			}
+			stack.function(t)
+			if !slices.Equal(have, pollerResources) || !output || target(sheetsFunction) != pollFunction {
+				t.Errorf("a stack polling a sheet has %v, output %s: %v, %s's ONBOARD_SHEETS_FUNCTION: %q; want %v, the output and %s",
+					have, pollerOutput, output, webhookFunction, target(sheetsFunction), pollerResources, pollFunction)
+			}
+			if n := len(stack.prop(pollFunction, "Events").Content) / 2; n != c.polls {
+				t.Errorf("the deployed %s has %d schedules, want %d", pollFunction, n, c.polls)
+			}
+		})
+	}
+}
+
+// deployParameters is what a DRY_RUN=1 deploy-aws.sh passes its stack's
+// parameters: the --parameter-overrides of its aws cloudformation deploy.
+func deployParameters(t *testing.T, dryRun string) map[string]string {
+	t.Helper()
+	for l := range strings.Lines(dryRun) {
+		if !strings.HasPrefix(l, "+ aws cloudformation deploy ") {
+			continue
+		}
+		params := map[string]string{}
+		_, overrides, _ := strings.Cut(l, " --parameter-overrides ")
+		for _, kv := range strings.Fields(overrides) {
+			k, v, _ := strings.Cut(kv, "=")
+			params[k] = v
+		}
+		return params
+	}
+	t.Fatalf("no aws cloudformation deploy in deploy-aws.sh's DRY_RUN=1 output:\n%s", dryRun)
+	return nil
 }

@@ -3,7 +3,8 @@
 # (AWS SAM) with the AWS CLI alone: `aws cloudformation package` uploads the
 # zips, `aws cloudformation deploy` creates or updates the stack. No SAM CLI.
 # The template deployed is a copy with a schedule per Google Sheet the policy
-# polls (infra/aws/schedules explains why), in dist/aws/template.yaml.
+# polls (infra/aws/schedules explains why), in dist/aws/template.yaml; the
+# Sheets poller they invoke is deployed only when there is one.
 #
 #   AWS_REGION                   where (else AWS_DEFAULT_REGION, else aws configure's region)
 #   the policy's targets' settings  required only for targets it uses (onboard settings lists them),
@@ -64,7 +65,7 @@ done
 
 step "schedules: an EventBridge schedule per Google Sheet the policy polls, on $stack-sheets-poll"
 schedules="$(policy_schedules "$policy")"
-say "${schedules:-none: the policy polls no Google Sheet}" | sed 's/^/  /'
+say "${schedules:-none: the policy polls no Google Sheet, so the stack has no $stack-sheets-poll}" | sed 's/^/  /'
 run_sh "$(task_list_json "$policy") | go run ./infra/aws/schedules infra/aws/template.yaml >dist/aws/template.yaml"
 
 step "artifact bucket (private, created once)"
@@ -87,6 +88,10 @@ params=()
 [[ -n "${ONBOARD_LOG_LEVEL:-}" ]] && params+=("LogLevel=$ONBOARD_LOG_LEVEL")
 [[ -n "${ALERT_EMAIL:-}" ]] && params+=("AlarmEmail=$ALERT_EMAIL")
 [[ -n "${AAC_KEEP_ALIVE:-}" ]] && params+=("AacKeepAlive=$AAC_KEEP_ALIVE")
+# Every deploy says whether the stack has the poller, which is for the
+# schedules rendered above: the template's SheetPolls explains why it is not
+# left to a Default.
+if [[ -n "$schedules" ]]; then params+=("SheetPolls=true"); else params+=("SheetPolls=false"); fi
 run aws cloudformation package --region "$region" --template-file dist/aws/template.yaml \
   --s3-bucket "$bucket" --s3-prefix "$stack" --output-template-file dist/aws/packaged.yaml
 run aws cloudformation deploy --region "$region" --stack-name "$stack" \

@@ -10,7 +10,10 @@
 //
 // Tasks without a schedule (the targets' own, which the template schedules
 // itself) are left out; a scheduled task no function here can run is an
-// error, never dropped.
+// error, never dropped. The function, and so its schedules, exists only in a
+// stack deployed with SheetPolls=true, which deploy-aws.sh passes when the
+// policy schedules a poll (the template says why it is not left to a Default
+// set here).
 package main
 
 import (
