@@ -35,12 +35,12 @@ cat <<EOF
 
 This deletes stack $stack in $region (account $account):
   - the Lambda function $stack-provision and its HTTP API (the webhook URL stops answering)
-  - the Lambda function $stack-sheets-poll and its schedules (EventBridge rules, one per sheet)
   - the SQS queue and its dead-letter queue, WITH any messages still in them
   - the Secrets Manager secret WITH its value
-  - the IAM roles, the log groups /aws/lambda/$stack-provision and /aws/lambda/$stack-sheets-poll
-    and their logs, the three alarms (dead letters, failed invocations of each function) and their
-    SNS topic, the AAC keep-alive schedule (EventBridge rule)
+  - the IAM role, the log group /aws/lambda/$stack-provision and its logs, the alarms (dead
+    letters, failed invocations) and their SNS topic, the AAC keep-alive schedule (EventBridge rule)
+  - if the policy polled Google Sheets: the Lambda function $stack-sheets-poll, its schedules
+    (EventBridge rules, one per sheet), its role, alarm and log group /aws/lambda/$stack-sheets-poll
 It keeps:
   - the DynamoDB table $table (DeletionPolicy Retain: idempotency records, tokens, audit log);
     delete it yourself with: aws dynamodb delete-table --region $region --table-name $table
