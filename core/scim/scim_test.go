@@ -41,9 +41,9 @@ profiles:
 
 // recorder is a target that remembers what it was asked, by email.
 type recorder struct {
-	mu    sync.Mutex
-	calls []string // "provision ada@example.com viewer Ada Lovelace"
-	fail  bool     // answer 503
+	mu      sync.Mutex
+	calls   []string // "provision ada@example.com viewer Ada Lovelace"
+	failing string   // the calls beginning with it answer 503; "" none
 }
 
 func (r *recorder) Name() string                 { return "stub" }
@@ -57,7 +57,7 @@ func (r *recorder) Deprovision(_ context.Context, p core.Person, prof *core.Prof
 func (r *recorder) record(call string) (core.TargetResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.fail {
+	if r.failing != "" && strings.HasPrefix(call, r.failing) {
 		return core.TargetResult{}, core.Unavailable("stub", 0, nil)
 	}
 	r.calls = append(r.calls, call)
@@ -81,6 +81,11 @@ type env struct {
 }
 
 func newEnv(t *testing.T, store state.Store) *env {
+	t.Helper()
+	return newEnvWith(t, store, policy)
+}
+
+func newEnvWith(t *testing.T, store state.Store, policy string) *env {
 	t.Helper()
 	cfg, err := core.ParseConfig([]byte(policy), core.ConfigSchema{Profile: map[string]func(*yaml.Node, *core.Profile) (any, error){
 		"stub": func(*yaml.Node, *core.Profile) (any, error) { return struct{}{}, nil },
@@ -384,9 +389,9 @@ func TestProtocolConformance(t *testing.T) {
 // resumes. The breaker's refusals are 503 with Retry-After.
 func TestFailuresAreRetried(t *testing.T) {
 	e := newEnv(t, fileStore(t))
-	e.target.fail = true
+	e.target.failing = "provision"
 	e.do("POST", "/scim/v2/Users", adaJSON).scimType(t, 503, "")
-	e.target.fail = false
+	e.target.failing = ""
 	e.must(201, "POST", "/scim/v2/Users", adaJSON)
 	if got := e.must(200, "GET", "/scim/v2/Users", ""); got.total() != 1 {
 		t.Fatalf("after a failed and a retried POST: %v", got.body)
@@ -479,3 +484,15 @@ func TestSCIMPolicyIsCheckedAtStartUp(t *testing.T) {
 		}
 	}
 }
+
+// A leaver is deprovisioned by the profile they were given, also where
+// the policy has no default_profile to fall back on.
+func TestLeaverWithoutDefaultProfile(t *testing.T) {
+	e := newEnvWith(t, fileStore(t), "profiles:\n  admin:\n    scim_groups: [Looker Admins]\n    stub: {}\n")
+	id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+	e.must(201, "POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Looker Admins","members":[{"value":"`+id+`"}]}`)
+	e.must(200, "PATCH", "/scim/v2/Users/"+id, deactivate)
+	e.target.took(t, "provision ada@example.com admin Ada Lovelace", "deprovision ada@example.com admin")
+}
+
+const deactivate = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
