@@ -134,6 +134,25 @@ func (s *Server) reconcile(ctx context.Context, dir *directory, user stored, lea
 	if want.equal(last) {
 		return nil
 	}
+	if last.Active && !strings.EqualFold(last.Email, want.Email) {
+		// A new email is a new identity in every target: the accounts made
+		// under the old one would keep the person's access, so they go
+		// first, as a leaver's do. Until both steps are done the record
+		// holds the old email, so a retry (or a change back) finds what is
+		// left to do.
+		done, err := s.apply(ctx, log, deprovisionOf(last, key+"/deprovision-previous-email"))
+		if err != nil {
+			return err
+		}
+		if !done {
+			log.Warn("SCIM user's email changed, but onboard's policy keeps the accounts made under the previous email; an operator removes them if they should go",
+				"previous_email", last.Email)
+		}
+		last.Active = false
+		if lastVersion, err = s.recordApplied(ctx, user.id, last, lastVersion); err != nil {
+			return err
+		}
+	}
 	req.Action, req.IdempotencyKey = core.ActionProvision, key+"/provision"
 	if done, err := s.apply(ctx, log, req); err != nil || !done {
 		return err

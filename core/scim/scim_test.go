@@ -496,3 +496,96 @@ func TestLeaverWithoutDefaultProfile(t *testing.T) {
 }
 
 const deactivate = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
+
+// renameTo is Okta's PATCH of a user's login and work email.
+func renameTo(email string) string {
+	return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"userName":"` + email +
+		`","emails":[{"primary":true,"value":"` + email + `","type":"work"}]}}]}`
+}
+
+func (e *env) provisioned(store state.Store, id string) scim.Provisioned {
+	e.t.Helper()
+	users, err := scim.Users(context.Background(), store)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, u := range users {
+		if u.ID == id && u.Provisioned != nil {
+			return *u.Provisioned
+		}
+	}
+	e.t.Fatalf("user %s: nothing provisioned in %+v", id, users)
+	return scim.Provisioned{}
+}
+
+// An email change deprovisions the accounts made under the previous
+// email (by the profile given, as a leaver's) before provisioning the new
+// one; a change of letter case alone is the same person.
+func TestEmailChangeDeprovisionsThePreviousEmail(t *testing.T) {
+	store := fileStore(t)
+	e := newEnv(t, store)
+	id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+	e.must(200, "PATCH", "/scim/v2/Users/"+id, renameTo("ada.king@example.com"))
+	e.target.took(t, "provision ada@example.com viewer Ada Lovelace", "deprovision ada@example.com viewer", "provision ada.king@example.com viewer Ada Lovelace")
+	if got := e.provisioned(store, id); got != (scim.Provisioned{Email: "ada.king@example.com", Profile: "viewer", Active: true}) {
+		t.Errorf("recorded %+v", got)
+	}
+	e.must(200, "PATCH", "/scim/v2/Users/"+id, renameTo("Ada.King@example.com"))
+	e.target.took(t, "provision ada@example.com viewer Ada Lovelace", "deprovision ada@example.com viewer", "provision ada.king@example.com viewer Ada Lovelace",
+		"provision Ada.King@example.com viewer Ada Lovelace")
+	e.must(200, "PATCH", "/scim/v2/Users/"+id, deactivate)
+	e.target.took(t, "provision ada@example.com viewer Ada Lovelace", "deprovision ada@example.com viewer", "provision ada.king@example.com viewer Ada Lovelace",
+		"provision Ada.King@example.com viewer Ada Lovelace", "deprovision Ada.King@example.com viewer")
+}
+
+// A new email that fails to provision after the previous one was
+// deprovisioned keeps the record on the previous email, inactive; the
+// IdP's retry provisions the new one without deprovisioning again.
+func TestEmailChangeResumesAfterAFailure(t *testing.T) {
+	store := fileStore(t)
+	e := newEnv(t, store)
+	id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+	e.target.failing = "provision"
+	e.do("PATCH", "/scim/v2/Users/"+id, renameTo("ada.king@example.com")).scimType(t, 503, "")
+	e.target.took(t, "provision ada@example.com viewer Ada Lovelace", "deprovision ada@example.com viewer")
+	if got := e.provisioned(store, id); got != (scim.Provisioned{Email: "ada@example.com", Profile: "viewer", Active: false}) {
+		t.Errorf("after a failed provision of the new email, recorded %+v", got)
+	}
+	e.target.failing = ""
+	for range 2 {
+		e.must(200, "PATCH", "/scim/v2/Users/"+id, renameTo("ada.king@example.com"))
+	}
+	e.target.took(t, "provision ada@example.com viewer Ada Lovelace", "deprovision ada@example.com viewer", "provision ada.king@example.com viewer Ada Lovelace")
+	if got := e.provisioned(store, id); got != (scim.Provisioned{Email: "ada.king@example.com", Profile: "viewer", Active: true}) {
+		t.Errorf("after the retries, recorded %+v", got)
+	}
+}
+
+// A mass email change (a domain change) passes the deprovision breaker:
+// once it is open, an email change answers 503 and provisions nothing
+// under the new email until an operator releases the breaker.
+func TestEmailChangeWaitsForTheBreaker(t *testing.T) {
+	store := fileStore(t)
+	e := newEnv(t, store)
+	var ids []string
+	for _, name := range []string{"ada", "bob", "carol", "dave"} {
+		ids = append(ids, e.must(201, "POST", "/scim/v2/Users", strings.ReplaceAll(adaJSON, "ada@", name+"@")).body["id"].(string))
+	}
+	for _, id := range ids[:3] {
+		e.must(200, "PATCH", "/scim/v2/Users/"+id, renameTo("x"+id+"@example.org"))
+	}
+	e.target.calls = nil
+	refused := e.do("PATCH", "/scim/v2/Users/"+ids[3], renameTo("dave@example.org"))
+	if refused.status != 503 || refused.header.Get("Retry-After") == "" {
+		t.Fatalf("an email change past max_deprovision: %d %v %v", refused.status, refused.header, refused.body)
+	}
+	e.target.took(t)
+	if got := e.provisioned(store, ids[3]); got != (scim.Provisioned{Email: "dave@example.com", Profile: "viewer", Active: true}) {
+		t.Errorf("after a refused email change, recorded %+v", got)
+	}
+	if _, err := core.ReleaseBreaker(context.Background(), store, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.must(200, "PATCH", "/scim/v2/Users/"+ids[3], renameTo("dave@example.org"))
+	e.target.took(t, "deprovision dave@example.com viewer", "provision dave@example.org viewer Ada Lovelace")
+}
