@@ -119,21 +119,27 @@ type answer struct {
 func (e *env) do(method, path, body string, headers ...string) answer {
 	e.t.Helper()
 	req := httptest.NewRequest(method, "http://onboard.test"+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/scim+json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return e.serve(req)
+}
+
+// serve answers req as the IdP's, with its token.
+func (e *env) serve(req *http.Request) answer {
+	e.t.Helper()
+	req.Header.Set("Authorization", "Bearer "+token)
 	rec := httptest.NewRecorder()
 	e.srv.ServeHTTP(rec, req)
 	a := answer{status: rec.Code, header: rec.Header()}
 	if rec.Body.Len() > 0 {
 		if err := json.Unmarshal(rec.Body.Bytes(), &a.body); err != nil {
-			e.t.Fatalf("%s %s: answer is not JSON: %s", method, path, rec.Body)
+			e.t.Fatalf("%s %s: answer is not JSON: %s", req.Method, req.URL, rec.Body)
 		}
 	}
 	if ct := rec.Header().Get("Content-Type"); rec.Body.Len() > 0 && ct != "application/scim+json" {
-		e.t.Errorf("%s %s: Content-Type %q", method, path, ct)
+		e.t.Errorf("%s %s: Content-Type %q", req.Method, req.URL, ct)
 	}
 	return a
 }
@@ -588,4 +594,54 @@ func TestEmailChangeWaitsForTheBreaker(t *testing.T) {
 	}
 	e.must(200, "PATCH", "/scim/v2/Users/"+ids[3], renameTo("dave@example.org"))
 	e.target.took(t, "deprovision dave@example.com viewer", "provision dave@example.org viewer Ada Lovelace")
+}
+
+// A location (the Location header, meta.location) names the host the
+// request reached, whatever X-Forwarded-Host or X-Forwarded-Proto its
+// caller sends; the scheme is https where the platform says so: a
+// front's X-Forwarded-Proto (Cloud Functions), the URL Lambda's adapter
+// builds, TLS.
+func TestLocationsIgnoreForgedForwardedHeaders(t *testing.T) {
+	e := newEnv(t, fileStore(t))
+	forged := func(req *http.Request, proto string) *http.Request {
+		req.Header.Set("X-Forwarded-Host", "evil.example")
+		req.Header.Set("X-Forwarded-Proto", proto)
+		return req
+	}
+	post := httptest.NewRequest("POST", "/scim/v2/Users", strings.NewReader(adaJSON))
+	post.Host = "onboard.test"
+	created := e.serve(forged(post, "https://evil.example/#"))
+	id, _ := created.body["id"].(string)
+	if created.status != 201 || id == "" {
+		t.Fatalf("create: %d %v", created.status, created.body)
+	}
+	want := "http://onboard.test/scim/v2/Users/" + id
+	if got := created.header.Get("Location"); got != want {
+		t.Errorf("Location %q, want %q", got, want)
+	}
+	if got := created.body["meta"].(map[string]any)["location"]; got != want {
+		t.Errorf("meta.location %q, want %q", got, want)
+	}
+
+	behindFront := httptest.NewRequest("GET", "/scim/v2/Users", nil)
+	behindFront.Host = "onboard-abc-ew.a.run.app"
+	lambda, err := http.NewRequest("GET", "https://abc123.execute-api.eu-west-1.amazonaws.com/scim/v2/Users", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overTLS := httptest.NewRequest("GET", "https://onboard.test/scim/v2/Users", nil)
+	overTLS.URL.Scheme = "" // as a server reads an origin-form request line
+	for req, want := range map[*http.Request]string{
+		forged(behindFront, "https"): "https://onboard-abc-ew.a.run.app/scim/v2/Users/" + id,
+		forged(lambda, "http"):       "https://abc123.execute-api.eu-west-1.amazonaws.com/scim/v2/Users/" + id,
+		forged(overTLS, "http"):      "https://onboard.test/scim/v2/Users/" + id,
+	} {
+		list := e.serve(req)
+		if len(list.resources()) != 1 {
+			t.Fatalf("list: %v", list.body)
+		}
+		if got := list.resources()[0]["meta"].(map[string]any)["location"]; got != want {
+			t.Errorf("%s: meta.location %q, want %q", req.URL, got, want)
+		}
+	}
 }
