@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -643,5 +646,122 @@ func TestLocationsIgnoreForgedForwardedHeaders(t *testing.T) {
 		if got := list.resources()[0]["meta"].(map[string]any)["location"]; got != want {
 			t.Errorf("%s: meta.location %q, want %q", req.URL, got, want)
 		}
+	}
+}
+
+// crashingStore fails the next Put that crash picks, as a function that
+// stopped (crashed, timed out) just before that write would.
+type crashingStore struct {
+	state.Store
+	mu    sync.Mutex
+	crash func(key string, data []byte) bool
+}
+
+func (s *crashingStore) Put(ctx context.Context, key string, data []byte, expect int64, ttl time.Duration) (int64, error) {
+	s.mu.Lock()
+	crash := s.crash != nil && s.crash(key, data)
+	if crash {
+		s.crash = nil
+	}
+	s.mu.Unlock()
+	if crash {
+		return 0, errors.New("the function stopped here")
+	}
+	return s.Store.Put(ctx, key, data, expect, ttl)
+}
+
+func (s *crashingStore) crashAt(crash func(key string, data []byte) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.crash = crash
+}
+
+// agree checks that an unfiltered list, its count, a lookup by userName
+// and a read by id all see the same users: ids.
+func (e *env) agree(userName string, ids ...string) {
+	e.t.Helper()
+	list := e.must(200, "GET", "/scim/v2/Users", "")
+	var listed []string
+	for _, r := range list.resources() {
+		listed = append(listed, r["id"].(string))
+	}
+	if list.total() != len(ids) || !slices.Equal(listed, ids) {
+		e.t.Fatalf("the list counts %d users and shows %v, want %v", list.total(), listed, ids)
+	}
+	if found := e.must(200, "GET", "/scim/v2/Users?filter="+urlEscape(`userName eq "`+userName+`"`), ""); found.total() != len(ids) {
+		e.t.Fatalf("a lookup of %s finds %v, want %v", userName, found.body, ids)
+	}
+	for _, id := range ids {
+		e.must(200, "GET", "/scim/v2/Users/"+id, "")
+	}
+}
+
+// A POST that stops part way (after claiming the userName, at the
+// resource's write or the id set's) leaves no user that one read sees and
+// another does not; its retry finishes it, under the id it claimed.
+func TestCrashedCreateIsNoUserUntilRetried(t *testing.T) {
+	for point, crash := range map[string]func(string, []byte) bool{
+		"the resource": func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user/") },
+		"the id set":   func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user-ids/") },
+	} {
+		t.Run(point, func(t *testing.T) {
+			store := &crashingStore{Store: fileStore(t)}
+			e := newEnv(t, store)
+			store.crashAt(crash)
+			e.do("POST", "/scim/v2/Users", adaJSON).scimType(t, 503, "")
+			e.agree("ada@example.com")
+			e.target.took(t)
+			id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+			e.agree("ada@example.com", id)
+			e.target.took(t, "provision ada@example.com viewer Ada Lovelace")
+		})
+	}
+}
+
+// A half-made user whose POST is never retried stops blocking its
+// userName after a while: another POST for the name takes it over, and
+// the half-made one is counted nowhere.
+func TestCrashedCreateIsReclaimed(t *testing.T) {
+	store := &crashingStore{Store: fileStore(t)}
+	e := newEnv(t, store)
+	now := time.Now()
+	e.srv.(*scim.Server).Now = func() time.Time { return now }
+	store.crashAt(func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user/") })
+	e.do("POST", "/scim/v2/Users", adaJSON).scimType(t, 503, "")
+	other := strings.Replace(adaJSON, `"00u1"`, `"00u2"`, 1)
+	e.do("POST", "/scim/v2/Users", other).scimType(t, 409, "uniqueness")
+	now = now.Add(time.Hour)
+	id := e.must(201, "POST", "/scim/v2/Users", other).body["id"].(string)
+	e.agree("ada@example.com", id)
+}
+
+// A DELETE that stops part way leaves the user gone for every read, or
+// there for every read, never listed but found nor the reverse; and it
+// blocks the userName no longer than a crashed create does.
+func TestCrashedDeleteAgrees(t *testing.T) {
+	for point, crash := range map[string]func(string, []byte) bool{
+		"the id set":   func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user-ids/") },
+		"the name":     func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user-name/") },
+		"the resource": func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user/") },
+	} {
+		t.Run(point, func(t *testing.T) {
+			store := &crashingStore{Store: fileStore(t)}
+			e := newEnv(t, store)
+			now := time.Now()
+			e.srv.(*scim.Server).Now = func() time.Time { return now }
+			id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+			store.crashAt(crash)
+			if a := e.do("DELETE", "/scim/v2/Users/"+id, ""); a.status != 503 && a.status != 204 {
+				t.Fatalf("DELETE = %d %v", a.status, a.body)
+			}
+			if e.do("GET", "/scim/v2/Users/"+id, "").status == 200 {
+				e.agree("ada@example.com", id)
+				return
+			}
+			e.agree("ada@example.com")
+			now = now.Add(time.Hour)
+			again := e.must(201, "POST", "/scim/v2/Users", strings.Replace(adaJSON, `"00u1"`, `"00u2"`, 1)).body["id"].(string)
+			e.agree("ada@example.com", again)
+		})
 	}
 }
