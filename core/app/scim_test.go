@@ -159,3 +159,58 @@ func TestEntraSequenceThroughTheHTTPFunction(t *testing.T) {
 	}
 	w.call("DELETE", "/scim/v2/Users/"+id, "", 204)
 }
+
+// An email change in the IdP (a rename, a new domain) moves the person to
+// a new identity in every target: the accounts made under the previous
+// email are deprovisioned as the profile given says (Looker disabled, AAC
+// membership and the Periscope user removed), the new ones made once,
+// however often the IdP sends the change.
+func TestEmailChangeThroughTheHTTPFunction(t *testing.T) {
+	w := newSCIMWorld(t)
+	user := func(email string) string {
+		return `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"` + email + `","name":{"givenName":"Ada","familyName":"Lovelace"},
+			"emails":[{"primary":true,"value":"` + email + `","type":"work"}],"active":true}`
+	}
+	rename := func(email string) string {
+		return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"userName":"` + email +
+			`","emails":[{"primary":true,"value":"` + email + `","type":"work"}]}}]}`
+	}
+	ada := w.call("POST", "/scim/v2/Users", user("ada@example.com"), 201)["id"].(string)
+	grace := w.call("POST", "/scim/v2/Users", user("grace@example.com"), 201)["id"].(string)
+	w.call("POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Data Team","members":[{"value":"`+grace+`"}]}`, 201)
+	welcomes := len(w.sendgrid.Messages())
+	for range 2 {
+		w.call("PATCH", "/scim/v2/Users/"+ada, rename("ada.king@example.com"), 200)
+		w.call("PATCH", "/scim/v2/Users/"+grace, rename("grace.hopper@example.com"), 200)
+	}
+	if old := w.lookerUser("ada@example.com"); !old.IsDisabled {
+		t.Errorf("the Looker user of the previous email is still enabled: %+v", old)
+	}
+	if renamed := w.lookerUser("ada.king@example.com"); renamed.IsDisabled || len(renamed.RoleIDs) != 1 {
+		t.Errorf("the Looker user of the new email: %+v", renamed)
+	}
+	// Grace's Looker user, from before she joined Data Team, stays as
+	// the move to it left it: onboard deprovisions by the profile given.
+	if n := len(w.looker.Users()); n != 3 {
+		t.Errorf("%d Looker users, want Ada's two and Grace's first", n)
+	}
+	ws := w.aac.WorkspaceIDs("Sales Analytics")
+	var members []string
+	for _, m := range w.aac.Members(ws[0]) {
+		if strings.HasSuffix(m.Email, "@example.com") { // not the workspace's creator
+			members = append(members, m.Email)
+		}
+	}
+	if !slices.Equal(members, []string{"grace.hopper@example.com"}) {
+		t.Errorf("AAC workspace members %v, want the new email alone", members)
+	}
+	if _, ok := w.periscope.User("acme", "grace@example.com"); ok {
+		t.Error("the Periscope user of the previous email is still on the site")
+	}
+	if _, ok := w.periscope.User("acme", "grace.hopper@example.com"); !ok {
+		t.Error("no Periscope user for the new email")
+	}
+	if n := len(w.sendgrid.Messages()) - welcomes; n != 1 {
+		t.Errorf("%d welcome emails for the new identities, want 1 (Ada's Looker account; AAC and Periscope invite by themselves)", n)
+	}
+}

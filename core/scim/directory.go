@@ -35,6 +35,13 @@ import (
 // group stays under DynamoDB's 400 KB item (and Firestore's 1 MiB document)
 // limits: about 10,000 ids an item, some 300,000 a set. The store has no
 // delete, so a deleted resource or released name is a value with no data.
+//
+// The store has no transaction either, so a resource exists when its
+// record is written and its id is in the kind's id set: a create writes
+// the record, then adds the id; a delete takes the id out first. A write
+// that stops between the two (a crash, a timeout) leaves a record no read
+// sees (no get, list, count or lookup), which a retry of the same POST
+// finishes and a POST of another after staleClaim replaces.
 const (
 	kindUser  = "user"
 	kindGroup = "group"
@@ -109,8 +116,28 @@ func errStore(err error) error {
 	return &scimError{status: http.StatusServiceUnavailable, detail: "the directory is temporarily unavailable; retry later", retryAfter: 5 * time.Second, cause: err}
 }
 
-// get reads a resource; ok is false when there is none (or it was deleted).
+// get reads a resource; ok is false when there is none: never written,
+// deleted, or a write of it stopped part way.
 func (d *directory) get(ctx context.Context, kind, id string) (stored, bool, error) {
+	var (
+		s               stored
+		written, listed bool
+		errs            [2]error
+		wg              sync.WaitGroup
+	)
+	wg.Go(func() { s, written, errs[0] = d.readRecord(ctx, kind, id) })
+	wg.Go(func() { listed, errs[1] = d.ids(kind).has(ctx, id) })
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return stored{}, false, err
+	}
+	return s, written && listed, nil
+}
+
+// readRecord reads a resource's record, whether or not its id is listed;
+// written is false when there is none (or it was deleted). s has the
+// version a write of the record compares against either way.
+func (d *directory) readRecord(ctx context.Context, kind, id string) (s stored, written bool, _ error) {
 	if id == "" || strings.ContainsAny(id, "/") {
 		return stored{}, false, nil
 	}
@@ -121,7 +148,7 @@ func (d *directory) get(ctx context.Context, kind, id string) (stored, bool, err
 	if err != nil {
 		return stored{}, false, errStore(err)
 	}
-	s := stored{kind: kind, id: id, version: v.Version}
+	s = stored{kind: kind, id: id, version: v.Version}
 	if err := json.Unmarshal(v.Data, &s.rec); err != nil {
 		return stored{}, false, fmt.Errorf("scim %s %s is unreadable: %w", kind, id, err)
 	}
@@ -151,8 +178,9 @@ func (d *directory) remove(ctx context.Context, s stored) error {
 
 // claimName takes name for id. The answer is the id that holds it: id
 // itself when taken, or the holder's (with its claim) when another
-// resource has it. A claim whose resource was never written for
-// staleClaim is taken over.
+// resource has it. A claim whose resource does not exist staleClaim after
+// it was made (its POST stopped part way and was not retried, or its
+// DELETE stopped before releasing the name) is taken over.
 func (d *directory) claimName(ctx context.Context, kind, name, id, fingerprint string) (holder nameClaim, err error) {
 	key := nameKey(kind, name)
 	mine := nameClaim{ID: id, Fingerprint: fingerprint, At: d.now().UTC()}
@@ -161,6 +189,7 @@ func (d *directory) claimName(ctx context.Context, kind, name, id, fingerprint s
 		return nameClaim{}, err
 	}
 	for range casAttempts {
+		holder = nameClaim{}
 		v, err := d.store.Get(ctx, key)
 		if err != nil && !errors.Is(err, state.ErrNotFound) {
 			return nameClaim{}, errStore(err)
@@ -187,9 +216,25 @@ func (d *directory) claimName(ctx context.Context, kind, name, id, fingerprint s
 		if err != nil {
 			return nameClaim{}, errStore(err)
 		}
+		if holder.ID != "" {
+			if err := d.forgetUnwritten(ctx, kind, holder.ID); err != nil {
+				return nameClaim{}, err
+			}
+		}
 		return mine, nil
 	}
 	return nameClaim{}, errStore(errors.New("a scim name is too contended"))
+}
+
+// forgetUnwritten takes the id of a resource whose name was taken over out
+// of the id set, should it be there without a record: what a create that
+// stopped part way left behind before creates wrote the record first.
+func (d *directory) forgetUnwritten(ctx context.Context, kind, id string) error {
+	_, written, err := d.readRecord(ctx, kind, id)
+	if err != nil || written {
+		return err
+	}
+	return d.ids(kind).change(ctx, id, false)
 }
 
 // releaseName frees name if id holds it.
@@ -208,9 +253,13 @@ func (d *directory) releaseName(ctx context.Context, kind, name, id string) erro
 			return nil
 		}
 		_, err = d.store.Put(ctx, key, nil, v.Version, 0)
-		if !errors.Is(err, state.ErrConflict) {
-			return err
+		if errors.Is(err, state.ErrConflict) {
+			continue
 		}
+		if err != nil {
+			return errStore(err)
+		}
+		return nil
 	}
 	return errStore(errors.New("a scim name is too contended"))
 }
@@ -292,22 +341,38 @@ func (s idSet) change(ctx context.Context, id string, add bool) error {
 	return errStore(errors.New("a scim id set is too contended"))
 }
 
+// has says whether id is in the set.
+func (s idSet) has(ctx context.Context, id string) (bool, error) {
+	ids, err := s.shard(ctx, s.shardKey(id))
+	if err != nil {
+		return false, err
+	}
+	_, found := slices.BinarySearch(ids, id)
+	return found, nil
+}
+
+func (s idSet) shard(ctx context.Context, key string) ([]string, error) {
+	v, err := s.store.Get(ctx, key)
+	if errors.Is(err, state.ErrNotFound) || (err == nil && len(v.Data) == 0) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errStore(err)
+	}
+	var ids []string
+	if err := json.Unmarshal(v.Data, &ids); err != nil {
+		return nil, fmt.Errorf("scim id set %s is unreadable: %w", key, err)
+	}
+	return ids, nil
+}
+
 // all lists the set, sorted, reading its shards concurrently.
 func (s idSet) all(ctx context.Context) ([]string, error) {
 	shards := make([][]string, idShards)
 	errs := make([]error, idShards)
 	var wg sync.WaitGroup
 	for i := range idShards {
-		wg.Go(func() {
-			v, err := s.store.Get(ctx, s.prefix+strconv.Itoa(i))
-			switch {
-			case errors.Is(err, state.ErrNotFound):
-			case err != nil:
-				errs[i] = errStore(err)
-			case len(v.Data) > 0:
-				errs[i] = json.Unmarshal(v.Data, &shards[i])
-			}
-		})
+		wg.Go(func() { shards[i], errs[i] = s.shard(ctx, s.prefix+strconv.Itoa(i)) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -318,9 +383,43 @@ func (s idSet) all(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// getAll reads the resources of ids concurrently (a bounded number at a
-// time), leaving out those that no longer exist.
+// getAll reads the resources of ids, leaving out those that do not
+// exist (as get says), each id set shard they fall in read once.
 func (d *directory) getAll(ctx context.Context, kind string, ids []string) ([]stored, error) {
+	set := d.ids(kind)
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = set.shardKey(id)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	shards := make([][]string, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, key := range keys {
+		wg.Go(func() { shards[i], errs[i] = set.shard(ctx, key) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	listed := make(map[string][]string, len(keys))
+	for i, key := range keys {
+		listed[key] = shards[i]
+	}
+	var existing []string
+	for _, id := range ids {
+		if _, found := slices.BinarySearch(listed[set.shardKey(id)], id); found {
+			existing = append(existing, id)
+		}
+	}
+	return d.records(ctx, kind, existing)
+}
+
+// records reads the resources of ids taken from the id set just now
+// (concurrently, a bounded number at a time), leaving out those whose
+// record is gone: deleted since.
+func (d *directory) records(ctx context.Context, kind string, ids []string) ([]stored, error) {
 	out := make([]stored, len(ids))
 	found := make([]bool, len(ids))
 	errs := make([]error, len(ids))
@@ -330,7 +429,7 @@ func (d *directory) getAll(ctx context.Context, kind string, ids []string) ([]st
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			out[i], found[i], errs[i] = d.get(ctx, kind, id)
+			out[i], found[i], errs[i] = d.readRecord(ctx, kind, id)
 		})
 	}
 	wg.Wait()

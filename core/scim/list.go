@@ -42,7 +42,7 @@ func Users(ctx context.Context, store state.Store) ([]DirectoryUser, error) {
 	if err != nil {
 		return nil, err
 	}
-	users, err := dir.getAll(ctx, kindUser, ids)
+	users, err := dir.records(ctx, kindUser, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -89,79 +90,136 @@ func str(v any) string {
 // retry (5xx); a refusal by policy is logged and keeps the user in the
 // directory unprovisioned, as retrying would not change it.
 func (s *Server) reconcile(ctx context.Context, dir *directory, user stored, leaving bool) error {
-	c := callFrom(ctx)
-	log := c.log.With("scim_user", user.id)
-	var last applied
-	v, err := s.Store.Get(ctx, appliedKey(user.id))
-	switch {
-	case errors.Is(err, state.ErrNotFound):
-	case err != nil:
-		return errStore(err)
-	case len(v.Data) > 0:
-		if err := json.Unmarshal(v.Data, &last); err != nil {
-			return errors.New("what onboard provisioned for a scim user is unreadable: " + err.Error())
-		}
+	log := callFrom(ctx).log.With("scim_user", user.id)
+	last, lastVersion, err := s.readApplied(ctx, user.id)
+	if err != nil {
+		return err
 	}
 	key := "scim/" + user.id + "/v" + strconv.FormatInt(user.version, 10)
-	var req core.Request
-	var want applied
 	if leaving || !isActive(user.rec.Attributes) {
 		if !last.Active {
 			return nil
 		}
-		want = last
-		want.Active = false
-		req = core.Request{Action: core.ActionDeprovision, Email: last.Email, IdempotencyKey: key + "/deprovision"}
-	} else {
-		groups, err := dir.getAll(ctx, kindGroup, user.rec.Groups)
+		if done, err := s.apply(ctx, log, deprovisionOf(last, key+"/deprovision")); err != nil || !done {
+			return err
+		}
+		last.Active = false
+		_, err := s.recordApplied(ctx, user.id, last, lastVersion)
+		return err
+	}
+	groups, err := dir.getAll(ctx, kindGroup, user.rec.Groups)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = g.str("displayName")
+	}
+	profile := s.Engine.Config.ProfileForGroups(names)
+	if profile == nil {
+		log.Info("SCIM user kept in the directory, not provisioned: no profile lists their groups in scim_groups, and there is no default_profile")
+		return nil
+	}
+	req, err := userRequest(user.rec.Attributes, profile.Name)
+	if err != nil {
+		log.Warn("SCIM user kept in the directory, not provisioned", "reason", err.Error())
+		return nil
+	}
+	var skipped []string
+	req.Attributes, skipped = mappedAttributes(user.rec.Attributes, PolicyOf(s.Engine.Config).Attributes, profile)
+	if len(skipped) > 0 {
+		log.Warn("SCIM attributes left out: the profile does not admit them, or not their values (attributes_allowed)", "profile", profile.Name, "attributes", skipped)
+	}
+	want := applied{Email: req.Email, FirstName: req.FirstName, LastName: req.LastName, Profile: profile.Name, Active: true, Attributes: req.Attributes}
+	if want.equal(last) {
+		return nil
+	}
+	if last.Active && !strings.EqualFold(last.Email, want.Email) {
+		// A new email is a new identity in every target: the accounts made
+		// under the old one would keep the person's access, so they go
+		// first, as a leaver's do. Until both steps are done the record
+		// holds the old email, so a retry (or a change back) finds what is
+		// left to do.
+		done, err := s.apply(ctx, log, deprovisionOf(last, key+"/deprovision-previous-email"))
 		if err != nil {
 			return err
 		}
-		names := make([]string, len(groups))
-		for i, g := range groups {
-			names[i] = g.str("displayName")
+		if !done {
+			log.Warn("SCIM user's email changed, but onboard's policy keeps the accounts made under the previous email; an operator removes them if they should go",
+				"previous_email", last.Email)
 		}
-		profile := s.Engine.Config.ProfileForGroups(names)
-		if profile == nil {
-			log.Info("SCIM user kept in the directory, not provisioned: no profile lists their groups in scim_groups, and there is no default_profile")
-			return nil
+		last.Active = false
+		if lastVersion, err = s.recordApplied(ctx, user.id, last, lastVersion); err != nil {
+			return err
 		}
-		if req, err = userRequest(user.rec.Attributes, profile.Name); err != nil {
-			log.Warn("SCIM user kept in the directory, not provisioned", "reason", err.Error())
-			return nil
-		}
-		var skipped []string
-		req.Attributes, skipped = mappedAttributes(user.rec.Attributes, PolicyOf(s.Engine.Config).Attributes, profile)
-		if len(skipped) > 0 {
-			log.Warn("SCIM attributes left out: the profile does not admit them, or not their values (attributes_allowed)", "profile", profile.Name, "attributes", skipped)
-		}
-		want = applied{Email: req.Email, FirstName: req.FirstName, LastName: req.LastName, Profile: profile.Name, Active: true, Attributes: req.Attributes}
-		if want.equal(last) {
-			return nil
-		}
-		req.Action, req.IdempotencyKey = core.ActionProvision, key+"/provision"
 	}
-	meta := core.Meta{RequestID: c.requestID, Trigger: "scim", ProfileByPolicy: true}
+	req.Action, req.IdempotencyKey = core.ActionProvision, key+"/provision"
+	if done, err := s.apply(ctx, log, req); err != nil || !done {
+		return err
+	}
+	_, err = s.recordApplied(ctx, user.id, want, lastVersion)
+	return err
+}
+
+// deprovisionOf is the deprovision of what onboard last provisioned. It
+// names the profile given, which the engine acts by: left out, the
+// request would need a default_profile to be authorised at all.
+func deprovisionOf(last applied, key string) core.Request {
+	return core.Request{Action: core.ActionDeprovision, Email: last.Email, Profile: last.Profile, IdempotencyKey: key}
+}
+
+// apply runs req through the engine. done is false when onboard's policy
+// refused it (logged): retrying would not change that. A failure the IdP
+// should retry is the error.
+func (s *Server) apply(ctx context.Context, log *slog.Logger, req core.Request) (done bool, _ error) {
+	meta := core.Meta{RequestID: callFrom(ctx).requestID, Trigger: "scim", ProfileByPolicy: true}
 	out := runner.Run(ctx, s.Engine, []runner.Item{{Request: req, Meta: meta}}, 1, nil)[0]
 	if out.Err != nil {
 		failure := core.AsError(out.Err)
 		if !out.Redeliver && failure.Status < 500 {
 			log.Warn("SCIM user kept in the directory; onboard refused to change their access", "action", string(req.Action), "status", failure.Status, "field", failure.Field, "reason", failure.Message)
-			return nil
+			return false, nil
 		}
-		return engineError(failure)
+		return false, engineError(failure)
 	}
 	log.Info("SCIM user provisioned", "action", string(req.Action), "outcome", string(out.Result.Status))
-	data, err := json.Marshal(want)
-	if err != nil {
-		return err
+	return true, nil
+}
+
+// readApplied reads what onboard last provisioned for a user, with the
+// version recordApplied compares against.
+func (s *Server) readApplied(ctx context.Context, userID string) (applied, int64, error) {
+	var last applied
+	v, err := s.Store.Get(ctx, appliedKey(userID))
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+	case err != nil:
+		return last, 0, errStore(err)
+	case len(v.Data) > 0:
+		if err := json.Unmarshal(v.Data, &last); err != nil {
+			return last, 0, errors.New("what onboard provisioned for a scim user is unreadable: " + err.Error())
+		}
 	}
+	return last, v.Version, nil
+}
+
+// recordApplied writes what onboard provisioned for a user, if the record
+// is still at version, and returns its new version.
+func (s *Server) recordApplied(ctx context.Context, userID string, a applied, version int64) (int64, error) {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return version, err
+	}
+	next, err := s.Store.Put(ctx, appliedKey(userID), data, version, 0)
 	// A conflict means a concurrent change of this user recorded its own
 	// outcome, as new as this one; the next change compares against it.
-	if _, err := s.Store.Put(ctx, appliedKey(user.id), data, v.Version, 0); err != nil && !errors.Is(err, state.ErrConflict) {
-		return errStore(err)
+	if errors.Is(err, state.ErrConflict) {
+		return version, nil
 	}
-	return nil
+	if err != nil {
+		return version, errStore(err)
+	}
+	return next, nil
 }
 
 // engineError answers a failure the IdP should retry: a target down or

@@ -136,7 +136,7 @@ func (h handler) list(ctx context.Context, q url.Values) (int, any, error) {
 		from := min(startIndex-1, len(ids))
 		ids = ids[from:min(from+count, len(ids))]
 	}
-	all, err := h.dir.getAll(ctx, h.rt.kind, ids)
+	all, err := h.dir.records(ctx, h.rt.kind, ids)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -189,23 +189,33 @@ func (rt *resourceType) asValuePaths(e filter.Expression) filter.Expression {
 	return e
 }
 
-// candidates are the ids a filter can match: for the lookups IdPs make
-// before every create (userName eq, displayName eq, id eq) one index
-// read; otherwise the whole directory, which the filter then narrows.
+// candidates are the ids a filter can match, from the id set: for the
+// lookups IdPs make before every create (userName eq, displayName eq, id
+// eq) the one id, if listed; otherwise the whole directory, which the
+// filter then narrows.
 func (h handler) candidates(ctx context.Context, match *scimfilter.Validator) ([]string, error) {
 	if match != nil {
 		if eq, ok := match.GetFilter().(*filter.AttributeExpression); ok && eq.Operator == filter.EQ && eq.AttributePath.SubAttribute == nil {
 			value, isString := eq.CompareValue.(string)
+			id := ""
 			switch name := eq.AttributePath.AttributeName; {
 			case isString && strings.EqualFold(name, h.rt.nameAttr):
-				id, err := h.dir.lookupName(ctx, h.rt.kind, value)
-				if err != nil || id == "" {
+				var err error
+				if id, err = h.dir.lookupName(ctx, h.rt.kind, value); err != nil {
 					return nil, err
 				}
-				return []string{id}, nil
 			case isString && strings.EqualFold(name, "id"):
-				return []string{value}, nil
+				id = value
+			default:
+				return h.dir.ids(h.rt.kind).all(ctx)
 			}
+			if id == "" {
+				return nil, nil
+			}
+			if listed, err := h.dir.ids(h.rt.kind).has(ctx, id); err != nil || !listed {
+				return nil, err
+			}
+			return []string{id}, nil
 		}
 	}
 	return h.dir.ids(h.rt.kind).all(ctx)
@@ -295,24 +305,26 @@ func (h handler) create(ctx context.Context, r *http.Request, body map[string]an
 	}
 	// The same POST again (a retry after a timeout or a 5xx) resumes what
 	// the first one began, under the id it claimed: never a second user.
+	// The record is written before the id is listed: only then does the
+	// resource exist (see directory).
 	id := holder.ID
-	if err := h.dir.ids(h.rt.kind).change(ctx, id, true); err != nil {
-		return 0, nil, err
-	}
-	st, exists, err := h.dir.get(ctx, h.rt.kind, id)
+	st, written, err := h.dir.readRecord(ctx, h.rt.kind, id)
 	if err != nil {
 		return 0, nil, err
 	}
-	if !exists {
+	if !written {
 		now := h.dir.now().UTC()
 		st.rec = record{Attributes: attrs, Created: now, Modified: now}
 		st, err = h.dir.put(ctx, st)
 		if errors.Is(err, state.ErrConflict) {
-			st, _, err = h.dir.get(ctx, h.rt.kind, id) // a concurrent retry wrote it
+			st, _, err = h.dir.readRecord(ctx, h.rt.kind, id) // a concurrent retry wrote it
 		}
 		if err != nil {
 			return 0, nil, asStoreError(err)
 		}
+	}
+	if err := h.dir.ids(h.rt.kind).change(ctx, id, true); err != nil {
+		return 0, nil, err
 	}
 	st, err = h.afterWrite(ctx, st, set, nil, "")
 	if err != nil {
@@ -448,10 +460,13 @@ func (h handler) delete(ctx context.Context, r *http.Request, id string) (int, a
 			return 0, nil, err
 		}
 	}
-	if err := h.dir.releaseName(ctx, h.rt.kind, cur.str(h.rt.nameAttr), id); err != nil {
+	// Unlisted, the resource is gone for every read (see directory); a
+	// stop before its name is released holds the name no longer than
+	// staleClaim, and a record left behind is read by no one.
+	if err := h.dir.ids(h.rt.kind).change(ctx, id, false); err != nil {
 		return 0, nil, err
 	}
-	if err := h.dir.ids(h.rt.kind).change(ctx, id, false); err != nil {
+	if err := h.dir.releaseName(ctx, h.rt.kind, cur.str(h.rt.nameAttr), id); err != nil {
 		return 0, nil, err
 	}
 	if err := h.dir.remove(ctx, cur); err != nil && !errors.Is(err, state.ErrConflict) {

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -274,13 +275,24 @@ func callFrom(ctx context.Context) call {
 	return c
 }
 
-// baseURL is BasePath's absolute URL as the caller reached it.
+// baseURL is BasePath's absolute URL, for locations the IdP may follow.
+// Any caller can send X-Forwarded-* headers, so the host is the
+// request's own, never X-Forwarded-Host: on Lambda it is API Gateway's
+// domain from the event, Cloud Functions' front routes by it (so it names
+// this service), and locally it is what the caller typed. The scheme is the
+// request URL's where an adapter built the request from an absolute URL
+// (Lambda's: https), https over TLS, else X-Forwarded-Proto (Cloud
+// Functions' front sets it) when it says http or https and nothing else,
+// else http.
 func baseURL(r *http.Request) string {
-	scheme := "https"
-	if proto := r.Header.Get("X-Forwarded-Proto"); proto != "" {
+	scheme := "http"
+	switch proto := strings.ToLower(r.Header.Get("X-Forwarded-Proto")); {
+	case r.URL.Scheme == "https" || r.URL.Scheme == "http":
+		scheme = r.URL.Scheme
+	case r.TLS != nil:
+		scheme = "https"
+	case proto == "https" || proto == "http":
 		scheme = proto
-	} else if r.TLS == nil {
-		scheme = "http"
 	}
-	return scheme + "://" + r.Host + BasePath
+	return (&url.URL{Scheme: scheme, Host: r.Host, Path: BasePath}).String()
 }

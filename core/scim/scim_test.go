@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -41,9 +44,9 @@ profiles:
 
 // recorder is a target that remembers what it was asked, by email.
 type recorder struct {
-	mu    sync.Mutex
-	calls []string // "provision ada@example.com viewer Ada Lovelace"
-	fail  bool     // answer 503
+	mu      sync.Mutex
+	calls   []string // "provision ada@example.com viewer Ada Lovelace"
+	failing string   // the calls beginning with it answer 503; "" none
 }
 
 func (r *recorder) Name() string                 { return "stub" }
@@ -57,7 +60,7 @@ func (r *recorder) Deprovision(_ context.Context, p core.Person, prof *core.Prof
 func (r *recorder) record(call string) (core.TargetResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.fail {
+	if r.failing != "" && strings.HasPrefix(call, r.failing) {
 		return core.TargetResult{}, core.Unavailable("stub", 0, nil)
 	}
 	r.calls = append(r.calls, call)
@@ -81,6 +84,11 @@ type env struct {
 }
 
 func newEnv(t *testing.T, store state.Store) *env {
+	t.Helper()
+	return newEnvWith(t, store, policy)
+}
+
+func newEnvWith(t *testing.T, store state.Store, policy string) *env {
 	t.Helper()
 	cfg, err := core.ParseConfig([]byte(policy), core.ConfigSchema{Profile: map[string]func(*yaml.Node, *core.Profile) (any, error){
 		"stub": func(*yaml.Node, *core.Profile) (any, error) { return struct{}{}, nil },
@@ -114,21 +122,27 @@ type answer struct {
 func (e *env) do(method, path, body string, headers ...string) answer {
 	e.t.Helper()
 	req := httptest.NewRequest(method, "http://onboard.test"+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/scim+json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return e.serve(req)
+}
+
+// serve answers req as the IdP's, with its token.
+func (e *env) serve(req *http.Request) answer {
+	e.t.Helper()
+	req.Header.Set("Authorization", "Bearer "+token)
 	rec := httptest.NewRecorder()
 	e.srv.ServeHTTP(rec, req)
 	a := answer{status: rec.Code, header: rec.Header()}
 	if rec.Body.Len() > 0 {
 		if err := json.Unmarshal(rec.Body.Bytes(), &a.body); err != nil {
-			e.t.Fatalf("%s %s: answer is not JSON: %s", method, path, rec.Body)
+			e.t.Fatalf("%s %s: answer is not JSON: %s", req.Method, req.URL, rec.Body)
 		}
 	}
 	if ct := rec.Header().Get("Content-Type"); rec.Body.Len() > 0 && ct != "application/scim+json" {
-		e.t.Errorf("%s %s: Content-Type %q", method, path, ct)
+		e.t.Errorf("%s %s: Content-Type %q", req.Method, req.URL, ct)
 	}
 	return a
 }
@@ -384,9 +398,9 @@ func TestProtocolConformance(t *testing.T) {
 // resumes. The breaker's refusals are 503 with Retry-After.
 func TestFailuresAreRetried(t *testing.T) {
 	e := newEnv(t, fileStore(t))
-	e.target.fail = true
+	e.target.failing = "provision"
 	e.do("POST", "/scim/v2/Users", adaJSON).scimType(t, 503, "")
-	e.target.fail = false
+	e.target.failing = ""
 	e.must(201, "POST", "/scim/v2/Users", adaJSON)
 	if got := e.must(200, "GET", "/scim/v2/Users", ""); got.total() != 1 {
 		t.Fatalf("after a failed and a retried POST: %v", got.body)
@@ -477,5 +491,277 @@ func TestSCIMPolicyIsCheckedAtStartUp(t *testing.T) {
 		if _, err := targets.ParseConfig([]byte(base + c.yaml)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.yaml, err, c.want)
 		}
+	}
+}
+
+// A leaver is deprovisioned by the profile they were given, also where
+// the policy has no default_profile to fall back on.
+func TestLeaverWithoutDefaultProfile(t *testing.T) {
+	e := newEnvWith(t, fileStore(t), "profiles:\n  admin:\n    scim_groups: [Looker Admins]\n    stub: {}\n")
+	id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+	e.must(201, "POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Looker Admins","members":[{"value":"`+id+`"}]}`)
+	e.must(200, "PATCH", "/scim/v2/Users/"+id, deactivate)
+	e.target.took(t, "provision ada@example.com admin Ada Lovelace", "deprovision ada@example.com admin")
+}
+
+const deactivate = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
+
+// renameTo is Okta's PATCH of a user's login and work email.
+func renameTo(email string) string {
+	return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"userName":"` + email +
+		`","emails":[{"primary":true,"value":"` + email + `","type":"work"}]}}]}`
+}
+
+func (e *env) provisioned(store state.Store, id string) scim.Provisioned {
+	e.t.Helper()
+	users, err := scim.Users(context.Background(), store)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, u := range users {
+		if u.ID == id && u.Provisioned != nil {
+			return *u.Provisioned
+		}
+	}
+	e.t.Fatalf("user %s: nothing provisioned in %+v", id, users)
+	return scim.Provisioned{}
+}
+
+// An email change deprovisions the accounts made under the previous
+// email (by the profile given, as a leaver's) before provisioning the new
+// one; a change of letter case alone is the same person.
+func TestEmailChangeDeprovisionsThePreviousEmail(t *testing.T) {
+	store := fileStore(t)
+	e := newEnv(t, store)
+	id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+	e.must(200, "PATCH", "/scim/v2/Users/"+id, renameTo("ada.king@example.com"))
+	e.target.took(t, "provision ada@example.com viewer Ada Lovelace", "deprovision ada@example.com viewer", "provision ada.king@example.com viewer Ada Lovelace")
+	if got := e.provisioned(store, id); got != (scim.Provisioned{Email: "ada.king@example.com", Profile: "viewer", Active: true}) {
+		t.Errorf("recorded %+v", got)
+	}
+	e.must(200, "PATCH", "/scim/v2/Users/"+id, renameTo("Ada.King@example.com"))
+	e.target.took(t, "provision ada@example.com viewer Ada Lovelace", "deprovision ada@example.com viewer", "provision ada.king@example.com viewer Ada Lovelace",
+		"provision Ada.King@example.com viewer Ada Lovelace")
+	e.must(200, "PATCH", "/scim/v2/Users/"+id, deactivate)
+	e.target.took(t, "provision ada@example.com viewer Ada Lovelace", "deprovision ada@example.com viewer", "provision ada.king@example.com viewer Ada Lovelace",
+		"provision Ada.King@example.com viewer Ada Lovelace", "deprovision Ada.King@example.com viewer")
+}
+
+// A new email that fails to provision after the previous one was
+// deprovisioned keeps the record on the previous email, inactive; the
+// IdP's retry provisions the new one without deprovisioning again.
+func TestEmailChangeResumesAfterAFailure(t *testing.T) {
+	store := fileStore(t)
+	e := newEnv(t, store)
+	id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+	e.target.failing = "provision"
+	e.do("PATCH", "/scim/v2/Users/"+id, renameTo("ada.king@example.com")).scimType(t, 503, "")
+	e.target.took(t, "provision ada@example.com viewer Ada Lovelace", "deprovision ada@example.com viewer")
+	if got := e.provisioned(store, id); got != (scim.Provisioned{Email: "ada@example.com", Profile: "viewer", Active: false}) {
+		t.Errorf("after a failed provision of the new email, recorded %+v", got)
+	}
+	e.target.failing = ""
+	for range 2 {
+		e.must(200, "PATCH", "/scim/v2/Users/"+id, renameTo("ada.king@example.com"))
+	}
+	e.target.took(t, "provision ada@example.com viewer Ada Lovelace", "deprovision ada@example.com viewer", "provision ada.king@example.com viewer Ada Lovelace")
+	if got := e.provisioned(store, id); got != (scim.Provisioned{Email: "ada.king@example.com", Profile: "viewer", Active: true}) {
+		t.Errorf("after the retries, recorded %+v", got)
+	}
+}
+
+// A mass email change (a domain change) passes the deprovision breaker:
+// once it is open, an email change answers 503 and provisions nothing
+// under the new email until an operator releases the breaker.
+func TestEmailChangeWaitsForTheBreaker(t *testing.T) {
+	store := fileStore(t)
+	e := newEnv(t, store)
+	var ids []string
+	for _, name := range []string{"ada", "bob", "carol", "dave"} {
+		ids = append(ids, e.must(201, "POST", "/scim/v2/Users", strings.ReplaceAll(adaJSON, "ada@", name+"@")).body["id"].(string))
+	}
+	for _, id := range ids[:3] {
+		e.must(200, "PATCH", "/scim/v2/Users/"+id, renameTo("x"+id+"@example.org"))
+	}
+	e.target.calls = nil
+	refused := e.do("PATCH", "/scim/v2/Users/"+ids[3], renameTo("dave@example.org"))
+	if refused.status != 503 || refused.header.Get("Retry-After") == "" {
+		t.Fatalf("an email change past max_deprovision: %d %v %v", refused.status, refused.header, refused.body)
+	}
+	e.target.took(t)
+	if got := e.provisioned(store, ids[3]); got != (scim.Provisioned{Email: "dave@example.com", Profile: "viewer", Active: true}) {
+		t.Errorf("after a refused email change, recorded %+v", got)
+	}
+	if _, err := core.ReleaseBreaker(context.Background(), store, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.must(200, "PATCH", "/scim/v2/Users/"+ids[3], renameTo("dave@example.org"))
+	e.target.took(t, "deprovision dave@example.com viewer", "provision dave@example.org viewer Ada Lovelace")
+}
+
+// A location (the Location header, meta.location) names the host the
+// request reached, whatever X-Forwarded-Host or X-Forwarded-Proto its
+// caller sends; the scheme is https where the platform says so: a
+// front's X-Forwarded-Proto (Cloud Functions), the URL Lambda's adapter
+// builds, TLS.
+func TestLocationsIgnoreForgedForwardedHeaders(t *testing.T) {
+	e := newEnv(t, fileStore(t))
+	forged := func(req *http.Request, proto string) *http.Request {
+		req.Header.Set("X-Forwarded-Host", "evil.example")
+		req.Header.Set("X-Forwarded-Proto", proto)
+		return req
+	}
+	post := httptest.NewRequest("POST", "/scim/v2/Users", strings.NewReader(adaJSON))
+	post.Host = "onboard.test"
+	created := e.serve(forged(post, "https://evil.example/#"))
+	id, _ := created.body["id"].(string)
+	if created.status != 201 || id == "" {
+		t.Fatalf("create: %d %v", created.status, created.body)
+	}
+	want := "http://onboard.test/scim/v2/Users/" + id
+	if got := created.header.Get("Location"); got != want {
+		t.Errorf("Location %q, want %q", got, want)
+	}
+	if got := created.body["meta"].(map[string]any)["location"]; got != want {
+		t.Errorf("meta.location %q, want %q", got, want)
+	}
+
+	behindFront := httptest.NewRequest("GET", "/scim/v2/Users", nil)
+	behindFront.Host = "onboard-abc-ew.a.run.app"
+	lambda, err := http.NewRequest("GET", "https://abc123.execute-api.eu-west-1.amazonaws.com/scim/v2/Users", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overTLS := httptest.NewRequest("GET", "https://onboard.test/scim/v2/Users", nil)
+	overTLS.URL.Scheme = "" // as a server reads an origin-form request line
+	for req, want := range map[*http.Request]string{
+		forged(behindFront, "https"): "https://onboard-abc-ew.a.run.app/scim/v2/Users/" + id,
+		forged(lambda, "http"):       "https://abc123.execute-api.eu-west-1.amazonaws.com/scim/v2/Users/" + id,
+		forged(overTLS, "http"):      "https://onboard.test/scim/v2/Users/" + id,
+	} {
+		list := e.serve(req)
+		if len(list.resources()) != 1 {
+			t.Fatalf("list: %v", list.body)
+		}
+		if got := list.resources()[0]["meta"].(map[string]any)["location"]; got != want {
+			t.Errorf("%s: meta.location %q, want %q", req.URL, got, want)
+		}
+	}
+}
+
+// crashingStore fails the next Put that crash picks, as a function that
+// stopped (crashed, timed out) just before that write would.
+type crashingStore struct {
+	state.Store
+	mu    sync.Mutex
+	crash func(key string, data []byte) bool
+}
+
+func (s *crashingStore) Put(ctx context.Context, key string, data []byte, expect int64, ttl time.Duration) (int64, error) {
+	s.mu.Lock()
+	crash := s.crash != nil && s.crash(key, data)
+	if crash {
+		s.crash = nil
+	}
+	s.mu.Unlock()
+	if crash {
+		return 0, errors.New("the function stopped here")
+	}
+	return s.Store.Put(ctx, key, data, expect, ttl)
+}
+
+func (s *crashingStore) crashAt(crash func(key string, data []byte) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.crash = crash
+}
+
+// agree checks that an unfiltered list, its count, a lookup by userName
+// and a read by id all see the same users: ids.
+func (e *env) agree(userName string, ids ...string) {
+	e.t.Helper()
+	list := e.must(200, "GET", "/scim/v2/Users", "")
+	var listed []string
+	for _, r := range list.resources() {
+		listed = append(listed, r["id"].(string))
+	}
+	if list.total() != len(ids) || !slices.Equal(listed, ids) {
+		e.t.Fatalf("the list counts %d users and shows %v, want %v", list.total(), listed, ids)
+	}
+	if found := e.must(200, "GET", "/scim/v2/Users?filter="+urlEscape(`userName eq "`+userName+`"`), ""); found.total() != len(ids) {
+		e.t.Fatalf("a lookup of %s finds %v, want %v", userName, found.body, ids)
+	}
+	for _, id := range ids {
+		e.must(200, "GET", "/scim/v2/Users/"+id, "")
+	}
+}
+
+// A POST that stops part way (after claiming the userName, at the
+// resource's write or the id set's) leaves no user that one read sees and
+// another does not; its retry finishes it, under the id it claimed.
+func TestCrashedCreateIsNoUserUntilRetried(t *testing.T) {
+	for point, crash := range map[string]func(string, []byte) bool{
+		"the resource": func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user/") },
+		"the id set":   func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user-ids/") },
+	} {
+		t.Run(point, func(t *testing.T) {
+			store := &crashingStore{Store: fileStore(t)}
+			e := newEnv(t, store)
+			store.crashAt(crash)
+			e.do("POST", "/scim/v2/Users", adaJSON).scimType(t, 503, "")
+			e.agree("ada@example.com")
+			e.target.took(t)
+			id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+			e.agree("ada@example.com", id)
+			e.target.took(t, "provision ada@example.com viewer Ada Lovelace")
+		})
+	}
+}
+
+// A half-made user whose POST is never retried stops blocking its
+// userName after a while: another POST for the name takes it over, and
+// the half-made one is counted nowhere.
+func TestCrashedCreateIsReclaimed(t *testing.T) {
+	store := &crashingStore{Store: fileStore(t)}
+	e := newEnv(t, store)
+	now := time.Now()
+	e.srv.(*scim.Server).Now = func() time.Time { return now }
+	store.crashAt(func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user/") })
+	e.do("POST", "/scim/v2/Users", adaJSON).scimType(t, 503, "")
+	other := strings.Replace(adaJSON, `"00u1"`, `"00u2"`, 1)
+	e.do("POST", "/scim/v2/Users", other).scimType(t, 409, "uniqueness")
+	now = now.Add(time.Hour)
+	id := e.must(201, "POST", "/scim/v2/Users", other).body["id"].(string)
+	e.agree("ada@example.com", id)
+}
+
+// A DELETE that stops part way leaves the user gone for every read, or
+// there for every read, never listed but found nor the reverse; and it
+// blocks the userName no longer than a crashed create does.
+func TestCrashedDeleteAgrees(t *testing.T) {
+	for point, crash := range map[string]func(string, []byte) bool{
+		"the id set":   func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user-ids/") },
+		"the name":     func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user-name/") },
+		"the resource": func(key string, _ []byte) bool { return strings.HasPrefix(key, "scim/user/") },
+	} {
+		t.Run(point, func(t *testing.T) {
+			store := &crashingStore{Store: fileStore(t)}
+			e := newEnv(t, store)
+			now := time.Now()
+			e.srv.(*scim.Server).Now = func() time.Time { return now }
+			id := e.must(201, "POST", "/scim/v2/Users", adaJSON).body["id"].(string)
+			store.crashAt(crash)
+			if a := e.do("DELETE", "/scim/v2/Users/"+id, ""); a.status != 503 && a.status != 204 {
+				t.Fatalf("DELETE = %d %v", a.status, a.body)
+			}
+			if e.do("GET", "/scim/v2/Users/"+id, "").status == 200 {
+				e.agree("ada@example.com", id)
+				return
+			}
+			e.agree("ada@example.com")
+			now = now.Add(time.Hour)
+			again := e.must(201, "POST", "/scim/v2/Users", strings.Replace(adaJSON, `"00u1"`, `"00u2"`, 1)).body["id"].(string)
+			e.agree("ada@example.com", again)
+		})
 	}
 }
