@@ -753,6 +753,11 @@ func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *Profile,
 // is never touched.
 func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
 	lp := ProfileOf(prof)
+	if lp == nil {
+		// No profile says how (see core.Target): disabling can be undone,
+		// and deleting needs a profile that asks for it.
+		lp = &Profile{Kind: KindRegular, Deprovision: DeprovisionDisable}
+	}
 	var (
 		user *User
 		err  error
