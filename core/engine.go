@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -115,6 +116,19 @@ type Result struct {
 	Email          string                  `json:"email,omitempty"` // "sent" when a welcome email went out
 	RequestID      string                  `json:"request_id"`
 	IdempotencyKey string                  `json:"-"`
+	// Partial is what targets that failed had made before failing (a
+	// user, grants), for the person record alone: the answer does not
+	// count them as done, but a later move or leaver must find what they
+	// made to take it back.
+	Partial map[string]TargetResult `json:"-"`
+}
+
+// made is every target result the person record keeps.
+func (r Result) made() map[string]TargetResult {
+	made := make(map[string]TargetResult, len(r.Targets)+len(r.Partial))
+	maps.Copy(made, r.Targets)
+	maps.Copy(made, r.Partial)
+	return made
 }
 
 // Engine runs requests against the configured targets. It holds no
@@ -338,7 +352,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 	// costs no write of its own.
 	owed := cerr == nil && req.Action == ActionProvision && e.claimWelcome(held, res, log)
 	stopKeeping()
-	written, err := held.release(bg, cerr == nil, func(r *PersonRecord) { r.applied(req.Action, profile.Name, res.Targets, cerr == nil) })
+	written, err := held.release(bg, cerr == nil, func(r *PersonRecord) { r.applied(req.Action, profile.Name, res.made(), cerr == nil) })
 	if err != nil {
 		// Every step is idempotent, so the next request redoes lookups at worst.
 		log.Warn("recording what was done for the person failed", "error", err.Error())
@@ -571,6 +585,15 @@ func (e *Engine) run(ctx context.Context, held *personLease, action Action, trig
 		if o.err != nil {
 			log.Error("target failed", "target", o.target, "status", o.err.Status, "error", o.err.Error(), "cause", errText(o.err.Err))
 			failures = append(failures, o.err)
+			if len(o.result.Granted) > 0 {
+				// Only what it added: a grant it may not have taken back
+				// stays listed, as taking back one already gone is
+				// harmless and one dropped while still held is never taken.
+				if res.Partial == nil {
+					res.Partial = map[string]TargetResult{}
+				}
+				res.Partial[o.target] = TargetResult{ID: o.result.ID, Granted: o.result.Granted, Profile: o.result.Profile}
+			}
 			continue
 		}
 		log.Info("target done", "target", o.target, "outcome", string(o.result.Status), "changes", o.result.Changes)
