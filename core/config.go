@@ -95,7 +95,12 @@ type ConfigSchema struct {
 
 // Section is what the plug-in key decoded from this profile; nil when the
 // profile does not use it.
-func (p *Profile) Section(key string) any { return p.sections[key] }
+func (p *Profile) Section(key string) any {
+	if p == nil {
+		return nil
+	}
+	return p.sections[key]
+}
 
 // SectionOf is the section key decoded from p, typed as its plug-in made
 // it; nil when p does not use that plug-in.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -49,6 +50,10 @@ type TargetResult struct {
 	// Revoked lists the recorded grants (TargetRecord.Granted) this request
 	// took back, or found already gone: the record stops listing them.
 	Revoked []string `json:"-"`
+	// Profile is the profile this request provisioned the target by, for
+	// the person record; the engine sets it, and leaves it empty where a
+	// mover only took back grants (the target is still the old profile's).
+	Profile string `json:"-"`
 }
 
 // Target is one outside system people are provisioned into.
@@ -57,6 +62,10 @@ type Target interface {
 	// Handles says whether the profile configures this target.
 	Handles(*Profile) bool
 	Provision(context.Context, Person, *Profile) (TargetResult, error)
+	// Deprovision acts by the profile's rule on what Person.Given records.
+	// The profile is nil for a target the person moved away from when
+	// their record does not say which profile provisioned them there:
+	// the target then acts by the record alone, with its safest rule.
 	Deprovision(context.Context, Person, *Profile) (TargetResult, error)
 }
 
@@ -107,6 +116,19 @@ type Result struct {
 	Email          string                  `json:"email,omitempty"` // "sent" when a welcome email went out
 	RequestID      string                  `json:"request_id"`
 	IdempotencyKey string                  `json:"-"`
+	// Partial is what targets that failed had made before failing (a
+	// user, grants), for the person record alone: the answer does not
+	// count them as done, but a later move or leaver must find what they
+	// made to take it back.
+	Partial map[string]TargetResult `json:"-"`
+}
+
+// made is every target result the person record keeps.
+func (r Result) made() map[string]TargetResult {
+	made := make(map[string]TargetResult, len(r.Targets)+len(r.Partial))
+	maps.Copy(made, r.Targets)
+	maps.Copy(made, r.Partial)
+	return made
 }
 
 // Engine runs requests against the configured targets. It holds no
@@ -330,7 +352,7 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 	// costs no write of its own.
 	owed := cerr == nil && req.Action == ActionProvision && e.claimWelcome(held, res, log)
 	stopKeeping()
-	written, err := held.release(bg, cerr == nil, func(r *PersonRecord) { r.applied(req.Action, profile.Name, res.Targets, cerr == nil) })
+	written, err := held.release(bg, cerr == nil, func(r *PersonRecord) { r.applied(req.Action, profile.Name, res.made(), cerr == nil) })
 	if err != nil {
 		// Every step is idempotent, so the next request redoes lookups at worst.
 		log.Warn("recording what was done for the person failed", "error", err.Error())
@@ -533,9 +555,7 @@ func (e *Engine) run(ctx context.Context, held *personLease, action Action, trig
 	if len(targets) == 0 {
 		return res, &Error{Status: http.StatusInternalServerError, Message: "profile " + profile.Name + " configures no target that this instance has credentials for"}
 	}
-	if action == ActionProvision {
-		targets = append(targets, e.leftBehind(profile, person.Given, log)...)
-	}
+	targets = append(targets, e.leftBehind(action, profile, person.Given, log)...)
 	var journal *Journal
 	var store state.Store
 	if held != nil {
@@ -553,7 +573,11 @@ func (e *Engine) run(ctx context.Context, held *personLease, action Action, trig
 	}
 	outcomes := make([]outcome, len(targets))
 	parallel(ctx, len(targets), func(i int) {
-		outcomes[i] = runTarget(ctx, targets[i], action, person, profile)
+		prof := profile
+		if action == ActionDeprovision {
+			prof = e.leaverProfile(targets[i], profile, person.Given[targets[i].Name()])
+		}
+		outcomes[i] = runTarget(ctx, targets[i], action, person, prof)
 	})
 
 	var failures []*Error
@@ -561,6 +585,15 @@ func (e *Engine) run(ctx context.Context, held *personLease, action Action, trig
 		if o.err != nil {
 			log.Error("target failed", "target", o.target, "status", o.err.Status, "error", o.err.Error(), "cause", errText(o.err.Err))
 			failures = append(failures, o.err)
+			if len(o.result.Granted) > 0 {
+				// Only what it added: a grant it may not have taken back
+				// stays listed, as taking back one already gone is
+				// harmless and one dropped while still held is never taken.
+				if res.Partial == nil {
+					res.Partial = map[string]TargetResult{}
+				}
+				res.Partial[o.target] = TargetResult{ID: o.result.ID, Granted: o.result.Granted, Profile: o.result.Profile}
+			}
 			continue
 		}
 		log.Info("target done", "target", o.target, "outcome", string(o.result.Status), "changes", o.result.Changes)
@@ -620,6 +653,9 @@ func runTarget(ctx context.Context, t Target, action Action, p Person, prof *Pro
 	default:
 		r, err = t.Provision(ctx, p, prof)
 	}
+	if action == ActionProvision && t.Handles(prof) {
+		r.Profile = prof.Name
+	}
 	o = outcome{target: t.Name(), result: r}
 	if err != nil {
 		o.err = AsError(err)
@@ -640,28 +676,53 @@ func (e *Engine) targetsFor(p *Profile) []Target {
 	return ts
 }
 
-// leftBehind are the targets where a mover's grants remain that the new
-// profile does not configure at all: they only take those back. A target
-// this instance has no credentials for (one no profile names any more)
-// cannot: rather than fail every request for the person, its grants stay
-// where they are, still recorded, with a warning for an admin.
-func (e *Engine) leftBehind(profile *Profile, given map[string]TargetRecord, log *slog.Logger) []Target {
+// leftBehind are the targets the person's record names that the profile
+// does not configure at all: ones they moved away from. A mover's only take
+// back the grants onboard made there; a move leaves the user, as a move is
+// a provision, which no breaker or protected list guards. A leaver's are
+// deprovisioned (see leaverProfile): the person leaves, so nothing onboard
+// made stays enabled for them anywhere. A target this instance has no
+// credentials for (one no profile names any more) cannot be reached:
+// rather than fail every request for the person, what onboard made there
+// stays, still recorded, with a warning for an admin.
+func (e *Engine) leftBehind(action Action, profile *Profile, given map[string]TargetRecord, log *slog.Logger) []Target {
 	var ts []Target
 	for _, name := range sortedKeys(given) {
-		if len(given[name].Granted) == 0 {
+		if action == ActionProvision && len(given[name].Granted) == 0 {
 			continue
 		}
 		i := slices.IndexFunc(e.Targets, func(t Target) bool { return t.Name() == name })
 		if i < 0 {
-			log.Warn("the person moved away from a target this instance has no credentials for: what onboard granted there stays, and stays recorded",
-				"target", name, "grants", len(given[name].Granted))
+			log.Warn("the person record names a target this instance has no credentials for: what onboard made there stays, and stays recorded",
+				"target", name, "user_id", given[name].ID, "grants", len(given[name].Granted))
 			continue
 		}
-		if _, ok := e.Targets[i].(Mover); ok && !e.Targets[i].Handles(profile) {
+		if e.Targets[i].Handles(profile) {
+			continue
+		}
+		if _, ok := e.Targets[i].(Mover); ok || action == ActionDeprovision {
 			ts = append(ts, e.Targets[i])
 		}
 	}
 	return ts
+}
+
+// leaverProfile is the profile a deprovision acts by in t: the one the
+// person leaves with, or, in a target they moved away from, the one that
+// provisioned them there, whose rule (disable or delete, which workspace)
+// they were given for it. Without one (a record written before targets
+// noted it, or a profile the policy no longer has for t) it is nil, and t
+// acts by its safest rule: the policy's other profiles that name t may
+// disagree (delete or disable, which workspace), and a guess could hard
+// delete, which only the profile the person was given may ask for.
+func (e *Engine) leaverProfile(t Target, profile *Profile, given TargetRecord) *Profile {
+	if t.Handles(profile) {
+		return profile
+	}
+	if p := e.Config.Profiles[given.Profile]; p != nil && t.Handles(p) {
+		return p
+	}
+	return nil
 }
 
 func (e *Engine) welcomeDue(res Result) bool {

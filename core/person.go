@@ -65,6 +65,11 @@ type TargetRecord struct {
 	// ("role:7", "group:3"): what a mover's old profile gave is exactly
 	// what may be taken away, and nothing an admin granted by hand.
 	Granted []string `json:"granted,omitempty"`
+	// Profile is the profile that last provisioned the person here. A
+	// leaver who moved away from this target since is deprovisioned here
+	// by its rule (Engine.leaverProfile); empty in records written before
+	// targets noted it.
+	Profile string `json:"profile,omitempty"`
 }
 
 // Provisioned says whether onboard ever gave the person a profile.
@@ -392,6 +397,9 @@ func (r *PersonRecord) merge(results map[string]TargetResult) {
 		tr := r.Targets[name]
 		if res.ID != "" {
 			tr.ID = res.ID
+		}
+		if res.Profile != "" {
+			tr.Profile = res.Profile
 		}
 		tr.Granted = slices.DeleteFunc(slices.Clone(tr.Granted), func(g string) bool { return slices.Contains(res.Revoked, g) })
 		for _, g := range res.Granted {

@@ -387,9 +387,28 @@ func (t *Target) Move(ctx context.Context, p core.Person, prof *core.Profile, gi
 }
 
 // Deprovision implements core.Target: the person is removed from the
-// workspace.
+// workspace. Without a profile (see core.Target) the workspaces are those
+// the record says onboard invited them to; a move away from AAC has already
+// removed those, unless it did not finish.
 func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
-	return t.removeFrom(ctx, p.Email, ProfileOf(prof).Workspace)
+	if ap := ProfileOf(prof); ap != nil {
+		return t.removeFrom(ctx, p.Email, ap.Workspace)
+	}
+	res := core.TargetResult{Status: core.StatusUnchanged}
+	for _, grant := range p.Given[TargetName].Granted {
+		name, ok := strings.CutPrefix(grant, workspaceGrant)
+		if !ok {
+			continue
+		}
+		out, err := t.removeFrom(ctx, p.Email, name)
+		if err != nil {
+			return core.TargetResult{}, err
+		}
+		if out.Status == core.StatusDeleted {
+			res = out
+		}
+	}
+	return res, nil
 }
 
 // removeFrom takes the person out of a workspace: DELETE …/people/{id}.

@@ -357,6 +357,33 @@ func TestRemoval(t *testing.T) {
 	}
 }
 
+// Deprovision without a profile (a leaver who moved away from AAC, whose
+// record does not say which profile invited them) removes the person from
+// the workspaces the record says onboard invited them to, and no other.
+func TestRemovalByTheRecordAlone(t *testing.T) {
+	w := newWorld(t, aactest.Options{}, nil)
+	w.seedSecret(workspace, w.wsID)
+	marketing := w.fake.AddWorkspace("Marketing", "Auto Insights Viewer")
+	w.seedSecret("Marketing", marketing)
+	w.fake.AddMember(w.wsID, "ada@example.com", "Auto Insights Viewer")
+	w.fake.AddMember(marketing, "ada@example.com", "Auto Insights Viewer")
+	in := w.instance(t)
+	ada := core.Person{Email: "ada@example.com", Given: map[string]core.TargetRecord{
+		aac.TargetName: {Granted: []string{"workspace:" + workspace}},
+	}}
+
+	res, err := in.target.Deprovision(context.Background(), ada, nil)
+	if err != nil || res.Status != core.StatusDeleted {
+		t.Fatalf("deprovision: %+v, %v; want deleted", res, err)
+	}
+	if _, ok := w.emails(w.wsID)["ada@example.com"]; ok {
+		t.Error("still a member of the workspace onboard invited her to")
+	}
+	if _, ok := w.emails(marketing)["ada@example.com"]; !ok {
+		t.Error("removed from a workspace onboard never invited her to")
+	}
+}
+
 // 429s are honoured: a short x-retry-after (or Retry-After) is waited out
 // and the call repeated; a long one goes back to the caller with its wait.
 func TestRateLimitHonoured(t *testing.T) {

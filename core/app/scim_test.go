@@ -214,3 +214,24 @@ func TestEmailChangeThroughTheHTTPFunction(t *testing.T) {
 		t.Errorf("%d welcome emails for the new identities, want 1 (Ada's Looker account; AAC and Periscope invite by themselves)", n)
 	}
 }
+
+// A SCIM leaver who moved: Looker Viewers gave Ada a Looker user, joining
+// Data Team moved her to AAC and Periscope (her Looker user stays, without
+// onboard's role and group), and the IdP's DELETE takes every one away,
+// the Looker user included, disabled as the viewers profile says.
+func TestSCIMLeaverAfterAMoveLosesTheTargetSheMovedAwayFrom(t *testing.T) {
+	w := newSCIMWorld(t)
+	id := w.call("POST", "/scim/v2/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com",
+		"name":{"givenName":"Ada","familyName":"Lovelace"},"active":true}`, 201)["id"].(string)
+	w.call("POST", "/scim/v2/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Data Team","members":[{"value":"`+id+`"}]}`, 201)
+	if u := w.lookerUser("ada@example.com"); u.IsDisabled || len(u.RoleIDs) != 0 {
+		t.Fatalf("Looker user after the move: %+v, want enabled without onboard's role", u)
+	}
+	w.call("DELETE", "/scim/v2/Users/"+id, "", 204)
+	if u := w.lookerUser("ada@example.com"); !u.IsDisabled {
+		t.Error("a deleted SCIM user keeps an enabled Looker user from the profile she moved away from")
+	}
+	if _, ok := w.periscope.User("acme", "ada@example.com"); ok {
+		t.Error("a deleted SCIM user is still on the Periscope site")
+	}
+}

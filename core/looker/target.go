@@ -426,8 +426,13 @@ func (t *Target) finishCreate(ctx context.Context, u *User, p core.Person, g gra
 	}
 	u.CredentialsEmail = &CredentialsEmail{Email: p.Email}
 	res, err := t.bringToProfile(ctx, u, g, newUser)
-	if err != nil {
+	if err != nil && createdHere {
 		return undo(err)
+	}
+	if err != nil {
+		// Resumed: the user stays for the retry, and what this try gave it
+		// goes on record.
+		return res, err
 	}
 	// The user is findable by email now; the note has done its job.
 	core.JournalFrom(ctx).Forget(TargetName, pendingNote)
@@ -451,7 +456,9 @@ func (t *Target) rollback(ctx context.Context, id ID) error {
 // bringToProfile gives an existing (or just created) user what the profile
 // grants, without taking away anything an admin granted by hand. Each kind
 // of grant is an independent read-then-write chain, so they run concurrently
-// and the critical path is at most two round trips.
+// and the critical path is at most two round trips. On a failure the result
+// still holds the user and the grants the writes that succeeded (or may
+// have) made.
 func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, how arrival) (core.TargetResult, error) {
 	created := how == newUser
 	res := core.TargetResult{Status: core.StatusUnchanged, ID: string(u.ID)}
@@ -485,10 +492,13 @@ func (t *Target) bringToProfile(ctx context.Context, u *User, g grants, how arri
 	if welcome {
 		tasks = append(tasks, func(ctx context.Context) error { return t.setupLink(ctx, u.ID, &res) })
 	}
-	if err := parallel(ctx, tasks...); err != nil {
-		return core.TargetResult{}, err
-	}
+	err := settle(ctx, tasks...)
 	done.into(&res)
+	if err != nil {
+		// What the other writes made goes back with the failure, for the
+		// person record: a move or a leaver takes back only what it lists.
+		return res, err
+	}
 	res.Welcome = welcome
 	if how == existingUser && len(res.Changes) > 0 {
 		res.Status = core.StatusUpdated
@@ -624,24 +634,33 @@ func (t *Target) grantRoles(ctx context.Context, id ID, want, drop []ID, created
 		done.add("", nil, named(roleGrant, drop))
 		return nil
 	}
-	if err := t.client.SetRoles(ctx, id, next); err != nil {
-		return err
+	err := t.client.SetRoles(ctx, id, next)
+	switch {
+	case err == nil:
+		done.add("roles", named(roleGrant, added), named(roleGrant, drop))
+	case mayHaveActed(err):
+		// Unanswered, perhaps made: a role on record that never arrived is
+		// taken back as a no-op, one made and unrecorded never is.
+		done.add("", named(roleGrant, added), nil)
 	}
-	done.add("roles", named(roleGrant, added), named(roleGrant, drop))
-	return nil
+	return err
 }
 
 // grantGroups adds the user to the profile's groups and takes them out of
 // drop (a mover's groups from onboard).
 func (t *Target) grantGroups(ctx context.Context, u *User, want, drop []ID, done *tally) error {
-	var (
-		writes []func(context.Context) error
-		added  []ID
-	)
+	var writes []func(context.Context) error
 	for _, gid := range want {
 		if !slices.Contains(u.GroupIDs, gid) {
-			writes = append(writes, func(ctx context.Context) error { return t.client.AddToGroup(ctx, gid, u.ID) })
-			added = append(added, gid)
+			writes = append(writes, func(ctx context.Context) error {
+				err := t.client.AddToGroup(ctx, gid, u.ID)
+				if err == nil || mayHaveActed(err) {
+					// Each on its own: one group's failure must not keep
+					// another's membership off the record.
+					done.add("", named(groupGrant, []ID{gid}), nil)
+				}
+				return err
+			})
 		}
 	}
 	for _, gid := range drop {
@@ -653,10 +672,10 @@ func (t *Target) grantGroups(ctx context.Context, u *User, want, drop []ID, done
 		done.add("", nil, named(groupGrant, drop))
 		return nil
 	}
-	if err := parallel(ctx, writes...); err != nil {
+	if err := settle(ctx, writes...); err != nil {
 		return err
 	}
-	done.add("groups", named(groupGrant, added), named(groupGrant, drop))
+	done.add("groups", nil, named(groupGrant, drop))
 	return nil
 }
 
@@ -675,24 +694,26 @@ func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeVal
 			return err
 		}
 	}
-	var (
-		writes []func(context.Context) error
-		set    []string
-	)
+	var writes []func(context.Context) error
 	for _, a := range want {
 		if cur, ok := current[a.id]; ok && cur.Value == a.value {
 			continue
 		}
-		writes = append(writes, func(ctx context.Context) error { return t.client.SetAttributeValue(ctx, id, a.id, a.value) })
-		set = append(set, "attribute:"+string(a.id))
+		writes = append(writes, func(ctx context.Context) error {
+			err := t.client.SetAttributeValue(ctx, id, a.id, a.value)
+			if err == nil || mayHaveActed(err) {
+				done.add("", []string{"attribute:" + string(a.id)}, nil)
+			}
+			return err
+		})
 	}
 	if len(writes) == 0 {
 		return nil
 	}
-	if err := parallel(ctx, writes...); err != nil {
+	if err := settle(ctx, writes...); err != nil {
 		return err
 	}
-	done.add("attributes", set, nil)
+	done.add("attributes", nil, nil)
 	return nil
 }
 
@@ -753,6 +774,11 @@ func (t *Target) provisionEmbed(ctx context.Context, p core.Person, lp *Profile,
 // is never touched.
 func (t *Target) Deprovision(ctx context.Context, p core.Person, prof *core.Profile) (core.TargetResult, error) {
 	lp := ProfileOf(prof)
+	if lp == nil {
+		// No profile says how (see core.Target): disabling can be undone,
+		// and deleting needs a profile that asks for it.
+		lp = &Profile{Kind: KindRegular, Deprovision: DeprovisionDisable}
+	}
 	var (
 		user *User
 		err  error
@@ -835,6 +861,18 @@ func classify(err error) error {
 		}
 		return fmt.Sprintf("Looker refused %s (%d): %s", op, status, msg)
 	})
+}
+
+// settle runs independent writes concurrently, each to its end, and
+// returns the first error (a panic included). A failure cancels none of
+// the others: a write cut off midway may have been made all the same, and
+// what it granted would then be missing from the person record.
+func settle(ctx context.Context, writes ...func(context.Context) error) error {
+	g, _ := core.NewGroup(ctx)
+	for _, write := range writes {
+		g.Go(func() error { return write(ctx) })
+	}
+	return g.Wait()
 }
 
 // parallel runs independent calls concurrently and returns the first error
