@@ -211,6 +211,9 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 		return res, perr
 	}
 	if e.Store == nil {
+		if !e.Config.DomainAllowed(person.Email) {
+			return res, errDomainNotAllowed()
+		}
 		return e.run(ctx, nil, req.Action, meta.Trigger, person, profile, res, log)
 	}
 	// A provision keyed by its caller (a key in the body, a message id)
@@ -231,6 +234,11 @@ func (e *Engine) Handle(ctx context.Context, req Request, meta Meta) (Result, er
 		return res, Unavailable("state", 0, err)
 	}
 	if req.Action == ActionDeprovision {
+		if !record.Provisioned() && !e.Config.DomainAllowed(person.Email) {
+			refusal := errDomainNotAllowed()
+			log.Warn("request refused by policy", "status", refusal.Status, "field", refusal.Field, "reason", refusal.Message)
+			return res, refusal
+		}
 		if profile, perr = e.givenProfile(record, profile, req.Profile, meta, log); perr != nil {
 			return res, perr
 		}

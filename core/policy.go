@@ -19,12 +19,13 @@ type Person struct {
 }
 
 // Authorize applies policy to a normalised request: the email's domain must be
-// allowed, the profile must exist and be requestable (unless an operator on
-// the CLI asks), and only the profile's allowed attribute keys may be set,
-// to allowed values. It is the boundary between a public form and admin rights.
+// allowed (for a provision: see DomainAllowed), the profile must exist and be
+// requestable (unless an operator on the CLI asks), and only the profile's
+// allowed attribute keys may be set, to allowed values. It is the boundary
+// between a public form and admin rights.
 func (c *Config) Authorize(req Request, operator bool) (Person, *Profile, error) {
-	if len(c.allowedDomains) > 0 && !c.allowedDomains[EmailDomain(req.Email)] {
-		return Person{}, nil, Forbidden("email", "email domain is not allowed")
+	if req.Action != ActionDeprovision && !c.DomainAllowed(req.Email) {
+		return Person{}, nil, errDomainNotAllowed()
 	}
 	name := req.Profile
 	if name == "" {
@@ -68,6 +69,17 @@ func (c *Config) Authorize(req Request, operator bool) (Person, *Profile, error)
 		ExternalUserID: req.ExternalUserID, Attributes: req.Attributes,
 	}, profile, nil
 }
+
+// DomainAllowed says whether allowed_email_domains admits email. A
+// deprovision is not refused by it alone: a domain taken off the list
+// stops new joiners from it, while the people onboard already gave access
+// must still be able to leave. The engine refuses a deprovision outside
+// the list only for someone onboard has no record of.
+func (c *Config) DomainAllowed(email string) bool {
+	return len(c.allowedDomains) == 0 || c.allowedDomains[EmailDomain(email)]
+}
+
+func errDomainNotAllowed() *Error { return Forbidden("email", "email domain is not allowed") }
 
 // RequestChecker is a profile section that refuses requests its target
 // cannot serve as sent, before anything runs.

@@ -25,6 +25,7 @@ type fakedWorld struct {
 	app  *App
 	box  *sandbox.Sandbox
 	logs *logbuf.Buffer
+	vars map[string]string
 }
 
 func newFakedWorld(t *testing.T, yaml string) *fakedWorld {
@@ -46,14 +47,33 @@ func newFakedWorld(t *testing.T, yaml string) *fakedWorld {
 	for k, v := range box.Env {
 		vars[k] = v
 	}
-	w := &fakedWorld{box: box, logs: &logbuf.Buffer{}}
+	w := &fakedWorld{box: box, logs: &logbuf.Buffer{}, vars: vars}
+	w.start(t)
+	return w
+}
+
+func (w *fakedWorld) start(t *testing.T) {
+	t.Helper()
 	redactor := &logging.Redactor{}
-	w.app, err = New(context.Background(), Options{Getenv: func(k string) string { return vars[k] }, Log: logging.New(w.logs, slog.LevelDebug, redactor), Redactor: redactor})
+	app, err := New(context.Background(), Options{Getenv: func(k string) string { return w.vars[k] }, Log: logging.New(w.logs, slog.LevelDebug, redactor), Redactor: redactor})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = w.app.Close() })
-	return w
+	t.Cleanup(func() { _ = app.Close() })
+	w.app = app
+}
+
+// withPolicy goes on with another policy, as a redeploy does: the same
+// store and the same fakes, a new instance.
+func (w *fakedWorld) withPolicy(t *testing.T, yaml string) {
+	t.Helper()
+	if err := w.app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.vars["ONBOARD_CONFIG"], []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.start(t)
 }
 
 // send posts body to the HTTP handler and returns the status and answer.

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -119,5 +120,30 @@ func (w *fakedWorld) forgetTargetProfiles(t *testing.T, email string) {
 	}
 	if _, err := w.app.Store.Put(ctx, "person/"+email, data, v.Version, 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLeaverWhoseDomainLeftTheAllowList: taking a domain off
+// allowed_email_domains stops new people from it, but the people onboard
+// already gave access can still leave; someone onboard never provisioned
+// from that domain is refused as before.
+func TestLeaverWhoseDomainLeftTheAllowList(t *testing.T) {
+	w := newFakedWorld(t, "allowed_email_domains: [example.com, contractor.example]\n"+moversConfig)
+	w.done(t, `{"email":"cy@contractor.example","name":"Cy Twombly"}`)
+	w.withPolicy(t, "allowed_email_domains: [example.com]\n"+moversConfig)
+
+	if code, out := w.send(t, `{"email":"new@contractor.example","name":"New Joiner"}`); code != http.StatusForbidden {
+		t.Errorf("a joiner from a domain off the list: %d %+v, want 403", code, out)
+	}
+	left := w.done(t, `{"action":"deprovision","email":"cy@contractor.example"}`)
+	if l := left.Targets["looker"]; l.Status != core.StatusDisabled {
+		t.Errorf("looker: %+v, want disabled", l)
+	}
+	if u := w.lookerUser(t, "cy@contractor.example"); !u.IsDisabled {
+		t.Error("a leaver whose domain left the allow list keeps an enabled Looker user")
+	}
+	code, out := w.send(t, `{"action":"deprovision","email":"stranger@contractor.example"}`)
+	if code != http.StatusForbidden || !strings.Contains(w.logs.String(), "email domain is not allowed") {
+		t.Errorf("a deprovision of a stranger off the list: %d %+v, want 403 naming the domain", code, out)
 	}
 }
