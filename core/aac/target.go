@@ -282,14 +282,27 @@ func (t *Target) invite(ctx context.Context, workspace string, roleNames []strin
 	case refusal(err):
 		t.inviteEach(ctx, workspace, w.ID, roles, ms, who, emails, out)
 	default:
+		res := possiblyInvited(workspace, err)
 		err = t.classify(workspace, err)
 		for _, email := range emails {
 			for _, i := range who[strings.ToLower(email)] {
-				out[i].err = err
+				out[i] = outcome{res: res, err: err}
 			}
 		}
 	}
 	return out
+}
+
+// possiblyInvited is what a failed invite goes on record with: the
+// workspace, when AAC may have made the membership though no answer said
+// so (httpretry.MayHaveActed). Its retry finds the person a member already
+// and adds nothing to the record, so only this keeps the membership among
+// what a move or a leaver takes back.
+func possiblyInvited(workspace string, err error) core.TargetResult {
+	if !httpretry.MayHaveActed(err) {
+		return core.TargetResult{}
+	}
+	return core.TargetResult{Granted: []string{workspaceGrant + workspace}}
 }
 
 // inviteEach handles a refused batch: one bad address, or someone invited
@@ -314,7 +327,7 @@ func (t *Target) inviteEach(ctx context.Context, workspace string, wsID ID, role
 				o.res.ID = string(ids[0])
 			}
 			if ierr != nil {
-				o = outcome{err: t.classify(workspace, ierr)}
+				o = outcome{res: possiblyInvited(workspace, ierr), err: t.classify(workspace, ierr)}
 			}
 		}
 		for _, i := range idx {

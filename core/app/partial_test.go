@@ -2,8 +2,10 @@ package app
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 
+	"github.com/onboard-dev/onboard/core/aac/aactest"
 	"github.com/onboard-dev/onboard/core/looker/lookertest"
 )
 
@@ -58,4 +60,29 @@ func TestUnansweredGrantStaysOnRecord(t *testing.T) {
 	}
 	assertIDs(t, "Looker grants recorded", lookerGrants(w.record(t, "carl@example.com")),
 		"role:"+lk.RoleID("Viewer"), "group:"+lk.GroupID("Analysts"))
+}
+
+// TestUnansweredInviteStaysOnRecord: AAC makes Dee a member of Sales
+// Analytics and the answer is lost. The request fails; its resend finds
+// her a member already and adds nothing to the record, so only the failed
+// invite's record of the workspace lets her move to marketing take the
+// membership back.
+func TestUnansweredInviteStaysOnRecord(t *testing.T) {
+	w := newFakedWorld(t, moversConfig)
+	w.aac().AddFault(aactest.Fault{Method: http.MethodPost, Path: "/v4/workspaces/{id}/people/batch", Status: http.StatusInternalServerError, AfterActing: true, Times: 1})
+
+	if code, out := w.send(t, `{"email":"dee@example.com","name":"Dee Dee","profile":"insights","idempotency_key":"first"}`); code < 500 {
+		t.Fatalf("first delivery: %d %+v, want a failure", code, out)
+	}
+	if !w.memberOf(t, "Sales Analytics", "dee@example.com") {
+		t.Fatal("the fault did not act: the test tests nothing")
+	}
+	w.done(t, `{"email":"dee@example.com","name":"Dee Dee","profile":"insights","idempotency_key":"again"}`)
+	if got := w.record(t, "dee@example.com").Targets["aac"].Granted; !slices.Contains(got, "workspace:Sales Analytics") {
+		t.Errorf("AAC grants on record %v, want the workspace the lost invite made", got)
+	}
+	w.done(t, `{"email":"dee@example.com","name":"Dee Dee","profile":"marketing"}`)
+	if w.memberOf(t, "Sales Analytics", "dee@example.com") {
+		t.Error("the move to marketing left Dee in the workspace the lost invite made")
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/onboard-dev/onboard/core"
 	"github.com/onboard-dev/onboard/core/internal/httpretry"
@@ -333,17 +332,6 @@ func (t *Target) markedUser(ctx context.Context, p core.Person, mark string) (*U
 	return t.client.UserWithMark(ctx, p.FirstName, p.LastName, markKey, mark)
 }
 
-// mayHaveActed reports whether a write that failed may still have been
-// carried out: Looker answered 5xx, or no answer came (a reset, a
-// timeout). A 4xx, a 429 included, and a refused connection mean it was not.
-func mayHaveActed(err error) bool {
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return false
-	}
-	status := httpretry.StatusOf(err)
-	return status == 0 || status >= 500
-}
-
 // findByEmail looks a user up by email credential. Looker (Google Cloud core)
 // may refuse that lookup; its users' emails come from the identity provider,
 // so search is the fallback, and onCore tells the caller where it is.
@@ -367,7 +355,7 @@ func (t *Target) create(ctx context.Context, p core.Person, g grants) (core.Targ
 		mark = rand.Text()
 	}
 	u, err := t.client.CreateUser(ctx, p.FirstName, p.LastName, map[string]string{markKey: mark})
-	if err != nil && !mayHaveActed(err) {
+	if err != nil && !httpretry.MayHaveActed(err) {
 		return core.TargetResult{}, err
 	}
 	core.JournalFrom(ctx).Created()
@@ -638,7 +626,7 @@ func (t *Target) grantRoles(ctx context.Context, id ID, want, drop []ID, created
 	switch {
 	case err == nil:
 		done.add("roles", named(roleGrant, added), named(roleGrant, drop))
-	case mayHaveActed(err):
+	case httpretry.MayHaveActed(err):
 		// Unanswered, perhaps made: a role on record that never arrived is
 		// taken back as a no-op, one made and unrecorded never is.
 		done.add("", named(roleGrant, added), nil)
@@ -654,7 +642,7 @@ func (t *Target) grantGroups(ctx context.Context, u *User, want, drop []ID, done
 		if !slices.Contains(u.GroupIDs, gid) {
 			writes = append(writes, func(ctx context.Context) error {
 				err := t.client.AddToGroup(ctx, gid, u.ID)
-				if err == nil || mayHaveActed(err) {
+				if err == nil || httpretry.MayHaveActed(err) {
 					// Each on its own: one group's failure must not keep
 					// another's membership off the record.
 					done.add("", named(groupGrant, []ID{gid}), nil)
@@ -701,7 +689,7 @@ func (t *Target) grantAttributes(ctx context.Context, id ID, want []attributeVal
 		}
 		writes = append(writes, func(ctx context.Context) error {
 			err := t.client.SetAttributeValue(ctx, id, a.id, a.value)
-			if err == nil || mayHaveActed(err) {
+			if err == nil || httpretry.MayHaveActed(err) {
 				done.add("", []string{"attribute:" + string(a.id)}, nil)
 			}
 			return err

@@ -79,6 +79,9 @@ type Fault struct {
 	RetryAfter, StdRetryAfter string
 	Body                      string // default: an AAC exception body for Status
 	Times                     int    // how many requests fail; 0: all
+	// AfterActing serves the request first, then throws its answer away and
+	// fails as above: AAC made the change, and the client cannot know.
+	AfterActing bool
 }
 
 // Request is one request as the fake received it.
@@ -484,10 +487,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.runHooks(o)
 
 	s.mu.Lock()
-	resp := s.fault(r)
+	resp, act := s.fault(r)
 	switch {
 	case resp == nil:
 		resp = s.handle(r, o, body)
+	case act:
+		s.handle(r, o, body)
 	case o == OpToken:
 		s.refreshes = append(s.refreshes, Refresh{Chain: -1, Outcome: "fault", Time: time.Now()})
 	}
@@ -530,13 +535,17 @@ func (s *Server) runHooks(o string) {
 // fault is a response like any other rather than a fakehttp.Reply, so that
 // it is recorded with its status and carries x-trifacta-request-id as every
 // AAC answer does.
-func (s *Server) fault(r *http.Request) *response {
+func (s *Server) fault(r *http.Request) (_ *response, afterActing bool) {
 	f, ok := s.faults.Take(func(f Fault) bool {
 		return (f.Method == "" || f.Method == r.Method) && (f.Path == "" || matchPath(f.Path, r.URL.Path))
 	})
 	if !ok {
-		return nil
+		return nil, false
 	}
+	return f.response(), f.AfterActing
+}
+
+func (f Fault) response() *response {
 	h := map[string]string{}
 	if f.RetryAfter != "" {
 		h["x-retry-after"] = f.RetryAfter

@@ -189,6 +189,19 @@ func StatusOf(err error) int {
 	return 0
 }
 
+// MayHaveActed reports whether a write that failed may still have been
+// carried out: the server answered 5xx, or no answer came (a reset, a
+// timeout). A 4xx, a 429 included, and a refused connection mean it was
+// not. What it may have granted belongs on record: taking back a grant
+// that never arrived costs a no-op, one made and unrecorded is never taken.
+func MayHaveActed(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	status := StatusOf(err)
+	return status == 0 || status >= 500
+}
+
 // Classify is the classification Do needs for clients whose API errors are
 // StatusErrors and whose no-answer errors are *TransportErrors.
 func Classify(err error) (Failure, bool) {
