@@ -236,14 +236,21 @@ func (a *answerLost) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// storeLosingAnswer is a store on moto whose first answer to op is lost
+// after moto carried it out, so the SDK retries a write already made.
+func storeLosingAnswer(t *testing.T, op string) (*dynamostore.Store, *answerLost) {
+	t.Helper()
+	cfg := emulators.AWSConfig(t, emulators.Moto(t))
+	lost := &answerLost{next: &http.Transport{MaxConnsPerHost: 1}, op: op}
+	cfg.HTTPClient = &http.Client{Transport: lost}
+	client := dynamodb.NewFromConfig(cfg)
+	return dynamostore.New(client, newTable(t, client)), lost
+}
+
 // A claim whose first attempt was written but whose answer was lost still
 // holds the key when the SDK's retry finds it there (CI saw in_progress).
 func TestClaimWhoseAnswerWasLost(t *testing.T) {
-	cfg := emulators.AWSConfig(t, emulators.Moto(t))
-	lost := &answerLost{next: &http.Transport{MaxConnsPerHost: 1}, op: "PutItem"}
-	cfg.HTTPClient = &http.Client{Transport: lost}
-	client := dynamodb.NewFromConfig(cfg)
-	store := dynamostore.New(client, newTable(t, client))
+	store, lost := storeLosingAnswer(t, "PutItem")
 	outcome, rec, err := store.Claim(t.Context(), "k", "fp", "a", time.Minute, time.Hour)
 	if err != nil || outcome != state.Claimed || rec.Owner != "a" {
 		t.Fatalf("claim: %v %+v %v", outcome, rec, err)
@@ -261,11 +268,7 @@ func TestClaimWhoseAnswerWasLost(t *testing.T) {
 // a person's record written on release read as "lease lost", failing a
 // request that had done everything.
 func TestPutWhoseAnswerWasLost(t *testing.T) {
-	cfg := emulators.AWSConfig(t, emulators.Moto(t))
-	lost := &answerLost{next: &http.Transport{MaxConnsPerHost: 1}, op: "UpdateItem"}
-	cfg.HTTPClient = &http.Client{Transport: lost}
-	client := dynamodb.NewFromConfig(cfg)
-	store := dynamostore.New(client, newTable(t, client))
+	store, lost := storeLosingAnswer(t, "UpdateItem")
 	v, err := store.Put(t.Context(), "k", []byte("one"), 0, 0)
 	if err != nil || v != 1 {
 		t.Fatalf("put: version %d, %v; want 1", v, err)
